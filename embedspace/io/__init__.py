@@ -1,0 +1,6 @@
+"""Ground floor: turn files into Records."""
+
+from embedspace.io.readers import Rejection, read_records
+from embedspace.io.records import Record, content_hash, derive_id
+
+__all__ = ["Record", "Rejection", "content_hash", "derive_id", "read_records"]

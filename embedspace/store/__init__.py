@@ -1,0 +1,15 @@
+"""Memory: Spaces persist items and vectors in SQLite and search them exactly or by HNSW."""
+
+from embedspace.store.catalog import delete_space, list_spaces
+from embedspace.store.space import ANN_THRESHOLD, Item, Match, Space, WriteResult, resolve
+
+__all__ = [
+    "ANN_THRESHOLD",
+    "Item",
+    "Match",
+    "Space",
+    "WriteResult",
+    "delete_space",
+    "list_spaces",
+    "resolve",
+]

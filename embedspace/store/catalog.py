@@ -1,0 +1,37 @@
+"""The spaces under ``$EMBEDSPACE_HOME``: list them, and delete one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from embedspace import config
+from embedspace.errors import InvalidInput, SpaceNotFound
+from embedspace.store.database import DATABASE_FILE
+from embedspace.store.space import Space, resolve
+
+
+def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
+    """``info()`` of every space in ``home`` (default ``$EMBEDSPACE_HOME``), by name."""
+    folder = home or config.home()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not (path / DATABASE_FILE).exists():
+            continue
+        with Space.open(path) as space:
+            found.append(space.info())
+    return found
+
+
+def delete_space(name_or_path: str | Path) -> Path:
+    """Delete a space folder; refuses folders that are not spaces. Returns the path."""
+    path = resolve(name_or_path)
+    if not path.exists():
+        raise SpaceNotFound(f"No space at {path}. See 'embedspace spaces'.")
+    if not (path / DATABASE_FILE).exists():
+        raise InvalidInput(f"{path} is not a space (no {DATABASE_FILE}); not deleting it.")
+    shutil.rmtree(path)
+    return path

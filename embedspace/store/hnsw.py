@@ -1,0 +1,186 @@
+"""The HNSW sidecar: a derived, disposable approximate index over a space's vectors.
+
+faiss ``IndexHNSWFlat`` is the engine (fastest measured here; see bench/RESULTS.md). faiss
+HNSW cannot remove vectors, so deleted rows become tombstones that a bitmap selector skips
+during the graph walk, and the index is rebuilt once too many are dead. The file is stamped
+with the data version it reflects, written atomically (temp file + rename) and checked on
+load (magic, sizes, CRC-32); anything wrong means "rebuild from SQLite", never wrong answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedspace.config import cpu_count
+from embedspace.store.database import Changes
+
+MAGIC = b"EMBEDSPACE-HNSW\x01"
+INDEX_FILE = "hnsw.index"
+DEFAULT_M = 32
+DEFAULT_EF_CONSTRUCTION = 80
+DEFAULT_EF_SEARCH = 96
+#: Rebuild once this share of the graph is tombstones.
+REBUILD_DEAD_FRACTION = 0.2
+
+
+class DamagedIndex(Exception):
+    """The sidecar file cannot be trusted; the caller rebuilds it (internal, never escapes)."""
+
+
+class HnswIndex:
+    """faiss HNSW over rows identified by SQLite rowids (ascending, one label per row)."""
+
+    def __init__(
+        self, dim: int, metric: str, *, m: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    ) -> None:
+        import faiss
+
+        self.dim, self.metric, self.m = dim, metric, m
+        kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+        self.index: Any = faiss.IndexHNSWFlat(dim, m, kind)
+        self.index.hnsw.efConstruction = ef_construction
+        self.rowids = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.version = -1
+
+    @property
+    def max_rowid(self) -> int:
+        """Largest rowid in the graph (0 when empty)."""
+        return int(self.rowids[-1]) if len(self.rowids) else 0
+
+    @property
+    def dead_fraction(self) -> float:
+        """Share of the graph's nodes that are tombstones."""
+        return 0.0 if not len(self.alive) else float(1.0 - self.alive.mean())
+
+    def apply(self, changes: Changes) -> int:
+        """Add new rows and tombstone deleted ones; returns how many rows changed."""
+        import faiss
+
+        if len(changes.deleted) and len(self.rowids):
+            hits = np.isin(self.rowids, changes.deleted)
+            self.alive[hits] = False
+        if len(changes.rowids):
+            faiss.omp_set_num_threads(cpu_count())
+            self.index.add(np.ascontiguousarray(changes.vectors, dtype=np.float32))
+            self.rowids = np.concatenate([self.rowids, changes.rowids])
+            self.alive = np.concatenate([self.alive, np.ones(len(changes.rowids), dtype=bool)])
+        self.version = changes.version
+        return len(changes.rowids) + len(changes.deleted)
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        ef: int | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids and scores (higher is better) of about the ``k`` best rows per query.
+
+        ``allowed`` (rowids) restricts the walk to those rows. Missing results (fewer
+        reachable rows than ``k``) have rowid -1. A single query runs on one thread.
+        """
+        import faiss
+
+        mask = self.alive
+        if allowed is not None:
+            mask = mask & np.isin(self.rowids, allowed, assume_unique=True)
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = None if mask.all() else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        params = faiss.SearchParametersHNSW(efSearch=max(ef or DEFAULT_EF_SEARCH, k))
+        if selector is not None:
+            params.sel = selector
+        faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())
+        distances, labels = self.index.search(
+            np.ascontiguousarray(queries, dtype=np.float32), k, params=params
+        )
+        rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
+        found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
+        return rowids, found.astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        """Write the sidecar atomically: a temp file in the same folder, then rename."""
+        import faiss
+
+        body = [
+            np.ascontiguousarray(self.rowids).tobytes(),
+            np.packbits(self.alive, bitorder="little").tobytes(),
+            faiss.serialize_index(self.index).tobytes(),
+        ]
+        crc = 0
+        for part in body:
+            crc = zlib.crc32(part, crc)
+        header = json.dumps(
+            {
+                "version": self.version,
+                "dim": self.dim,
+                "metric": self.metric,
+                "m": self.m,
+                "count": len(self.rowids),
+                "sizes": [len(p) for p in body],
+                "crc32": crc,
+            }
+        ).encode()
+        handle, temp = tempfile.mkstemp(prefix=".hnsw-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(MAGIC + struct.pack("<I", len(header)) + header)
+                for part in body:
+                    out.write(part)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, folder / INDEX_FILE)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, folder: Path, dim: int, metric: str) -> HnswIndex | None:
+        """Read the sidecar; ``None`` if there is none; ``DamagedIndex`` if it is not sound."""
+        import faiss
+
+        file = folder / INDEX_FILE
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+            raise DamagedIndex("bad magic")
+        start = len(MAGIC) + 4
+        (header_size,) = struct.unpack("<I", data[len(MAGIC) : start])
+        try:
+            header = json.loads(data[start : start + header_size])
+            sizes = [int(s) for s in header["sizes"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise DamagedIndex(f"bad header: {error}") from None
+        offset = start + header_size
+        if offset + sum(sizes) != len(data):
+            raise DamagedIndex("truncated")
+        view = memoryview(data)
+        parts = []
+        for size in sizes:
+            parts.append(view[offset : offset + size])
+            offset += size
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        if crc != header["crc32"] or header["dim"] != dim or header["metric"] != metric:
+            raise DamagedIndex("checksum or stamp mismatch")
+        made = cls(dim, metric, m=int(header["m"]))
+        count = int(header["count"])
+        made.rowids = np.frombuffer(parts[0], dtype=np.int64).copy()
+        made.alive = np.unpackbits(np.frombuffer(parts[1], dtype=np.uint8), count=count, bitorder="little").astype(bool)
+        made.index = faiss.deserialize_index(np.frombuffer(parts[2], dtype=np.uint8))
+        made.version = int(header["version"])
+        if made.index.ntotal != count or len(made.rowids) != count:
+            raise DamagedIndex("count mismatch")
+        return made
