@@ -149,7 +149,9 @@ def _tabular_records(
     fields: tuple[str, ...] | None = text_fields or None
     id_column = id_field
     seen_ids: dict[str, int] = {}
+    first_row: int | None = None
     for number, row in rows:
+        first_row = number if first_row is None else first_row
         if isinstance(row, str):
             yield Rejection(str(file), number, row)
             continue
@@ -158,8 +160,8 @@ def _tabular_records(
             continue
         if fields is None:
             fields = _choose_text_fields(file, row)
-            if id_column is None and "id" in row:
-                id_column = "id"
+        if id_column is None and number == first_row and "id" in row:
+            id_column = "id"
         record = _row_record(file, number, row, fields, id_column, vector_field)
         if isinstance(record, Record):
             first = seen_ids.setdefault(record.id, number)

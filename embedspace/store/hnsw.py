@@ -50,6 +50,8 @@ class HnswIndex:
         self.rowids = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
         self.version = -1
+        #: Changes applied since the sidecar was last read or written.
+        self.unsaved = 0
 
     @property
     def max_rowid(self) -> int:
@@ -74,7 +76,9 @@ class HnswIndex:
             self.rowids = np.concatenate([self.rowids, changes.rowids])
             self.alive = np.concatenate([self.alive, np.ones(len(changes.rowids), dtype=bool)])
         self.version = changes.version
-        return len(changes.rowids) + len(changes.deleted)
+        changed = len(changes.rowids) + len(changes.deleted)
+        self.unsaved += changed
+        return changed
 
     def search(
         self,
@@ -139,6 +143,7 @@ class HnswIndex:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, folder / INDEX_FILE)
+            self.unsaved = 0
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

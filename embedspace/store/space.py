@@ -525,6 +525,12 @@ class Space:
         if len(self) >= self.ann_threshold:
             self._ann_index(db.data_version(self._connection), force_save=True)
 
+    def _rebuilt(self) -> HnswIndex:
+        index = HnswIndex(self.stamp.dim, self.stamp.metric)
+        index.apply(db.changes_since(self._connection, 0, 0, self.stamp.dim))
+        index.unsaved = max(index.unsaved, 1)  # an empty space still gets its (empty) sidecar
+        return index
+
     def _ann_index(self, version: int, *, force_save: bool = False) -> HnswIndex:
         index = self._hnsw
         if index is None:
@@ -533,21 +539,18 @@ class Space:
             except DamagedIndex as error:
                 log.warning("The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error)
                 index = None
-        changed = 0
         if index is None:
-            index = HnswIndex(self.stamp.dim, self.stamp.metric)
-            changed = index.apply(db.changes_since(self._connection, 0, 0, self.stamp.dim)) + 1
+            index = self._rebuilt()
         elif index.version != version:
-            changed = index.apply(
+            index.apply(
                 db.changes_since(self._connection, index.version, index.max_rowid, self.stamp.dim)
             )
             if index.dead_fraction > REBUILD_DEAD_FRACTION:
-                index = HnswIndex(self.stamp.dim, self.stamp.metric)
-                changed = index.apply(db.changes_since(self._connection, 0, 0, self.stamp.dim)) + 1
+                index = self._rebuilt()
         self._hnsw = index
-        if force_save and changed == 0 and not (self.path / INDEX_FILE).exists():
-            changed = 1
-        if changed and (force_save or changed >= max(1000, len(index.rowids) // 100)):
+        # Small catch-ups stay in memory (the next process re-applies them in milliseconds);
+        # builds, large catch-ups and optimize() are written back for everyone.
+        if index.unsaved and (force_save or index.unsaved >= max(1000, len(index.rowids) // 100)):
             try:
                 index.save(self.path)
             except OSError as error:

@@ -1,0 +1,58 @@
+"""The ``embedspace`` command line: one module per command group, each a thin face over
+``store`` and ``ops``. Errors print one ``Error: …`` line and exit with status 1."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from embedspace.errors import EmbedspaceError
+
+
+class _Group(click.Group):
+    """Turns embedspace errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EmbedspaceError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted. Batches already written are kept; run again to resume.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="embedspace")
+@click.option("-v", "--verbose", is_flag=True, help="Log what embedspace is doing to stderr.")
+def main(verbose: bool) -> None:
+    """Embed text, keep it in a crash-safe space, and search it by meaning — offline.
+
+    \b
+    Quick start:
+      embedspace demo                               # index the shipped headlines, search them
+      embedspace index news headlines.csv           # make (or update) a space from a file
+      embedspace search news "food" -k 5            # ranked by meaning, not by words
+      embedspace similarity "a cat" "a kitten"      # one score
+
+    Spaces given by bare name live in $EMBEDSPACE_HOME (default: your user data folder);
+    anything with a '/' is a path. Every command that prints results takes --json.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    from embedspace.cli import demo_cmd, embed_cmd, encoders_cmd, index_cmd, search_cmd, spaces_cmd
+
+    for module in (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, demo_cmd):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,119 @@
+"""``embedspace embed`` and ``embedspace similarity``: vectors and scores without a space."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+from embedspace.cli.output import emit_json
+from embedspace.errors import InvalidInput
+from embedspace.io import Record, read_records
+from embedspace.ops import embed, similarity
+
+_FORMATS = (".npy", ".parquet", ".jsonl")
+
+
+@click.command("embed")
+@click.argument("texts", nargs=-1)
+@click.option("-f", "--file", "files", multiple=True, metavar="FILE",
+              help="Read items from a file (CSV, JSONL, JSON, Parquet or text); repeatable.")
+@click.option("--text-field", "text_fields", multiple=True, metavar="F", help="Text column(s).")
+@click.option("--id-field", metavar="F", help="Id column (default 'id', else a text hash).")
+@click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True,
+              help="Encoder name or model directory.")
+@click.option("-o", "--output", metavar="OUT", help="Write to OUT.npy, OUT.parquet or OUT.jsonl "
+              "(default: JSON Lines on stdout).")
+def embed_command(
+    texts: tuple[str, ...],
+    files: tuple[str, ...],
+    text_fields: tuple[str, ...],
+    id_field: str | None,
+    encoder: str,
+    output: str | None,
+) -> None:
+    """Embed TEXTS (and/or the items of --file) and write the vectors.
+
+    .npy holds the float32 matrix in input order; .parquet and .jsonl hold id, text and
+    vector per row. Files are written atomically: never half a file.
+
+    \b
+    Examples:
+      embedspace embed "a cat" "a kitten" -o pets.npy
+      embedspace embed -f headlines.csv --text-field headline -o headlines.parquet
+    """
+    records = [Record(id=str(i), content=t) for i, t in enumerate(texts)]
+    for file in files:
+        for item in read_records(file, text_fields=text_fields, id_field=id_field):
+            if not isinstance(item, Record):
+                raise InvalidInput(f"{item}. Fix the row first.")
+            records.append(item)
+    if not records:
+        raise InvalidInput("Nothing to embed: give TEXTS or --file.")
+    vectors = embed([r.content for r in records], encoder, progress=len(records) > 256)
+    if output is None:
+        emit_json({"id": r.id, "text": r.content, "vector": v.tolist()} for r, v in zip(records, vectors, strict=True))
+        return
+    path = Path(output)
+    if path.suffix.lower() not in _FORMATS:
+        raise InvalidInput(f"Cannot write '{output}': use a name ending in {', '.join(_FORMATS)}.")
+    _write_atomically(path, records, vectors)
+    click.echo(f"Wrote {len(records)} vectors of {vectors.shape[1]} dimensions to {path}.", err=True)
+
+
+def _write_atomically(path: Path, records: list[Record], vectors: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            np.save(temp, vectors)
+        elif suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.table({
+                "id": [r.id for r in records],
+                "text": [r.content for r in records],
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+            })
+            pq.write_table(table, temp)
+        else:
+            with open(temp, "w", encoding="utf-8") as out:
+                for record, vector in zip(records, vectors, strict=True):
+                    out.write(json.dumps({"id": record.id, "text": record.content, "vector": vector.tolist()}) + "\n")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+@click.command("similarity")
+@click.argument("first")
+@click.argument("second")
+@click.option("--metric", type=click.Choice(["cosine", "dot", "euclidean"]), default="cosine",
+              show_default=True, help="cosine and dot: higher is closer; euclidean prints the distance.")
+@click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True, help="Encoder.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def similarity_command(first: str, second: str, metric: str, encoder: str, as_json: bool) -> None:
+    """How similar two texts are.
+
+    \b
+    Example:
+      embedspace similarity "Are Burritos the Next Taco?" "food"
+    """
+    score = similarity(first, second, metric=metric, encoder=encoder)
+    value = -score if metric == "euclidean" else score
+    name = "distance" if metric == "euclidean" else "score"
+    if as_json:
+        emit_json([{"metric": metric, name: round(value, 6)}])
+    else:
+        click.echo(f"{value:.4f}")
+
+
+COMMANDS = [embed_command, similarity_command]

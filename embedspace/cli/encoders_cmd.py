@@ -1,0 +1,45 @@
+"""``embedspace encoders``: what can embed on this machine."""
+
+from __future__ import annotations
+
+import click
+
+from embedspace.cli.output import emit_json, print_table
+from embedspace.encoders import entries
+
+
+@click.command("encoders")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per encoder.")
+def encoders_command(as_json: bool) -> None:
+    """List the encoders: name, dimension, modalities, metric, where the weights come from,
+    and whether they can run here. Model directories can also be given by path."""
+    rows = []
+    for entry in entries():
+        encoder = entry.create()
+        reason = encoder.unavailable_reason()
+        rows.append({
+            "name": encoder.name,
+            "aliases": list(entry.aliases),
+            "dim": encoder.dim,
+            "modalities": sorted(encoder.modalities),
+            "metric": encoder.metric,
+            "source": encoder.source,
+            "origin": entry.origin,
+            "installed": reason is None,
+            "note": reason or "",
+        })
+    if as_json:
+        emit_json(rows)
+        return
+    print_table(
+        "Encoders (or give a model directory path)",
+        ["name", "dim", "modalities", "metric", "source", "status"],
+        [
+            (r["name"], r["dim"], ",".join(r["modalities"]), r["metric"], r["source"],
+             "installed" if r["installed"] else r["note"])
+            for r in rows
+        ],
+    )
+
+
+COMMANDS = [encoders_command]

@@ -1,0 +1,145 @@
+"""``embedspace index``: read files into a space (created on first use)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import click
+
+from embedspace.cli.output import emit_json
+from embedspace.errors import InvalidInput
+from embedspace.io import Record, Rejection, read_records
+from embedspace.store import Space, WriteResult, resolve
+from embedspace.store.database import DATABASE_FILE
+
+BATCH = 1024
+
+
+@click.command("index")
+@click.argument("space")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--text-field", "text_fields", multiple=True, metavar="F",
+              help="Column(s) holding the text; several are joined. Default: text, content, "
+              "body, sentence, headline or title.")
+@click.option("--id-field", metavar="F", help="Column holding ids (default: 'id' if present, "
+              "else a hash of the text).")
+@click.option("--vector-field", metavar="F", help="Column holding ready-made vectors to store "
+              "instead of embedding (JSON lists).")
+@click.option("--encoder", metavar="NAME", help="Encoder for a new space (default minilm-l6), "
+              "or a model directory. An existing space keeps its own.")
+@click.option("--metric", type=click.Choice(["cosine", "dot", "euclidean"]), default="cosine",
+              show_default=True, help="Metric of a new space.")
+@click.option("--skip-invalid", is_flag=True, help="Skip (and count) rows without text or id "
+              "instead of stopping at the first one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+def index_command(
+    space: str,
+    files: tuple[str, ...],
+    text_fields: tuple[str, ...],
+    id_field: str | None,
+    vector_field: str | None,
+    encoder: str | None,
+    metric: str,
+    skip_invalid: bool,
+    as_json: bool,
+) -> None:
+    """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line).
+
+    Items whose text is unchanged are not embedded again, so re-running on an edited file
+    is cheap. Other columns are kept as metadata for --where filters. Every file is read
+    and checked before anything is written; then items are written in batches of 1,024,
+    each atomic, so an interrupted run keeps what it wrote and resumes when run again.
+
+    \b
+    Examples:
+      embedspace index news headlines.csv --text-field headline --id-field id
+      embedspace index notes notes.txt
+      embedspace index ./papers.space papers.parquet --text-field title --text-field abstract
+    """
+    started = time.perf_counter()
+    records, rejected = _read_all(files, text_fields, id_field, vector_field, skip_invalid)
+    if not records:
+        raise InvalidInput(f"No items to index in {', '.join(files)}: the files hold no text rows.")
+    path = resolve(space)
+    if (path / DATABASE_FILE).exists():
+        target = Space.open(path, encoder=encoder)
+    else:
+        target = Space.create(path, encoder=encoder or "minilm-l6", metric=metric)
+    with target:
+        total = _write(target, records)
+        target.optimize()
+        seconds = time.perf_counter() - started
+        counts = {
+            "space": target.name,
+            "added": total.added,
+            "updated": total.updated,
+            "unchanged": total.unchanged,
+            "rejected": len(rejected),
+            "embedded": total.embedded,
+            "count": len(target),
+            "seconds": round(seconds, 3),
+        }
+    if as_json:
+        emit_json([counts])
+        return
+    click.echo(
+        f"Indexed {len(records)} items into '{counts['space']}' in {seconds:.1f} s: "
+        f"{total.added} added, {total.updated} updated, {total.unchanged} unchanged, "
+        f"{len(rejected)} rejected ({total.embedded} embedded; {counts['count']} in the space)."
+    )
+
+
+def _read_all(
+    files: Sequence[str],
+    text_fields: tuple[str, ...],
+    id_field: str | None,
+    vector_field: str | None,
+    skip_invalid: bool,
+) -> tuple[list[Record], list[Rejection]]:
+    records: dict[str, Record] = {}
+    rejected: list[Rejection] = []
+    for file in files:
+        for item in read_records(
+            file, text_fields=text_fields, id_field=id_field, vector_field=vector_field
+        ):
+            if isinstance(item, Record) and item.id in records:
+                if records[item.id].content == item.content:
+                    continue  # the same text twice, with a derived id: one item
+                item = Rejection(file, 0, f"repeats id '{item.id}' from an earlier file")
+            if isinstance(item, Rejection):
+                if not skip_invalid:
+                    raise InvalidInput(
+                        f"{item}. Nothing was written. Fix the row, or pass --skip-invalid "
+                        "to index the other rows."
+                    )
+                rejected.append(item)
+                continue
+            records[item.id] = item
+    for reason in rejected[:5]:
+        click.echo(f"Skipped {reason}", err=True)
+    if len(rejected) > 5:
+        click.echo(f"… and {len(rejected) - 5} more rows skipped.", err=True)
+    return list(records.values()), rejected
+
+
+def _write(space: Space, records: list[Record]) -> WriteResult:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    added = updated = unchanged = embedded = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"Indexing into {space.name}", total=len(records))
+        for start in range(0, len(records), BATCH):
+            batch = records[start : start + BATCH]
+            result = space.upsert_records(batch)
+            added += result.added
+            updated += result.updated
+            unchanged += result.unchanged
+            embedded += result.embedded
+            progress.advance(task, len(batch))
+    return WriteResult(added, updated, unchanged, embedded)
+
+
+COMMANDS = [index_command]

