@@ -12,7 +12,7 @@ HOME_VARIABLE = "EMBEDSPACE_HOME"
 
 
 def home() -> Path:
-    """The folder that holds spaces given by bare name: ``$EMBEDSPACE_HOME`` or the user data dir."""
+    """The folder of spaces given by bare name: ``$EMBEDSPACE_HOME``, else the user data dir."""
     configured = os.environ.get(HOME_VARIABLE)
     if configured:
         return Path(configured).expanduser()

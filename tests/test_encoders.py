@@ -36,7 +36,9 @@ def test_constructing_an_encoder_touches_no_files(monkeypatch: pytest.MonkeyPatc
 
 
 def test_plugins_come_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    point = EntryPoint("plugged", "embedspace.encoders.hashing:HashingEncoder", "embedspace.encoders")
+    point = EntryPoint(
+        "plugged", "embedspace.encoders.hashing:HashingEncoder", "embedspace.encoders"
+    )
     monkeypatch.setattr(
         "embedspace.encoders.registry.entry_points",
         lambda group: [point] if group == encoders.ENTRY_POINT_GROUP else [],

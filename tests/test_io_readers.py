@@ -94,5 +94,7 @@ def test_vector_field(tmp_path: Path) -> None:
     file = tmp_path / "v.jsonl"
     file.write_text('{"text": "a", "vec": [1, 2, 3]}\n{"text": "b", "vec": "oops"}\n')
     good, bad = _all(file, vector_field="vec")
-    assert isinstance(good, Record) and good.vector is not None and good.vector.tolist() == [1, 2, 3]
+    assert (
+        isinstance(good, Record) and good.vector is not None and good.vector.tolist() == [1, 2, 3]
+    )
     assert isinstance(bad, Rejection) and "vec" in bad.reason

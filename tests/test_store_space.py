@@ -16,8 +16,13 @@ from embedspace.errors import (
 )
 from tests.conftest import CountingEncoder
 
-TEXTS = ["the cat sat on the mat", "a dog barked at the cat", "stock prices fell sharply",
-         "bond yields rose", "the kitten slept"]
+TEXTS = [
+    "the cat sat on the mat",
+    "a dog barked at the cat",
+    "stock prices fell sharply",
+    "bond yields rose",
+    "the kitten slept",
+]
 META = [{"kind": "pet"}, {"kind": "pet"}, {"kind": "money"}, {"kind": "money"}, {"kind": "pet"}]
 
 
@@ -62,7 +67,9 @@ def test_add_get_len_and_search(tmp_path: Path) -> None:
 def test_scores_agree_with_similarity(tmp_path: Path) -> None:
     space = _space(tmp_path)
     (best,) = space.search("stock prices", k=1)
-    assert best.score == pytest.approx(es.similarity("stock prices", best.content, encoder="fake"), abs=1e-5)
+    assert best.score == pytest.approx(
+        es.similarity("stock prices", best.content, encoder="fake"), abs=1e-5
+    )
 
 
 def test_add_is_all_or_nothing(tmp_path: Path) -> None:
@@ -88,7 +95,11 @@ def test_unchanged_text_is_never_embedded_twice(tmp_path: Path) -> None:
     assert sorted(counting.calls) == ["alpha", "beta"]
     result = space.upsert(["alpha", "beta changed", "alpha"], ids=["a", "b", "copy-of-a"])
     assert (result.added, result.updated, result.unchanged, result.embedded) == (1, 1, 1, 1)
-    assert sorted(counting.calls) == ["alpha", "beta", "beta changed"]  # the copy reused alpha's vector
+    assert sorted(counting.calls) == [
+        "alpha",
+        "beta",
+        "beta changed",
+    ]  # the copy reused alpha's vector
     np.testing.assert_array_equal(space.vectors(["a"]), space.vectors(["copy-of-a"]))
     meta_only = space.upsert(["alpha"], ids=["a"], metadata=[{"tag": 1}])
     assert (meta_only.updated, meta_only.embedded) == (1, 0)

@@ -21,7 +21,9 @@ class _Group(click.Group):
             click.echo(f"Error: {error}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted. Batches already written are kept; run again to resume.", err=True)
+            click.echo(
+                "Interrupted. Batches already written are kept; run again to resume.", err=True
+            )
             ctx.exit(130)
 
 

@@ -16,17 +16,26 @@ QUERIES = ("food", "money worries", "space exploration")
 
 
 @click.command("demo")
-@click.option("--space", "space_name", default="demo-headlines", show_default=True,
-              help="Name (or path) of the space to build.")
+@click.option(
+    "--space",
+    "space_name",
+    default="demo-headlines",
+    show_default=True,
+    help="Name (or path) of the space to build.",
+)
 def demo_command(space_name: str) -> None:
     """Build a space from the headlines that ship with embedspace and search it.
 
     "food" finds "Are Burritos the Next Taco?" although the word never appears in it.
     Afterwards, try: embedspace search demo-headlines "your own query".
     """
-    records = [r for r in read_records(HEADLINES, text_fields=["headline"]) if isinstance(r, Record)]
+    records = [
+        r for r in read_records(HEADLINES, text_fields=["headline"]) if isinstance(r, Record)
+    ]
     path = resolve(space_name)
-    opened = Space.open(path) if (path / DATABASE_FILE).exists() else Space.create(path, "minilm-l6")
+    opened = (
+        Space.open(path) if (path / DATABASE_FILE).exists() else Space.create(path, "minilm-l6")
+    )
     with opened as space:
         result = space.upsert_records(records)
         click.echo(
@@ -37,7 +46,7 @@ def demo_command(space_name: str) -> None:
         for query in QUERIES:
             click.echo(f"\n$ embedspace search {space_name} {query!r} -k 3")
             print_matches(space.search(query, k=3), as_json=False)
-    click.echo(f"\nNow try: embedspace search {space_name} \"your own words\"")
+    click.echo(f'\nNow try: embedspace search {space_name} "your own words"')
 
 
 COMMANDS = [demo_command]

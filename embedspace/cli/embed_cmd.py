@@ -20,14 +20,29 @@ _FORMATS = (".npy", ".parquet", ".jsonl")
 
 @click.command("embed")
 @click.argument("texts", nargs=-1)
-@click.option("-f", "--file", "files", multiple=True, metavar="FILE",
-              help="Read items from a file (CSV, JSONL, JSON, Parquet or text); repeatable.")
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    metavar="FILE",
+    help="Read items from a file (CSV, JSONL, JSON, Parquet or text); repeatable.",
+)
 @click.option("--text-field", "text_fields", multiple=True, metavar="F", help="Text column(s).")
 @click.option("--id-field", metavar="F", help="Id column (default 'id', else a text hash).")
-@click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True,
-              help="Encoder name or model directory.")
-@click.option("-o", "--output", metavar="OUT", help="Write to OUT.npy, OUT.parquet or OUT.jsonl "
-              "(default: JSON Lines on stdout).")
+@click.option(
+    "--encoder",
+    metavar="NAME",
+    default="minilm-l6",
+    show_default=True,
+    help="Encoder name or model directory.",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    help="Write to OUT.npy, OUT.parquet or OUT.jsonl (default: JSON Lines on stdout).",
+)
 def embed_command(
     texts: tuple[str, ...],
     files: tuple[str, ...],
@@ -56,13 +71,18 @@ def embed_command(
         raise InvalidInput("Nothing to embed: give TEXTS or --file.")
     vectors = embed([r.content for r in records], encoder, progress=len(records) > 256)
     if output is None:
-        emit_json({"id": r.id, "text": r.content, "vector": v.tolist()} for r, v in zip(records, vectors, strict=True))
+        emit_json(
+            {"id": r.id, "text": r.content, "vector": v.tolist()}
+            for r, v in zip(records, vectors, strict=True)
+        )
         return
     path = Path(output)
     if path.suffix.lower() not in _FORMATS:
         raise InvalidInput(f"Cannot write '{output}': use a name ending in {', '.join(_FORMATS)}.")
     _write_atomically(path, records, vectors)
-    click.echo(f"Wrote {len(records)} vectors of {vectors.shape[1]} dimensions to {path}.", err=True)
+    click.echo(
+        f"Wrote {len(records)} vectors of {vectors.shape[1]} dimensions to {path}.", err=True
+    )
 
 
 def _write_atomically(path: Path, records: list[Record], vectors: np.ndarray) -> None:
@@ -77,16 +97,25 @@ def _write_atomically(path: Path, records: list[Record], vectors: np.ndarray) ->
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.table({
-                "id": [r.id for r in records],
-                "text": [r.content for r in records],
-                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
-            })
+            table = pa.table(
+                {
+                    "id": [r.id for r in records],
+                    "text": [r.content for r in records],
+                    "vector": pa.FixedSizeListArray.from_arrays(
+                        pa.array(vectors.reshape(-1)), vectors.shape[1]
+                    ),
+                }
+            )
             pq.write_table(table, temp)
         else:
             with open(temp, "w", encoding="utf-8") as out:
                 for record, vector in zip(records, vectors, strict=True):
-                    out.write(json.dumps({"id": record.id, "text": record.content, "vector": vector.tolist()}) + "\n")
+                    out.write(
+                        json.dumps(
+                            {"id": record.id, "text": record.content, "vector": vector.tolist()}
+                        )
+                        + "\n"
+                    )
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -96,8 +125,13 @@ def _write_atomically(path: Path, records: list[Record], vectors: np.ndarray) ->
 @click.command("similarity")
 @click.argument("first")
 @click.argument("second")
-@click.option("--metric", type=click.Choice(["cosine", "dot", "euclidean"]), default="cosine",
-              show_default=True, help="cosine and dot: higher is closer; euclidean prints the distance.")
+@click.option(
+    "--metric",
+    type=click.Choice(["cosine", "dot", "euclidean"]),
+    default="cosine",
+    show_default=True,
+    help="cosine and dot: higher is closer; euclidean prints the distance.",
+)
 @click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True, help="Encoder.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def similarity_command(first: str, second: str, metric: str, encoder: str, as_json: bool) -> None:

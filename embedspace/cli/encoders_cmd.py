@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from embedspace.cli.output import emit_json, print_table
@@ -13,21 +15,23 @@ from embedspace.encoders import entries
 def encoders_command(as_json: bool) -> None:
     """List the encoders: name, dimension, modalities, metric, where the weights come from,
     and whether they can run here. Model directories can also be given by path."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries():
         encoder = entry.create()
         reason = encoder.unavailable_reason()
-        rows.append({
-            "name": encoder.name,
-            "aliases": list(entry.aliases),
-            "dim": encoder.dim,
-            "modalities": sorted(encoder.modalities),
-            "metric": encoder.metric,
-            "source": encoder.source,
-            "origin": entry.origin,
-            "installed": reason is None,
-            "note": reason or "",
-        })
+        rows.append(
+            {
+                "name": encoder.name,
+                "aliases": list(entry.aliases),
+                "dim": encoder.dim,
+                "modalities": sorted(encoder.modalities),
+                "metric": encoder.metric,
+                "source": encoder.source,
+                "origin": entry.origin,
+                "installed": reason is None,
+                "note": reason or "",
+            }
+        )
     if as_json:
         emit_json(rows)
         return
@@ -35,8 +39,14 @@ def encoders_command(as_json: bool) -> None:
         "Encoders (or give a model directory path)",
         ["name", "dim", "modalities", "metric", "source", "status"],
         [
-            (r["name"], r["dim"], ",".join(r["modalities"]), r["metric"], r["source"],
-             "installed" if r["installed"] else r["note"])
+            (
+                r["name"],
+                r["dim"],
+                ",".join(r["modalities"]),
+                r["metric"],
+                r["source"],
+                "installed" if r["installed"] else r["note"],
+            )
             for r in rows
         ],
     )

@@ -19,19 +19,42 @@ BATCH = 1024
 @click.command("index")
 @click.argument("space")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--text-field", "text_fields", multiple=True, metavar="F",
-              help="Column(s) holding the text; several are joined. Default: text, content, "
-              "body, sentence, headline or title.")
-@click.option("--id-field", metavar="F", help="Column holding ids (default: 'id' if present, "
-              "else a hash of the text).")
-@click.option("--vector-field", metavar="F", help="Column holding ready-made vectors to store "
-              "instead of embedding (JSON lists).")
-@click.option("--encoder", metavar="NAME", help="Encoder for a new space (default minilm-l6), "
-              "or a model directory. An existing space keeps its own.")
-@click.option("--metric", type=click.Choice(["cosine", "dot", "euclidean"]), default="cosine",
-              show_default=True, help="Metric of a new space.")
-@click.option("--skip-invalid", is_flag=True, help="Skip (and count) rows without text or id "
-              "instead of stopping at the first one.")
+@click.option(
+    "--text-field",
+    "text_fields",
+    multiple=True,
+    metavar="F",
+    help="Column(s) holding the text; several are joined. Default: text, content, "
+    "body, sentence, headline or title.",
+)
+@click.option(
+    "--id-field",
+    metavar="F",
+    help="Column holding ids (default: 'id' if present, else a hash of the text).",
+)
+@click.option(
+    "--vector-field",
+    metavar="F",
+    help="Column holding ready-made vectors to store instead of embedding (JSON lists).",
+)
+@click.option(
+    "--encoder",
+    metavar="NAME",
+    help="Encoder for a new space (default minilm-l6), "
+    "or a model directory. An existing space keeps its own.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["cosine", "dot", "euclidean"]),
+    default="cosine",
+    show_default=True,
+    help="Metric of a new space.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Skip (and count) rows without text or id instead of stopping at the first one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 def index_command(
     space: str,
@@ -125,10 +148,21 @@ def _read_all(
 
 def _write(space: Space, records: list[Record]) -> WriteResult:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     added = updated = unchanged = embedded = 0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"Indexing into {space.name}", total=len(records))
         for start in range(0, len(records), BATCH):

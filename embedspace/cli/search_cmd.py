@@ -7,14 +7,26 @@ import click
 from embedspace.cli.output import parse_where, print_matches
 from embedspace.store import Space
 
-_K = click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
-                  help="How many results.")
-_WHERE = click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
-                      help="Keep items whose metadata KEY equals VALUE (repeat for more; the "
-                      "same key twice means either value).")
-_EXACT = click.option("--exact", is_flag=True, help="Search exactly even when an HNSW index is used.")
-_JSON = click.option("--json", "as_json", is_flag=True,
-                     help="One JSON object per line: id, score, content, metadata.")
+_K = click.option(
+    "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many results."
+)
+_WHERE = click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keep items whose metadata KEY equals VALUE (repeat for more; the "
+    "same key twice means either value).",
+)
+_EXACT = click.option(
+    "--exact", is_flag=True, help="Search exactly even when an HNSW index is used."
+)
+_JSON = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line: id, score, content, metadata.",
+)
 
 
 @click.command("search")

@@ -76,9 +76,7 @@ class OnnxTextEncoder(Encoder):
         options.log_severity_level = 3
         path = self._model_path()
         try:
-            session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise EmbedspaceError(
                 f"Could not load the ONNX model {path} for encoder '{self.name}': {error}"
@@ -114,7 +112,8 @@ class OnnxTextEncoder(Encoder):
             return np.ascontiguousarray(output[:, 0, :])
         weights = mask[..., None].astype(np.float32)
         summed: np.ndarray = (output * weights).sum(axis=1)
-        return summed / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled: np.ndarray = summed / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled
 
 
 def _wordpiece_tokenizer(vocab: Path, max_length: int) -> Any:
@@ -153,16 +152,14 @@ def minilm_l6() -> OnnxTextEncoder:
         pooling="mean",
         normalize=True,
         source=f"package {MINILM_DISTRIBUTION} (all-MiniLM-L6-v2, ONNX)",
-        unavailable=lambda: None
-        if importlib.util.find_spec(MINILM_PACKAGE)
-        else _minilm_missing(),
+        unavailable=lambda: None if importlib.util.find_spec(MINILM_PACKAGE) else _minilm_missing(),
     )
 
 
 def onnx_directory(path: Path) -> OnnxTextEncoder:
     """An encoder for a directory holding ``model.onnx`` (or ``onnx/model.onnx``) and
     ``tokenizer.json`` (and optionally sentence-transformers config files)."""
-    model = next((p for p in (path / "model.onnx", path / "onnx" / "model.onnx") if p.exists()))
+    model = next(p for p in (path / "model.onnx", path / "onnx" / "model.onnx") if p.exists())
     config = _read_json(path / "config.json")
     st_config = _read_json(path / "sentence_bert_config.json")
     pooling_config = _read_json(path / "1_Pooling" / "config.json")

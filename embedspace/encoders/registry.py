@@ -57,9 +57,7 @@ _BUILTINS = (
 _registered: dict[str, EncoderEntry] = {}
 
 
-def register(
-    name: str, factory: Callable[[], Encoder], *, aliases: tuple[str, ...] = ()
-) -> None:
+def register(name: str, factory: Callable[[], Encoder], *, aliases: tuple[str, ...] = ()) -> None:
     """Register an encoder factory under ``name`` for this process (tests, notebooks)."""
     _registered[name.lower()] = EncoderEntry(name, factory, aliases, origin="registered")
 

@@ -40,7 +40,11 @@ class SentenceTransformerEncoder(Encoder):
     def unavailable_reason(self) -> str | None:
         """Why the directory cannot run here, or ``None``."""
         if importlib.util.find_spec("sentence_transformers") is None:
-            return str(MissingExtra("Running a sentence-transformers directory", "torch", "sentence-transformers"))
+            return str(
+                MissingExtra(
+                    "Running a sentence-transformers directory", "torch", "sentence-transformers"
+                )
+            )
         return None
 
     def _encode_batch(self, batch: list[str]) -> np.ndarray:

@@ -93,7 +93,7 @@ def _text_records(file: Path, text: str) -> Iterator[Record | Rejection]:
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.strip()
         if content:
-            yield Record(id=derive_id(content), content=content, metadata={})
+            yield Record(id=derive_id(content), content=content, metadata={"line": number})
 
 
 def _csv_rows(file: Path, text: str, delimiter: str) -> Iterator[tuple[int, Any]]:

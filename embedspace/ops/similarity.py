@@ -42,7 +42,11 @@ def _as_matrix(items: Items, encoder: str | Encoder | None) -> np.ndarray:
 
 
 def similarity_matrix(
-    a: Items, b: Items | None = None, *, metric: str = "cosine", encoder: str | Encoder | None = None
+    a: Items,
+    b: Items | None = None,
+    *,
+    metric: str = "cosine",
+    encoder: str | Encoder | None = None,
 ) -> np.ndarray:
     """Scores between every item of ``a`` and every item of ``b`` (default: ``a`` itself).
 

@@ -68,7 +68,9 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open an existing space database; raises ``SpaceNotFound`` or ``CorruptSpace``."""
     file = path / DATABASE_FILE
     if not file.exists():
-        raise SpaceNotFound(f"No space at {path}. Create it with 'embedspace index' or Space.create.")
+        raise SpaceNotFound(
+            f"No space at {path}. Create it with 'embedspace index' or Space.create."
+        )
     connection = _open(file)
     try:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -165,7 +167,9 @@ def write_meta(connection: sqlite3.Connection, values: dict[str, Any]) -> None:
 def read_stamp(connection: sqlite3.Connection) -> Stamp:
     """The space's encoder stamp."""
     meta = read_meta(connection)
-    return Stamp(str(meta["encoder"]), int(meta["dim"]), str(meta["metric"]), bool(meta["normalized"]))
+    return Stamp(
+        str(meta["encoder"]), int(meta["dim"]), str(meta["metric"]), bool(meta["normalized"])
+    )
 
 
 def data_version(connection: sqlite3.Connection) -> int:

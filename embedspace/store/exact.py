@@ -25,7 +25,8 @@ def scores(matrix: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
         - 2.0 * products
         + np.einsum("ij,ij->i", matrix, matrix)[None, :]
     )
-    return -np.sqrt(np.maximum(squared, 0.0))
+    distances: np.ndarray = np.sqrt(np.maximum(squared, 0.0))
+    return -distances
 
 
 def top_k(
@@ -78,9 +79,7 @@ class VectorTable:
             self.matrix = np.ascontiguousarray(np.concatenate([self.matrix, changes.vectors]))
         self.version = changes.version
 
-    def search(
-        self, queries: np.ndarray, k: int, metric: str
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """Rowids and scores of the ``k`` best rows per query."""
         positions, found = top_k(self.matrix, queries, k, metric)
         return self.rowids[positions], found

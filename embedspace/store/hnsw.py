@@ -31,6 +31,13 @@ DEFAULT_EF_SEARCH = 96
 REBUILD_DEAD_FRACTION = 0.2
 
 
+def _faiss() -> Any:
+    # faiss ships partial type stubs that miss most of its API: treat the module as untyped.
+    import faiss
+
+    return faiss
+
+
 class DamagedIndex(Exception):
     """The sidecar file cannot be trusted; the caller rebuilds it (internal, never escapes)."""
 
@@ -39,9 +46,14 @@ class HnswIndex:
     """faiss HNSW over rows identified by SQLite rowids (ascending, one label per row)."""
 
     def __init__(
-        self, dim: int, metric: str, *, m: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION
+        self,
+        dim: int,
+        metric: str,
+        *,
+        m: int = DEFAULT_M,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
     ) -> None:
-        import faiss
+        faiss = _faiss()
 
         self.dim, self.metric, self.m = dim, metric, m
         kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
@@ -65,7 +77,7 @@ class HnswIndex:
 
     def apply(self, changes: Changes) -> int:
         """Add new rows and tombstone deleted ones; returns how many rows changed."""
-        import faiss
+        faiss = _faiss()
 
         if len(changes.deleted) and len(self.rowids):
             hits = np.isin(self.rowids, changes.deleted)
@@ -93,7 +105,7 @@ class HnswIndex:
         ``allowed`` (rowids) restricts the walk to those rows. Missing results (fewer
         reachable rows than ``k``) have rowid -1. A single query runs on one thread.
         """
-        import faiss
+        faiss = _faiss()
 
         mask = self.alive
         if allowed is not None:
@@ -113,7 +125,7 @@ class HnswIndex:
 
     def save(self, folder: Path) -> None:
         """Write the sidecar atomically: a temp file in the same folder, then rename."""
-        import faiss
+        faiss = _faiss()
 
         body = [
             np.ascontiguousarray(self.rowids).tobytes(),
@@ -151,7 +163,7 @@ class HnswIndex:
     @classmethod
     def load(cls, folder: Path, dim: int, metric: str) -> HnswIndex | None:
         """Read the sidecar; ``None`` if there is none; ``DamagedIndex`` if it is not sound."""
-        import faiss
+        faiss = _faiss()
 
         file = folder / INDEX_FILE
         try:
@@ -183,7 +195,9 @@ class HnswIndex:
         made = cls(dim, metric, m=int(header["m"]))
         count = int(header["count"])
         made.rowids = np.frombuffer(parts[0], dtype=np.int64).copy()
-        made.alive = np.unpackbits(np.frombuffer(parts[1], dtype=np.uint8), count=count, bitorder="little").astype(bool)
+        made.alive = np.unpackbits(
+            np.frombuffer(parts[1], dtype=np.uint8), count=count, bitorder="little"
+        ).astype(bool)
         made.index = faiss.deserialize_index(np.frombuffer(parts[2], dtype=np.uint8))
         made.version = int(header["version"])
         if made.index.ntotal != count or len(made.rowids) != count:

@@ -91,7 +91,12 @@ class Space:
     """
 
     def __init__(
-        self, path: Path, connection: sqlite3.Connection, encoder: Encoder | None, *, ann_threshold: int
+        self,
+        path: Path,
+        connection: sqlite3.Connection,
+        encoder: Encoder | None,
+        *,
+        ann_threshold: int,
     ) -> None:
         self.path = path
         self._connection = connection
@@ -272,7 +277,8 @@ class Space:
             )
         hashes = [content_hash(r.content) for r in records]
         needed = [
-            i for i, r in enumerate(records)
+            i
+            for i, r in enumerate(records)
             if r.vector is None and (r.id not in existing or existing[r.id][1] != hashes[i])
         ]
         cached = self._cached_vectors([hashes[i] for i in needed])
@@ -285,7 +291,9 @@ class Space:
             # Re-read inside the write lock: another writer may have committed meanwhile.
             existing = self._lookup([r.id for r in records])
             if not replace and existing:
-                raise InvalidInput(f"{len(existing)} id(s) were added meanwhile; nothing was added.")
+                raise InvalidInput(
+                    f"{len(existing)} id(s) were added meanwhile; nothing was added."
+                )
             return self._commit(records, hashes, existing, cached, fresh, progress)
 
     def _commit(
@@ -323,7 +331,9 @@ class Space:
             else:
                 added += 1
             stored = self._prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-            inserts.append((record.id, record.content, hashes[position], meta_json, stored.tobytes()))
+            inserts.append(
+                (record.id, record.content, hashes[position], meta_json, stored.tobytes())
+            )
         if inserts or replaced or updated:
             version = self._bump(added)
             self._delete_rows(replaced, version)
@@ -413,9 +423,11 @@ class Space:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            blobs.update(self._connection.execute(
-                f"SELECT id, vector FROM items WHERE id IN ({marks})", chunk
-            ).fetchall())
+            blobs.update(
+                self._connection.execute(
+                    f"SELECT id, vector FROM items WHERE id IN ({marks})", chunk
+                ).fetchall()
+            )
         missing = [i for i in wanted if i not in blobs]
         if missing:
             raise InvalidInput(f"Not in space '{self.name}': {', '.join(missing[:5])}.")
@@ -445,7 +457,9 @@ class Space:
         """The ``k`` items closest to the stored item ``id`` (itself excluded)."""
         item = self.get(id)
         if item is None:
-            raise InvalidInput(f"No item '{id}' in space '{self.name}'. List ids with 'embedspace info'.")
+            raise InvalidInput(
+                f"No item '{id}' in space '{self.name}'. List ids with 'embedspace info'."
+            )
         rowids, scores = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
         return [m for m in self._matches(rowids, scores) if m.id != id][:k]
 
@@ -482,7 +496,12 @@ class Space:
         ).fetchone()[0]
         if not exact and count >= self.ann_threshold:
             allowed = np.array(
-                [r[0] for r in self._connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)],
+                [
+                    r[0]
+                    for r in self._connection.execute(
+                        f"SELECT rowid FROM items WHERE {clause}", params
+                    )
+                ],
                 dtype=np.int64,
             )
             index = self._ann_index(db.data_version(self._connection))
@@ -490,7 +509,9 @@ class Space:
             keep = rowids[0] >= 0
             if keep.sum() >= min(k, count):
                 return rowids[0][keep], scores[0][keep]
-            log.warning("HNSW filtered search found %d of %d; searching the subset exactly.", keep.sum(), k)
+            log.warning(
+                "HNSW filtered search found %d of %d; searching the subset exactly.", keep.sum(), k
+            )
         rows = self._connection.execute(
             f"SELECT rowid, vector FROM items WHERE {clause}", params
         ).fetchall()
@@ -537,7 +558,9 @@ class Space:
             try:
                 index = HnswIndex.load(self.path, self.stamp.dim, self.stamp.metric)
             except DamagedIndex as error:
-                log.warning("The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error)
+                log.warning(
+                    "The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error
+                )
                 index = None
         if index is None:
             index = self._rebuilt()

