@@ -121,7 +121,7 @@ def test_readers_see_whole_batches_while_a_writer_writes(tmp_path: Path) -> None
     writer.wait(timeout=30)
     for result in results:
         assert result["problems"] == []
-        assert result["searches"] > 5
+        assert result["searches"] >= 2
     final = len(es.Space.open(path))
     assert final >= max(r["seen"] for r in results) > BATCH  # readers saw the writer's batches
 

@@ -9,7 +9,7 @@ constructor.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,19 +60,23 @@ class Encoder(ABC):
         size = batch_size or self.default_batch_size
         if size < 1:
             raise InvalidInput(f"batch_size must be at least 1, not {size}.")
-        # Similar lengths in one batch means little padding: ~2.5x faster on short texts.
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        with _Progress(len(texts), f"Embedding with {self.name}", enabled=progress) as bar:
+            for index, vectors in self._batches(texts, size):
+                out[index] = self._checked(vectors, len(index))
+                bar.advance(len(index))
+        return out
+
+    def _batches(self, texts: list[str], size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(positions, vectors)`` per batch. Items of similar length share a batch:
+        less padding, ~2.5x faster on short texts. Subclasses may order by a better length
+        (tokens) but must cover every position exactly once."""
         order = np.argsort(
             np.fromiter((len(t) for t in texts), np.int64, len(texts)), kind="stable"
         )
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with _Progress(len(texts), f"Embedding with {self.name}", enabled=progress) as bar:
-            for start in range(0, len(texts), size):
-                index = order[start : start + size]
-                out[index] = self._checked(
-                    self._encode_batch([texts[i] for i in index]), len(index)
-                )
-                bar.advance(len(index))
-        return out
+        for start in range(0, len(texts), size):
+            index = order[start : start + size]
+            yield index, self._encode_batch([texts[i] for i in index])
 
     def encode_query(
         self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
