@@ -93,4 +93,5 @@ def machine() -> str:
     except OSError:
         pass
     blas = os.environ.get("OPENBLAS_CORETYPE", "default")
-    return f"{model}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, OPENBLAS_CORETYPE={blas}"
+    cores = len(os.sched_getaffinity(0))
+    return f"{model}, {cores} cores, Python {platform.python_version()}, OPENBLAS_CORETYPE={blas}"

@@ -58,9 +58,9 @@ def main() -> None:
             order = ["ours", "st"] if round_number % 2 == 0 else ["st", "ours"]
             for name in order:
                 if name == "ours":
-                    seconds, out = _time(lambda: ours.encode(texts))
+                    seconds, out = _time(lambda texts=texts: ours.encode(texts))
                 else:
-                    seconds, out = _time(lambda: reference.encode(texts, batch_size=32))
+                    seconds, out = _time(lambda texts=texts: reference.encode(texts, batch_size=32))
                 timings[name].append(seconds)
                 outputs[name] = np.asarray(out, dtype=np.float32)
         rate = {k: len(texts) / statistics.median(v) for k, v in timings.items()}
