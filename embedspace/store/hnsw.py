@@ -21,6 +21,7 @@ import numpy as np
 
 from embedspace.config import cpu_count
 from embedspace.store.database import Changes
+from embedspace.store.exact import load_faiss
 
 MAGIC = b"EMBEDSPACE-HNSW\x01"
 INDEX_FILE = "hnsw.index"
@@ -29,13 +30,6 @@ DEFAULT_EF_CONSTRUCTION = 80
 DEFAULT_EF_SEARCH = 96
 #: Rebuild once this share of the graph is tombstones.
 REBUILD_DEAD_FRACTION = 0.2
-
-
-def _faiss() -> Any:
-    # faiss ships partial type stubs that miss most of its API: treat the module as untyped.
-    import faiss
-
-    return faiss
 
 
 class DamagedIndex(Exception):
@@ -53,7 +47,7 @@ class HnswIndex:
         m: int = DEFAULT_M,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
     ) -> None:
-        faiss = _faiss()
+        faiss = load_faiss()
 
         self.dim, self.metric, self.m = dim, metric, m
         kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
@@ -62,6 +56,8 @@ class HnswIndex:
         self.rowids = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
         self.version = -1
+        self._live_selector: tuple[Any, np.ndarray] | None = None  # cached tombstone filter
+        self._dead_count: int | None = None
         #: Changes applied since the sidecar was last read or written.
         self.unsaved = 0
 
@@ -73,11 +69,33 @@ class HnswIndex:
     @property
     def dead_fraction(self) -> float:
         """Share of the graph's nodes that are tombstones."""
-        return 0.0 if not len(self.alive) else float(1.0 - self.alive.mean())
+        return self.dead_count / len(self.alive) if len(self.alive) else 0.0
+
+    @property
+    def dead_count(self) -> int:
+        """Number of tombstones (counted once per change, not per query)."""
+        if self._dead_count is None:
+            self._dead_count = len(self.alive) - int(np.count_nonzero(self.alive))
+        return self._dead_count
+
+    def _selector(self, allowed: np.ndarray | None) -> tuple[Any, np.ndarray] | None:
+        """A faiss bitmap selector of searchable labels (and the bitmap it points into,
+        which must stay alive), or ``None`` when every label is searchable. The tombstone-only
+        selector is cached: single queries must not pay O(n) work each."""
+        faiss = load_faiss()
+        if allowed is None:
+            if self._live_selector is None and self.dead_count:
+                bitmap = np.packbits(self.alive, bitorder="little")
+                selector = faiss.IDSelectorBitmap(len(self.alive), faiss.swig_ptr(bitmap))
+                self._live_selector = (selector, bitmap)
+            return self._live_selector
+        mask = self.alive & np.isin(self.rowids, allowed, assume_unique=True)
+        bitmap = np.packbits(mask, bitorder="little")
+        return faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap)), bitmap
 
     def apply(self, changes: Changes) -> int:
         """Add new rows and tombstone deleted ones; returns how many rows changed."""
-        faiss = _faiss()
+        faiss = load_faiss()
 
         if len(changes.deleted) and len(self.rowids):
             hits = np.isin(self.rowids, changes.deleted)
@@ -88,6 +106,8 @@ class HnswIndex:
             self.rowids = np.concatenate([self.rowids, changes.rowids])
             self.alive = np.concatenate([self.alive, np.ones(len(changes.rowids), dtype=bool)])
         self.version = changes.version
+        self._live_selector = None
+        self._dead_count = None
         changed = len(changes.rowids) + len(changes.deleted)
         self.unsaved += changed
         return changed
@@ -105,16 +125,12 @@ class HnswIndex:
         ``allowed`` (rowids) restricts the walk to those rows. Missing results (fewer
         reachable rows than ``k``) have rowid -1. A single query runs on one thread.
         """
-        faiss = _faiss()
+        faiss = load_faiss()
 
-        mask = self.alive
-        if allowed is not None:
-            mask = mask & np.isin(self.rowids, allowed, assume_unique=True)
-        bitmap = np.packbits(mask, bitorder="little")
-        selector = None if mask.all() else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        selected = self._selector(allowed)
         params = faiss.SearchParametersHNSW(efSearch=max(ef or DEFAULT_EF_SEARCH, k))
-        if selector is not None:
-            params.sel = selector
+        if selected is not None:
+            params.sel = selected[0]
         faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())
         distances, labels = self.index.search(
             np.ascontiguousarray(queries, dtype=np.float32), k, params=params
@@ -125,7 +141,7 @@ class HnswIndex:
 
     def save(self, folder: Path) -> None:
         """Write the sidecar atomically: a temp file in the same folder, then rename."""
-        faiss = _faiss()
+        faiss = load_faiss()
 
         body = [
             np.ascontiguousarray(self.rowids).tobytes(),
@@ -163,7 +179,7 @@ class HnswIndex:
     @classmethod
     def load(cls, folder: Path, dim: int, metric: str) -> HnswIndex | None:
         """Read the sidecar; ``None`` if there is none; ``DamagedIndex`` if it is not sound."""
-        faiss = _faiss()
+        faiss = load_faiss()
 
         file = folder / INDEX_FILE
         try:

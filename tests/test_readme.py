@@ -1,0 +1,48 @@
+"""The README's examples run as written (with the real default model)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from embedspace.cli import main
+from tests.conftest import needs_minilm
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+@needs_minilm
+def test_python_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (code,) = _blocks("python")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    assert printed.getvalue().startswith("dale-1 0.27")
+
+
+@needs_minilm
+def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "embedspace" / "data" / "headlines.csv", tmp_path / "headlines.csv")
+    block = next(b for b in _blocks("bash") if "embedspace index news" in b)
+    runner = CliRunner()
+    for line in block.splitlines():
+        command = shlex.split(line.split("#")[0])
+        assert command[0] == "embedspace"
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+    assert not (tmp_path / "home" / "news").exists()
+    assert (tmp_path / "pets.npy").exists()
