@@ -45,11 +45,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N vectors")
     args = parser.parse_args()
     import faiss
     import hnswlib
 
     _, vectors = glove()
+    if args.limit:
+        vectors = vectors[: args.limit]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rng = np.random.default_rng(0)
     picked = rng.choice(len(vectors), args.queries, replace=False)
@@ -97,11 +100,11 @@ def main() -> None:
         if name == "embedspace HNSW":
             return lambda q, _t: index.search(q, K, ef=ef)[0] - 1  # rowids are 1-based here
         if name == "faiss HNSWFlat":
-            params = faiss.SearchParametersHNSW(efSearch=ef)
 
             def run_faiss(q: np.ndarray, threads: int) -> np.ndarray:
                 faiss.omp_set_num_threads(threads)
-                return index.search(q, K, params=params)[1]
+                index.hnsw.efSearch = ef
+                return index.search(q, K)[1]
 
             return run_faiss
         index.set_ef(ef)

@@ -58,6 +58,7 @@ class HnswIndex:
         self.version = -1
         self._live_selector: tuple[Any, np.ndarray] | None = None  # cached tombstone filter
         self._dead_count: int | None = None
+        self._last_params: tuple[tuple[int, int], Any, Any] | None = None
         #: Changes applied since the sidecar was last read or written.
         self.unsaved = 0
 
@@ -128,9 +129,7 @@ class HnswIndex:
         faiss = load_faiss()
 
         selected = self._selector(allowed)
-        params = faiss.SearchParametersHNSW(efSearch=max(ef or DEFAULT_EF_SEARCH, k))
-        if selected is not None:
-            params.sel = selected[0]
+        params = self._params(max(ef or DEFAULT_EF_SEARCH, k), selected)
         faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())
         distances, labels = self.index.search(
             np.ascontiguousarray(queries, dtype=np.float32), k, params=params
@@ -138,6 +137,17 @@ class HnswIndex:
         rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
         found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
         return rowids, found.astype(np.float32)
+
+    def _params(self, ef: int, selected: tuple[Any, np.ndarray] | None) -> Any:
+        # Reused while ef and the selector stay the same: building the SWIG object per single
+        # query costs as much as a small search.
+        key = (ef, id(selected[0]) if selected is not None else 0)
+        if self._last_params is None or self._last_params[0] != key:
+            params = load_faiss().SearchParametersHNSW(efSearch=ef)
+            if selected is not None:
+                params.sel = selected[0]
+            self._last_params = (key, params, selected)
+        return self._last_params[1]
 
     def save(self, folder: Path) -> None:
         """Write the sidecar atomically: a temp file in the same folder, then rename."""
