@@ -75,3 +75,15 @@ def test_an_onnx_model_directory_loads_by_path(tmp_path: Path) -> None:
     space.close()
     reopened = es.Space.open(tmp_path / "s")
     assert reopened.search("the Moon", k=1)[0].content == SENTENCES[2]
+
+
+@needs_minilm
+def test_the_optimised_model_is_cached_and_a_damaged_copy_is_replaced(home: Path) -> None:
+    first = encoders.get("minilm-l6").encode(SENTENCES[:2])
+    (cached,) = (home / ".cache" / "onnx").glob("*.onnx")
+    cached.write_bytes(b"broken")
+    second = encoders.get("minilm-l6").encode(SENTENCES[:2])
+    np.testing.assert_allclose(first, second, atol=1e-6)
+    assert not cached.exists()  # dropped; the next process writes a sound one
+    encoders.get("minilm-l6").encode(SENTENCES[:1])
+    assert cached.exists() and cached.stat().st_size > 1_000_000

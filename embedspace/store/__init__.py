@@ -1,7 +1,8 @@
 """Memory: Spaces persist items and vectors in SQLite and search them exactly or by HNSW."""
 
 from embedspace.store.catalog import delete_space, list_spaces
-from embedspace.store.space import ANN_THRESHOLD, Item, Match, Space, WriteResult, resolve
+from embedspace.store.items import Item, Match, WriteResult
+from embedspace.store.space import ANN_THRESHOLD, Space, resolve
 
 __all__ = [
     "ANN_THRESHOLD",

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from embedspace import config
-from embedspace.errors import InvalidInput, SpaceNotFound
+from embedspace.errors import EmbedspaceError, InvalidInput, SpaceNotFound
 from embedspace.store.database import DATABASE_FILE
 from embedspace.store.space import Space, resolve
 
 
 def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
-    """``info()`` of every space in ``home`` (default ``$EMBEDSPACE_HOME``), by name."""
+    """``info()`` of every space in ``home`` (default ``$EMBEDSPACE_HOME``), by name; a space
+    that cannot be opened is listed with an ``error`` instead."""
     folder = home or config.home()
     if not folder.is_dir():
         return []
@@ -21,8 +22,11 @@ def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not (path / DATABASE_FILE).exists():
             continue
-        with Space.open(path) as space:
-            found.append(space.info())
+        try:
+            with Space.open(path) as space:
+                found.append(space.info())
+        except EmbedspaceError as error:  # one broken space must not hide the others
+            found.append({"name": path.name, "path": str(path), "error": str(error)})
     return found
 
 

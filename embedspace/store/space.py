@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,52 +22,30 @@ from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import (
-    DimensionMismatch,
     EncoderMismatch,
     InvalidInput,
     SpaceExists,
 )
-from embedspace.io.records import Record, content_hash, derive_id
+from embedspace.io.records import Record, content_hash
 from embedspace.store import database as db
 from embedspace.store.exact import VectorTable, top_k
 from embedspace.store.filters import where_sql
-from embedspace.store.hnsw import INDEX_FILE, REBUILD_DEAD_FRACTION, DamagedIndex, HnswIndex
+from embedspace.store.hnsw import REBUILD_DEAD_FRACTION, DamagedIndex, HnswIndex
+from embedspace.store.items import (
+    Item,
+    Match,
+    WriteResult,
+    build_records,
+    check_dim,
+    check_unique,
+    id_list,
+)
 
 log = logging.getLogger("embedspace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
 ANN_THRESHOLD = 50_000
 _CHUNK = 900  # SQLite host parameters per IN (...) list
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One search result; ``score`` is higher-is-better for every metric."""
-
-    id: str
-    score: float
-    content: str
-    metadata: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """A stored item with its vector."""
-
-    id: str
-    content: str
-    metadata: dict[str, Any]
-    vector: np.ndarray
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What one ``add``/``upsert`` did: ``embedded`` counts items the encoder actually ran on."""
-
-    added: int
-    updated: int
-    unchanged: int
-    embedded: int
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -200,7 +177,6 @@ class Space:
     def info(self) -> dict[str, Any]:
         """Stamp, size, data version and index state, as plain JSON-able values."""
         meta = db.read_meta(self._connection)
-        index_file = self.path / INDEX_FILE
         return {
             "name": self.name,
             "path": str(self.path),
@@ -210,7 +186,9 @@ class Space:
             "count": int(meta.get("count", 0)),
             "data_version": int(meta.get("data_version", 0)),
             "created_by": meta.get("created_by"),
-            "hnsw_index_bytes": index_file.stat().st_size if index_file.exists() else 0,
+            "hnsw_index_bytes": sum(
+                f.stat().st_size for f in self.path.glob("hnsw*") if f.is_file()
+            ),
             "database_bytes": sum(
                 f.stat().st_size for f in self.path.glob(db.DATABASE_FILE + "*") if f.is_file()
             ),
@@ -231,7 +209,7 @@ class Space:
         ``ids`` default to a hash of each text; ``vectors`` (``(n, dim)``) skips the
         encoder and stores the given embeddings instead.
         """
-        records = _records(texts, ids, metadata, vectors, self.stamp.dim)
+        records = build_records(texts, ids, metadata, vectors, self.stamp.dim)
         return self._write(records, replace=False, progress=progress)
 
     def upsert(
@@ -244,20 +222,20 @@ class Space:
         progress: bool = False,
     ) -> WriteResult:
         """Insert or replace items in one transaction; unchanged texts are not re-embedded."""
-        records = _records(texts, ids, metadata, vectors, self.stamp.dim)
+        records = build_records(texts, ids, metadata, vectors, self.stamp.dim)
         return self._write(records, replace=True, progress=progress)
 
     def upsert_records(self, records: Sequence[Record], *, progress: bool = False) -> WriteResult:
         """``upsert`` for Records (as the readers in ``embedspace.io`` produce)."""
         for record in records:
             if record.vector is not None:
-                _check_dim(record.vector.reshape(1, -1), self.stamp.dim, f"item '{record.id}'")
-        _check_unique([r.id for r in records])
+                check_dim(record.vector.reshape(1, -1), self.stamp.dim, f"item '{record.id}'")
+        check_unique([r.id for r in records])
         return self._write(list(records), replace=True, progress=progress)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
-        wanted = _id_list(ids)
+        wanted = id_list(ids)
         with db.transaction(self._connection):
             found = self._lookup(wanted)
             if not found:
@@ -418,7 +396,7 @@ class Space:
         if ids is None:
             rows = self._connection.execute("SELECT vector FROM items ORDER BY rowid").fetchall()
             return db.vectors_from_blobs([r[0] for r in rows], self.stamp.dim).copy()
-        wanted = _id_list(ids)
+        wanted = id_list(ids)
         blobs: dict[str, bytes] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
@@ -470,7 +448,7 @@ class Space:
             vector = self.encoder.encode_query([query])
         else:
             vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
-            _check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
+            check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
         return self._prepare(vector)
 
     def _nearest(
@@ -556,7 +534,9 @@ class Space:
         index = self._hnsw
         if index is None:
             try:
-                index = HnswIndex.load(self.path, self.stamp.dim, self.stamp.metric)
+                index = HnswIndex.load(
+                    self.path, self.stamp.dim, self.stamp.metric, current_version=version
+                )
             except DamagedIndex as error:
                 log.warning(
                     "The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error
@@ -579,65 +559,3 @@ class Space:
             except OSError as error:
                 log.warning("Could not save the HNSW index of '%s': %s", self.name, error)
         return index
-
-
-def _records(
-    texts: Sequence[str],
-    ids: Sequence[str] | None,
-    metadata: Sequence[Mapping[str, Any]] | None,
-    vectors: np.ndarray | None,
-    dim: int,
-) -> list[Record]:
-    if isinstance(texts, str | bytes):
-        raise InvalidInput("Pass a list of texts, not one string: add([text]).")
-    texts = list(texts)
-    for position, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"Text {position} is empty or not a string; every item needs text.")
-    item_ids = _id_list(ids) if ids is not None else [derive_id(t) for t in texts]
-    metas = [dict(m) for m in metadata] if metadata is not None else [{} for _ in texts]
-    if len(item_ids) != len(texts) or len(metas) != len(texts):
-        raise InvalidInput(
-            f"Got {len(texts)} texts, {len(item_ids)} ids and {len(metas)} metadata entries; "
-            "they must be the same length."
-        )
-    _check_unique(item_ids)
-    for position, meta in enumerate(metas):
-        try:
-            json.dumps(meta, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise InvalidInput(f"Metadata {position} is not JSON-serialisable: {error}.") from None
-    rows: list[np.ndarray | None] = [None] * len(texts)
-    if vectors is not None:
-        array = np.asarray(vectors, dtype=np.float32)
-        if array.ndim != 2 or len(array) != len(texts):
-            raise InvalidInput(f"vectors must have shape ({len(texts)}, {dim}), not {array.shape}.")
-        _check_dim(array, dim, "the given vectors")
-        rows = list(array)
-    return [Record(i, t, m, v) for i, t, m, v in zip(item_ids, texts, metas, rows, strict=True)]
-
-
-def _id_list(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str | bytes):
-        raise InvalidInput("Pass a list of ids, not one string: e.g. delete([id]).")
-    result = list(ids)
-    for item_id in result:
-        if not isinstance(item_id, str) or not item_id:
-            raise InvalidInput(f"Ids must be non-empty strings, not {item_id!r}.")
-    return result
-
-
-def _check_unique(ids: list[str]) -> None:
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        repeated = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
-        raise InvalidInput(f"Ids repeat within one call: {', '.join(repeated[:5])}.")
-
-
-def _check_dim(vectors: np.ndarray, dim: int, what: str, encoder: str | None = None) -> None:
-    if vectors.shape[-1] != dim:
-        made_by = f" made by '{encoder}'" if encoder else ""
-        raise DimensionMismatch(
-            f"{what.capitalize()} has {vectors.shape[-1]} values per vector, but the space holds "
-            f"{dim}-d vectors{made_by}. Embed with the space's encoder."
-        )
