@@ -193,6 +193,7 @@ class HnswIndex:
             }
         ).encode()
         handle, temp = tempfile.mkstemp(prefix=".hnsw-", suffix=".tmp", dir=folder)
+        os.chmod(temp, graph.stat().st_mode & 0o777)  # as readable as the graph (mkstemp: 0600)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(MAGIC + struct.pack("<I", len(header)) + header)
