@@ -158,6 +158,7 @@ def test_bad_inputs_give_one_line_errors_and_write_nothing(
     vectors.write_text('{"id": "v", "text": "t", "vec": [1, 2, 3]}\n')
     assert "3 values per vector" in fail("index", "docs", str(vectors), "--vector-field", "vec")
     assert "--where takes key=value" in fail("search", "docs", "cat", "--where", "oops")
+    assert "uses the cosine metric" in fail("index", "docs", str(csv_file), "--metric", "dot")
     assert "No item 'zz'" in fail("similar", "docs", "zz")
     assert len(es.Space.open("docs")) == 3
 
@@ -176,3 +177,12 @@ def test_demo_ranks_burritos_first_for_food() -> None:
     assert "Are Burritos the Next Taco?" in first_row
     top = es.Space.open("demo-headlines").search("food", k=1)[0]
     assert (top.id, top.content) == ("dale-1", "Are Burritos the Next Taco?")
+
+
+def test_a_new_space_takes_the_metric(csv_file: Path) -> None:
+    run("index", "eu", str(csv_file), "--encoder", "fake", "--metric", "euclidean")
+    assert es.Space.open("eu").stamp.metric == "euclidean"
+    top = json.loads(run("search", "eu", "the cat sat on the mat", "--json").output.splitlines()[0])
+    assert top["id"] == "a" and top["score"] == pytest.approx(0.0, abs=1e-5)
+    again = run("index", "eu", str(csv_file), "--json")  # no --metric: the space keeps its own
+    assert json.loads(again.output)["unchanged"] == 3

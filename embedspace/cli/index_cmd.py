@@ -46,9 +46,8 @@ BATCH = 1024
 @click.option(
     "--metric",
     type=click.Choice(["cosine", "dot", "euclidean"]),
-    default="cosine",
-    show_default=True,
-    help="Metric of a new space.",
+    default=None,
+    help="Metric of a new space (default cosine); an existing space keeps its own.",
 )
 @click.option(
     "--skip-invalid",
@@ -63,7 +62,7 @@ def index_command(
     id_field: str | None,
     vector_field: str | None,
     encoder: str | None,
-    metric: str,
+    metric: str | None,
     skip_invalid: bool,
     as_json: bool,
 ) -> None:
@@ -87,8 +86,14 @@ def index_command(
     path = resolve(space)
     if (path / DATABASE_FILE).exists():
         target = Space.open(path, encoder=encoder)
+        if metric is not None and metric != target.stamp.metric:
+            target.close()
+            raise InvalidInput(
+                f"Space '{space}' uses the {target.stamp.metric} metric; --metric only applies "
+                "when a space is created. Drop --metric, or index into a new space."
+            )
     else:
-        target = Space.create(path, encoder=encoder or "minilm-l6", metric=metric)
+        target = Space.create(path, encoder=encoder or "minilm-l6", metric=metric or "cosine")
     with target:
         total = _write(target, records)
         target.optimize()
