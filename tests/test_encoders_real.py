@@ -106,3 +106,19 @@ def test_the_optimised_copy_of_an_onnx_directory_is_cached_and_replaced_when_dam
     assert not cached.exists()  # dropped; the next process writes a sound one
     encoders.get(str(folder)).encode(SENTENCES[:1])
     assert cached.exists() and cached.stat().st_size > 1_000_000
+
+
+@needs_minilm
+def test_preparing_into_an_unwritable_home_is_a_clear_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedspace.encoders.minilm import prepared_model
+    from embedspace.errors import EmbedspaceError, InvalidInput
+
+    blocker = home.parent / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("EMBEDSPACE_HOME", str(blocker))
+    with pytest.raises(EmbedspaceError, match="set EMBEDSPACE_HOME to a writable folder"):
+        prepared_model("fp32")
+    with pytest.raises(InvalidInput, match="choose int8 or fp32"):
+        prepared_model("fp16")

