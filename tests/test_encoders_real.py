@@ -122,3 +122,17 @@ def test_preparing_into_an_unwritable_home_is_a_clear_error(
         prepared_model("fp32")
     with pytest.raises(InvalidInput, match="choose int8 or fp32"):
         prepared_model("fp16")
+
+
+@needs_minilm
+def test_int8_vectors_depend_slightly_on_their_batch_and_fp32_ones_do_not() -> None:
+    # Dynamic int8 picks one activation scale per batch, so a text's vector moves a little
+    # with its batch neighbours; the README says so and points to minilm-l6-fp32.
+    fast = encoders.get("minilm-l6")
+    batched = fast.encode(SENTENCES)
+    alone = np.vstack([fast.encode([text]) for text in SENTENCES])
+    assert (batched * alone).sum(axis=1).min() > 0.995
+    exact = encoders.get("minilm-l6-fp32")
+    batched = exact.encode(SENTENCES)
+    alone = np.vstack([exact.encode([text]) for text in SENTENCES])
+    assert (batched * alone).sum(axis=1).min() > 0.99999
