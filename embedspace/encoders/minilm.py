@@ -127,27 +127,23 @@ def prepared_model(variant: str) -> Path:
     return target
 
 
-def minilm_l6() -> OnnxTextEncoder:
-    """all-MiniLM-L6-v2 (384-d, cosine), SmoothQuant int8: the fast default."""
+def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
     return OnnxTextEncoder(
-        name="minilm-l6",
+        name=name,
         dim=384,
-        model_path=lambda: prepared_model("int8"),
+        model_path=lambda: prepared_model(variant),
         tokenizer_factory=_tokenizer,
-        source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), SmoothQuant int8 ONNX",
+        source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), {form}",
         unavailable=_unavailable,
         cache_optimized=False,  # the prepared file is already the optimised, cached one
     )
+
+
+def minilm_l6() -> OnnxTextEncoder:
+    """all-MiniLM-L6-v2 (384-d, cosine), SmoothQuant int8: the fast default."""
+    return _encoder("minilm-l6", "int8", "SmoothQuant int8 ONNX")
 
 
 def minilm_l6_fp32() -> OnnxTextEncoder:
     """all-MiniLM-L6-v2 (384-d, cosine) in fp32: identical to the reference model."""
-    return OnnxTextEncoder(
-        name="minilm-l6-fp32",
-        dim=384,
-        model_path=lambda: prepared_model("fp32"),
-        tokenizer_factory=_tokenizer,
-        source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), fp32 ONNX",
-        unavailable=_unavailable,
-        cache_optimized=False,  # the prepared file is already the optimised, cached one
-    )
+    return _encoder("minilm-l6-fp32", "fp32", "fp32 ONNX")
