@@ -48,16 +48,6 @@ def ffn_input(layer: int) -> str:
     return f"layer{layer}.ffn_input"
 
 
-def attention_context(layer: int) -> str:
-    """Name of the tensor feeding the attention output projection of ``layer``."""
-    return f"layer{layer}.attention_context"
-
-
-def ffn_hidden(layer: int) -> str:
-    """Name of the GELU output feeding the second feed-forward matmul of ``layer``."""
-    return f"layer{layer}.ffn_hidden"
-
-
 def build(
     weights: dict[str, np.ndarray],
     shape: BertShape,
@@ -68,11 +58,10 @@ def build(
     """Return an ``onnx.ModelProto`` computing BERT's ``last_hidden_state``.
 
     ``weights`` use the Hugging Face ``BertModel`` names (``embeddings.*``,
-    ``encoder.layer.N.*``). ``smooth`` maps a matmul input (``attention_input(i)``,
-    ``attention_context(i)``, ``ffn_input(i)`` or ``ffn_hidden(i)``) to per-channel scales
-    ``s``: the graph divides that activation by ``s`` and multiplies the rows of the weights
-    it feeds by ``s`` (same result, smaller activation outliers for int8). ``expose`` adds
-    named intermediate tensors as extra outputs.
+    ``encoder.layer.N.*``). ``smooth`` maps a matmul input (``attention_input(i)`` or
+    ``ffn_input(i)``) to per-channel scales ``s``: the graph divides that activation by ``s``
+    and multiplies the rows of the weights it feeds by ``s`` (same result, smaller
+    activation outliers for int8). ``expose`` adds named intermediate tensors as outputs.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -182,10 +171,9 @@ def build(
         )
         context = node("MatMul", [probabilities, heads["value"]], f"layer{layer}.context")
         context = node("Transpose", [context], f"layer{layer}.context.t", perm=[0, 2, 1, 3])
-        context = node("Reshape", [context, merge], attention_context(layer))
-        c_in, s_context = smoothed(context)
+        context = node("Reshape", [context, merge], f"layer{layer}.context.merged")
         attended = dense(
-            c_in, f"{prefix}.attention.output.dense", f"layer{layer}.attention_output", s_context
+            context, f"{prefix}.attention.output.dense", f"layer{layer}.attention_output"
         )
         residual = node("Add", [attended, hidden], f"layer{layer}.attention_residual")
         middle = norm(residual, f"{prefix}.attention.output.LayerNorm", ffn_input(layer))
@@ -208,10 +196,9 @@ def build(
         gelu = node(
             "Mul",
             [product, const(f"half_{layer}", np.array(0.5, dtype=np.float32))],
-            ffn_hidden(layer),
+            f"layer{layer}.gelu",
         )
-        g_in, s_gelu = smoothed(gelu)
-        down = dense(g_in, f"{prefix}.output.dense", f"layer{layer}.ffn_down", s_gelu)
+        down = dense(gelu, f"{prefix}.output.dense", f"layer{layer}.ffn_down")
         residual = node("Add", [down, middle], f"layer{layer}.ffn_residual")
         out_name = attention_input(layer + 1) if layer + 1 < shape.layers else "last_hidden_state"
         hidden = norm(residual, f"{prefix}.output.LayerNorm", out_name)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.config import cache_dir
-from embedspace.encoders.onnx_text import OnnxTextEncoder
+from embedspace.encoders.onnx_text import OnnxTextEncoder, model_inputs
 from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
 
 log = logging.getLogger("embedspace")
@@ -72,14 +72,7 @@ def _calibration_batches(tokenizer: Any) -> Iterator[dict[str, np.ndarray]]:
     with CALIBRATION.open(encoding="utf-8", newline="") as handle:
         texts = [row["headline"] for row in csv.DictReader(handle)]
     for start in range(0, len(texts), 16):
-        encodings = tokenizer.encode_batch(texts[start : start + 16])
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), length), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        yield {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        yield model_inputs(tokenizer.encode_batch(texts[start : start + 16]))
 
 
 def prepared_model(variant: str) -> Path:

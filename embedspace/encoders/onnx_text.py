@@ -122,18 +122,10 @@ class OnnxTextEncoder(Encoder):
                 yield index + chunk_start, self._run([encodings[i] for i in index])
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), length), dtype=np.int64)
-        mask = np.zeros((len(encodings), length), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+        inputs = model_inputs(encodings)
+        feeds = {k: v for k, v in inputs.items() if k in self._input_names}
         output = self._session.run(None, feeds)[0]
-        vectors = self._pool(np.asarray(output, dtype=np.float32), mask)
+        vectors = self._pool(np.asarray(output, dtype=np.float32), inputs["attention_mask"])
         if self.normalized:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
@@ -148,6 +140,18 @@ class OnnxTextEncoder(Encoder):
         summed: np.ndarray = (output * weights).sum(axis=1)
         pooled: np.ndarray = summed / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled
+
+
+def model_inputs(encodings: list[Any]) -> dict[str, np.ndarray]:
+    """``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, padded to the
+    longest) for a batch of ``tokenizers`` encodings."""
+    length = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), length), dtype=np.int64)
+    mask = np.zeros((len(encodings), length), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        ids[row, : len(encoding.ids)] = encoding.ids
+        mask[row, : len(encoding.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def _optimized_copy(source: Path) -> Path | None:
