@@ -20,7 +20,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
 # another package, would download several GB of CUDA packages.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[torch,images]" --group dev
+"${PIP[@]}" -e ".[torch,images,clip]" --group dev
 if [ "${1:-}" = "--bench" ]; then
     "${PIP[@]}" --group bench
 fi

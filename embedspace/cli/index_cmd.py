@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from embedspace.cli.output import emit_json
 from embedspace.errors import InvalidInput
-from embedspace.io import Record, Rejection, read_records
+from embedspace.io import Record, Rejection, read_image_records, read_records
+from embedspace.io.images import is_image_path
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.database import DATABASE_FILE
 
@@ -40,8 +42,8 @@ BATCH = 1024
 @click.option(
     "--encoder",
     metavar="NAME",
-    help="Encoder for a new space (default minilm-l6), "
-    "or a model directory. An existing space keeps its own.",
+    help="Encoder for a new space (default minilm-l6 for text, imagenet-bridge for "
+    "images), or a model directory. An existing space keeps its own.",
 )
 @click.option(
     "--metric",
@@ -66,23 +68,30 @@ def index_command(
     skip_invalid: bool,
     as_json: bool,
 ) -> None:
-    """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line).
+    """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line),
+    and image files or folders of images (JPEG, PNG, WebP, GIF, BMP; searched recursively).
 
-    Items whose text is unchanged are not embedded again, so re-running on an edited file
-    is cheap. Other columns are kept as metadata for --where filters. Every file is read
-    and checked before anything is written; then items are written in batches of 1,024,
-    each atomic, so an interrupted run keeps what it wrote and resumes when run again.
+    Items whose text (or image file) is unchanged are not embedded again, so re-running on
+    an edited file or folder is cheap. Other columns, and each image's path, size and
+    dimensions, are kept as metadata for --where filters. Every file is read and checked
+    before anything is written; corrupt images are reported and skipped. Items are then
+    written in batches of 1,024, each atomic, so an interrupted run keeps what it wrote and
+    resumes when run again.
 
     \b
     Examples:
       embedspace index news headlines.csv --text-field headline --id-field id
       embedspace index notes notes.txt
       embedspace index ./papers.space papers.parquet --text-field title --text-field abstract
+      embedspace index photos ./holiday-photos                 # search by image or text
+      embedspace index shoes ./catalogue --encoder efficientnet-lite0   # by image only
     """
     started = time.perf_counter()
     records, rejected = _read_all(files, text_fields, id_field, vector_field, skip_invalid)
     if not records:
-        raise InvalidInput(f"No items to index in {', '.join(files)}: the files hold no text rows.")
+        raise InvalidInput(
+            f"No items to index in {', '.join(files)}: the files hold no text rows or images."
+        )
     path = resolve(space)
     if (path / DATABASE_FILE).exists():
         target = Space.open(path, encoder=encoder)
@@ -93,7 +102,9 @@ def index_command(
                 "when a space is created. Drop --metric, or index into a new space."
             )
     else:
-        target = Space.create(path, encoder=encoder or "minilm-l6", metric=metric or "cosine")
+        images = any(r.modality == "image" for r in records)
+        default = "imagenet-bridge" if images else "minilm-l6"
+        target = Space.create(path, encoder=encoder or default, metric=metric or "cosine")
     with target:
         total = _write(target, records)
         target.optimize()
@@ -128,9 +139,18 @@ def _read_all(
     records: dict[str, Record] = {}
     rejected: list[Rejection] = []
     for file in files:
-        for item in read_records(
-            file, text_fields=text_fields, id_field=id_field, vector_field=vector_field
-        ):
+        images = Path(file).is_dir() or is_image_path(Path(file))
+        items = (
+            read_image_records(file)
+            if images
+            else read_records(
+                file, text_fields=text_fields, id_field=id_field, vector_field=vector_field
+            )
+        )
+        for item in items:
+            if images and isinstance(item, Rejection):
+                rejected.append(item)  # a corrupt photo never stops a run: report, skip
+                continue
             if isinstance(item, Record) and item.id in records:
                 if records[item.id].content == item.content:
                     continue  # the same text twice, with a derived id: one item

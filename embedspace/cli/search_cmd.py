@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from embedspace.cli.output import parse_where, print_matches
+from embedspace.errors import InvalidInput
 from embedspace.store import Space
 
 _K = click.option(
@@ -31,26 +32,48 @@ _JSON = click.option(
 
 @click.command("search")
 @click.argument("space")
-@click.argument("query")
+@click.argument("query", required=False)
+@click.option(
+    "--image",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Search with this image instead of a text (reverse image search).",
+)
 @_K
 @_WHERE
 @_EXACT
 @_JSON
 def search_command(
-    space: str, query: str, k: int, where: tuple[str, ...], exact: bool, as_json: bool
+    space: str,
+    query: str | None,
+    image: str | None,
+    k: int,
+    where: tuple[str, ...],
+    exact: bool,
+    as_json: bool,
 ) -> None:
-    """Find the items of SPACE closest in meaning to QUERY.
+    """Find the items of SPACE closest in meaning to QUERY, or to an --image.
 
-    Scores are higher-is-better (cosine similarity for cosine spaces).
+    Scores are higher-is-better (cosine similarity for cosine spaces). Text queries on an
+    image space need a text-and-image encoder (imagenet-bridge, an alignment model, CLIP).
 
     \b
     Examples:
       embedspace search news "food"
       embedspace search news "elections" -k 3 --where source=dale-times --json
+      embedspace search photos --image query.jpg -k 5
+      embedspace search photos "a cat"
     """
+    if (query is None) == (image is None):
+        raise InvalidInput("Give a QUERY text or --image FILE (one of the two).")
     with Space.open(space) as opened:
-        matches = opened.search(query, k=k, where=parse_where(where), exact=exact)
-    print_matches(matches, as_json=as_json, title=f"{query!r} in {space}")
+        where_ = parse_where(where)
+        if image is not None:
+            matches = opened.search_image(image, k=k, where=where_, exact=exact)
+        else:
+            matches = opened.search(str(query), k=k, where=where_, exact=exact)
+    title = f"like image {image}" if image is not None else repr(query)
+    print_matches(matches, as_json=as_json, title=f"{title} in {space}")
 
 
 @click.command("similar")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +34,7 @@ class Encoder(ABC):
     normalized: bool = True
     source: str = ""
     default_batch_size: int = 32
+    image_min_side: int | None = None  # JPEGs may be decoded at a scale down to this side
 
     @property
     @abstractmethod
@@ -52,6 +54,12 @@ class Encoder(ABC):
         With ``progress=True`` a progress bar is drawn on standard error.
         """
         texts = self._validate(items)
+        if "text" not in self.modalities:
+            raise InvalidInput(
+                f"Encoder '{self.name}' embeds {', '.join(sorted(self.modalities))}, not text. "
+                "Search it with an image (--image), or use a text-and-image encoder "
+                "(imagenet-bridge, an alignment model, or a CLIP directory)."
+            )
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         reason = self.unavailable_reason()
@@ -90,9 +98,60 @@ class Encoder(ABC):
         """Embed documents to be searched (asymmetric models override this)."""
         return self.encode(items, batch_size=batch_size, progress=progress)
 
-    @abstractmethod
+    def encode_images(
+        self,
+        images: Sequence[str | Path | Any],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed images (file paths or PIL images); float32, shape ``(len(images), dim)``.
+
+        Files are decoded by worker threads while the previous batch runs through the model.
+        Raises ``InvalidInput`` if this encoder takes no images or a file is not an image.
+        """
+        if "image" not in self.modalities:
+            raise InvalidInput(
+                f"Encoder '{self.name}' embeds text, not images. Choose an image encoder "
+                "(efficientnet-lite0, imagenet-bridge, an alignment model or a CLIP directory)."
+            )
+        if isinstance(images, str | bytes | Path):
+            raise InvalidInput("encode_images() takes a list of images: pass [path].")
+        from embedspace.encoders.image_input import prefetched_batches
+
+        items = list(images)
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise EmbedspaceError(f"Encoder '{self.name}' cannot run: {reason}")
+        size = batch_size or self.default_batch_size
+        if size < 1:
+            raise InvalidInput(f"batch_size must be at least 1, not {size}.")
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        with _Progress(len(items), f"Embedding images with {self.name}", enabled=progress) as bar:
+            for start, batch in prefetched_batches(
+                items, size, self._prepare_image, self.image_min_side
+            ):
+                out[start : start + len(batch)] = self._checked(
+                    self._encode_image_batch(batch), len(batch)
+                )
+                bar.advance(len(batch))
+        return out
+
+    def _prepare_image(self, image: Any) -> Any:
+        """Turn one decoded RGB PIL image into what ``_encode_image_batch`` takes. Runs in
+        worker threads, so it must not touch shared state."""
+        return image
+
+    def _encode_image_batch(self, batch: list[Any]) -> np.ndarray:
+        """Embed one batch of prepared images (image encoders override this)."""
+        raise InvalidInput(f"Encoder '{self.name}' does not embed images.")
+
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
-        """Embed one batch; return ``(len(batch), dim)`` floats."""
+        """Embed one batch of texts; return ``(len(batch), dim)`` floats (text encoders
+        override this)."""
+        raise InvalidInput(f"Encoder '{self.name}' does not embed text.")
 
     def _validate(self, items: Sequence[str]) -> list[str]:
         if isinstance(items, str | bytes):

@@ -54,6 +54,12 @@ _BUILTINS = (
     ),
     EncoderEntry("minilm-l6-fp32", "embedspace.encoders.minilm:minilm_l6_fp32"),
     EncoderEntry("hashing", "embedspace.encoders.hashing:HashingEncoder"),
+    EncoderEntry("efficientnet-lite0", "embedspace.encoders.efficientnet:EfficientNetLite0"),
+    EncoderEntry(
+        "imagenet-bridge",
+        "embedspace.encoders.imagenet_bridge:ImagenetBridge",
+        aliases=("conse", "label-bridge"),
+    ),
 )
 _registered: dict[str, EncoderEntry] = {}
 

@@ -2,7 +2,7 @@
 
 from embedspace.io.images import load_image, read_image_records
 from embedspace.io.readers import Rejection, read_records
-from embedspace.io.records import Record, content_hash, derive_id
+from embedspace.io.records import Record, content_hash, derive_id, record_hash
 
 __all__ = [
     "Record",
@@ -12,4 +12,5 @@ __all__ = [
     "load_image",
     "read_image_records",
     "read_records",
+    "record_hash",
 ]

@@ -13,19 +13,33 @@ import numpy as np
 class Record:
     """One item to embed.
 
-    ``content`` is the text that is embedded; ``vector`` is set only when the input already
-    carries an embedding (``--vector-field``), in which case it is stored as given.
+    ``content`` is the text that is embedded, or for ``modality="image"`` the image file's
+    path; ``vector`` is set only when the input already carries an embedding
+    (``--vector-field``), in which case it is stored as given.
     """
 
     id: str
     content: str
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = None
+    modality: str = "text"
 
 
 def content_hash(content: str) -> str:
     """SHA-256 of the UTF-8 content, hex: the key of the never-embed-twice cache."""
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def record_hash(record: Record) -> str:
+    """The cache key of a record: its text's hash, or for an image the hash of the file's
+    bytes (so an edited photo at the same path is embedded again, a copy is not)."""
+    if record.modality == "image":
+        digest = hashlib.sha256(b"image\0")
+        with open(record.content, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    return content_hash(record.content)
 
 
 def derive_id(content: str) -> str:

@@ -26,7 +26,9 @@ from embedspace.errors import (
     InvalidInput,
     SpaceExists,
 )
-from embedspace.io.records import Record, content_hash
+from embedspace.io.images import read_image_records
+from embedspace.io.readers import Rejection
+from embedspace.io.records import Record, record_hash
 from embedspace.store import database as db
 from embedspace.store.exact import VectorTable, top_k
 from embedspace.store.filters import where_sql
@@ -45,6 +47,7 @@ log = logging.getLogger("embedspace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
 ANN_THRESHOLD = 50_000
+MODALITIES = ("text", "image")
 _CHUNK = 900  # SQLite host parameters per IN (...) list
 
 
@@ -233,6 +236,27 @@ class Space:
         check_unique([r.id for r in records])
         return self._write(list(records), replace=True, progress=progress)
 
+    def upsert_images(
+        self, path: str | Path | Sequence[str | Path], *, progress: bool = False
+    ) -> tuple[WriteResult, list[Rejection]]:
+        """Insert or replace the images in a folder (recursively), a file, or a list of files.
+
+        Ids are paths relative to the folder named. Corrupt or non-image files are skipped
+        and returned as Rejections (each with its path); nothing half-written is stored.
+        """
+        paths = [path] if isinstance(path, str | Path) else list(path)
+        records: dict[str, Record] = {}
+        rejected: list[Rejection] = []
+        for each in paths:
+            for item in read_image_records(each):
+                if isinstance(item, Rejection):
+                    rejected.append(item)
+                elif item.id in records:
+                    rejected.append(Rejection(item.content, 0, f"repeats id '{item.id}'"))
+                else:
+                    records[item.id] = item
+        return self.upsert_records(list(records.values()), progress=progress), rejected
+
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
         wanted = id_list(ids)
@@ -253,7 +277,7 @@ class Space:
                 f"{len(existing)} id(s) already in space '{self.name}' (e.g. {', '.join(taken)}); "
                 "nothing was added. Use upsert to replace them."
             )
-        hashes = [content_hash(r.content) for r in records]
+        hashes = [self._hash(r) for r in records]
         needed = [
             i
             for i, r in enumerate(records)
@@ -263,7 +287,7 @@ class Space:
         to_embed = [i for i in needed if hashes[i] not in cached]
         fresh: dict[int, np.ndarray] = {}
         if to_embed:
-            made = self._embed([records[i].content for i in to_embed], progress)
+            made = self._embed([records[i] for i in to_embed], progress)
             fresh = dict(zip(to_embed, made, strict=True))
         with db.transaction(self._connection):
             # Re-read inside the write lock: another writer may have committed meanwhile.
@@ -302,7 +326,7 @@ class Space:
             if vector is None:
                 vector = cached.get(hashes[position])
             if vector is None:  # its cached twin was deleted by another writer meanwhile
-                vector = self._embed([record.content], progress)[0]
+                vector = self._embed([record], progress)[0]
             if old is not None:
                 replaced.append(old[0])
                 updated += 1
@@ -321,8 +345,31 @@ class Space:
             )
         return WriteResult(added, updated, unchanged, len(fresh))
 
-    def _embed(self, texts: list[str], progress: bool) -> np.ndarray:
-        return self.encoder.encode_document(texts, progress=progress)
+    def _hash(self, record: Record) -> str:
+        if record.modality not in MODALITIES:
+            raise InvalidInput(
+                f"Item '{record.id}' has modality '{record.modality}'; "
+                f"use one of: {', '.join(MODALITIES)}."
+            )
+        try:
+            return record_hash(record)
+        except OSError as error:
+            raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
+
+    def _embed(self, records: list[Record], progress: bool) -> np.ndarray:
+        """Texts through ``encode_document``, images through ``encode_images``."""
+        out = np.empty((len(records), self.stamp.dim), dtype=np.float32)
+        images = [i for i, r in enumerate(records) if r.modality == "image"]
+        texts = [i for i, r in enumerate(records) if r.modality != "image"]
+        if texts:
+            out[texts] = self.encoder.encode_document(
+                [records[i].content for i in texts], progress=progress
+            )
+        if images:
+            out[images] = self.encoder.encode_images(
+                [records[i].content for i in images], progress=progress
+            )
+        return out
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         if not np.isfinite(vectors).all():
@@ -427,6 +474,23 @@ class Space:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
         vector = self._query_vector(query)
+        return self._matches(*self._nearest(vector, k, where, exact))
+
+    def search_image(
+        self,
+        image: str | Path | Any,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """The ``k`` items closest to an image (a file path or a PIL image): reverse image
+        search in an image space, or image-to-text in a text-and-image space."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        if isinstance(image, str | Path) and not Path(image).is_file():
+            raise InvalidInput(f"No image file at {image}. Check the path.")
+        vector = self._prepare(self.encoder.encode_images([image]))
         return self._matches(*self._nearest(vector, k, where, exact))
 
     def similar(
