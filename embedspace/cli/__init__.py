@@ -50,9 +50,19 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from embedspace.cli import demo_cmd, embed_cmd, encoders_cmd, index_cmd, search_cmd, spaces_cmd
+    from embedspace.cli import (
+        classify_cmd,
+        demo_cmd,
+        embed_cmd,
+        encoders_cmd,
+        index_cmd,
+        search_cmd,
+        spaces_cmd,
+        train_cmd,
+    )
 
-    for module in (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, demo_cmd):
+    modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd, train_cmd)
+    for module in (*modules, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -102,18 +102,24 @@ def get(name: str | Encoder | None = None) -> Encoder:
     for entry in known:
         if wanted.lower() in (entry.name.lower(), *entry.aliases):
             return entry.create()
+    if wanted.startswith("hf:") and len(wanted) > 3:
+        from embedspace.encoders.clip import ClipEncoder
+
+        return ClipEncoder(wanted)  # the user asked for the hub, by name
     if looks_like_path(wanted):
         return from_directory(Path(wanted).expanduser())
     names = [e.name for e in known]
     raise UnknownEncoder(
         f"Unknown encoder '{wanted}'.{did_you_mean(wanted, names)} Choose one of: "
-        f"{', '.join(names)}, or give the path of a model directory. See 'embedspace encoders'."
+        f"{', '.join(names)}, or give the path of a model directory (or hf:ID for a CLIP "
+        "model from the Hugging Face hub). See 'embedspace encoders'."
     )
 
 
 def from_directory(path: Path) -> Encoder:
     """An encoder for a model directory: ONNX (``model.onnx`` or ``onnx/model.onnx`` with
-    ``tokenizer.json``) runs on onnxruntime; a sentence-transformers directory on torch."""
+    ``tokenizer.json``) runs on onnxruntime; a transformers CLIP folder, an alignment model
+    (``embedspace train align``) or a sentence-transformers directory on torch."""
     if not path.is_dir():
         raise UnknownEncoder(
             f"No model directory at {path}. Give a folder holding a sentence-transformers "
@@ -124,6 +130,13 @@ def from_directory(path: Path) -> Encoder:
         from embedspace.encoders.onnx_text import onnx_directory
 
         return onnx_directory(resolved)
+    from embedspace.encoders.aligned import AlignedEncoder, is_alignment_directory
+    from embedspace.encoders.clip import ClipEncoder, is_clip_directory
+
+    if is_clip_directory(resolved):
+        return ClipEncoder(resolved)
+    if is_alignment_directory(resolved):
+        return AlignedEncoder(resolved)
     if (resolved / "modules.json").exists() or (resolved / "config.json").exists():
         from embedspace.encoders.sentence_transformers import SentenceTransformerEncoder
 

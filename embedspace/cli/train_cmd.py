@@ -1,0 +1,191 @@
+"""``embedspace train``: fit encoders on your own data; each saves a folder that loads as
+an encoder (``--encoder PATH``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from embedspace.cli.output import emit_json
+from embedspace.errors import InvalidInput
+from embedspace.io import Record, read_records
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train encoders on your own data (needs torch: the 'torch' extra)."""
+
+
+@train_group.command("align")
+@click.argument("pairs", type=click.Path(dir_okay=False))
+@click.option(
+    "--images",
+    "image_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder the image paths in PAIRS are relative to.",
+)
+@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
+@click.option("--image-field", default="image", show_default=True, help="Column with image paths.")
+@click.option("--caption-field", default="caption", show_default=True, help="Column with captions.")
+@click.option("--image-encoder", default="efficientnet-lite0", show_default=True, help="Frozen.")
+@click.option("--text-encoder", default="minilm-l6", show_default=True, help="Frozen.")
+@click.option(
+    "--dim",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Size of the shared space.",
+)
+@click.option(
+    "--hidden",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Hidden units per head.",
+)
+@click.option(
+    "--epochs",
+    default=40,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most epochs to run.",
+)
+@click.option(
+    "--batch-size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Pairs per step (in-batch negatives).",
+)
+@click.option(
+    "--lr",
+    "learning_rate",
+    default=1e-3,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="AdamW learning rate.",
+)
+@click.option(
+    "--temperature",
+    default=0.07,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Initial softmax temperature (learnt).",
+)
+@click.option(
+    "--validation",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 0.5, max_open=True),
+    help="Fraction held out for early stopping.",
+)
+@click.option(
+    "--patience",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Epochs without improvement before stopping.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Random seed (runs are reproducible)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the training report as JSON.")
+def align_command(
+    pairs: str,
+    image_dir: str,
+    output: str,
+    image_field: str,
+    caption_field: str,
+    image_encoder: str,
+    text_encoder: str,
+    as_json: bool,
+    **hyper: float,
+) -> None:
+    """Learn a text-and-image space from your captioned images (LiT: frozen encoders,
+    trained projection heads, contrastive loss).
+
+    PAIRS is a CSV/JSONL/Parquet file with an image path and a caption per row. The model
+    written to --output is an encoder: index with --encoder DIR, then search your images
+    by text, or classify them.
+
+    \b
+    Example:
+      embedspace train align pairs.csv --images ./photos -o shoes-align
+      embedspace index shoes ./photos --encoder ./shoes-align
+      embedspace search shoes "red running shoe"
+    """
+    from embedspace.train.align import AlignSettings, train_align
+
+    root = Path(image_dir)
+    if not root.is_dir():
+        raise InvalidInput(f"No folder at {root}; --images names the folder of the images.")
+    images, captions = _pairs(Path(pairs), root, image_field, caption_field)
+    settings = AlignSettings(
+        dim=int(hyper["dim"]),
+        hidden=int(hyper["hidden"]),
+        epochs=int(hyper["epochs"]),
+        batch_size=int(hyper["batch_size"]),
+        learning_rate=float(hyper["learning_rate"]),
+        temperature=float(hyper["temperature"]),
+        validation=float(hyper["validation"]),
+        patience=int(hyper["patience"]),
+        seed=int(hyper["seed"]),
+    )
+
+    def on_epoch(epoch: int, train_loss: float, valid_loss: float) -> None:
+        if not as_json:
+            click.echo(
+                f"epoch {epoch:3d}  train loss {train_loss:.4f}  validation loss {valid_loss:.4f}",
+                err=True,
+            )
+
+    report = train_align(
+        images,
+        captions,
+        output,
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        settings=settings,
+        progress=True,
+        on_epoch=on_epoch,
+    )
+    facts = {
+        "model": str(report.path),
+        "pairs": report.pairs,
+        "epochs_run": report.epochs_run,
+        "best_epoch": report.best_epoch,
+        "validation_loss": report.validation_loss,
+        "validation_recall_at_1": report.validation_recall,
+    }
+    if as_json:
+        emit_json([facts])
+        return
+    click.echo(
+        f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}; "
+        f"validation loss {report.validation_loss:.4f}, caption recall@1 "
+        f"{report.validation_recall:.3f}). Use it with --encoder {report.path}"
+    )
+
+
+def _pairs(
+    file: Path, root: Path, image_field: str, caption_field: str
+) -> tuple[list[str], list[str]]:
+    images: list[str] = []
+    captions: list[str] = []
+    for item in read_records(file, text_fields=(caption_field,)):
+        if not isinstance(item, Record):
+            raise InvalidInput(f"{item}. Every row needs a {caption_field} and an {image_field}.")
+        relative = item.metadata.get(image_field)
+        if not relative:
+            raise InvalidInput(f"{file}: row '{item.id}' has no '{image_field}' column value.")
+        path = root / str(relative)
+        if not path.is_file():
+            raise InvalidInput(f"{file}: image {path} (row '{item.id}') does not exist.")
+        images.append(str(path))
+        captions.append(item.content)
+    return images, captions
+
+
+COMMANDS = [train_group]

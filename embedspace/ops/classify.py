@@ -1,0 +1,118 @@
+"""Zero-shot classification: each item gets the label whose embedded text fits it best.
+
+Works on any vectors whose encoder can also embed text: a text space (labels and items
+are both texts), or images with a text-and-image encoder (imagenet-bridge, an alignment
+model, CLIP), where labels are read as "a photo of a {label}".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
+from embedspace.errors import InvalidInput
+from embedspace.store.space import Space
+
+IMAGE_TEMPLATE = "a photo of a {}"
+TEXT_TEMPLATE = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One item's best label and its cosine similarity to the label's text."""
+
+    id: str
+    label: str
+    score: float
+
+
+def parse_labels(labels: str | Sequence[str]) -> list[str]:
+    """Labels from a list or a comma-separated string; at least two, no blanks, no repeats."""
+    items = labels.split(",") if isinstance(labels, str) else list(labels)
+    cleaned = [str(label).strip() for label in items]
+    if any(not label for label in cleaned):
+        raise InvalidInput("A label is empty; give labels like 'sneaker,sandal,bag'.")
+    if len(cleaned) < 2:
+        raise InvalidInput("Give at least two labels to choose between, e.g. 'cat,dog'.")
+    repeated = sorted({label for label in cleaned if cleaned.count(label) > 1})
+    if repeated:
+        raise InvalidInput(f"Labels repeat: {', '.join(repeated)}.")
+    return cleaned
+
+
+def zero_shot(vectors: np.ndarray, label_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``vectors``, the index of the most similar label vector (cosine) and
+    that similarity."""
+    if vectors.ndim != 2 or label_vectors.ndim != 2 or vectors.shape[1] != label_vectors.shape[1]:
+        raise InvalidInput(
+            f"Cannot compare vectors of shape {vectors.shape} with labels of shape "
+            f"{label_vectors.shape}: they must come from the same encoder."
+        )
+    a = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    b = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
+    scores = a @ b.T
+    best = np.argmax(scores, axis=1)
+    return best, scores[np.arange(len(best)), best]
+
+
+def _label_vectors(encoder: Encoder, labels: list[str], template: str) -> np.ndarray:
+    if "text" not in encoder.modalities:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' cannot embed label texts. Classify with a "
+            "text-and-image encoder (imagenet-bridge, an alignment model, or CLIP)."
+        )
+    if "{}" not in template:
+        raise InvalidInput("The template must contain {} where the label goes.")
+    return encoder.encode_query([template.format(label) for label in labels])
+
+
+def _results(
+    ids: Sequence[str], best: np.ndarray, scores: np.ndarray, labels: list[str]
+) -> list[Classification]:
+    return [
+        Classification(id, labels[int(b)], round(float(s), 6))
+        for id, b, s in zip(ids, best, scores, strict=True)
+    ]
+
+
+def classify_space(
+    space: Space, labels: str | Sequence[str], *, template: str | None = None
+) -> list[Classification]:
+    """Label every item of ``space`` with its best-fitting label (zero-shot)."""
+    names = parse_labels(labels)
+    encoder = space.encoder
+    chosen = template or (IMAGE_TEMPLATE if "image" in encoder.modalities else TEXT_TEMPLATE)
+    label_vectors = _label_vectors(encoder, names, chosen)
+    ids = space.ids()
+    if not ids:
+        return []
+    best, scores = zero_shot(space.vectors(ids), label_vectors)
+    return _results(ids, best, scores, names)
+
+
+def classify_images(
+    images: Sequence[str | Path],
+    labels: str | Sequence[str],
+    *,
+    encoder: str | Encoder = "imagenet-bridge",
+    template: str = IMAGE_TEMPLATE,
+    ids: Sequence[str] | None = None,
+    progress: bool = False,
+) -> list[Classification]:
+    """Label image files with their best-fitting label (zero-shot); ids default to paths."""
+    names = parse_labels(labels)
+    chosen = get_encoder(encoder)
+    label_vectors = _label_vectors(chosen, names, template)
+    paths = list(images)
+    item_ids = [str(p) for p in paths] if ids is None else list(ids)
+    if len(item_ids) != len(paths):
+        raise InvalidInput(f"{len(item_ids)} ids for {len(paths)} images.")
+    if not paths:
+        return []
+    best, scores = zero_shot(chosen.encode_images(paths, progress=progress), label_vectors)
+    return _results(item_ids, best, scores, names)
