@@ -30,8 +30,8 @@ from embedspace.store.database import DATABASE_FILE
 @click.option(
     "--template",
     metavar="TEXT",
-    help="How a label is phrased before embedding, with {} for the label. Default: "
-    "'a photo of a {}' for images, '{}' for text.",
+    help="How a label is phrased before embedding, with {} for the label. Default: the "
+    "encoder's ('a photo of a {}' for CLIP, the bare label otherwise).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item: id, label, score.")
 def classify_command(
@@ -78,7 +78,7 @@ def _classify_folder(
         [r.content for r in records],
         labels,
         encoder=encoder,
-        template=template or "a photo of a {}",
+        template=template,
         ids=[r.id for r in records],
         progress=True,
     )

@@ -35,6 +35,7 @@ class Encoder(ABC):
     source: str = ""
     default_batch_size: int = 32
     image_min_side: int | None = None  # JPEGs may be decoded at a scale down to this side
+    label_template: str = "{}"  # how zero-shot classification phrases a label
 
     @property
     @abstractmethod

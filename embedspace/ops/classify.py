@@ -2,7 +2,8 @@
 
 Works on any vectors whose encoder can also embed text: a text space (labels and items
 are both texts), or images with a text-and-image encoder (imagenet-bridge, an alignment
-model, CLIP), where labels are read as "a photo of a {label}".
+model, CLIP). A label is phrased with the encoder's ``label_template`` ("a photo of a {}"
+for CLIP, the bare label otherwise) unless a template is given.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput
 from embedspace.store.space import Space
-
-IMAGE_TEMPLATE = "a photo of a {}"
-TEXT_TEMPLATE = "{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +84,7 @@ def classify_space(
     """Label every item of ``space`` with its best-fitting label (zero-shot)."""
     names = parse_labels(labels)
     encoder = space.encoder
-    chosen = template or (IMAGE_TEMPLATE if "image" in encoder.modalities else TEXT_TEMPLATE)
-    label_vectors = _label_vectors(encoder, names, chosen)
+    label_vectors = _label_vectors(encoder, names, template or encoder.label_template)
     ids = space.ids()
     if not ids:
         return []
@@ -100,14 +97,14 @@ def classify_images(
     labels: str | Sequence[str],
     *,
     encoder: str | Encoder = "imagenet-bridge",
-    template: str = IMAGE_TEMPLATE,
+    template: str | None = None,
     ids: Sequence[str] | None = None,
     progress: bool = False,
 ) -> list[Classification]:
     """Label image files with their best-fitting label (zero-shot); ids default to paths."""
     names = parse_labels(labels)
     chosen = get_encoder(encoder)
-    label_vectors = _label_vectors(chosen, names, template)
+    label_vectors = _label_vectors(chosen, names, template or chosen.label_template)
     paths = list(images)
     item_ids = [str(p) for p in paths] if ids is None else list(ids)
     if len(item_ids) != len(paths):

@@ -198,7 +198,7 @@ def _fit(
             loss = loss_of(batch)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
         heads.eval()
         with torch.no_grad():
             check = valid if len(valid) >= 2 else train
