@@ -20,13 +20,24 @@ from embedspace.errors import (
     SpaceNotFound,
     UnknownEncoder,
 )
-from embedspace.io import Record, read_records
-from embedspace.ops import embed, similarity, similarity_matrix
+from embedspace.io import Record, Rejection, read_image_records, read_records
+from embedspace.ops import (
+    Classification,
+    classify_images,
+    classify_space,
+    embed,
+    similarity,
+    similarity_matrix,
+)
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
+from embedspace.train.align import AlignReport, AlignSettings, train_align
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignReport",
+    "AlignSettings",
+    "Classification",
     "CorruptSpace",
     "DimensionMismatch",
     "EmbedspaceError",
@@ -39,17 +50,22 @@ __all__ = [
     "MissingExtra",
     "ModelNotAvailable",
     "Record",
+    "Rejection",
     "Space",
     "SpaceExists",
     "SpaceNotFound",
     "UnknownEncoder",
     "WriteResult",
     "__version__",
+    "classify_images",
+    "classify_space",
     "delete_space",
     "embed",
     "encoders",
     "list_spaces",
+    "read_image_records",
     "read_records",
     "similarity",
     "similarity_matrix",
+    "train_align",
 ]

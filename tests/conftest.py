@@ -24,14 +24,68 @@ class CountingEncoder(HashingEncoder):
         return super()._encode_batch(batch)
 
 
+COLOURS = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+}
+
+
+class FakeImageEncoder(HashingEncoder):
+    """Text and images in one 48-d space, deterministic and tiny: an image is its 4x4
+    thumbnail (RGB scaled to -1..1); a colour word is that colour's thumbnail; other text
+    is hashed. So "red" finds red pictures, and a resized copy finds its original."""
+
+    modalities = frozenset({"text", "image"})
+    image_min_side = 8
+
+    def __init__(self, name: str = "fake-image") -> None:
+        super().__init__(dim=48, name=name)
+        self.image_calls = 0
+
+    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+        hashed = super()._encode_batch(batch)
+        out = []
+        for text, fallback in zip(batch, hashed, strict=True):
+            colour = next((c for word, c in COLOURS.items() if word in text.lower()), None)
+            if colour is None:
+                out.append(fallback)
+            else:
+                out.append(np.tile(np.asarray(colour, np.float32) / 127.5 - 1.0, 16))
+        return np.stack(out)
+
+    def _prepare_image(self, image: object) -> np.ndarray:
+        thumbnail = image.resize((4, 4))  # type: ignore[attr-defined]
+        return np.asarray(thumbnail, dtype=np.float32).reshape(-1) / 127.5 - 1.0
+
+    def _encode_image_batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        self.image_calls += len(batch)
+        return np.stack(batch)
+
+
+class FakeImageOnlyEncoder(FakeImageEncoder):
+    """The fake image encoder without text, like efficientnet-lite0."""
+
+    modalities = frozenset({"image"})
+
+    def __init__(self) -> None:
+        super().__init__(name="fake-image-only")
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty $EMBEDSPACE_HOME per test, and the 'fake' encoder registered."""
+    """An empty $EMBEDSPACE_HOME per test, and the fake encoders registered."""
     folder = tmp_path / "home"
     monkeypatch.setenv("EMBEDSPACE_HOME", str(folder))
     register("fake", CountingEncoder)
+    register("fake-image", FakeImageEncoder)
+    register("fake-image-only", FakeImageOnlyEncoder)
     yield folder
-    unregister("fake")
+    for name in ("fake", "fake-image", "fake-image-only"):
+        unregister(name)
 
 
 @pytest.fixture

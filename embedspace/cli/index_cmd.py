@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from embedspace.cli.output import emit_json
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, Rejection, read_image_records, read_records
 from embedspace.io.images import is_image_path
@@ -93,6 +95,7 @@ def index_command(
             f"No items to index in {', '.join(files)}: the files hold no text rows or images."
         )
     path = resolve(space)
+    modalities = {r.modality for r in records}
     if (path / DATABASE_FILE).exists():
         target = Space.open(path, encoder=encoder)
         if metric is not None and metric != target.stamp.metric:
@@ -102,10 +105,12 @@ def index_command(
                 "when a space is created. Drop --metric, or index into a new space."
             )
     else:
-        images = any(r.modality == "image" for r in records)
-        default = "imagenet-bridge" if images else "minilm-l6"
-        target = Space.create(path, encoder=encoder or default, metric=metric or "cosine")
+        default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
+        chosen = get_encoder(encoder or default)
+        _check_modalities(chosen, modalities)  # before creating anything
+        target = Space.create(path, encoder=chosen, metric=metric or "cosine")
     with target:
+        _check_modalities(target.encoder, modalities)
         total = _write(target, records)
         target.optimize()
         seconds = time.perf_counter() - started
@@ -127,6 +132,21 @@ def index_command(
         f"{total.added} added, {total.updated} updated, {total.unchanged} unchanged, "
         f"{len(rejected)} rejected ({total.embedded} embedded; {counts['count']} in the space)."
     )
+
+
+def _check_modalities(encoder: Encoder, modalities: set[str]) -> None:
+    missing = modalities - set(encoder.modalities)
+    if "image" in missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' embeds text, not images; nothing was written. Index "
+            "images with an image encoder: imagenet-bridge (also searchable by text), "
+            "efficientnet-lite0, an alignment model or a CLIP directory."
+        )
+    if "text" in missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' embeds images, not text; nothing was written. Put "
+            "text in a text space, or use a text-and-image encoder (imagenet-bridge, CLIP)."
+        )
 
 
 def _read_all(

@@ -9,7 +9,7 @@ import click
 
 from embedspace.cli.output import emit_json
 from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_records
+from embedspace.io import read_rows
 
 
 @click.group("train")
@@ -174,17 +174,20 @@ def _pairs(
 ) -> tuple[list[str], list[str]]:
     images: list[str] = []
     captions: list[str] = []
-    for item in read_records(file, text_fields=(caption_field,)):
-        if not isinstance(item, Record):
-            raise InvalidInput(f"{item}. Every row needs a {caption_field} and an {image_field}.")
-        relative = item.metadata.get(image_field)
-        if not relative:
-            raise InvalidInput(f"{file}: row '{item.id}' has no '{image_field}' column value.")
+    for number, row in read_rows(file):
+        relative, caption = row.get(image_field), row.get(caption_field)
+        if not relative or not isinstance(caption, str) or not caption.strip():
+            raise InvalidInput(
+                f"{file}, row {number}: needs an '{image_field}' and a '{caption_field}' value "
+                "(name other columns with --image-field/--caption-field)."
+            )
         path = root / str(relative)
         if not path.is_file():
-            raise InvalidInput(f"{file}: image {path} (row '{item.id}') does not exist.")
+            raise InvalidInput(f"{file}, row {number}: image {path} does not exist.")
         images.append(str(path))
-        captions.append(item.content)
+        captions.append(caption.strip())
+    if not images:
+        raise InvalidInput(f"{file} holds no pairs.")
     return images, captions
 
 

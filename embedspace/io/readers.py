@@ -77,6 +77,34 @@ def read_records(
     yield from _tabular_records(file, rows, tuple(text_fields), id_field, vector_field)
 
 
+def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row number, row)`` for each row of a CSV/TSV, JSONL, JSON or Parquet file,
+    for inputs that are tables rather than texts to embed (pairs, interactions).
+
+    Raises ``InvalidInput`` for a missing or unreadable file, a row that is not an object,
+    or a plain-text file.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(f"File not found: {file}. Check the path.")
+    suffix = file.suffix.lower()
+    if suffix == ".parquet":
+        rows: Iterator[tuple[int, Any]] = _parquet_rows(file)
+    elif suffix in CSV_SUFFIXES:
+        rows = _csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
+    elif suffix in JSONL_SUFFIXES:
+        rows = _jsonl_rows(file, _decode(file))
+    elif suffix == ".json":
+        rows = _json_rows(file, _decode(file))
+    else:
+        raise InvalidInput(f"{file}: expected a table (.csv, .tsv, .jsonl, .json or .parquet).")
+    for number, row in rows:
+        if not isinstance(row, dict):
+            problem = row if isinstance(row, str) else "is not an object"
+            raise InvalidInput(f"{file}, row {number}: {problem}.")
+        yield number, row
+
+
 def _decode(file: Path) -> str:
     data = file.read_bytes()
     try:
