@@ -29,8 +29,18 @@ def train_group() -> None:
 @click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
 @click.option("--image-field", default="image", show_default=True, help="Column with image paths.")
 @click.option("--caption-field", default="caption", show_default=True, help="Column with captions.")
-@click.option("--image-encoder", default="efficientnet-lite0", show_default=True, help="Frozen.")
-@click.option("--text-encoder", default="minilm-l6", show_default=True, help="Frozen.")
+@click.option(
+    "--image-encoder",
+    default="efficientnet-lite0",
+    show_default=True,
+    help="Image encoder under the image head (kept frozen).",
+)
+@click.option(
+    "--text-encoder",
+    default="minilm-l6",
+    show_default=True,
+    help="Text encoder under the text head (kept frozen).",
+)
 @click.option(
     "--dim",
     default=256,
@@ -66,6 +76,13 @@ def train_group() -> None:
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     help="AdamW learning rate.",
+)
+@click.option(
+    "--weight-decay",
+    default=1e-4,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="AdamW weight decay.",
 )
 @click.option(
     "--temperature",
@@ -128,6 +145,7 @@ def align_command(
         epochs=int(hyper["epochs"]),
         batch_size=int(hyper["batch_size"]),
         learning_rate=float(hyper["learning_rate"]),
+        weight_decay=float(hyper["weight_decay"]),
         temperature=float(hyper["temperature"]),
         validation=float(hyper["validation"]),
         patience=int(hyper["patience"]),
