@@ -91,7 +91,8 @@ def test_every_file_format_loads_as_the_same_vectors(tmp_path: Path) -> None:
 def test_evaluation_counts_sections_and_correlates(tiny: WordVectors, tmp_path: Path) -> None:
     questions = tmp_path / "questions.txt"
     questions.write_text(
-        ": family\nman woman king queen\nman woman prince queen\n: fruit\napple pear man woman\nkiwi pear man woman\n"
+        ": family\nman woman king queen\nman woman prince queen\n"
+        ": fruit\napple pear man woman\nkiwi pear man woman\n"
     )
     scores = {s.section: s for s in analogy_accuracy(tiny, questions)}
     assert (scores["family"].correct, scores["family"].total) == (2, 2)
@@ -155,7 +156,7 @@ def test_words_cli_errors_and_plots(tmp_path: Path) -> None:
         assert drawn.exit_code == 0, drawn.output
     assert (tmp_path / "words.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (tmp_path / "words.html").read_text()
-    assert "queen" in html and "<script" in html and "src=\"http" not in html  # offline
+    assert "queen" in html and "<script" in html and 'src="http' not in html  # offline
     wrong = run(
         "words", "plot", "man", "woman", "-o", str(tmp_path / "words.pdf"), "--model", model
     )

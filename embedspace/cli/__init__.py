@@ -55,6 +55,7 @@ def _register() -> None:
         demo_cmd,
         embed_cmd,
         encoders_cmd,
+        fix_cmd,
         index_cmd,
         search_cmd,
         spaces_cmd,
@@ -63,7 +64,7 @@ def _register() -> None:
     )
 
     modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd)
-    for module in (*modules, words_cmd, train_cmd, demo_cmd):
+    for module in (*modules, words_cmd, fix_cmd, train_cmd, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 
