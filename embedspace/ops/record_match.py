@@ -1,0 +1,148 @@
+"""Fuzzy matching of records (people, companies, products) across two tables or within one.
+
+Blocking: every record's chosen fields become one string, embedded as character n-gram
+TF-IDF (scikit-learn), reduced to a dense 128-d vector (truncated SVD) and searched with
+faiss: exactly when small, HNSW when large, so the work grows like n log n rather than
+n * m. Scoring: each candidate pair is scored field by field with rapidfuzz (token-sort
+ratio, 0..1, averaged over the fields both records fill in); pairs at or above the
+threshold are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embedspace.errors import InvalidInput, MissingExtra
+
+HNSW_ABOVE = 20_000
+DIMENSIONS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPair:
+    """A likely match: positions in the left and right tables and the pair's score."""
+
+    left: int
+    right: int
+    score: float
+
+
+def _text(record: Mapping[str, Any], fields: Sequence[str]) -> list[str]:
+    return [" ".join(str(record.get(f) or "").lower().split()) for f in fields]
+
+
+def _check(records: Sequence[Mapping[str, Any]], fields: Sequence[str], side: str) -> None:
+    if not fields:
+        raise InvalidInput("Name the fields to match on, e.g. --on name,city.")
+    if not records:
+        raise InvalidInput(f"The {side} table is empty.")
+    missing = [f for f in fields if all(f not in r for r in records)]
+    if missing:
+        present = sorted({k for r in records[:100] for k in r})
+        raise InvalidInput(
+            f"The {side} table has no field {', '.join(map(repr, missing))}; "
+            f"it has: {', '.join(present)}."
+        )
+
+
+def _vectors(texts: list[str]) -> np.ndarray:
+    try:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+    except ImportError:
+        raise MissingExtra("Matching records", "words", "scikit-learn") from None
+    grams = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
+    sparse = grams.fit_transform(texts)
+    size = min(DIMENSIONS, sparse.shape[1] - 1, len(texts) - 1)
+    if size < 2:
+        dense = sparse.toarray()
+    else:
+        dense = TruncatedSVD(n_components=size, random_state=0).fit_transform(sparse)
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    return np.ascontiguousarray(dense / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def _neighbours(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    import faiss
+
+    k = min(k, len(base))
+    if len(base) > HNSW_ABOVE:
+        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(64, 2 * k)
+        index.add(base)
+        _, found = index.search(queries, k)
+    else:
+        _, found = faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return np.asarray(found)
+
+
+def _field_score(left: list[str], right: list[str]) -> float:
+    from rapidfuzz import fuzz
+
+    scores = [
+        fuzz.token_sort_ratio(a, b) / 100 for a, b in zip(left, right, strict=True) if a and b
+    ]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def match_records(
+    left: Sequence[Mapping[str, Any]],
+    right: Sequence[Mapping[str, Any]],
+    on: Sequence[str],
+    *,
+    threshold: float = 0.7,
+    candidates: int = 10,
+) -> list[RecordPair]:
+    """Likely pairs between two tables, best first: for each left record, its
+    ``candidates`` nearest right records are scored and kept at ``threshold`` or above."""
+    _check(left, on, "left")
+    _check(right, on, "right")
+    if not 0 <= threshold <= 1:
+        raise InvalidInput("The threshold is a score from 0 to 1 (e.g. 0.85).")
+    left_texts = [_text(r, on) for r in left]
+    right_texts = [_text(r, on) for r in right]
+    vectors = _vectors([" | ".join(t) for t in left_texts + right_texts])
+    found = _neighbours(vectors[len(left) :], vectors[: len(left)], candidates)
+    pairs = []
+    for i, row in enumerate(found):
+        for j in row:
+            if j < 0:
+                continue
+            score = _field_score(left_texts[i], right_texts[int(j)])
+            if score >= threshold:
+                pairs.append(RecordPair(i, int(j), round(score, 6)))
+    return sorted(pairs, key=lambda p: (-p.score, p.left, p.right))
+
+
+def dedup_records(
+    records: Sequence[Mapping[str, Any]],
+    on: Sequence[str],
+    *,
+    threshold: float = 0.7,
+    candidates: int = 10,
+) -> list[RecordPair]:
+    """Likely duplicate pairs within one table (each pair once, ``left < right``)."""
+    pairs = match_records(records, records, on, threshold=threshold, candidates=candidates + 1)
+    return [p for p in pairs if p.left < p.right]
+
+
+def groups(pairs: Sequence[RecordPair], count: int) -> list[list[int]]:
+    """Connected groups (two or more records) from duplicate pairs, largest first."""
+    parent = list(range(count))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        parent[root(pair.left)] = root(pair.right)
+    found: dict[int, list[int]] = {}
+    for member in range(count):
+        found.setdefault(root(member), []).append(member)
+    return sorted((g for g in found.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
