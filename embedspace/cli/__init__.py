@@ -31,7 +31,8 @@ class _Group(click.Group):
 @click.version_option(package_name="embedspace")
 @click.option("-v", "--verbose", is_flag=True, help="Log what embedspace is doing to stderr.")
 def main(verbose: bool) -> None:
-    """Embed text, keep it in a crash-safe space, and search it by meaning — offline.
+    """Embed text and images, keep them in a crash-safe space, and search by meaning —
+    offline.
 
     \b
     Quick start:
@@ -39,6 +40,10 @@ def main(verbose: bool) -> None:
       embedspace index news headlines.csv           # make (or update) a space from a file
       embedspace search news "food" -k 5            # ranked by meaning, not by words
       embedspace similarity "a cat" "a kitten"      # one score
+      embedspace index photos ./photos              # a folder of images
+      embedspace search photos "a cat"              # ... searched by words or --image
+      embedspace words analogy man woman king       # queen
+      embedspace fix "teh qiuck brwon fox"          # the quick brown fox
 
     Spaces given by bare name live in $EMBEDSPACE_HOME (default: your user data folder);
     anything with a '/' is a path. Every command that prints results takes --json.

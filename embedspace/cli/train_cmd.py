@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedspace.cli.output import emit_json
+from embedspace.encoders.registry import looks_like_path
 from embedspace.errors import InvalidInput
 from embedspace.io import read_rows
 
@@ -183,8 +184,13 @@ def align_command(
     click.echo(
         f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}; "
         f"validation loss {report.validation_loss:.4f}, caption recall@1 "
-        f"{report.validation_recall:.3f}). Use it with --encoder {report.path}"
+        f"{report.validation_recall:.3f}). Use it with --encoder {_as_path(output)}"
     )
+
+
+def _as_path(output: str) -> str:
+    """How to name ``output`` again so that it reads as a path, not an encoder name."""
+    return output if looks_like_path(output) else f"./{output}"
 
 
 def _pairs(
@@ -296,8 +302,8 @@ def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> No
 
         words = train_word2vec(corpus, output, settings=settings, on_epoch=on_epoch)
     click.echo(
-        f"Saved {len(words):,} words x {words.dim} to {output}. Try: "
-        f"embedspace words neighbors {words.words[min(50, len(words) - 1)]} --model {output}"
+        f"Saved {len(words):,} words x {words.dim} to {output}. Try: embedspace words "
+        f"neighbors {words.words[min(50, len(words) - 1)]} --model {_as_path(output)}"
     )
 
 
