@@ -8,6 +8,7 @@
 
 from embedspace import encoders
 from embedspace.encoders import Encoder, HashingEncoder
+from embedspace.encoders.word_vectors import Neighbour, UnknownWord, WordVectors
 from embedspace.errors import (
     CorruptSpace,
     DimensionMismatch,
@@ -29,8 +30,12 @@ from embedspace.ops import (
     similarity,
     similarity_matrix,
 )
+from embedspace.ops.record_match import RecordPair, dedup_records, match_records
+from embedspace.ops.typos import FixResult, Speller
+from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
 from embedspace.train.align import AlignReport, AlignSettings, train_align
+from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 
 __version__ = "0.1.0"
 
@@ -43,29 +48,41 @@ __all__ = [
     "EmbedspaceError",
     "Encoder",
     "EncoderMismatch",
+    "FixResult",
     "HashingEncoder",
     "InvalidInput",
     "Item",
     "Match",
     "MissingExtra",
     "ModelNotAvailable",
+    "Neighbour",
     "Record",
+    "RecordPair",
     "Rejection",
     "Space",
     "SpaceExists",
     "SpaceNotFound",
+    "Speller",
     "UnknownEncoder",
+    "UnknownWord",
+    "Word2VecSettings",
+    "WordVectors",
     "WriteResult",
-    "__version__",
+    "analogy_accuracy",
     "classify_images",
     "classify_space",
+    "dedup_records",
     "delete_space",
     "embed",
     "encoders",
     "list_spaces",
+    "match_records",
     "read_image_records",
     "read_records",
     "similarity",
+    "similarity_correlation",
     "similarity_matrix",
     "train_align",
+    "train_word2vec",
+    "__version__",
 ]
