@@ -322,10 +322,7 @@ def save_folder(
     earlier word-vector folder)."""
     if any("\n" in w or not w for w in words):
         raise InvalidInput("Words must be non-empty and hold no line breaks.")
-    if folder.exists() and not (
-        folder.is_dir() and ((folder / CONFIG_FILE).exists() or not any(folder.iterdir()))
-    ):
-        raise InvalidInput(f"{folder} exists and is not a word-vector folder; choose a new one.")
+    check_output_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -340,6 +337,14 @@ def save_folder(
     except OSError as error:
         shutil.rmtree(temp, ignore_errors=True)
         raise EmbedspaceError(f"Could not write word vectors to {folder}: {error}") from None
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse to replace anything but a new, empty or earlier word-vector folder."""
+    if folder.exists() and not (
+        folder.is_dir() and ((folder / CONFIG_FILE).exists() or not any(folder.iterdir()))
+    ):
+        raise InvalidInput(f"{folder} exists and is not a word-vector folder; choose a new one.")
 
 
 def _write_folder(

@@ -78,6 +78,7 @@ def train_align(
     """
     settings = settings or AlignSettings()
     _check(images, captions, settings)
+    _check_output(Path(output))  # before minutes of work, not after
     image_tower, text_tower = get_encoder(image_encoder), get_encoder(text_encoder)
     if "image" not in image_tower.modalities or "text" not in text_tower.modalities:
         raise InvalidInput(
@@ -266,10 +267,7 @@ def _save(path: Path, config: dict[str, Any], weights: dict[str, np.ndarray]) ->
     """Write the model folder atomically: a temporary sibling, then a rename."""
     from safetensors.numpy import save_file
 
-    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or _is_model(path))):
-        raise InvalidInput(
-            f"{path} exists and is not an alignment model; choose a new output folder."
-        )
+    _check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -289,5 +287,10 @@ def _save(path: Path, config: dict[str, Any], weights: dict[str, np.ndarray]) ->
     return path
 
 
-def _is_model(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file()
+def _check_output(path: Path) -> None:
+    if path.exists() and not (
+        path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_FILE).is_file())
+    ):
+        raise InvalidInput(
+            f"{path} exists and is not an alignment model; choose a new output folder."
+        )

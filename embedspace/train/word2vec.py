@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from embedspace.config import cpu_count
-from embedspace.encoders.word_vectors import WordVectors, from_path, save_folder, tokens
+from embedspace.encoders.word_vectors import (
+    WordVectors,
+    check_output_folder,
+    from_path,
+    save_folder,
+    tokens,
+)
 from embedspace.errors import InvalidInput, MissingExtra
 
 
@@ -62,6 +68,7 @@ def train_word2vec(
     for name in ("dim", "window", "min_count", "epochs", "negative"):
         if getattr(settings, name) < 1:
             raise InvalidInput(f"{name} must be at least 1.")
+    check_output_folder(Path(output))  # before training, not after
     try:
         from gensim.models import Word2Vec
         from gensim.models.callbacks import CallbackAny2Vec
