@@ -88,3 +88,40 @@ def test_cli_match_and_dedup(tmp_path: Path) -> None:
     assert (
         missing.exit_code == 1 and "no field 'nmae'" in missing.stderr and "name" in missing.stderr
     )
+
+
+def test_a_text_encoder_adds_meaning_to_the_score() -> None:
+    import numpy as np
+    from rapidfuzz import fuzz
+
+    import embedspace as es
+
+    plain = {
+        (p.left, p.right): p.score
+        for p in match_records(PEOPLE, OTHERS, ["name", "city"], threshold=0)
+    }
+    mixed = match_records(
+        PEOPLE, OTHERS, ["name", "city"], threshold=0, encoder="fake", text_weight=0.5
+    )
+    encoder = es.encoders.get("fake")
+    for pair in mixed[:3]:
+        a = " | ".join(
+            " ".join(str(PEOPLE[pair.left][f]).lower().split()) for f in ("name", "city")
+        )
+        b = " | ".join(
+            " ".join(str(OTHERS[pair.right][f]).lower().split()) for f in ("name", "city")
+        )
+        va, vb = encoder.encode([a, b])
+        cosine = float(va @ vb / np.linalg.norm(va) / np.linalg.norm(vb))
+        fields = np.mean(
+            [
+                fuzz.token_sort_ratio(x, y) / 100
+                for x, y in zip(a.split(" | "), b.split(" | "), strict=True)
+            ]
+        )
+        assert pair.score == pytest.approx(0.5 * fields + 0.5 * max(cosine, 0), abs=1e-5)
+        assert plain[(pair.left, pair.right)] == pytest.approx(fields, abs=1e-5)
+    with pytest.raises(InvalidInput, match="0 to 1"):
+        match_records(PEOPLE, OTHERS, ["name"], encoder="fake", text_weight=1.5)
+    with pytest.raises(InvalidInput, match="does not embed text"):
+        match_records(PEOPLE, OTHERS, ["name"], encoder="fake-image-only")

@@ -27,6 +27,19 @@ _THRESHOLD = click.option(
     type=click.FloatRange(0, 1),
     help="Lowest pair score kept (mean per-field similarity, 0..1).",
 )
+_ENCODER = click.option(
+    "--encoder",
+    metavar="NAME",
+    help="Also compare meaning with this text encoder (e.g. minilm-l6): helps with "
+    "synonyms and descriptions, not with names.",
+)
+_TEXT_WEIGHT = click.option(
+    "--text-weight",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of the score that comes from --encoder.",
+)
 _CANDIDATES = click.option(
     "--candidates",
     default=10,
@@ -66,6 +79,8 @@ def _fields(on: str) -> list[str]:
 @_ID
 @_THRESHOLD
 @_CANDIDATES
+@_ENCODER
+@_TEXT_WEIGHT
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per pair: left, right, score."
 )
@@ -76,6 +91,8 @@ def match_command(
     id_field: str | None,
     threshold: float,
     candidates: int,
+    encoder: str | None,
+    text_weight: float,
     as_json: bool,
 ) -> None:
     """Find records of LEFT and RIGHT (CSV/JSONL/JSON/Parquet) that describe the same thing,
@@ -87,7 +104,16 @@ def match_command(
     """
     fields = _fields(on)
     left_rows, right_rows = _table(left), _table(right)
-    pairs = match_records(left_rows, right_rows, fields, threshold=threshold, candidates=candidates)
+    pairs = match_records(
+        left_rows,
+        right_rows,
+        fields,
+        threshold=threshold,
+        candidates=candidates,
+        encoder=encoder,
+        text_weight=text_weight,
+        progress=True,
+    )
     left_ids, right_ids = _ids(left_rows, id_field), _ids(right_rows, id_field)
     if as_json:
         emit_json(
@@ -121,6 +147,8 @@ def match_command(
 @_ID
 @_THRESHOLD
 @_CANDIDATES
+@_ENCODER
+@_TEXT_WEIGHT
 @click.option(
     "--json",
     "as_json",
@@ -128,7 +156,14 @@ def match_command(
     help="One JSON object per group: members (ids), score (lowest pair score).",
 )
 def dedup_records_command(
-    file: str, on: str, id_field: str | None, threshold: float, candidates: int, as_json: bool
+    file: str,
+    on: str,
+    id_field: str | None,
+    threshold: float,
+    candidates: int,
+    encoder: str | None,
+    text_weight: float,
+    as_json: bool,
 ) -> None:
     """Find groups of records in FILE that are probably the same entity.
 
@@ -138,7 +173,15 @@ def dedup_records_command(
     """
     fields = _fields(on)
     rows = _table(file)
-    pairs = dedup_records(rows, fields, threshold=threshold, candidates=candidates)
+    pairs = dedup_records(
+        rows,
+        fields,
+        threshold=threshold,
+        candidates=candidates,
+        encoder=encoder,
+        text_weight=text_weight,
+        progress=True,
+    )
     ids = _ids(rows, id_field)
     found = groups(pairs, len(rows))
     lowest: dict[int, float] = {}

@@ -6,6 +6,12 @@ faiss: exactly when small, HNSW when large, so the work grows like n log n rathe
 n * m. Scoring: each candidate pair is scored field by field with rapidfuzz (token-sort
 ratio, 0..1, averaged over the fields both records fill in); pairs at or above the
 threshold are kept.
+
+With a text ``encoder`` (e.g. ``minilm-l6``), meaning joins spelling: its vectors of the
+joined fields are appended to the n-gram vectors for blocking, and the pair score becomes
+``(1 - text_weight) * field score + text_weight * cosine``. That helps with synonyms and
+descriptions ("Intl. Business Machines" / "IBM corp", product titles); on names and
+addresses spelling is what matters (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, MissingExtra
 
 HNSW_ABOVE = 20_000
@@ -66,6 +74,19 @@ def _vectors(texts: list[str]) -> np.ndarray:
     return np.ascontiguousarray(dense / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
+def _meaning(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
+    if "text" not in encoder.modalities:
+        raise InvalidInput(f"Encoder '{encoder.name}' does not embed text; choose a text encoder.")
+    unique, where = np.unique(
+        np.asarray([t or " " for t in texts], dtype=object), return_inverse=True
+    )
+    vectors = encoder.encode(
+        [str(u) if str(u).strip() else "(empty)" for u in unique], progress=progress
+    )
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray((vectors / np.where(norms > 0, norms, 1.0))[where], dtype=np.float32)
+
+
 def _neighbours(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     import faiss
 
@@ -96,16 +117,27 @@ def match_records(
     *,
     threshold: float = 0.7,
     candidates: int = 10,
+    encoder: str | Encoder | None = None,
+    text_weight: float = 0.3,
+    progress: bool = False,
 ) -> list[RecordPair]:
     """Likely pairs between two tables, best first: for each left record, its
-    ``candidates`` nearest right records are scored and kept at ``threshold`` or above."""
+    ``candidates`` nearest right records are scored and kept at ``threshold`` or above.
+    ``encoder`` adds a text model's similarity with weight ``text_weight``."""
     _check(left, on, "left")
     _check(right, on, "right")
-    if not 0 <= threshold <= 1:
-        raise InvalidInput("The threshold is a score from 0 to 1 (e.g. 0.85).")
+    if not 0 <= threshold <= 1 or not 0 <= text_weight <= 1:
+        raise InvalidInput("The threshold and text weight are numbers from 0 to 1 (e.g. 0.7).")
     left_texts = [_text(r, on) for r in left]
     right_texts = [_text(r, on) for r in right]
-    vectors = _vectors([" | ".join(t) for t in left_texts + right_texts])
+    joined = [" | ".join(t) for t in left_texts + right_texts]
+    vectors = _vectors(joined)
+    meaning: np.ndarray | None = None
+    if encoder is not None:
+        meaning = _meaning(get_encoder(encoder), joined, progress)
+        vectors = np.hstack(
+            [vectors * np.sqrt(1 - text_weight), meaning * np.sqrt(text_weight)]
+        ).astype(np.float32)
     found = _neighbours(vectors[len(left) :], vectors[: len(left)], candidates)
     pairs = []
     for i, row in enumerate(found):
@@ -113,6 +145,9 @@ def match_records(
             if j < 0:
                 continue
             score = _field_score(left_texts[i], right_texts[int(j)])
+            if meaning is not None:
+                cosine = float(meaning[i] @ meaning[len(left) + int(j)])
+                score = (1 - text_weight) * score + text_weight * max(cosine, 0.0)
             if score >= threshold:
                 pairs.append(RecordPair(i, int(j), round(score, 6)))
     return sorted(pairs, key=lambda p: (-p.score, p.left, p.right))
@@ -124,9 +159,21 @@ def dedup_records(
     *,
     threshold: float = 0.7,
     candidates: int = 10,
+    encoder: str | Encoder | None = None,
+    text_weight: float = 0.3,
+    progress: bool = False,
 ) -> list[RecordPair]:
     """Likely duplicate pairs within one table (each pair once, ``left < right``)."""
-    pairs = match_records(records, records, on, threshold=threshold, candidates=candidates + 1)
+    pairs = match_records(
+        records,
+        records,
+        on,
+        threshold=threshold,
+        candidates=candidates + 1,
+        encoder=encoder,
+        text_weight=text_weight,
+        progress=progress,
+    )
     return [p for p in pairs if p.left < p.right]
 
 
