@@ -63,6 +63,7 @@ def _register() -> None:
         fix_cmd,
         index_cmd,
         match_cmd,
+        recs_cmd,
         search_cmd,
         spaces_cmd,
         train_cmd,
@@ -70,7 +71,7 @@ def _register() -> None:
     )
 
     modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd)
-    for module in (*modules, words_cmd, fix_cmd, match_cmd, train_cmd, demo_cmd):
+    for module in (*modules, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

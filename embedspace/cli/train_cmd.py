@@ -307,4 +307,11 @@ def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> No
     )
 
 
+def _add_two_tower() -> None:
+    from embedspace.cli.recs_cmd import two_tower_command
+
+    train_group.add_command(two_tower_command)
+
+
+_add_two_tower()
 COMMANDS = [train_group]

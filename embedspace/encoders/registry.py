@@ -112,6 +112,11 @@ def get(name: str | Encoder | None = None) -> Encoder:
 
         return ClipEncoder(wanted)  # the user asked for the hub, by name
     if looks_like_path(wanted):
+        base, _, tower = wanted.rpartition("#")
+        if base and tower in ("user", "item"):  # one tower of a two-tower model
+            from embedspace.encoders.two_tower import TwoTowerEncoder
+
+            return TwoTowerEncoder(Path(base).expanduser(), tower)
         return from_directory(Path(wanted).expanduser())
     names = [e.name for e in known]
     raise UnknownEncoder(
@@ -142,9 +147,12 @@ def from_directory(path: Path) -> Encoder:  # noqa: C901 - one branch per model 
         return onnx_directory(resolved)
     from embedspace.encoders.aligned import AlignedEncoder, is_alignment_directory
     from embedspace.encoders.clip import ClipEncoder, is_clip_directory
+    from embedspace.encoders.two_tower import TwoTowerEncoder, is_two_tower_directory
 
     if is_clip_directory(resolved):
         return ClipEncoder(resolved)
+    if is_two_tower_directory(resolved):
+        return TwoTowerEncoder(resolved, "item")
     if is_alignment_directory(resolved):
         return AlignedEncoder(resolved)
     if (resolved / "modules.json").exists() or (resolved / "config.json").exists():

@@ -1,0 +1,440 @@
+"""Recommendations: ``train two-tower``, ``evaluate``, ``recommend``, ``similar-items``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from embedspace.cli.output import emit_json, print_table
+from embedspace.errors import InvalidInput
+from embedspace.ops.recs_eval import Report
+
+_COLUMNS = [
+    click.option("--user-column", default="user_id", show_default=True, help="Column of user ids."),
+    click.option("--item-column", default="item_id", show_default=True, help="Column of item ids."),
+    click.option(
+        "--time-column",
+        default="timestamp",
+        show_default=True,
+        help="Column of times (used when present; orders each user's history).",
+    ),
+    click.option(
+        "--weight-column",
+        help="Column of weights (e.g. rating) that scale each interaction's loss.",
+    ),
+]
+
+
+def _columns(function: Any) -> Any:
+    for option in reversed(_COLUMNS):
+        function = option(function)
+    return function
+
+
+def _print_reports(reports: list[Report], title: str) -> None:
+    k = reports[0].k
+    print_table(
+        title,
+        ["model", f"Recall@{k}", f"NDCG@{k}", "MRR", "coverage", "users"],
+        [
+            (r.name, float(r.recall), float(r.ndcg), float(r.mrr), float(r.coverage), r.users)
+            for r in reports
+        ],
+    )
+
+
+def _features(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"--features must be a JSON object, e.g. '{{\"age\": 30}}': {error}"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InvalidInput("--features must be a JSON object, e.g. '{\"age\": 30}'.")
+    return parsed
+
+
+def _kinds(pairs: tuple[str, ...]) -> dict[str, str]:
+    kinds = {}
+    for pair in pairs:
+        column, sep, kind = pair.partition("=")
+        if not sep or kind not in ("categorical", "numeric", "text", "ignore"):
+            raise InvalidInput(
+                f"--feature-kind takes COLUMN=categorical|numeric|text|ignore, not '{pair}'."
+            )
+        kinds[column] = kind
+    return kinds
+
+
+@click.command("two-tower")
+@click.argument("interactions", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
+@click.option(
+    "--user-features",
+    type=click.Path(dir_okay=False),
+    help="Table of user features (id column: --user-column).",
+)
+@click.option(
+    "--item-features",
+    type=click.Path(dir_okay=False),
+    help="Table of item features (id column: --item-column).",
+)
+@click.option(
+    "--feature-kind",
+    "feature_kinds",
+    multiple=True,
+    metavar="COL=KIND",
+    help="Force a feature column's kind: categorical, numeric, text or ignore (repeatable).",
+)
+@click.option(
+    "--text-encoder",
+    default="minilm-l6",
+    show_default=True,
+    help="Encoder for text feature columns.",
+)
+@_columns
+@click.option(
+    "--split",
+    type=click.Choice(["leave-last-out", "time"]),
+    default="leave-last-out",
+    show_default=True,
+    help="How the test set is held out.",
+)
+@click.option(
+    "--test-fraction",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share held out by a time split.",
+)
+@click.option(
+    "--dim",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Size of user and item vectors.",
+)
+@click.option(
+    "--id-dim",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Size of the id embeddings.",
+)
+@click.option(
+    "--hidden",
+    default=128,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Hidden units per tower.",
+)
+@click.option(
+    "--epochs", default=30, show_default=True, type=click.IntRange(min=1), help="Most epochs."
+)
+@click.option(
+    "--batch-size",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Interactions per step (the in-batch negatives).",
+)
+@click.option(
+    "--lr",
+    "learning_rate",
+    default=3e-3,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="AdamW learning rate.",
+)
+@click.option(
+    "--weight-decay",
+    default=1e-6,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="AdamW weight decay.",
+)
+@click.option(
+    "--temperature",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Softmax temperature.",
+)
+@click.option(
+    "--logq/--no-logq",
+    default=True,
+    show_default=True,
+    help="Correct for popular items being more often in-batch negatives.",
+)
+@click.option(
+    "--negatives",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Extra uniformly sampled negatives per batch.",
+)
+@click.option(
+    "--id-dropout",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Chance of hiding an id in training (teaches cold start).",
+)
+@click.option(
+    "--history/--no-history",
+    default=True,
+    show_default=True,
+    help="User tower also sees the user's other items.",
+)
+@click.option(
+    "--patience",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Epochs without validation gain before stopping.",
+)
+@click.option(
+    "-k",
+    "k",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Cut-off of the metrics.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Random seed (runs are reproducible)."
+)
+@click.option("--no-baselines", is_flag=True, help="Skip the baselines in the final table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON Lines.")
+def two_tower_command(
+    interactions: str,
+    output: str,
+    user_features: str | None,
+    item_features: str | None,
+    feature_kinds: tuple[str, ...],
+    text_encoder: str,
+    user_column: str,
+    item_column: str,
+    time_column: str,
+    weight_column: str | None,
+    no_baselines: bool,
+    as_json: bool,
+    **hyper: Any,
+) -> None:
+    """Train a two-tower recommender on INTERACTIONS (CSV/JSONL/Parquet with user and item
+    ids), evaluate it against most-popular, item-kNN and ALS on a held-out split, and save
+    it to --output for 'recommend' and 'similar-items'.
+
+    \b
+    Example:
+      embedspace train two-tower ml-100k/interactions.csv -o movies \\
+          --user-features ml-100k/users.csv --item-features ml-100k/items.csv
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from embedspace.io.interactions import read_features, read_interactions
+    from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
+
+    data = read_interactions(
+        interactions,
+        user_column=user_column,
+        item_column=item_column,
+        time_column=time_column,
+        weight_column=weight_column,
+    )
+    kinds = _kinds(feature_kinds)
+    users = read_features(user_features, id_column=user_column) if user_features else None
+    items = read_features(item_features, id_column=item_column) if item_features else None
+    columns = {
+        c for table in (users or {}, items or {}) for row in list(table.values())[:1] for c in row
+    }
+    unknown = sorted(set(kinds) - columns)
+    if unknown:
+        raise InvalidInput(f"--feature-kind names no feature column: {', '.join(unknown)}.")
+    user_kinds = {c: k for c, k in kinds.items() if users and c in next(iter(users.values()))}
+    item_kinds = {c: k for c, k in kinds.items() if items and c in next(iter(items.values()))}
+    settings = TwoTowerSettings(**hyper)
+    columns_shown = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns_shown, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("Training two-tower (epochs)", total=settings.epochs)
+
+        def on_epoch(epoch: int, loss: float, recall: float) -> None:
+            bar.update(
+                task,
+                completed=epoch,
+                description=f"Training two-tower: loss {loss:.3f}, "
+                f"validation Recall@{settings.k} {recall:.4f}",
+            )
+
+        report = train_two_tower(
+            data,
+            output,
+            user_features=users,
+            item_features=items,
+            user_kinds=user_kinds,
+            item_kinds=item_kinds,
+            text_encoder=text_encoder,
+            settings=settings,
+            baselines=not no_baselines,
+            on_epoch=on_epoch,
+        )
+    if as_json:
+        emit_json(
+            {**{k: (float(v) if k != "name" else v) for k, v in vars(r).items()}}
+            for r in report.reports
+        )
+        return
+    _print_reports(report.reports, f"Test split ({settings.split}), seen items excluded")
+    click.echo(
+        f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}, "
+        f"{report.seconds:.0f} s). Try: embedspace recommend {_path(output)} --user {data.users[0]}"
+    )
+
+
+def _path(output: str) -> str:
+    from embedspace.encoders.registry import looks_like_path
+
+    return output if looks_like_path(output) else f"./{output}"
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(file_okay=False))
+@click.argument("interactions", type=click.Path(dir_okay=False))
+@_columns
+@click.option("--no-baselines", is_flag=True, help="Only the model, no baselines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON Lines.")
+def evaluate_command(
+    model: str,
+    interactions: str,
+    user_column: str,
+    item_column: str,
+    time_column: str,
+    weight_column: str | None,
+    no_baselines: bool,
+    as_json: bool,
+) -> None:
+    """Re-run the evaluation of a two-tower MODEL on INTERACTIONS, split the same way it
+    was trained (the model only knows the training part), with the baselines.
+
+    \b
+    Example:
+      embedspace evaluate movies ml-100k/interactions.csv
+    """
+    from embedspace.encoders.two_tower import TwoTowerModel
+    from embedspace.io.interactions import read_interactions
+    from embedspace.ops.recs_eval import Catalogue, baseline_reports, evaluate, split
+    from embedspace.train.two_tower import TwoTowerSettings
+
+    loaded = TwoTowerModel(model)
+    settings = TwoTowerSettings(**loaded.config["settings"])
+    data = read_interactions(
+        interactions,
+        user_column=user_column,
+        item_column=item_column,
+        time_column=time_column,
+        weight_column=weight_column,
+    )
+    train, test = split(data, settings.split, settings.test_fraction)
+    catalogue = Catalogue(loaded.users, loaded.items)
+    unknown = set(catalogue.users) ^ set(dict.fromkeys(train.users.tolist()))
+    if unknown:
+        raise InvalidInput(
+            f"{interactions} is not the data {model} was trained on "
+            f"({len(unknown)} users differ in the training split)."
+        )
+    weights = loaded.weights()
+    users, items = weights["user_vectors"], weights["item_vectors"]
+    reports = [
+        evaluate(
+            "two-tower", lambda rows: users[rows] @ items.T, catalogue, train, test, settings.k
+        )
+    ]
+    if not no_baselines:
+        reports.extend(baseline_reports(catalogue, train, test, settings.k, settings.seed))
+    if as_json:
+        emit_json(
+            {k: (float(v) if k != "name" else v) for k, v in vars(r).items()} for r in reports
+        )
+        return
+    _print_reports(reports, f"Test split ({settings.split}), seen items excluded")
+
+
+@click.command("recommend")
+@click.argument("model", type=click.Path(file_okay=False))
+@click.option("--user", help="A user id the model knows.")
+@click.option(
+    "--features", help="A new user's features as JSON (cold start), e.g. '{\"age\": 30}'."
+)
+@click.option(
+    "-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item: item_id, score.")
+def recommend_command(
+    model: str, user: str | None, features: str | None, k: int, as_json: bool
+) -> None:
+    """The K items MODEL recommends to a user (items they already chose are left out).
+
+    \b
+    Examples:
+      embedspace recommend movies --user 196 -k 5
+      embedspace recommend movies --features '{"age": 25, "gender": "F", "occupation": "writer"}'
+    """
+    from embedspace.encoders.two_tower import TwoTowerModel
+
+    if (user is None) == (features is None):
+        raise InvalidInput("Give --user ID, or --features JSON for a new user (one of the two).")
+    loaded = TwoTowerModel(model)
+    found = loaded.recommend(user, k, features=_features(features))
+    _print_items(
+        loaded, found, as_json=as_json, title=f"for user {user}" if user else "for a new user"
+    )
+
+
+@click.command("similar-items")
+@click.argument("model", type=click.Path(file_okay=False))
+@click.option("--item", help="An item id the model knows.")
+@click.option("--features", help="A new item's features as JSON (cold start).")
+@click.option(
+    "-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item: item_id, score.")
+def similar_items_command(
+    model: str, item: str | None, features: str | None, k: int, as_json: bool
+) -> None:
+    """Items closest to an item in MODEL's item space ("people who liked this...").
+
+    \b
+    Example:
+      embedspace similar-items movies --item 50 -k 5
+    """
+    from embedspace.encoders.two_tower import TwoTowerModel
+
+    if (item is None) == (features is None):
+        raise InvalidInput("Give --item ID, or --features JSON for a new item (one of the two).")
+    loaded = TwoTowerModel(model)
+    found = loaded.similar_items(item, k, features=_features(features))
+    _print_items(
+        loaded, found, as_json=as_json, title=f"like item {item}" if item else "like the new item"
+    )
+
+
+def _print_items(model: Any, found: list[tuple[str, float]], *, as_json: bool, title: str) -> None:
+    if as_json:
+        emit_json({"item_id": item, "score": round(score, 6)} for item, score in found)
+        return
+    with model.space() as space:
+        names = {i: (space.get(i).content if space.get(i) else i) for i, _ in found}
+    print_table(
+        title,
+        ["rank", "item_id", "score", "item"],
+        [(n, i, s, names[i]) for n, (i, s) in enumerate(found, 1)],
+    )
+
+
+COMMANDS = [evaluate_command, recommend_command, similar_items_command]

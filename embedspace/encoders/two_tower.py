@@ -1,0 +1,417 @@
+"""Two-tower recommendation models, served without torch.
+
+A model folder (written by ``embedspace train two-tower``) holds ``two_tower.json`` (ids,
+feature specs, sizes, settings, evaluation), ``weights.safetensors`` (both towers), the
+users' histories and ``items.space``, a Space of every item's vector. Recommending is a
+nearest-neighbour search in that Space with the user's vector; the towers run in numpy,
+so known users, and new users or items described by their features (cold start), need no
+torch at serving time.
+
+Each tower: [id embedding (index 0 = unknown id) | categorical embeddings | standardised
+numbers | frozen text-encoder vectors | (user tower) mean embedding of the user's items]
+-> Linear -> ReLU -> Linear -> unit length. Training and serving build the inputs with the
+same functions below, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedspace.encoders.base import Encoder
+from embedspace.errors import EmbedspaceError, InvalidInput
+
+CONFIG_FILE = "two_tower.json"
+WEIGHTS_FILE = "weights.safetensors"
+SPACE_DIR = "items.space"
+FORMAT = "embedspace-two-tower"
+MAX_CATEGORIES = 1000
+CATEGORY_DIM = 8
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How one feature column becomes numbers: ``categorical`` (a vocabulary, index 0 =
+    unknown or missing), ``numeric`` (standardised, missing = mean) or ``text`` (a frozen
+    text encoder's vector, missing = zeros)."""
+
+    column: str
+    kind: str
+    vocabulary: tuple[str, ...] = ()
+    mean: float = 0.0
+    std: float = 1.0
+    encoder: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "vocabulary": list(self.vocabulary),
+            "mean": self.mean,
+            "std": self.std,
+            "encoder": self.encoder,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """The inverse of ``to_json``."""
+        return cls(
+            str(data["column"]),
+            str(data["kind"]),
+            tuple(data.get("vocabulary", ())),
+            float(data.get("mean", 0.0)),
+            float(data.get("std", 1.0)),
+            str(data.get("encoder", "")),
+        )
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def infer_specs(
+    table: Mapping[str, Mapping[str, Any]],
+    *,
+    text_encoder: str = "minilm-l6",
+    kinds: Mapping[str, str] | None = None,
+) -> list[FeatureSpec]:
+    """Feature specs for every column of a feature table. A column whose values are all
+    numbers is numeric; one with long, varied texts (mean >= 12 characters, a space in most
+    values, mostly distinct) is text; anything else is categorical (its 1,000 most common
+    values). ``kinds`` forces a column's kind, or drops it with ``"ignore"``."""
+    forced = dict(kinds or {})
+    columns = list(dict.fromkeys(c for row in table.values() for c in row))
+    unknown = sorted(set(forced) - set(columns))
+    if unknown:
+        raise InvalidInput(
+            f"No feature column {', '.join(unknown)}; there are: {', '.join(columns)}."
+        )
+    specs = []
+    for column in columns:
+        values = [row.get(column) for row in table.values()]
+        present = [v for v in values if v is not None and str(v).strip() != ""]
+        kind = forced.get(column) or _guess(present)
+        if kind == "ignore" or not present:
+            continue
+        if kind == "numeric":
+            if not all(_is_number(v) for v in present):
+                raise InvalidInput(f"Feature column '{column}' is not all numbers.")
+            numbers = np.asarray([float(v) for v in present])
+            specs.append(
+                FeatureSpec(
+                    column, "numeric", mean=float(numbers.mean()), std=float(numbers.std() or 1.0)
+                )
+            )
+        elif kind == "text":
+            specs.append(FeatureSpec(column, "text", encoder=text_encoder))
+        elif kind == "categorical":
+            counts: dict[str, int] = {}
+            for v in present:
+                counts[str(v).strip()] = counts.get(str(v).strip(), 0) + 1
+            ranked = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_CATEGORIES]
+            specs.append(FeatureSpec(column, "categorical", vocabulary=tuple(ranked)))
+        else:
+            raise InvalidInput(
+                f"Unknown feature kind '{kind}' for '{column}'; "
+                "use categorical, numeric, text or ignore."
+            )
+    return specs
+
+
+def _guess(present: list[Any]) -> str:
+    if present and all(_is_number(v) for v in present):
+        return "numeric"
+    texts = [str(v) for v in present]
+    if texts:
+        long = np.mean([len(t) for t in texts]) >= 12
+        spaced = np.mean([" " in t.strip() for t in texts]) >= 0.5
+        varied = len(set(texts)) >= 0.5 * len(texts)
+        if long and spaced and varied:
+            return "text"
+    return "categorical"
+
+
+@dataclass
+class FeatureArrays:
+    """A tower's inputs for a list of entities: categorical indices ``(n, c)``, numbers
+    ``(n, m)`` and text vectors ``(n, t)`` (concatenated over columns)."""
+
+    categorical: np.ndarray
+    numeric: np.ndarray
+    text: np.ndarray
+
+
+def feature_arrays(
+    specs: Sequence[FeatureSpec],
+    rows: Sequence[Mapping[str, Any] | None],
+    text_vectors: Mapping[str, Encoder] | None = None,
+) -> FeatureArrays:
+    """Encode feature rows (``None`` = no features known) with ``specs``."""
+    n = len(rows)
+    categorical, numeric, texts = [], [], []
+    encoders = dict(text_vectors or {})
+    for spec in specs:
+        values = [None if r is None else r.get(spec.column) for r in rows]
+        if spec.kind == "categorical":
+            index = {v: i + 1 for i, v in enumerate(spec.vocabulary)}
+            categorical.append(
+                [index.get(str(v).strip(), 0) if v is not None else 0 for v in values]
+            )
+        elif spec.kind == "numeric":
+            numeric.append(
+                [(float(str(v)) - spec.mean) / spec.std if _is_number(v) else 0.0 for v in values]
+            )
+        else:
+            texts.append(_text_vectors(spec, values, encoders))
+    return FeatureArrays(
+        np.asarray(categorical, dtype=np.int64).T.reshape(n, len(categorical)),
+        np.asarray(numeric, dtype=np.float32).T.reshape(n, len(numeric)),
+        np.hstack(texts).astype(np.float32) if texts else np.zeros((n, 0), np.float32),
+    )
+
+
+def _text_vectors(spec: FeatureSpec, values: list[Any], encoders: dict[str, Encoder]) -> np.ndarray:
+    from embedspace.encoders.registry import get
+
+    if spec.encoder not in encoders:
+        encoders[spec.encoder] = get(spec.encoder)
+    encoder = encoders[spec.encoder]
+    out = np.zeros((len(values), encoder.dim), dtype=np.float32)
+    present = [i for i, v in enumerate(values) if v is not None and str(v).strip()]
+    if present:
+        unique = sorted({str(values[i]).strip() for i in present})
+        vectors = dict(zip(unique, encoder.encode(unique, batch_size=64), strict=True))
+        for i in present:
+            out[i] = vectors[str(values[i]).strip()]
+    return out
+
+
+def tower_forward(
+    weights: Mapping[str, np.ndarray],
+    tower: str,
+    ids: np.ndarray,
+    features: FeatureArrays,
+    history: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The numpy twin of the torch tower: unit-length output vectors."""
+    parts = [weights[f"{tower}.id"][ids]]
+    for column in range(features.categorical.shape[1]):
+        parts.append(weights[f"{tower}.cat{column}"][features.categorical[:, column]])
+    parts.append(features.numeric)
+    parts.append(features.text)
+    if history is not None:
+        table = weights[f"{tower}.history"]
+        pooled = np.zeros((len(ids), table.shape[1]), dtype=np.float32)
+        for row, items in enumerate(history):
+            if len(items):
+                pooled[row] = table[items].mean(axis=0)
+        parts.append(pooled)
+    x = np.hstack(parts).astype(np.float32)
+    x = np.maximum(x @ weights[f"{tower}.w1"].T + weights[f"{tower}.b1"], 0.0)
+    x = x @ weights[f"{tower}.w2"].T + weights[f"{tower}.b2"]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.asarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def is_two_tower_directory(path: Path) -> bool:
+    """True when ``path`` holds a two-tower model."""
+    return (path / CONFIG_FILE).is_file()
+
+
+class TwoTowerModel:
+    """A trained two-tower model: user and item vectors, recommendations, similar items."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).resolve()
+        file = self.path / CONFIG_FILE
+        try:
+            config = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise InvalidInput(f"No two-tower model at {self.path}: {error}") from None
+        if config.get("format") != FORMAT:
+            raise InvalidInput(f"{file} is not an embedspace two-tower model.")
+        self.config = config
+        self.users: list[str] = list(config["users"])
+        self.items: list[str] = list(config["items"])
+        self.user_index = {u: i + 1 for i, u in enumerate(self.users)}
+        self.item_index = {u: i + 1 for i, u in enumerate(self.items)}
+        self.user_specs = [FeatureSpec.from_json(s) for s in config["user_features"]]
+        self.item_specs = [FeatureSpec.from_json(s) for s in config["item_features"]]
+        self._weights: dict[str, np.ndarray] | None = None
+        self._encoders: dict[str, Encoder] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        """Size of the user and item vectors."""
+        return int(self.config["settings"]["dim"])
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Tower weights and stored vectors, read on first use."""
+        with self._lock:
+            if self._weights is None:
+                from safetensors.numpy import load_file
+
+                self._weights = load_file(str(self.path / WEIGHTS_FILE))
+            return self._weights
+
+    def seen(self, user: str) -> list[str]:
+        """The items a known user chose in the training data."""
+        histories: dict[str, list[str]] = self.config["histories"]
+        return list(histories.get(user, []))
+
+    def user_vectors(self, users: Sequence[str]) -> np.ndarray:
+        """Vectors of known users; raises ``InvalidInput`` naming unknown ones."""
+        unknown = [u for u in users if u not in self.user_index]
+        if unknown:
+            raise InvalidInput(
+                f"Unknown user(s): {', '.join(map(str, unknown[:5]))}. Give features for a new "
+                "user (--features '{\"age\": 30, …}'), or retrain with their interactions."
+            )
+        return np.asarray(self.weights()["user_vectors"][[self.user_index[u] - 1 for u in users]])
+
+    def item_vectors(self, items: Sequence[str]) -> np.ndarray:
+        """Vectors of known items; raises ``InvalidInput`` naming unknown ones."""
+        unknown = [i for i in items if i not in self.item_index]
+        if unknown:
+            raise InvalidInput(
+                f"Unknown item(s): {', '.join(map(str, unknown[:5]))}. Give features for a new "
+                "item (--features '{…}'), or retrain with it."
+            )
+        return np.asarray(self.weights()["item_vectors"][[self.item_index[i] - 1 for i in items]])
+
+    def cold_user_vector(
+        self, features: Mapping[str, Any], history: Sequence[str] = ()
+    ) -> np.ndarray:
+        """The vector of a user the model has not seen, from features and (optionally)
+        items they chose."""
+        arrays = feature_arrays(self.user_specs, [features], self._encoders)
+        items = np.array(
+            [self.item_index[i] for i in history if i in self.item_index], dtype=np.int64
+        )
+        use_history = bool(self.config["settings"].get("history", True))
+        vectors = tower_forward(
+            self.weights(), "user", np.zeros(1, np.int64), arrays, [items] if use_history else None
+        )
+        return np.asarray(vectors[0])
+
+    def cold_item_vector(self, features: Mapping[str, Any]) -> np.ndarray:
+        """The vector of an item the model has not seen, from its features."""
+        arrays = feature_arrays(self.item_specs, [features], self._encoders)
+        return np.asarray(tower_forward(self.weights(), "item", np.zeros(1, np.int64), arrays)[0])
+
+    def space(self) -> Any:
+        """The Space of item vectors (opened read-only for searching)."""
+        from embedspace.store.space import Space
+
+        return Space.open(self.path / SPACE_DIR)
+
+    def recommend(
+        self,
+        user: str | None = None,
+        k: int = 10,
+        *,
+        features: Mapping[str, Any] | None = None,
+        exclude_seen: bool = True,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best items for a known ``user``, or for a new user described by
+        ``features``; items the user already chose are left out."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        if user is not None and user in self.user_index:
+            vector = self.user_vectors([user])[0]
+            seen = set(self.seen(user)) if exclude_seen else set()
+        elif features is not None:
+            vector, seen = self.cold_user_vector(features), set()
+        else:
+            self.user_vectors([str(user)])  # raises the unknown-user error
+            raise AssertionError  # unreachable
+        with self.space() as space:
+            matches = space.search(vector, k=min(len(space), k + len(seen)))
+        return [(m.id, m.score) for m in matches if m.id not in seen][:k]
+
+    def similar_items(
+        self, item: str | None = None, k: int = 10, *, features: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Items closest to a known ``item`` (itself excluded), or to a new item's
+        ``features``."""
+        with self.space() as space:
+            if item is not None and item in self.item_index:
+                matches = space.similar(item, k=k)
+            elif features is not None:
+                matches = space.search(self.cold_item_vector(features), k=k)
+            else:
+                self.item_vectors([str(item)])
+                raise AssertionError  # unreachable
+        return [(m.id, m.score) for m in matches]
+
+
+class TwoTowerEncoder(Encoder):
+    """One tower of a two-tower model as an encoder: ``encode(ids)`` gives the stored
+    vectors of known user (or item) ids."""
+
+    metric = "cosine"
+    normalized = True
+    modalities = frozenset({"id"})
+
+    def __init__(self, path: Path, tower: str = "item") -> None:
+        if tower not in ("user", "item"):
+            raise InvalidInput(
+                f"A two-tower model has a 'user' and an 'item' tower, not '{tower}'."
+            )
+        self.model = TwoTowerModel(path)
+        self.tower = tower
+        self.name = f"{self.model.path}#{tower}"
+        self.source = f"two-tower model {self.model.path} ({tower} tower)"
+
+    @property
+    def dim(self) -> int:
+        """The model's vector size."""
+        return self.model.dim
+
+    def encode(
+        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Vectors of known ids of this tower."""
+        if isinstance(items, str):
+            raise InvalidInput("encode() takes a list of ids, not one string: pass [id].")
+        ids = [str(i) for i in items]
+        if self.tower == "user":
+            return self.model.user_vectors(ids)
+        return self.model.item_vectors(ids)
+
+    def encode_query(
+        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Queries of the item Space are users: their vectors."""
+        return (
+            self.model.user_vectors([str(i) for i in items])
+            if self.tower == "item"
+            else self.encode(items)
+        )
+
+    def encode_document(
+        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Documents are ids of this tower."""
+        return self.encode(items)
+
+
+def check_model(path: Path) -> None:
+    """Raise a clear error when ``path`` is not a two-tower model folder."""
+    if not is_two_tower_directory(path):
+        raise EmbedspaceError(
+            f"No two-tower model at {path}; train one with 'embedspace train two-tower'."
+        )
