@@ -8,6 +8,7 @@
 
 from embedspace import encoders
 from embedspace.encoders import Encoder, HashingEncoder
+from embedspace.encoders.two_tower import TwoTowerModel
 from embedspace.encoders.word_vectors import Neighbour, UnknownWord, WordVectors
 from embedspace.errors import (
     CorruptSpace,
@@ -22,6 +23,7 @@ from embedspace.errors import (
     UnknownEncoder,
 )
 from embedspace.io import Record, Rejection, read_image_records, read_records
+from embedspace.io.interactions import Interactions, read_features, read_interactions
 from embedspace.ops import (
     Classification,
     classify_images,
@@ -35,6 +37,7 @@ from embedspace.ops.typos import FixResult, Speller
 from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
 from embedspace.train.align import AlignReport, AlignSettings, train_align
+from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings, train_two_tower
 from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 
 __version__ = "0.1.0"
@@ -50,6 +53,7 @@ __all__ = [
     "EncoderMismatch",
     "FixResult",
     "HashingEncoder",
+    "Interactions",
     "InvalidInput",
     "Item",
     "Match",
@@ -63,6 +67,9 @@ __all__ = [
     "SpaceExists",
     "SpaceNotFound",
     "Speller",
+    "TwoTowerModel",
+    "TwoTowerReport",
+    "TwoTowerSettings",
     "UnknownEncoder",
     "UnknownWord",
     "Word2VecSettings",
@@ -77,12 +84,15 @@ __all__ = [
     "encoders",
     "list_spaces",
     "match_records",
+    "read_features",
     "read_image_records",
+    "read_interactions",
     "read_records",
     "similarity",
     "similarity_correlation",
     "similarity_matrix",
     "train_align",
+    "train_two_tower",
     "train_word2vec",
     "__version__",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shlex
 import shutil
@@ -100,3 +101,36 @@ def test_words_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert (tmp_path / "words.html").exists() and (tmp_path / "headline-words").is_dir()
     assert outputs[5].splitlines()[0] == "the quick brown fox"
     assert '"left": "c3", "right": "k2"' in outputs[-1]
+
+
+@pytest.mark.slow
+def test_recommendations_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("recbole")
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    block = next(b for b in _blocks("bash") if "examples/movielens.py" in b)
+    runner = CliRunner()
+    outputs = []
+    for line in block.splitlines():
+        command = shlex.split(line.split(" #")[0])
+        if command[0] == ".venv/bin/python":
+            import runpy
+            import sys
+
+            monkeypatch.setattr(sys, "argv", command[1:])
+            runpy.run_path(command[1], run_name="__main__")
+            assert (tmp_path / "ml-100k" / "interactions.csv").exists()
+            continue
+        assert command[0] == ".venv/bin/embedspace"
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        outputs.append(result.stdout)
+    for name in ("two-tower", "most popular", "item-kNN", "ALS"):
+        assert name in outputs[0]
+    assert "Recall@10" in outputs[0] and "Recall@10" in outputs[-1]
+    assert (
+        len([line for line in outputs[1].splitlines() if "│ " in line and "rank" not in line]) >= 5
+    )
+    similar = [json.loads(line) for line in outputs[3].splitlines()]
+    assert len(similar) == 5 and all(set(s) == {"item_id", "score"} for s in similar)

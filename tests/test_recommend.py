@@ -147,7 +147,8 @@ def test_towers_load_as_encoders_and_the_item_space_is_a_space(shop_model) -> No
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     with pytest.raises(InvalidInput, match="Unknown item"):
         items.encode(["nope"])
-    with TwoTowerModel(path).space() as space:
+    with TwoTowerModel(path) as model:
+        space = model.space()
         assert len(space) == 24
         assert space.search(users.encode(["u0"])[0], k=1)[0].id.startswith("g")
 

@@ -428,8 +428,12 @@ def _print_items(model: Any, found: list[tuple[str, float]], *, as_json: bool, t
     if as_json:
         emit_json({"item_id": item, "score": round(score, 6)} for item, score in found)
         return
-    with model.space() as space:
-        names = {i: (space.get(i).content if space.get(i) else i) for i, _ in found}
+    space = model.space()
+    names = {}
+    for item, _ in found:
+        stored = space.get(item)
+        names[item] = stored.content if stored else item
+    model.close()
     print_table(
         title,
         ["rank", "item_id", "score", "item"],

@@ -251,6 +251,7 @@ class TwoTowerModel:
         self.item_specs = [FeatureSpec.from_json(s) for s in config["item_features"]]
         self._weights: dict[str, np.ndarray] | None = None
         self._encoders: dict[str, Encoder] = {}
+        self._space: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -313,10 +314,26 @@ class TwoTowerModel:
         return np.asarray(tower_forward(self.weights(), "item", np.zeros(1, np.int64), arrays)[0])
 
     def space(self) -> Any:
-        """The Space of item vectors (opened read-only for searching)."""
+        """The Space of item vectors, opened on first use and kept open (``close()``)."""
         from embedspace.store.space import Space
 
-        return Space.open(self.path / SPACE_DIR)
+        with self._lock:
+            if self._space is None:
+                self._space = Space.open(self.path / SPACE_DIR)
+            return self._space
+
+    def close(self) -> None:
+        """Close the item Space (it reopens when needed)."""
+        with self._lock:
+            if self._space is not None:
+                self._space.close()
+                self._space = None
+
+    def __enter__(self) -> TwoTowerModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def recommend(
         self,
@@ -338,8 +355,8 @@ class TwoTowerModel:
         else:
             self.user_vectors([str(user)])  # raises the unknown-user error
             raise AssertionError  # unreachable
-        with self.space() as space:
-            matches = space.search(vector, k=min(len(space), k + len(seen)))
+        space = self.space()
+        matches = space.search(vector, k=min(len(space), k + len(seen)))
         return [(m.id, m.score) for m in matches if m.id not in seen][:k]
 
     def similar_items(
@@ -347,14 +364,14 @@ class TwoTowerModel:
     ) -> list[tuple[str, float]]:
         """Items closest to a known ``item`` (itself excluded), or to a new item's
         ``features``."""
-        with self.space() as space:
-            if item is not None and item in self.item_index:
-                matches = space.similar(item, k=k)
-            elif features is not None:
-                matches = space.search(self.cold_item_vector(features), k=k)
-            else:
-                self.item_vectors([str(item)])
-                raise AssertionError  # unreachable
+        space = self.space()
+        if item is not None and item in self.item_index:
+            matches = space.similar(item, k=k)
+        elif features is not None:
+            matches = space.search(self.cold_item_vector(features), k=k)
+        else:
+            self.item_vectors([str(item)])
+            raise AssertionError  # unreachable
         return [(m.id, m.score) for m in matches]
 
 
