@@ -63,6 +63,8 @@ def _register() -> None:
         fix_cmd,
         index_cmd,
         match_cmd,
+        multitool_cmd,
+        pictures_cmd,
         recs_cmd,
         search_cmd,
         spaces_cmd,
@@ -70,8 +72,17 @@ def _register() -> None:
         words_cmd,
     )
 
-    modules = (index_cmd, search_cmd, spaces_cmd, encoders_cmd, embed_cmd, classify_cmd)
-    for module in (*modules, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, demo_cmd):
+    modules = (
+        index_cmd,
+        search_cmd,
+        spaces_cmd,
+        encoders_cmd,
+        embed_cmd,
+        classify_cmd,
+        multitool_cmd,
+    )
+    others = (pictures_cmd, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, demo_cmd)
+    for module in (*modules, *others):
         for command in module.COMMANDS:
             main.add_command(command)
 

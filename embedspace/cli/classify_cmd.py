@@ -10,7 +10,7 @@ import click
 from embedspace.cli.output import emit_json, print_table
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, read_image_records
-from embedspace.ops.classify import Classification, classify_images, classify_space
+from embedspace.ops.classify import Classification, classify_images, classify_space, few_shot
 from embedspace.store import Space, resolve
 from embedspace.store.database import DATABASE_FILE
 
@@ -18,7 +18,20 @@ from embedspace.store.database import DATABASE_FILE
 @click.command("classify")
 @click.argument("target", metavar="SPACE_OR_FOLDER")
 @click.option(
-    "--labels", required=True, metavar="A,B,…", help="Comma-separated labels to choose from."
+    "--labels", metavar="A,B,…", help="Comma-separated labels to choose from (zero-shot)."
+)
+@click.option(
+    "--train",
+    "train_file",
+    type=click.Path(dir_okay=False),
+    help="Few-shot instead: a table of labelled examples (--text-field, --label-field) to "
+    "train a classifier on the space's embeddings.",
+)
+@click.option(
+    "--text-field", default="text", show_default=True, help="With --train: the text column."
+)
+@click.option(
+    "--label-field", default="label", show_default=True, help="With --train: the label column."
 )
 @click.option(
     "--encoder",
@@ -35,21 +48,42 @@ from embedspace.store.database import DATABASE_FILE
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item: id, label, score.")
 def classify_command(
-    target: str, labels: str, encoder: str, template: str | None, as_json: bool
+    target: str,
+    labels: str | None,
+    train_file: str | None,
+    text_field: str,
+    label_field: str,
+    encoder: str,
+    template: str | None,
+    as_json: bool,
 ) -> None:
     """Give every item of SPACE_OR_FOLDER the label that fits it best (zero-shot).
 
-    Labels are embedded as text with the same encoder as the items; each item gets the
-    label with the highest cosine similarity, and that similarity as its score. A folder is
-    read for images (corrupt files are reported and skipped); anything else names a space.
+    Zero-shot (--labels): labels are embedded as text with the same encoder as the items;
+    each item gets the label with the highest cosine similarity, and that similarity as its
+    score. Few-shot (--train FILE): a logistic regression learns the labels from a handful
+    of labelled examples; the score is its probability. A folder is read for images
+    (corrupt files are reported and skipped); anything else names a space.
 
     \b
     Examples:
       embedspace classify ./photos --labels "cat,rocket,coffee,horse"
       embedspace classify photos --labels "sneaker,sandal,bag" --json
       embedspace classify news --labels "sports,politics,food"
+      embedspace classify news --train labelled.csv --text-field headline --label-field topic
     """
+    if (labels is None) == (train_file is None):
+        raise InvalidInput("Give --labels (zero-shot) or --train FILE (few-shot), one of the two.")
     path = resolve(target)
+    if train_file is not None:
+        if not (path / DATABASE_FILE).exists():
+            raise InvalidInput(f"Few-shot classification works on a space; '{target}' is not one.")
+        texts, names = _examples(Path(train_file), text_field, label_field)
+        with Space.open(path) as space:
+            results = few_shot(space, texts, names)
+        _print(results, as_json=as_json)
+        return
+    assert labels is not None
     if (path / DATABASE_FILE).exists():
         with Space.open(path) as space:
             results = classify_space(space, labels, template=template)
@@ -82,6 +116,22 @@ def _classify_folder(
         ids=[r.id for r in records],
         progress=True,
     )
+
+
+def _examples(path: Path, text_field: str, label_field: str) -> tuple[list[str], list[str]]:
+    from embedspace.io import read_rows
+
+    texts, names = [], []
+    for number, row in read_rows(path):
+        text, label = row.get(text_field), row.get(label_field)
+        if not isinstance(text, str) or not text.strip() or label is None or not str(label).strip():
+            raise InvalidInput(
+                f"{path}, row {number}: needs a '{text_field}' and a '{label_field}' value "
+                "(name other columns with --text-field/--label-field)."
+            )
+        texts.append(text.strip())
+        names.append(str(label).strip())
+    return texts, names
 
 
 def _print(results: list[Classification], *, as_json: bool) -> None:

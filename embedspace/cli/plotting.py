@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,151 @@ def scatter(coordinates: np.ndarray, labels: Sequence[str], path: Path, *, title
         raise EmbedspaceError(f"Could not write {path}: {error}") from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def heatmap(matrix: np.ndarray, labels: Sequence[str], path: Path, *, title: str) -> None:
+    """A labelled similarity matrix with its values written in the cells."""
+    check_output(path)
+    temp = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)[1])
+    try:
+        if path.suffix.lower() == ".html":
+            go = _plotly()
+            figure = go.Figure(
+                go.Heatmap(
+                    z=matrix,
+                    x=list(labels),
+                    y=list(labels),
+                    colorscale="YlOrRd",
+                    text=np.round(matrix, 2),
+                    texttemplate="%{text}",
+                    zmin=0,
+                    zmax=1,
+                ),
+                layout={"title": title, "yaxis": {"autorange": "reversed"}},
+            )
+            figure.write_html(str(temp), include_plotlyjs=True, full_html=True)
+        else:
+            plt = _pyplot()
+            size = max(5.0, 0.6 * len(labels) + 3)
+            figure, axes = plt.subplots(figsize=(size + 2, size), dpi=120)
+            image = axes.imshow(matrix, cmap="YlOrRd", vmin=0, vmax=1)
+            axes.set_xticks(range(len(labels)), [_cut(t) for t in labels], rotation=60, ha="right")
+            axes.set_yticks(range(len(labels)), [_cut(t) for t in labels])
+            for (row, column), value in np.ndenumerate(matrix):
+                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
+            figure.colorbar(image, ax=axes)
+            axes.set_title(title)
+            figure.tight_layout()
+            figure.savefig(temp, format="png")
+            plt.close(figure)
+        os.replace(temp, path)
+    except OSError as error:
+        raise EmbedspaceError(f"Could not write {path}: {error}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def points(
+    coordinates: np.ndarray,
+    hover: Sequence[str],
+    colours: Sequence[str] | None,
+    path: Path,
+    *,
+    title: str,
+    colour_name: str = "",
+) -> None:
+    """Many points (a map of a space): hover text, coloured by a category or a number."""
+    check_output(path)
+    temp = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)[1])
+    try:
+        if path.suffix.lower() == ".html":
+            _points_html(coordinates, hover, colours, temp, title, colour_name)
+        else:
+            _points_png(coordinates, colours, temp, title, colour_name)
+        os.replace(temp, path)
+    except OSError as error:
+        raise EmbedspaceError(f"Could not write {path}: {error}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _points_html(
+    coordinates: np.ndarray,
+    hover: Sequence[str],
+    colours: Sequence[str] | None,
+    path: Path,
+    title: str,
+    colour_name: str,
+) -> None:
+    go = _plotly()
+    groups = sorted(set(colours)) if colours is not None else [""]
+    traces = []
+    for group in groups:
+        rows = [i for i in range(len(coordinates)) if colours is None or colours[i] == group]
+        style = {
+            "mode": "markers",
+            "name": group or "items",
+            "text": [hover[i] for i in rows],
+            "hoverinfo": "text",
+            "marker": {"size": 4 if len(coordinates) > 2000 else 7},
+        }
+        if coordinates.shape[1] == 3:
+            traces.append(
+                go.Scatter3d(
+                    x=coordinates[rows, 0], y=coordinates[rows, 1], z=coordinates[rows, 2], **style
+                )
+            )
+        else:
+            traces.append(go.Scattergl(x=coordinates[rows, 0], y=coordinates[rows, 1], **style))
+    layout = {
+        "title": title,
+        "template": "plotly_white",
+        "legend": {"title": {"text": colour_name}},
+    }
+    go.Figure(traces, layout=layout).write_html(str(path), include_plotlyjs=True, full_html=True)
+
+
+def _points_png(
+    coordinates: np.ndarray, colours: Sequence[str] | None, path: Path, title: str, colour_name: str
+) -> None:
+    plt = _pyplot()
+    figure = plt.figure(figsize=(9, 7), dpi=120)
+    axes = (
+        figure.add_subplot(projection="3d") if coordinates.shape[1] == 3 else figure.add_subplot()
+    )
+    groups = sorted(set(colours)) if colours is not None else [""]
+    for group in groups[:20]:
+        rows = [i for i in range(len(coordinates)) if colours is None or colours[i] == group]
+        axes.scatter(*coordinates[rows].T, s=6, label=group or None)
+    if colours is not None:
+        axes.legend(title=colour_name, markerscale=2, fontsize=8)
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plotly() -> Any:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        raise MissingExtra("Drawing HTML pictures", "plot", "plotly") from None
+    return go
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtra("Drawing PNG pictures", "plot", "matplotlib") from None
+    return plt
 
 
 def _html(coordinates: np.ndarray, labels: Sequence[str], path: Path, title: str) -> None:

@@ -113,3 +113,43 @@ def classify_images(
         return []
     best, scores = zero_shot(chosen.encode_images(paths, progress=progress), label_vectors)
     return _results(item_ids, best, scores, names)
+
+
+def few_shot(
+    space: Space,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    seed: int = 0,
+) -> list[Classification]:
+    """Label every item of ``space`` with a classifier trained on a handful of labelled
+    examples (logistic regression on their embeddings); the score is its probability."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        from embedspace.errors import MissingExtra
+
+        raise MissingExtra("Few-shot classification", "words", "scikit-learn") from None
+    if len(texts) != len(labels) or not texts:
+        raise InvalidInput(f"{len(texts)} examples but {len(labels)} labels; give both, paired.")
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise InvalidInput("The examples need at least two different labels.")
+    encoder = space.encoder
+    model = LogisticRegression(max_iter=2000, C=10.0, random_state=seed)
+    model.fit(_unit(encoder.encode_document(list(texts))), list(labels))
+    ids = space.ids()
+    if not ids:
+        return []
+    probabilities = model.predict_proba(_unit(space.vectors(ids)))
+    best = np.argmax(probabilities, axis=1)
+    classes = [str(c) for c in model.classes_]
+    return [
+        Classification(id, classes[int(b)], round(float(p[b]), 6))
+        for id, b, p in zip(ids, best, probabilities, strict=True)
+    ]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)

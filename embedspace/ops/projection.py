@@ -29,3 +29,39 @@ def pca(vectors: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
     variance = singular**2
     ratio = variance[:dims] / variance.sum() if variance.sum() > 0 else np.zeros(dims)
     return coordinates.astype(np.float32), np.pad(ratio, (0, dims - len(ratio)))
+
+
+METHODS = ("pca", "tsne", "umap")
+
+
+def project(vectors: np.ndarray, dims: int = 2, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Coordinates ``(n, dims)`` by PCA, t-SNE (scikit-learn) or UMAP (umap-learn)."""
+    if method not in METHODS:
+        raise InvalidInput(f"Unknown projection '{method}'; choose one of: {', '.join(METHODS)}.")
+    if method == "pca":
+        return pca(vectors, dims)[0]
+    data = np.asarray(vectors, dtype=np.float32)
+    if len(data) < 5:
+        raise InvalidInput(f"{method} needs at least 5 points; use pca.")
+    if method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            from embedspace.errors import MissingExtra
+
+            raise MissingExtra("t-SNE maps", "words", "scikit-learn") from None
+        perplexity = min(30.0, (len(data) - 1) / 3)
+        model = TSNE(
+            n_components=dims, perplexity=perplexity, metric="cosine", init="pca", random_state=seed
+        )
+        return np.asarray(model.fit_transform(data), dtype=np.float32)
+    try:
+        import umap
+    except ImportError:
+        from embedspace.errors import MissingExtra
+
+        raise MissingExtra("UMAP maps", "plot", "umap-learn") from None
+    reducer = umap.UMAP(
+        n_components=dims, metric="cosine", random_state=seed, n_neighbors=min(15, len(data) - 1)
+    )
+    return np.asarray(reducer.fit_transform(data), dtype=np.float32)

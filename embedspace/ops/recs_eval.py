@@ -141,8 +141,9 @@ def evaluate(
     recall = ndcg = mrr = 0.0
     shown: set[int] = set()
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    for start in range(0, len(rows), 512):
-        chunk = rows[start : start + 512]
+    step = max(1, min(512, 20_000_000 // max(1, len(catalogue.items))))  # <= ~160 MB of scores
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
         scores = np.asarray(scorer(chunk), dtype=np.float64)
         block = seen[chunk]
         scores[np.repeat(np.arange(len(chunk)), np.diff(block.indptr)), block.indices] = -np.inf

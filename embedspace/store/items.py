@@ -34,6 +34,20 @@ class Item:
     vector: np.ndarray
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Every item of a space read at one moment: ids, vectors ``(n, dim)`` (as stored:
+    unit length in cosine spaces), contents and metadata, in insertion order."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    contents: list[str]
+    metadata: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """What one ``add``/``upsert`` did: ``embedded`` counts items the encoder actually ran on."""

@@ -36,6 +36,7 @@ from embedspace.store.hnsw import REBUILD_DEAD_FRACTION, DamagedIndex, HnswIndex
 from embedspace.store.items import (
     Item,
     Match,
+    Snapshot,
     WriteResult,
     build_records,
     check_dim,
@@ -257,6 +258,26 @@ class Space:
                     records[item.id] = item
         return self.upsert_records(list(records.values()), progress=progress), rejected
 
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Merge new metadata fields into existing items, in one transaction (vectors are
+        untouched). Raises ``InvalidInput`` naming ids that are not in the space."""
+        wanted = id_list(list(updates))
+        with db.transaction(self._connection):
+            found = self._lookup(wanted)
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise InvalidInput(
+                    f"Not in space '{self.name}': {', '.join(missing[:5])}; nothing was changed."
+                )
+            rows = []
+            for id_ in wanted:
+                rowid, _, old = found[id_]
+                merged = {**json.loads(old), **dict(updates[id_])}
+                rows.append((json.dumps(merged, sort_keys=True, ensure_ascii=False), rowid))
+            self._connection.executemany("UPDATE items SET metadata = ? WHERE rowid = ?", rows)
+            self._bump(0)
+        return len(rows)
+
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
         wanted = id_list(ids)
@@ -430,6 +451,20 @@ class Space:
             return None
         vector = np.frombuffer(row[3], dtype=np.float32).copy()
         return Item(row[0], row[1], json.loads(row[2]), vector)
+
+    def snapshot(self, where: Mapping[str, Any] | None = None) -> Snapshot:
+        """All items (or those whose metadata matches ``where``) read in one consistent
+        query: what the multitool's operations work on."""
+        if where:
+            clause, parameters = where_sql(where)
+            query = f"SELECT id, content, metadata, vector FROM items WHERE {clause} ORDER BY rowid"
+        else:
+            query, parameters = "SELECT id, content, metadata, vector FROM items ORDER BY rowid", []
+        rows = self._connection.execute(query, parameters).fetchall()
+        vectors = db.vectors_from_blobs([r[3] for r in rows], self.stamp.dim).copy()
+        return Snapshot(
+            [r[0] for r in rows], vectors, [r[1] for r in rows], [json.loads(r[2]) for r in rows]
+        )
 
     def ids(self) -> list[str]:
         """Every id, in insertion order."""

@@ -1,0 +1,157 @@
+"""Clusters: k-means for a chosen number of groups, HDBSCAN (density, finds the number
+itself and leaves outliers unassigned) for ``auto``; each cluster described by its size,
+the items nearest its centre, and keywords that set its texts apart (c-TF-IDF, as in
+BERTopic: term frequency within the cluster, weighted by how rare the term is across
+clusters).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.ops.neighbours import unit
+from embedspace.store.items import Snapshot
+
+NOISE = -1
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """One cluster: its label, size, the ids nearest its centre and its keywords."""
+
+    label: int
+    size: int
+    central: list[str]
+    keywords: list[str]
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """A label per item (``-1`` = in no cluster, HDBSCAN only) and each cluster's summary."""
+
+    ids: list[str]
+    labels: np.ndarray
+    clusters: list[ClusterInfo]
+
+
+def _sklearn() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise MissingExtra("Clustering", "words", "scikit-learn") from None
+
+
+def kmeans_labels(vectors: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means on unit vectors (spherical k-means, the right geometry for cosine);
+    mini-batch above 20,000 vectors."""
+    _sklearn()
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if not 2 <= k <= len(vectors):
+        raise InvalidInput(
+            f"k must be between 2 and the number of items ({len(vectors)}), not {k}."
+        )
+    data = unit(vectors)
+    if len(data) > 20_000:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+    else:
+        model = KMeans(n_clusters=k, random_state=seed, n_init="auto")
+    return np.asarray(model.fit_predict(data), dtype=np.int64)
+
+
+def density_labels(
+    vectors: np.ndarray, min_cluster_size: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """HDBSCAN on the vectors reduced to 32 dimensions by PCA (density estimates need few
+    dimensions); ``-1`` marks items in no cluster."""
+    _sklearn()
+    from sklearn.cluster import HDBSCAN
+    from sklearn.decomposition import PCA
+
+    data = unit(vectors)
+    if len(data) < 3:
+        raise InvalidInput("Need at least 3 items to find clusters.")
+    size = min_cluster_size or max(5, len(data) // 100)
+    if data.shape[1] > 32 and len(data) > 32:
+        data = PCA(n_components=32, random_state=seed).fit_transform(data)
+    model = HDBSCAN(min_cluster_size=min(size, len(data)), min_samples=min(size, 10))
+    return np.asarray(model.fit_predict(data), dtype=np.int64)
+
+
+def keywords(texts: Sequence[str], labels: np.ndarray, top: int = 5) -> dict[int, list[str]]:
+    """c-TF-IDF keywords per cluster label (noise excluded)."""
+    _sklearn()
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    clusters = sorted(int(label) for label in set(labels.tolist()) if label != NOISE)
+    documents = [
+        " ".join(t for t, label in zip(texts, labels, strict=True) if label == c) for c in clusters
+    ]
+    if not any(d.strip() for d in documents):
+        return {c: [] for c in clusters}
+    try:
+        counter = CountVectorizer(
+            stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b", max_features=50_000
+        )
+        counts = counter.fit_transform(documents).toarray().astype(np.float64)
+    except ValueError:  # nothing but stop words
+        return {c: [] for c in clusters}
+    frequency = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    average = counts.sum() / len(clusters)
+    idf = np.log(1 + average / np.maximum(counts.sum(axis=0), 1))
+    weights = frequency * idf
+    terms = np.asarray(counter.get_feature_names_out())
+    return {
+        c: [str(terms[i]) for i in np.argsort(-weights[row])[:top] if weights[row, i] > 0]
+        for row, c in enumerate(clusters)
+    }
+
+
+def cluster(
+    snapshot: Snapshot,
+    k: int | None = None,
+    *,
+    auto: bool = False,
+    min_cluster_size: int | None = None,
+    central: int = 3,
+    seed: int = 0,
+) -> Clustering:
+    """Cluster a space's items: ``k`` groups with k-means, or ``auto`` with HDBSCAN."""
+    if (k is None) == (not auto):
+        raise InvalidInput("Give a number of clusters (k), or ask for auto (density) clustering.")
+    if len(snapshot) == 0:
+        raise InvalidInput("The space is empty; there is nothing to cluster.")
+    labels = (
+        density_labels(snapshot.vectors, min_cluster_size, seed)
+        if auto
+        else kmeans_labels(snapshot.vectors, int(k or 0), seed)
+    )
+    texts = [] if _are_paths(snapshot.contents) else snapshot.contents
+    words = keywords(texts, labels) if texts else {}
+    data = unit(snapshot.vectors)
+    infos = []
+    for label in sorted(set(labels.tolist()) - {NOISE}):
+        members = np.flatnonzero(labels == label)
+        centre = data[members].mean(axis=0)
+        nearest = members[np.argsort(-(data[members] @ centre), kind="stable")[:central]]
+        infos.append(
+            ClusterInfo(
+                int(label),
+                len(members),
+                [snapshot.ids[i] for i in nearest],
+                words.get(int(label), []),
+            )
+        )
+    infos.sort(key=lambda c: (-c.size, c.label))
+    return Clustering(snapshot.ids, labels, infos)
+
+
+def _are_paths(contents: Sequence[str]) -> bool:
+    """Image spaces store file paths as content: no keywords for those."""
+    sample = contents[:20]
+    return bool(sample) and all(os.path.isabs(c) and os.path.exists(c) for c in sample)

@@ -1,0 +1,156 @@
+"""Duplicates and near-duplicates: pairs of items whose vectors are at least ``threshold``
+similar (cosine), found through the k-nearest-neighbour graph (sub-quadratic), grouped by
+connected components. Identical contents are exact duplicates (score 1.0, ``exact``).
+
+Picking the threshold is the hard part, so ``calibrate`` shows how many pairs each
+threshold keeps, with an example pair just above it, and, given a few labelled pairs, the
+precision and recall at each threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embedspace.errors import InvalidInput
+from embedspace.ops.neighbours import knn_graph, unit
+from embedspace.store.items import Snapshot
+
+THRESHOLDS = (0.99, 0.97, 0.95, 0.92, 0.9, 0.85, 0.8, 0.75, 0.7)
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Items that are (near) copies of each other. ``score`` is the weakest link that
+    joins the group; ``exact`` means all members have identical content."""
+
+    members: list[str]
+    score: float
+    exact: bool
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two items and their similarity."""
+
+    first: str
+    second: str
+    score: float
+
+
+def duplicate_pairs(snapshot: Snapshot, threshold: float = 0.95, k: int = 10) -> list[Pair]:
+    """Pairs at or above ``threshold`` among each item's ``k`` nearest neighbours (plus
+    every pair of identical contents), best first, each pair once."""
+    if not -1 <= threshold <= 1:
+        raise InvalidInput("The threshold is a cosine similarity, from -1 to 1 (e.g. 0.95).")
+    if len(snapshot) < 2:
+        return []
+    found: dict[tuple[int, int], float] = {}
+    by_content: dict[str, list[int]] = {}
+    for position, content in enumerate(snapshot.contents):
+        by_content.setdefault(content, []).append(position)
+    for members in by_content.values():
+        for other in members[1:]:
+            found[(members[0], other)] = 1.0
+    indices, scores = knn_graph(snapshot.vectors, k)
+    rows, columns = np.nonzero(scores >= threshold)
+    for row, column in zip(rows, columns, strict=True):
+        other = int(indices[row, column])
+        if other < 0:
+            continue
+        key = (min(int(row), other), max(int(row), other))
+        found[key] = max(found.get(key, -1.0), float(scores[row, column]))
+    pairs = [
+        Pair(snapshot.ids[a], snapshot.ids[b], round(min(s, 1.0), 6)) for (a, b), s in found.items()
+    ]
+    return sorted(pairs, key=lambda p: (-p.score, p.first, p.second))
+
+
+def duplicate_groups(
+    snapshot: Snapshot, threshold: float = 0.95, k: int = 10
+) -> list[DuplicateGroup]:
+    """Connected groups of duplicate pairs, largest first."""
+    pairs = duplicate_pairs(snapshot, threshold, k)
+    position = {id_: i for i, id_ in enumerate(snapshot.ids)}
+    parent = list(range(len(snapshot)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        parent[root(position[pair.first])] = root(position[pair.second])
+    groups: dict[int, list[int]] = {}
+    for pair in pairs:
+        for member in (position[pair.first], position[pair.second]):
+            groups.setdefault(root(member), [])
+    for member in range(len(snapshot)):
+        if root(member) in groups:
+            groups[root(member)].append(member)
+    weakest: dict[int, float] = {}
+    for pair in pairs:
+        key = root(position[pair.first])
+        weakest[key] = min(weakest.get(key, 1.0), pair.score)
+    out = []
+    for key, members in groups.items():
+        contents = {snapshot.contents[m] for m in members}
+        out.append(
+            DuplicateGroup([snapshot.ids[m] for m in members], weakest[key], len(contents) == 1)
+        )
+    return sorted(out, key=lambda g: (-len(g.members), -g.score, g.members[0]))
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """What one threshold would do: pairs kept, an example pair just above it, and with
+    labelled pairs, precision and recall."""
+
+    threshold: float
+    pairs: int
+    example: Pair | None
+    precision: float | None = None
+    recall: float | None = None
+    labelled: dict[str, int] = field(default_factory=dict)
+
+
+def calibrate(
+    snapshot: Snapshot,
+    labelled: Sequence[tuple[str, str, bool]] = (),
+    thresholds: Sequence[float] = THRESHOLDS,
+    k: int = 10,
+) -> list[ThresholdRow]:
+    """Pair counts (and precision/recall on ``labelled`` ``(id, id, is_duplicate)`` pairs)
+    at each threshold, from the neighbour graph at the lowest threshold."""
+    lowest = min(thresholds)
+    pairs = duplicate_pairs(snapshot, lowest, k)
+    truth: list[tuple[float, bool]] = []
+    if labelled:
+        position = {id_: i for i, id_ in enumerate(snapshot.ids)}
+        missing = sorted({i for a, b, _ in labelled for i in (a, b) if i not in position})
+        if missing:
+            raise InvalidInput(
+                f"Labelled pairs name ids not in the space: {', '.join(missing[:5])}."
+            )
+        vectors = unit(snapshot.vectors)
+        truth = [
+            (float(vectors[position[a]] @ vectors[position[b]]), bool(d)) for a, b, d in labelled
+        ]
+    rows = []
+    for threshold in sorted(thresholds, reverse=True):
+        kept = [p for p in pairs if p.score >= threshold]
+        example = min(kept, key=lambda p: p.score) if kept else None
+        precision = recall = None
+        counts: dict[str, int] = {}
+        if truth:
+            tp = sum(1 for s, d in truth if s >= threshold and d)
+            fp = sum(1 for s, d in truth if s >= threshold and not d)
+            fn = sum(1 for s, d in truth if s < threshold and d)
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            counts = {"true_positive": tp, "false_positive": fp, "false_negative": fn}
+        rows.append(ThresholdRow(threshold, len(kept), example, precision, recall, counts))
+    return rows

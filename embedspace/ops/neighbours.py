@@ -1,0 +1,60 @@
+"""The k-nearest-neighbour graph of a set of vectors, which dedup, outliers and clustering
+build on: exact (faiss' blocked brute force) below ``HNSW_ABOVE`` vectors, HNSW above, so
+the cost grows like n log n rather than n squared."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedspace.errors import InvalidInput
+from embedspace.store.exact import load_faiss
+
+HNSW_ABOVE = 50_000
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
+    array = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return np.ascontiguousarray(array / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def knn_graph(
+    vectors: np.ndarray, k: int, *, queries: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row (default: every vector, itself excluded), the ``k`` most similar
+    vectors by cosine: ``(indices (n, k), similarities (n, k))``, best first; -1 pads."""
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise InvalidInput("Need a non-empty (n, dim) array of vectors.")
+    if k < 1:
+        raise InvalidInput(f"k must be at least 1, not {k}.")
+    faiss = load_faiss()
+    base = unit(vectors)
+    self_query = queries is None
+    probe = base if queries is None else unit(queries)
+    wanted = min(k + (1 if self_query else 0), len(base))
+    if len(base) > HNSW_ABOVE:
+        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.add(base)
+        index.hnsw.efSearch = max(96, 2 * wanted)
+        similarities, indices = index.search(probe, wanted)
+    else:
+        similarities, indices = faiss.knn(probe, base, wanted, metric=faiss.METRIC_INNER_PRODUCT)
+    if self_query:
+        indices, similarities = _drop_self(indices, similarities, k)
+    return indices, similarities
+
+
+def _drop_self(
+    indices: np.ndarray, similarities: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(indices)
+    out_i = np.full((n, k), -1, dtype=np.int64)
+    out_s = np.full((n, k), -np.inf, dtype=np.float32)
+    for row in range(n):
+        keep = indices[row] != row
+        found_i, found_s = indices[row][keep][:k], similarities[row][keep][:k]
+        out_i[row, : len(found_i)] = found_i
+        out_s[row, : len(found_s)] = found_s
+    return out_i, out_s
