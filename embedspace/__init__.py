@@ -32,6 +32,13 @@ from embedspace.ops import (
     similarity,
     similarity_matrix,
 )
+from embedspace.ops.classify import few_shot
+from embedspace.ops.cluster import Clustering, cluster
+from embedspace.ops.dedup import DuplicateGroup, calibrate, duplicate_groups
+from embedspace.ops.drift import DriftResult, drift_test
+from embedspace.ops.features import EmbeddingTransformer
+from embedspace.ops.outliers import OutlierScore, outliers
+from embedspace.ops.qa import Answer, ask
 from embedspace.ops.record_match import RecordPair, dedup_records, match_records
 from embedspace.ops.typos import FixResult, Speller
 from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
@@ -45,9 +52,14 @@ __version__ = "0.1.0"
 __all__ = [
     "AlignReport",
     "AlignSettings",
+    "Answer",
     "Classification",
+    "Clustering",
     "CorruptSpace",
     "DimensionMismatch",
+    "DriftResult",
+    "DuplicateGroup",
+    "EmbeddingTransformer",
     "EmbedspaceError",
     "Encoder",
     "EncoderMismatch",
@@ -60,6 +72,7 @@ __all__ = [
     "MissingExtra",
     "ModelNotAvailable",
     "Neighbour",
+    "OutlierScore",
     "Record",
     "RecordPair",
     "Rejection",
@@ -76,14 +89,21 @@ __all__ = [
     "WordVectors",
     "WriteResult",
     "analogy_accuracy",
+    "ask",
+    "calibrate",
     "classify_images",
     "classify_space",
+    "cluster",
     "dedup_records",
     "delete_space",
+    "drift_test",
+    "duplicate_groups",
     "embed",
     "encoders",
+    "few_shot",
     "list_spaces",
     "match_records",
+    "outliers",
     "read_features",
     "read_image_records",
     "read_interactions",

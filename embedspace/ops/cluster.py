@@ -79,7 +79,7 @@ def density_labels(
     size = min_cluster_size or max(5, len(data) // 100)
     if data.shape[1] > 32 and len(data) > 32:
         data = PCA(n_components=32, random_state=seed).fit_transform(data)
-    model = HDBSCAN(min_cluster_size=min(size, len(data)), min_samples=min(size, 10))
+    model = HDBSCAN(min_cluster_size=min(size, len(data)), min_samples=min(size, 10), copy=True)
     return np.asarray(model.fit_predict(data), dtype=np.int64)
 
 
