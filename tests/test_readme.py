@@ -134,3 +134,25 @@ def test_recommendations_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     )
     similar = [json.loads(line) for line in outputs[3].splitlines()]
     assert len(similar) == 5 and all(set(s) == {"item_id", "score"} for s in similar)
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_multitool_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sklearn")
+    monkeypatch.chdir(tmp_path)
+    for folder in ("embedspace/data", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    block = next(b for b in _blocks("bash") if "embedspace dedup news" in b)
+    runner = CliRunner()
+    outputs = []
+    for line in block.splitlines():
+        command = shlex.split(line.split(" #")[0])
+        assert command[0] == ".venv/bin/embedspace"
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        outputs.append(result.stdout)
+    labelled = {r["id"]: r["label"] for r in map(json.loads, outputs[4].splitlines())}
+    assert labelled["wire-10"] == "sports" and labelled["dale-1"] == "food"
+    assert "forgot password" in outputs[9].lower()
+    assert (tmp_path / "heat.png").exists() and (tmp_path / "news.html").exists()

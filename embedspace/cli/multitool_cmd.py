@@ -209,7 +209,10 @@ def cluster_command(
 
     with Space.open(space) as opened:
         snapshot = opened.snapshot(parse_where(where))
-        result = cluster(snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed)
+        words = opened.encoder if "text" in opened.encoder.modalities else None
+        result = cluster(
+            snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed, encoder=words
+        )
         if write_field:
             opened.update_metadata(
                 {

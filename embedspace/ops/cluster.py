@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedspace.encoders import Encoder
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.ops.neighbours import unit
 from embedspace.store.items import Snapshot
@@ -83,8 +84,18 @@ def density_labels(
     return np.asarray(model.fit_predict(data), dtype=np.int64)
 
 
-def keywords(texts: Sequence[str], labels: np.ndarray, top: int = 5) -> dict[int, list[str]]:
-    """c-TF-IDF keywords per cluster label (noise excluded)."""
+def keywords(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    top: int = 5,
+    *,
+    encoder: Encoder | None = None,
+    vectors: np.ndarray | None = None,
+) -> dict[int, list[str]]:
+    """c-TF-IDF keywords per cluster label (noise excluded). With an ``encoder`` and the
+    items' ``vectors``, the 20 best c-TF-IDF terms are re-ranked by how close each word's
+    embedding is to the cluster's centre (as KeyBERT does), which matters for small clusters
+    where most terms occur once and c-TF-IDF alone cannot tell them apart."""
     _sklearn()
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -106,10 +117,17 @@ def keywords(texts: Sequence[str], labels: np.ndarray, top: int = 5) -> dict[int
     idf = np.log(1 + average / np.maximum(counts.sum(axis=0), 1))
     weights = frequency * idf
     terms = np.asarray(counter.get_feature_names_out())
-    return {
-        c: [str(terms[i]) for i in np.argsort(-weights[row])[:top] if weights[row, i] > 0]
-        for row, c in enumerate(clusters)
-    }
+    found: dict[int, list[str]] = {}
+    for row, label in enumerate(clusters):
+        order = [i for i in np.argsort(-weights[row], kind="stable")[:20] if weights[row, i] > 0]
+        candidates = [str(terms[i]) for i in order]
+        if encoder is not None and vectors is not None and candidates:
+            centre = unit(vectors[labels == label]).mean(axis=0)
+            closeness = unit(encoder.encode(candidates)) @ centre
+            score = closeness + 0.5 * weights[row, order] / weights[row, order].max()
+            candidates = [candidates[i] for i in np.argsort(-score, kind="stable")]
+        found[label] = candidates[:top]
+    return found
 
 
 def cluster(
@@ -120,8 +138,10 @@ def cluster(
     min_cluster_size: int | None = None,
     central: int = 3,
     seed: int = 0,
+    encoder: Encoder | None = None,
 ) -> Clustering:
-    """Cluster a space's items: ``k`` groups with k-means, or ``auto`` with HDBSCAN."""
+    """Cluster a space's items: ``k`` groups with k-means, or ``auto`` with HDBSCAN.
+    ``encoder`` (the space's, when it embeds text) sharpens the keywords."""
     if (k is None) == (not auto):
         raise InvalidInput("Give a number of clusters (k), or ask for auto (density) clustering.")
     if len(snapshot) == 0:
@@ -132,7 +152,7 @@ def cluster(
         else kmeans_labels(snapshot.vectors, int(k or 0), seed)
     )
     texts = [] if _are_paths(snapshot.contents) else snapshot.contents
-    words = keywords(texts, labels) if texts else {}
+    words = keywords(texts, labels, encoder=encoder, vectors=snapshot.vectors) if texts else {}
     data = unit(snapshot.vectors)
     infos = []
     for label in sorted(set(labels.tolist()) - {NOISE}):
