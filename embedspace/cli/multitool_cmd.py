@@ -303,7 +303,8 @@ def outliers_command(
 
     with Space.open(space) as opened:
         snapshot = opened.snapshot(parse_where(where))
-    ranked = outliers(snapshot, method, k, contamination)
+        metric = "cosine" if opened.stamp.metric == "cosine" else "euclidean"
+    ranked = outliers(snapshot, method, k, contamination, metric=metric)
     if as_json:
         emit_json(
             {"id": r.id, "score": r.score, "outlier": r.outlier}

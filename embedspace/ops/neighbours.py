@@ -20,27 +20,36 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def knn_graph(
-    vectors: np.ndarray, k: int, *, queries: np.ndarray | None = None
+    vectors: np.ndarray, k: int, *, queries: np.ndarray | None = None, metric: str = "cosine"
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row (default: every vector, itself excluded), the ``k`` most similar
-    vectors by cosine: ``(indices (n, k), similarities (n, k))``, best first; -1 pads."""
+    vectors: ``(indices (n, k), scores (n, k))``, best first; -1 pads. Scores are cosine
+    similarities, or minus the euclidean distance with ``metric="euclidean"`` (higher is
+    always more similar)."""
+    if metric not in ("cosine", "euclidean"):
+        raise InvalidInput(f"metric must be cosine or euclidean, not '{metric}'.")
     if vectors.ndim != 2 or len(vectors) == 0:
         raise InvalidInput("Need a non-empty (n, dim) array of vectors.")
     if k < 1:
         raise InvalidInput(f"k must be at least 1, not {k}.")
     faiss = load_faiss()
-    base = unit(vectors)
+    cosine = metric == "cosine"
+    prepare = unit if cosine else (lambda v: np.ascontiguousarray(v, dtype=np.float32))
+    base = prepare(vectors)
     self_query = queries is None
-    probe = base if queries is None else unit(queries)
+    probe = base if queries is None else prepare(queries)
     wanted = min(k + (1 if self_query else 0), len(base))
+    kind = faiss.METRIC_INNER_PRODUCT if cosine else faiss.METRIC_L2
     if len(base) > HNSW_ABOVE:
-        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWFlat(base.shape[1], 32, kind)
         index.hnsw.efConstruction = 80
         index.add(base)
         index.hnsw.efSearch = max(96, 2 * wanted)
         similarities, indices = index.search(probe, wanted)
     else:
-        similarities, indices = faiss.knn(probe, base, wanted, metric=faiss.METRIC_INNER_PRODUCT)
+        similarities, indices = faiss.knn(probe, base, wanted, metric=kind)
+    if not cosine:  # faiss gives squared distances: turn them into minus the distance
+        similarities = -np.sqrt(np.maximum(similarities, 0))
     if self_query:
         indices, similarities = _drop_self(indices, similarities, k)
     return indices, similarities

@@ -32,29 +32,30 @@ class OutlierScore:
 
 
 def outlier_scores(
-    vectors: np.ndarray, method: str = "knn", k: int = 10, seed: int = 0
+    vectors: np.ndarray, method: str = "knn", k: int = 10, seed: int = 0, metric: str = "cosine"
 ) -> np.ndarray:
-    """One score per vector, higher = more unusual."""
+    """One score per vector, higher = more unusual. ``metric`` is the space's: cosine
+    compares directions only (embeddings); euclidean also lengths (raw features)."""
     if method not in METHODS:
         raise InvalidInput(f"Unknown method '{method}'; choose one of: {', '.join(METHODS)}.")
     if len(vectors) < 3:
         raise InvalidInput("Need at least 3 items to tell what is unusual.")
     k = min(k, len(vectors) - 1)
     if method == "knn":
-        _, similarities = knn_graph(vectors, k)
-        return np.asarray(
-            1.0 - np.where(np.isfinite(similarities), similarities, 0).mean(axis=1),
-            dtype=np.float64,
-        )
+        _, similarities = knn_graph(vectors, k, metric=metric)
+        finite = np.where(np.isfinite(similarities), similarities, 0)
+        distance = 1.0 - finite if metric == "cosine" else -finite
+        return np.asarray(distance.mean(axis=1), dtype=np.float64)
     try:
         from sklearn.decomposition import PCA
         from sklearn.ensemble import IsolationForest
         from sklearn.neighbors import LocalOutlierFactor
     except ImportError:
         raise MissingExtra("LOF and isolation-forest outliers", "words", "scikit-learn") from None
-    data = unit(vectors)
+    cosine = metric == "cosine"
+    data = unit(vectors) if cosine else np.asarray(vectors, dtype=np.float32)
     if method == "lof":
-        model = LocalOutlierFactor(n_neighbors=k, metric="cosine")
+        model = LocalOutlierFactor(n_neighbors=k, metric="cosine" if cosine else "euclidean")
         model.fit(data)
         return np.asarray(-model.negative_outlier_factor_, dtype=np.float64)
     if data.shape[1] > 32 and len(data) > 32:
@@ -83,9 +84,10 @@ def outliers(
     k: int = 10,
     contamination: float | None = None,
     seed: int = 0,
+    metric: str = "cosine",
 ) -> list[OutlierScore]:
     """Every item with its score, most unusual first, flagged past the threshold."""
-    scores = outlier_scores(snapshot.vectors, method, k, seed)
+    scores = outlier_scores(snapshot.vectors, method, k, seed, metric)
     limit = threshold_of(scores, contamination)
     order = np.argsort(-scores, kind="stable")
     return [
