@@ -49,11 +49,17 @@ def _normal(text: str) -> str:
 
 
 def _space(
-    name: str, texts: list[str], ids: list[str], vectors: np.ndarray, folder: str, metadata=None
+    name: str,
+    texts: list[str],
+    ids: list[str],
+    vectors: np.ndarray,
+    folder: str,
+    metadata=None,
+    encoder="minilm-l6",
 ):
     from embedspace import Space
 
-    space = Space.create(Path(folder) / name, encoder="minilm-l6")
+    space = Space.create(Path(folder) / name, encoder=encoder)
     space.add(texts, ids=ids, vectors=vectors, metadata=metadata)
     return space
 
@@ -209,8 +215,8 @@ def bench_chatterbot(encoder, folder: str) -> None:
         encoder.encode(texts),
         folder,
         [{"answer": a} for _, a in known],
+        encoder,
     )
-    space._encoder = encoder
     hits = sum(ask(space, q, k=1)[0].answer == a for q, a in held)
     vectorizer = TfidfVectorizer(sublinear_tf=True).fit(texts)
     lexical = (
