@@ -241,3 +241,13 @@ def test_pictures(news: es.Space, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "topic" in bad.stderr
     one = run("heatmap", "alone", "-o", str(tmp_path / "h.png"))
     assert one.exit_code == 1 and "at least two" in one.stderr
+
+
+@pytest.mark.slow
+def test_umap_map(news: es.Space, tmp_path: Path) -> None:
+    pytest.importorskip("umap")
+    made = run(
+        "map", "news", "-o", str(tmp_path / "umap.png"), "--method", "umap", "--color", "topic"
+    )
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "umap.png").read_bytes()[:4] == b"\x89PNG"

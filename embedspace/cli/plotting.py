@@ -151,9 +151,10 @@ def _points_png(
         figure.add_subplot(projection="3d") if coordinates.shape[1] == 3 else figure.add_subplot()
     )
     groups = sorted(set(colours)) if colours is not None else [""]
-    for group in groups[:20]:
+    palette = plt.get_cmap("tab20")
+    for number, group in enumerate(groups[:20]):
         rows = [i for i in range(len(coordinates)) if colours is None or colours[i] == group]
-        axes.scatter(*coordinates[rows].T, s=6, label=group or None)
+        axes.scatter(*coordinates[rows].T, s=6, label=group or None, color=palette(number % 20))
     if colours is not None:
         axes.legend(title=colour_name, markerscale=2, fontsize=8)
     axes.set_title(title)

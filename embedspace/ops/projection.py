@@ -62,6 +62,10 @@ def project(vectors: np.ndarray, dims: int = 2, method: str = "pca", seed: int =
 
         raise MissingExtra("UMAP maps", "plot", "umap-learn") from None
     reducer = umap.UMAP(
-        n_components=dims, metric="cosine", random_state=seed, n_neighbors=min(15, len(data) - 1)
+        n_components=dims,
+        metric="cosine",
+        random_state=seed,
+        n_neighbors=min(15, len(data) - 1),
+        n_jobs=1,
     )
     return np.asarray(reducer.fit_transform(data), dtype=np.float32)
