@@ -239,3 +239,28 @@ def test_bad_interaction_files_are_refused(tmp_path: Path) -> None:
     one.write_text("user_id,item_id\na,b\n")
     with pytest.raises(InvalidInput, match="at least two"):
         train_two_tower(read_interactions(one), tmp_path / "m1")
+
+
+def test_splits_and_weights(tmp_path: Path) -> None:
+    interactions, _, _ = _shop(tmp_path / "data")
+    data = read_interactions(interactions, weight_column="rating")
+    assert data.weights is not None and set(data.weights.tolist()) == {4.0, 5.0}
+    train, test = split(data, "leave-last-out")
+    assert len(test) == 60 and len(train) == len(data) - 60
+    last = {}
+    for user, time_ in zip(data.users, data.timestamps, strict=True):  # type: ignore[arg-type]
+        last[user] = max(last.get(user, -1.0), time_)
+    assert all(t == last[u] for u, t in zip(test.users, test.timestamps, strict=True))  # type: ignore[arg-type]
+    early, late = split(data, "time", fraction=0.25)
+    assert early.timestamps.max() <= late.timestamps.min()  # type: ignore[union-attr]
+    assert abs(len(late) - 0.25 * len(data)) <= 2
+    untimed = read_interactions(interactions, time_column=None)
+    with pytest.raises(InvalidInput, match="timestamp"):
+        split(untimed, "time")
+    weighted = train_two_tower(
+        data,
+        tmp_path / "weighted",
+        settings=TwoTowerSettings(dim=8, id_dim=8, hidden=8, epochs=2, batch_size=64),
+        baselines=False,
+    )
+    assert weighted.epochs_run >= 1
