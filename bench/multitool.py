@@ -409,18 +409,29 @@ def bench_timing(folder: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["dedup", "chatterbot", "outliers", "drift", "timing"],
+        help="Run one section.",
+    )
     args = parser.parse_args()
     from embedspace.encoders import get
 
     print(machine())
     encoder = get("minilm-l6")
     with tempfile.TemporaryDirectory() as folder:
-        bench_dedup(encoder, folder)
-        bench_chatterbot(encoder, folder)
-        bench_outliers()
-        bench_drift(encoder)
-        if not args.skip_timing:
-            bench_timing(folder)
+        sections = {
+            "dedup": lambda: bench_dedup(encoder, folder),
+            "chatterbot": lambda: bench_chatterbot(encoder, folder),
+            "outliers": bench_outliers,
+            "drift": lambda: bench_drift(encoder),
+            "timing": lambda: bench_timing(folder),
+        }
+        for name, run in sections.items():
+            if (
+                args.only is None and not (name == "timing" and args.skip_timing)
+            ) or args.only == name:
+                run()
 
 
 if __name__ == "__main__":
