@@ -25,7 +25,7 @@ def _short(text: str, limit: int = 80) -> str:
 @click.argument("space")
 @click.option(
     "--threshold",
-    default=0.95,
+    default=0.9,
     show_default=True,
     type=click.FloatRange(-1, 1),
     help="Lowest cosine similarity of a duplicate pair.",

@@ -2,9 +2,10 @@
 similar (cosine), found through the k-nearest-neighbour graph (sub-quadratic), grouped by
 connected components. Identical contents are exact duplicates (score 1.0, ``exact``).
 
-Picking the threshold is the hard part, so ``calibrate`` shows how many pairs each
-threshold keeps, with an example pair just above it, and, given a few labelled pairs, the
-precision and recall at each threshold.
+The default, 0.9, kept 99.7% precision at 97.8% recall on planted copies of real sentences
+with minilm-l6 (bench/RESULTS.md); other encoders differ. Picking the threshold is the hard
+part, so ``calibrate`` shows how many pairs each threshold keeps, with an example pair just
+above it, and, given a few labelled pairs, the precision and recall at each threshold.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ class Pair:
     score: float
 
 
-def duplicate_pairs(snapshot: Snapshot, threshold: float = 0.95, k: int = 10) -> list[Pair]:
+def duplicate_pairs(snapshot: Snapshot, threshold: float = 0.9, k: int = 10) -> list[Pair]:
     """Pairs at or above ``threshold`` among each item's ``k`` nearest neighbours (plus
     every pair of identical contents), best first, each pair once."""
     if not -1 <= threshold <= 1:
-        raise InvalidInput("The threshold is a cosine similarity, from -1 to 1 (e.g. 0.95).")
+        raise InvalidInput("The threshold is a cosine similarity, from -1 to 1 (e.g. 0.9).")
     if len(snapshot) < 2:
         return []
     found: dict[tuple[int, int], float] = {}
@@ -69,7 +70,7 @@ def duplicate_pairs(snapshot: Snapshot, threshold: float = 0.95, k: int = 10) ->
 
 
 def duplicate_groups(
-    snapshot: Snapshot, threshold: float = 0.95, k: int = 10
+    snapshot: Snapshot, threshold: float = 0.9, k: int = 10
 ) -> list[DuplicateGroup]:
     """Connected groups of duplicate pairs, largest first."""
     pairs = duplicate_pairs(snapshot, threshold, k)
