@@ -403,7 +403,11 @@ def bench_timing(folder: str) -> None:
     print("| operation | seconds |")
     print("|---|---|")
     for name, seconds in rows:
-        print(f"| {name} | {seconds:.3f} |")
+        print(
+            f"| {name} | {seconds:.3f} |"
+            if seconds >= 0.01
+            else f"| {name} | {seconds * 1000:.2f} ms |"
+        )
 
 
 def main() -> None:
