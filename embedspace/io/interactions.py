@@ -108,7 +108,7 @@ def read_features(path: str | Path, *, id_column: str) -> dict[str, dict[str, An
     table: dict[str, dict[str, Any]] = {}
     for number, row in read_rows(file):
         if id_column not in row:
-            raise _missing(file, id_column, "ids", list(row), "--user-id-column/--item-id-column")
+            raise _missing(file, id_column, "ids", list(row), "--user-column or --item-column")
         key = str(row.pop(id_column) or "").strip()
         if not key:
             raise InvalidInput(f"{file}, row {number}: empty id.")

@@ -62,16 +62,8 @@ def read_records(
         raise InvalidInput(f"File not found: {file}. Check the path.")
     if file.is_dir():
         raise InvalidInput(f"{file} is a folder; name the files to read (e.g. {file}/*.csv).")
-    suffix = file.suffix.lower()
-    if suffix == ".parquet":
-        rows: Iterator[tuple[int, Any]] = _parquet_rows(file)
-    elif suffix in CSV_SUFFIXES:
-        rows = _csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
-    elif suffix in JSONL_SUFFIXES:
-        rows = _jsonl_rows(file, _decode(file))
-    elif suffix == ".json":
-        rows = _json_rows(file, _decode(file))
-    else:
+    rows = _table_rows(file)
+    if rows is None:
         yield from _text_records(file, _decode(file))
         return
     yield from _tabular_records(file, rows, tuple(text_fields), id_field, vector_field)
@@ -87,22 +79,28 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(f"File not found: {file}. Check the path.")
-    suffix = file.suffix.lower()
-    if suffix == ".parquet":
-        rows: Iterator[tuple[int, Any]] = _parquet_rows(file)
-    elif suffix in CSV_SUFFIXES:
-        rows = _csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
-    elif suffix in JSONL_SUFFIXES:
-        rows = _jsonl_rows(file, _decode(file))
-    elif suffix == ".json":
-        rows = _json_rows(file, _decode(file))
-    else:
+    rows = _table_rows(file)
+    if rows is None:
         raise InvalidInput(f"{file}: expected a table (.csv, .tsv, .jsonl, .json or .parquet).")
     for number, row in rows:
         if not isinstance(row, dict):
             problem = row if isinstance(row, str) else "is not an object"
             raise InvalidInput(f"{file}, row {number}: {problem}.")
         yield number, row
+
+
+def _table_rows(file: Path) -> Iterator[tuple[int, Any]] | None:
+    """``(row number, row or problem)`` of a tabular file, by suffix; ``None`` for text."""
+    suffix = file.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_rows(file)
+    if suffix in CSV_SUFFIXES:
+        return _csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
+    if suffix in JSONL_SUFFIXES:
+        return _jsonl_rows(file, _decode(file))
+    if suffix == ".json":
+        return _json_rows(file, _decode(file))
+    return None
 
 
 def _decode(file: Path) -> str:
