@@ -199,6 +199,12 @@ def _kinds(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Epochs without validation gain before stopping.",
 )
 @click.option(
+    "--refit/--no-refit",
+    default=True,
+    show_default=True,
+    help="Retrain on all training data (validation included) for the best number of epochs.",
+)
+@click.option(
     "-k",
     "k",
     default=10,
@@ -269,7 +275,9 @@ def two_tower_command(
                 task,
                 completed=epoch,
                 description=f"Training two-tower: loss {loss:.3f}, "
-                f"validation Recall@{settings.k} {recall:.4f}",
+                f"validation Recall@{settings.k} {recall:.4f}"
+                if recall == recall  # NaN while refitting on all training data
+                else f"Refitting on all training data: loss {loss:.3f}",
             )
 
         report = train_two_tower(

@@ -9,8 +9,10 @@ towers also learn to work from features alone (cold start). The user tower can a
 the mean embedding of the user's other items (``history``).
 
 Early stopping watches Recall@k on a validation split (each user's last training
-interaction). The test split is never used for training or model choice; the evaluation
-at the end compares the model with the baselines of ``ops.recs_eval`` on it.
+interaction); then, with ``refit``, the model is trained again from scratch on all the
+training data for the best number of epochs, so that it also learns from those most recent
+interactions (as the baselines do). The test split is never used for training or model
+choice; the evaluation at the end compares the model with the baselines on it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ class TwoTowerSettings:
     id_dropout: float = 0.1
     history: bool = True
     patience: int = 4
+    refit: bool = True  # after early stopping, retrain on all training data for the best epochs
     split: str = "leave-last-out"
     test_fraction: float = 0.2
     k: int = 10
@@ -162,6 +165,10 @@ def train_two_tower(
     weights, best_epoch, epochs_run, validation_recall = _fit(
         catalogue, fit, valid, users, items, settings, on_epoch
     )
+    if settings.refit:  # the validation ratings are each user's most recent: learn them too
+        weights = _fit(
+            catalogue, train_all, None, users, items, replace(settings, epochs=best_epoch), on_epoch
+        )[0]
     histories = _histories(catalogue, train_all)
     user_vectors, item_vectors = _vectors(weights, catalogue, users, items, histories, settings)
     weights["user_vectors"], weights["item_vectors"] = user_vectors, item_vectors
@@ -216,12 +223,14 @@ def _check_output(path: Path) -> None:
 def _fit(
     catalogue: Catalogue,
     fit: Interactions,
-    valid: Interactions,
+    valid: Interactions | None,
     users: _Side,
     items: _Side,
     settings: TwoTowerSettings,
     on_epoch: Callable[[int, float, float], None] | None,
 ) -> tuple[dict[str, np.ndarray], int, int, float]:
+    """Train; with ``valid``, keep the epoch with the best validation recall (early
+    stopping); without, train exactly ``settings.epochs`` epochs (the refit)."""
     try:
         import torch
     except ImportError:
@@ -263,6 +272,12 @@ def _fit(
             optimiser.step()
             total += float(loss.detach()) * len(batch)
         state = net.numpy_weights()
+        epochs_run = epoch
+        if valid is None:
+            if on_epoch is not None:
+                on_epoch(epoch, total / len(fit), float("nan"))
+            best = (float("nan"), epoch, state)
+            continue
         user_vectors, item_vectors = _vectors(state, catalogue, users, items, histories, settings)
         recall = evaluate(
             "validation",
@@ -272,7 +287,6 @@ def _fit(
             valid,
             settings.k,
         ).recall
-        epochs_run = epoch
         if on_epoch is not None:
             on_epoch(epoch, total / len(fit), float(recall))
         if recall > best[0] + 1e-6:
