@@ -31,11 +31,11 @@ class EmbeddingTransformer(TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.images = images
         self.batch_size = batch_size
 
-    def fit(self, X: Sequence[Any], y: Any = None) -> EmbeddingTransformer:  # noqa: N803 - sklearn's names
+    def fit(self, X: Sequence[Any], y: Any = None) -> EmbeddingTransformer:
         """Nothing to learn; returns self."""
         return self
 
-    def transform(self, X: Sequence[Any]) -> np.ndarray:  # noqa: N803
+    def transform(self, X: Sequence[Any]) -> np.ndarray:
         """Embed ``X``."""
         model = self._model()
         items = list(np.asarray(X, dtype=object).ravel()) if not isinstance(X, list) else X

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,35 +21,32 @@ from embedspace.io.interactions import Interactions
 SPLITS = ("leave-last-out", "time")
 
 
-@dataclass(frozen=True)
 class Catalogue:
     """Integer indices for the users and items of the training data."""
 
-    users: list[str]
-    items: list[str]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "user_index", {u: i for i, u in enumerate(self.users)})
-        object.__setattr__(self, "item_index", {u: i for i, u in enumerate(self.items)})
+    def __init__(self, users: list[str], items: list[str]) -> None:
+        self.users = list(users)
+        self.items = list(items)
+        self.user_index = {u: i for i, u in enumerate(self.users)}
+        self.item_index = {u: i for i, u in enumerate(self.items)}
 
     @classmethod
     def of(cls, data: Interactions) -> Catalogue:
         """Users and items in order of first appearance."""
-        return cls(
-            list(dict.fromkeys(data.users.tolist())), list(dict.fromkeys(data.items.tolist()))
-        )
+        users = list(dict.fromkeys(data.users.tolist()))
+        return cls(users, list(dict.fromkeys(data.items.tolist())))
 
     def user_rows(self, users: np.ndarray) -> np.ndarray:
         """Indices of user ids (-1 for unknown)."""
-        index: dict[str, int] = self.user_index  # type: ignore[attr-defined]
+        index = self.user_index
         return np.fromiter((index.get(u, -1) for u in users), np.int64, len(users))
 
     def item_rows(self, items: np.ndarray) -> np.ndarray:
         """Indices of item ids (-1 for unknown)."""
-        index: dict[str, int] = self.item_index  # type: ignore[attr-defined]
+        index = self.item_index
         return np.fromiter((index.get(i, -1) for i in items), np.int64, len(items))
 
-    def matrix(self, data: Interactions) -> object:
+    def matrix(self, data: Interactions) -> Any:
         """The binary user x item CSR matrix of ``data`` (unknown ids dropped)."""
         from scipy.sparse import csr_matrix
 
@@ -128,7 +126,7 @@ def evaluate(
 ) -> Report:
     """Rank the catalogue for every test user whose history is known, training items
     excluded; held-out items not in the catalogue count as misses."""
-    seen = catalogue.matrix(train).tocsr()  # type: ignore[attr-defined]
+    seen = catalogue.matrix(train).tocsr()
     users = catalogue.user_rows(test.users)
     items = catalogue.item_rows(test.items)
     held: dict[int, set[int]] = {}
@@ -172,7 +170,7 @@ def evaluate(
 # ----------------------------------------------------------------------- baselines
 def popularity_scorer(catalogue: Catalogue, train: Interactions) -> Scorer:
     """Everyone gets the most chosen items."""
-    counts = np.asarray(catalogue.matrix(train).sum(axis=0)).ravel()  # type: ignore[attr-defined]
+    counts = np.asarray(catalogue.matrix(train).sum(axis=0)).ravel()
     return lambda rows: np.tile(counts, (len(rows), 1))
 
 
@@ -181,7 +179,7 @@ def item_knn_scorer(catalogue: Catalogue, train: Interactions) -> Scorer:
     to the items the user chose."""
     from sklearn.preprocessing import normalize
 
-    matrix = catalogue.matrix(train).tocsc()  # type: ignore[attr-defined]
+    matrix = catalogue.matrix(train).tocsc()
     unit = normalize(matrix, axis=0)
     similarity = (unit.T @ unit).tolil()
     similarity.setdiag(0)
@@ -206,7 +204,7 @@ def als_scorer(
         from implicit.cpu.als import AlternatingLeastSquares
     except ImportError:
         raise MissingExtra("The ALS baseline", "recs", "implicit") from None
-    matrix = catalogue.matrix(train).tocsr()  # type: ignore[attr-defined]
+    matrix = catalogue.matrix(train).tocsr()
     model = AlternatingLeastSquares(
         factors=factors,
         regularization=regularization,
