@@ -143,3 +143,28 @@ def test_clip_errors_and_hub_ids_are_explicit(tiny_clip, tmp_path: Path) -> None
     assert isinstance(hub, ClipEncoder) and hub.hub_id == "openai/clip-vit-base-patch32"
     assert hub.name == "hf:openai/clip-vit-base-patch32" and hub._parts is None
     assert ClipEncoder(folder).label_template == "a photo of a {}"
+
+
+def test_exported_onnx_towers_match_torch(tiny_clip, tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from embedspace.cli import main
+
+    source, model = tiny_clip
+    folder = tmp_path / "clip-copy"
+    shutil.copytree(source, folder)
+    result = CliRunner().invoke(main, ["export-onnx", str(folder)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (folder / "onnx" / "text.onnx").is_file() and (folder / "onnx" / "vision.onnx").is_file()
+    encoder = es.encoders.get(str(folder))
+    assert isinstance(encoder, ClipEncoder) and encoder.onnx_folder() is not None
+    texts = ["a cat", "the dog barks loudly", "zebra"]
+    np.testing.assert_allclose(encoder.encode(texts), _direct_text(folder, model, texts), atol=1e-4)
+    paths = _pictures(tmp_path / "pictures")
+    expected = _direct_images(folder, model, [Image.open(p).convert("RGB") for p in paths])
+    np.testing.assert_allclose(encoder.encode_images([str(p) for p in paths]), expected, atol=1e-4)
+    assert encoder._parts is not None and encoder._parts[0] is None  # torch never ran the model
+    not_clip = CliRunner().invoke(main, ["export-onnx", str(tmp_path)])
+    assert not_clip.exit_code == 1 and "not a transformers CLIP folder" in not_clip.stderr

@@ -52,4 +52,20 @@ def encoders_command(as_json: bool) -> None:
     )
 
 
-COMMANDS = [encoders_command]
+@click.command("export-onnx")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+def export_onnx_command(folder: str) -> None:
+    """Export the CLIP model in FOLDER (a transformers CLIPModel folder) to ONNX, once;
+    afterwards '--encoder FOLDER' runs it on onnxruntime instead of torch.
+
+    \b
+    Example:
+      embedspace export-onnx ./clip-vit-base-patch32
+    """
+    from embedspace.encoders.clip_export import export_onnx
+
+    target = export_onnx(folder)
+    click.echo(f"Wrote {target}/text.onnx and vision.onnx; {folder} now runs on onnxruntime.")
+
+
+COMMANDS = [encoders_command, export_onnx_command]

@@ -24,6 +24,9 @@ from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
 
 HUB_PREFIX = "hf:"
+ONNX_DIR = "onnx"  # written by ``embedspace export-onnx``; used instead of torch when present
+TEXT_ONNX = "text.onnx"
+VISION_ONNX = "vision.onnx"
 
 
 def is_clip_directory(path: Path) -> bool:
@@ -58,6 +61,7 @@ class ClipEncoder(Encoder):
         )
         self._dim: int | None = None
         self._parts: tuple[Any, Any, Any] | None = None
+        self._sessions: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -84,6 +88,35 @@ class ClipEncoder(Encoder):
                 self._parts = self._read()
             return self._parts
 
+    def onnx_folder(self) -> Path | None:
+        """The exported ONNX towers, when the folder has them."""
+        if self.path is None:
+            return None
+        folder = self.path / ONNX_DIR
+        return (
+            folder if (folder / TEXT_ONNX).is_file() and (folder / VISION_ONNX).is_file() else None
+        )
+
+    def _onnx(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._sessions is None:
+                import onnxruntime
+
+                from embedspace.config import cpu_count
+
+                folder = self.onnx_folder()
+                assert folder is not None
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = cpu_count()
+                self._sessions = tuple(  # type: ignore[assignment]
+                    onnxruntime.InferenceSession(
+                        str(folder / name), options, providers=["CPUExecutionProvider"]
+                    )
+                    for name in (TEXT_ONNX, VISION_ONNX)
+                )
+            assert self._sessions is not None
+            return self._sessions
+
     def _read(self) -> tuple[Any, Any, Any]:
         try:
             transformers: Any = importlib.import_module("transformers")
@@ -92,8 +125,13 @@ class ClipEncoder(Encoder):
         where = self.hub_id or str(self.path)
         local = self.hub_id is None
         transformers.logging.set_verbosity_error()  # its notices are not our output
+        transformers.utils.logging.disable_progress_bar()
         try:
-            model = transformers.CLIPModel.from_pretrained(where, local_files_only=local)
+            model = (
+                None  # the ONNX towers replace it: torch never runs the model
+                if self.onnx_folder() is not None
+                else transformers.CLIPModel.from_pretrained(where, local_files_only=local)
+            )
             tokenizer = transformers.AutoTokenizer.from_pretrained(where, local_files_only=local)
             processor = transformers.AutoImageProcessor.from_pretrained(
                 where, local_files_only=local
@@ -108,14 +146,29 @@ class ClipEncoder(Encoder):
             raise ModelNotAvailable(
                 f"Cannot load the CLIP model {where}: {error}. {hint}"
             ) from None
-        model.eval()
+        if model is not None:
+            model.eval()
         return model, tokenizer, processor
 
+    def _max_tokens(self) -> int:
+        if self.path is not None:
+            config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+            return int(config.get("text_config", {}).get("max_position_embeddings", 77))
+        return int(self._load()[0].config.text_config.max_position_embeddings)
+
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
+        model, tokenizer, _ = self._load()
+        limit = self._max_tokens()
+        if model is None:
+            inputs = tokenizer(
+                batch, padding=True, truncation=True, max_length=limit, return_tensors="np"
+            )
+            feed = {
+                k: np.asarray(inputs[k], dtype=np.int64) for k in ("input_ids", "attention_mask")
+            }
+            return _unit_array(self._onnx()[0].run(None, feed)[0])
         import torch
 
-        model, tokenizer, _ = self._load()
-        limit = int(getattr(model.config.text_config, "max_position_embeddings", 77))
         inputs = tokenizer(
             batch, padding=True, truncation=True, max_length=limit, return_tensors="pt"
         )
@@ -124,9 +177,13 @@ class ClipEncoder(Encoder):
         return _unit(output)
 
     def _encode_image_batch(self, batch: list[Any]) -> np.ndarray:
+        model, _, processor = self._load()
+        if model is None:
+            pixels = processor(images=batch, return_tensors="np")["pixel_values"]
+            feed = {"pixel_values": np.asarray(pixels, dtype=np.float32)}
+            return _unit_array(self._onnx()[1].run(None, feed)[0])
         import torch
 
-        model, _, processor = self._load()
         inputs = processor(images=batch, return_tensors="pt")
         with torch.inference_mode():
             output = model.get_image_features(pixel_values=inputs["pixel_values"])
@@ -138,6 +195,10 @@ def _unit(output: Any) -> np.ndarray:
     tensor = output if hasattr(output, "numpy") else getattr(output, "pooler_output", None)
     if tensor is None:
         raise EmbedspaceError("The CLIP model returned no features; is it a CLIPModel?")
-    vectors = np.asarray(tensor.float().numpy(), dtype=np.float32)
+    return _unit_array(tensor.float().numpy())
+
+
+def _unit_array(values: Any) -> np.ndarray:
+    vectors = np.asarray(values, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
+    return np.asarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
