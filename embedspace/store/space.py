@@ -26,8 +26,6 @@ from embedspace.errors import (
     InvalidInput,
     SpaceExists,
 )
-from embedspace.io.images import read_image_records
-from embedspace.io.readers import Rejection
 from embedspace.io.records import Record, record_hash
 from embedspace.store import database as db
 from embedspace.store.exact import VectorTable, top_k
@@ -36,13 +34,13 @@ from embedspace.store.hnsw import REBUILD_DEAD_FRACTION, DamagedIndex, HnswIndex
 from embedspace.store.items import (
     Item,
     Match,
-    Snapshot,
     WriteResult,
     build_records,
     check_dim,
     check_unique,
     id_list,
 )
+from embedspace.store.space_tools import SpaceTools
 
 log = logging.getLogger("embedspace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -65,7 +63,7 @@ def resolve(name_or_path: str | Path) -> Path:
     return config.home() / text
 
 
-class Space:
+class Space(SpaceTools):
     """A persisted collection of items, their vectors, and the indexes to search them.
 
     Make one with ``Space.create`` or ``Space.open``; the constructor is internal.
@@ -236,47 +234,6 @@ class Space:
                 check_dim(record.vector.reshape(1, -1), self.stamp.dim, f"item '{record.id}'")
         check_unique([r.id for r in records])
         return self._write(list(records), replace=True, progress=progress)
-
-    def upsert_images(
-        self, path: str | Path | Sequence[str | Path], *, progress: bool = False
-    ) -> tuple[WriteResult, list[Rejection]]:
-        """Insert or replace the images in a folder (recursively), a file, or a list of files.
-
-        Ids are paths relative to the folder named. Corrupt or non-image files are skipped
-        and returned as Rejections (each with its path); nothing half-written is stored.
-        """
-        paths = [path] if isinstance(path, str | Path) else list(path)
-        records: dict[str, Record] = {}
-        rejected: list[Rejection] = []
-        for each in paths:
-            for item in read_image_records(each):
-                if isinstance(item, Rejection):
-                    rejected.append(item)
-                elif item.id in records:
-                    rejected.append(Rejection(item.content, 0, f"repeats id '{item.id}'"))
-                else:
-                    records[item.id] = item
-        return self.upsert_records(list(records.values()), progress=progress), rejected
-
-    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
-        """Merge new metadata fields into existing items, in one transaction (vectors are
-        untouched). Raises ``InvalidInput`` naming ids that are not in the space."""
-        wanted = id_list(list(updates))
-        with db.transaction(self._connection):
-            found = self._lookup(wanted)
-            missing = [i for i in wanted if i not in found]
-            if missing:
-                raise InvalidInput(
-                    f"Not in space '{self.name}': {', '.join(missing[:5])}; nothing was changed."
-                )
-            rows = []
-            for id_ in wanted:
-                rowid, _, old = found[id_]
-                merged = {**json.loads(old), **dict(updates[id_])}
-                rows.append((json.dumps(merged, sort_keys=True, ensure_ascii=False), rowid))
-            self._connection.executemany("UPDATE items SET metadata = ? WHERE rowid = ?", rows)
-            self._bump(0)
-        return len(rows)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
@@ -452,20 +409,6 @@ class Space:
         vector = np.frombuffer(row[3], dtype=np.float32).copy()
         return Item(row[0], row[1], json.loads(row[2]), vector)
 
-    def snapshot(self, where: Mapping[str, Any] | None = None) -> Snapshot:
-        """All items (or those whose metadata matches ``where``) read in one consistent
-        query: what the multitool's operations work on."""
-        if where:
-            clause, parameters = where_sql(where)
-            query = f"SELECT id, content, metadata, vector FROM items WHERE {clause} ORDER BY rowid"
-        else:
-            query, parameters = "SELECT id, content, metadata, vector FROM items ORDER BY rowid", []
-        rows = self._connection.execute(query, parameters).fetchall()
-        vectors = db.vectors_from_blobs([r[3] for r in rows], self.stamp.dim).copy()
-        return Snapshot(
-            [r[0] for r in rows], vectors, [r[1] for r in rows], [json.loads(r[2]) for r in rows]
-        )
-
     def ids(self) -> list[str]:
         """Every id, in insertion order."""
         return [r[0] for r in self._connection.execute("SELECT id FROM items ORDER BY rowid")]
@@ -509,23 +452,6 @@ class Space:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
         vector = self._query_vector(query)
-        return self._matches(*self._nearest(vector, k, where, exact))
-
-    def search_image(
-        self,
-        image: str | Path | Any,
-        k: int = 10,
-        *,
-        where: Mapping[str, Any] | None = None,
-        exact: bool = False,
-    ) -> list[Match]:
-        """The ``k`` items closest to an image (a file path or a PIL image): reverse image
-        search in an image space, or image-to-text in a text-and-image space."""
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, not {k}.")
-        if isinstance(image, str | Path) and not Path(image).is_file():
-            raise InvalidInput(f"No image file at {image}. Check the path.")
-        vector = self._prepare(self.encoder.encode_images([image]))
         return self._matches(*self._nearest(vector, k, where, exact))
 
     def similar(
