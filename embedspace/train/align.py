@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,9 +23,11 @@ import numpy as np
 from embedspace.encoders.aligned import CONFIG_FILE, FORMAT, WEIGHTS_FILE, AlignedEncoder
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.registry import get as get_encoder
-from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.io.folders import check_replaceable, write_atomically
 
 log = logging.getLogger("embedspace")
+KIND = "an alignment model"
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def train_align(
     """
     settings = settings or AlignSettings()
     _check(images, captions, settings)
-    _check_output(Path(output))  # before minutes of work, not after
+    check_replaceable(Path(output), CONFIG_FILE, KIND)  # before minutes of work, not after
     image_tower, text_tower = get_encoder(image_encoder), get_encoder(text_encoder)
     if "image" not in image_tower.modalities or "text" not in text_tower.modalities:
         raise InvalidInput(
@@ -267,30 +266,10 @@ def _save(path: Path, config: dict[str, Any], weights: dict[str, np.ndarray]) ->
     """Write the model folder atomically: a temporary sibling, then a rename."""
     from safetensors.numpy import save_file
 
-    _check_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    def fill(temp: Path) -> None:
         save_file(weights, str(temp / WEIGHTS_FILE))
         (temp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old.{os.getpid()}")
-            os.replace(path, old)
-            os.replace(temp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temp, path)
-    except OSError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise EmbedspaceError(f"Could not write the model to {path}: {error}") from None
+
+    write_atomically(path, fill, marker=CONFIG_FILE, kind=KIND)
     AlignedEncoder(path).config()  # read back what was written
     return path
-
-
-def _check_output(path: Path) -> None:
-    if path.exists() and not (
-        path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_FILE).is_file())
-    ):
-        raise InvalidInput(
-            f"{path} exists and is not an alignment model; choose a new output folder."
-        )

@@ -18,9 +18,6 @@ choice; the evaluation at the end compares the model with the baselines on it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,7 +36,8 @@ from embedspace.encoders.two_tower import (
     infer_specs,
     tower_forward,
 )
-from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.io.interactions import Interactions
 from embedspace.ops.recs_eval import (
     Catalogue,
@@ -48,6 +46,8 @@ from embedspace.ops.recs_eval import (
     evaluate,
     split,
 )
+
+KIND = "a two-tower model"
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def train_two_tower(
     settings = settings or TwoTowerSettings()
     _check(settings)
     target = Path(output)
-    _check_output(target)
+    check_replaceable(target, CONFIG_FILE, KIND)
     started = time.perf_counter()
     train_all, test = split(interactions, settings.split, settings.test_fraction)
     fit, valid = split(train_all, "leave-last-out")
@@ -209,15 +209,6 @@ def _check(settings: TwoTowerSettings) -> None:
         raise InvalidInput("negatives must be >= 0 and id_dropout in [0, 1).")
     if settings.learning_rate <= 0 or settings.temperature <= 0:
         raise InvalidInput("learning_rate and temperature must be positive.")
-
-
-def _check_output(path: Path) -> None:
-    if path.exists() and not (
-        path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_FILE).is_file())
-    ):
-        raise InvalidInput(
-            f"{path} exists and is not a two-tower model; choose a new output folder."
-        )
 
 
 def _fit(
@@ -339,9 +330,7 @@ def _save(
 
     from embedspace.store.space import Space
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    def fill(temp: Path) -> None:
         save_file(
             {k: np.ascontiguousarray(v) for k, v in weights.items()}, str(temp / WEIGHTS_FILE)
         )
@@ -357,19 +346,8 @@ def _save(
                 vectors=item_vectors,
             )
             space.optimize()
-        if path.exists():
-            old = path.with_name(f".{path.name}.old.{os.getpid()}")
-            os.replace(path, old)
-            os.replace(temp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temp, path)
-    except OSError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise EmbedspaceError(f"Could not write the model to {path}: {error}") from None
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+
+    write_atomically(path, fill, marker=CONFIG_FILE, kind=KIND)
 
 
 def _title(item: str, features: Mapping[str, Any] | None) -> str:
