@@ -45,6 +45,11 @@ def _print_reports(reports: list[Report], title: str) -> None:
     )
 
 
+def _emit_reports(reports: list[Report]) -> None:
+    """One JSON object per recommender: its name and metrics (plain floats)."""
+    emit_json({k: (float(v) if k != "name" else v) for k, v in vars(r).items()} for r in reports)
+
+
 def _features(value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -293,10 +298,7 @@ def two_tower_command(
             on_epoch=on_epoch,
         )
     if as_json:
-        emit_json(
-            {**{k: (float(v) if k != "name" else v) for k, v in vars(r).items()}}
-            for r in report.reports
-        )
+        _emit_reports(report.reports)
         return
     _print_reports(report.reports, f"Test split ({settings.split}), seen items excluded")
     click.echo(
@@ -366,9 +368,7 @@ def evaluate_command(
     if not no_baselines:
         reports.extend(baseline_reports(catalogue, train, test, settings.k, settings.seed))
     if as_json:
-        emit_json(
-            {k: (float(v) if k != "name" else v) for k, v in vars(r).items()} for r in reports
-        )
+        _emit_reports(reports)
         return
     _print_reports(reports, f"Test split ({settings.split}), seen items excluded")
 
