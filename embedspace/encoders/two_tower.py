@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -234,25 +235,53 @@ class TwoTowerModel:
     """A trained two-tower model: user and item vectors, recommendations, similar items."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).resolve()
+        self.path = Path(path).resolve()  # files are read on first use, not here
+        self._weights: dict[str, np.ndarray] | None = None
+        self._encoders: dict[str, Encoder] = {}
+        self._space: Any = None
+        self._lock = threading.Lock()
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The model's ``two_tower.json``, checked."""
         file = self.path / CONFIG_FILE
         try:
             config = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise InvalidInput(f"No two-tower model at {self.path}: {error}") from None
-        if config.get("format") != FORMAT:
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise InvalidInput(f"{file} is not an embedspace two-tower model.")
-        self.config = config
-        self.users: list[str] = list(config["users"])
-        self.items: list[str] = list(config["items"])
-        self.user_index = {u: i + 1 for i, u in enumerate(self.users)}
-        self.item_index = {u: i + 1 for i, u in enumerate(self.items)}
-        self.user_specs = [FeatureSpec.from_json(s) for s in config["user_features"]]
-        self.item_specs = [FeatureSpec.from_json(s) for s in config["item_features"]]
-        self._weights: dict[str, np.ndarray] | None = None
-        self._encoders: dict[str, Encoder] = {}
-        self._space: Any = None
-        self._lock = threading.Lock()
+        return config
+
+    @cached_property
+    def users(self) -> list[str]:
+        """Known user ids, in training order."""
+        return [str(u) for u in self.config["users"]]
+
+    @cached_property
+    def items(self) -> list[str]:
+        """Known item ids, in training order."""
+        return [str(i) for i in self.config["items"]]
+
+    @cached_property
+    def user_index(self) -> dict[str, int]:
+        """User id -> tower input index (0 is the unknown user)."""
+        return {u: i + 1 for i, u in enumerate(self.users)}
+
+    @cached_property
+    def item_index(self) -> dict[str, int]:
+        """Item id -> tower input index (0 is the unknown item)."""
+        return {item: i + 1 for i, item in enumerate(self.items)}
+
+    @cached_property
+    def user_specs(self) -> list[FeatureSpec]:
+        """How user features are encoded."""
+        return [FeatureSpec.from_json(s) for s in self.config["user_features"]]
+
+    @cached_property
+    def item_specs(self) -> list[FeatureSpec]:
+        """How item features are encoded."""
+        return [FeatureSpec.from_json(s) for s in self.config["item_features"]]
 
     @property
     def dim(self) -> int:
