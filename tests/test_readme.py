@@ -24,6 +24,40 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
 
 
+def _run_block(
+    marker: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    program: str = ".venv/bin/embedspace",
+    variables: dict[str, str] | None = None,
+) -> list[str]:
+    """Run, as written, every line of the bash block that contains ``marker``: ``program``
+    lines through click's CliRunner (each must exit 0), ``.venv/bin/python SCRIPT`` lines
+    with runpy; ``NAME=...`` lines are skipped and ``$NAME`` is replaced from ``variables``.
+    Returns the standard output of each ``program`` line."""
+    import runpy
+    import sys
+
+    block = next(b for b in _blocks("bash") if marker in b)
+    runner = CliRunner()
+    outputs = []
+    for line in block.splitlines():
+        if re.match(r"^[A-Z_]+=", line):
+            continue
+        for name, value in (variables or {}).items():
+            line = line.replace(f"${name}", value)
+        command = shlex.split(line.split(" #")[0])
+        if command[0] == ".venv/bin/python":
+            monkeypatch.setattr(sys, "argv", command[1:])
+            runpy.run_path(command[1], run_name="__main__")
+            continue
+        assert command[0] == program, line
+        result = runner.invoke(main, command[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        outputs.append(result.stdout)
+    return outputs
+
+
 @needs_minilm
 def test_python_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -38,13 +72,7 @@ def test_python_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     shutil.copy(ROOT / "embedspace" / "data" / "headlines.csv", tmp_path / "headlines.csv")
-    block = next(b for b in _blocks("bash") if "embedspace index news" in b)
-    runner = CliRunner()
-    for line in block.splitlines():
-        command = shlex.split(line.split("#")[0])
-        assert command[0] == "embedspace"
-        result = runner.invoke(main, command[1:], catch_exceptions=False)
-        assert result.exit_code == 0, (line, result.output, result.stderr)
+    _run_block("embedspace index news", monkeypatch, program="embedspace")
     assert not (tmp_path / "home" / "news").exists()
     assert (tmp_path / "pets.npy").exists()
 
@@ -58,17 +86,7 @@ def test_images_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.chdir(tmp_path)
     photos = str(Path(skimage.data.__file__).parent)
-    block = next(b for b in _blocks("bash") if "embedspace index photos" in b)
-    runner = CliRunner()
-    outputs = []
-    for line in block.splitlines():
-        if line.startswith("PHOTOS="):
-            continue
-        command = shlex.split(line.split(" #")[0].replace("$PHOTOS", photos))
-        assert command[0] == ".venv/bin/embedspace"
-        result = runner.invoke(main, command[1:], catch_exceptions=False)
-        assert result.exit_code == 0, (line, result.output, result.stderr)
-        outputs.append(result.stdout)
+    outputs = _run_block("embedspace index photos", monkeypatch, variables={"PHOTOS": photos})
     first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
     assert "chelsea.png" in first_row  # the top result for "a cat"
     assert '"id": "chelsea.png", "label": "cat"' in outputs[4]
@@ -87,15 +105,7 @@ def test_words_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.chdir(tmp_path)
     for folder in ("embedspace/data", "examples"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
-    block = next(b for b in _blocks("bash") if "embedspace words analogy" in b)
-    runner = CliRunner()
-    outputs = []
-    for line in block.splitlines():
-        command = shlex.split(line.split(" #")[0])
-        assert command[0] == ".venv/bin/embedspace"
-        result = runner.invoke(main, command[1:], catch_exceptions=False)
-        assert result.exit_code == 0, (line, result.output, result.stderr)
-        outputs.append(result.stdout)
+    outputs = _run_block("embedspace words analogy", monkeypatch)
     first_row = next(line for line in outputs[0].splitlines() if "│ 1 " in line)
     assert "queen" in first_row
     assert (tmp_path / "words.html").exists() and (tmp_path / "headline-words").is_dir()
@@ -109,23 +119,8 @@ def test_recommendations_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    block = next(b for b in _blocks("bash") if "examples/movielens.py" in b)
-    runner = CliRunner()
-    outputs = []
-    for line in block.splitlines():
-        command = shlex.split(line.split(" #")[0])
-        if command[0] == ".venv/bin/python":
-            import runpy
-            import sys
-
-            monkeypatch.setattr(sys, "argv", command[1:])
-            runpy.run_path(command[1], run_name="__main__")
-            assert (tmp_path / "ml-100k" / "interactions.csv").exists()
-            continue
-        assert command[0] == ".venv/bin/embedspace"
-        result = runner.invoke(main, command[1:], catch_exceptions=False)
-        assert result.exit_code == 0, (line, result.output, result.stderr)
-        outputs.append(result.stdout)
+    outputs = _run_block("examples/movielens.py", monkeypatch)
+    assert (tmp_path / "ml-100k" / "interactions.csv").exists()
     for name in ("two-tower", "most popular", "item-kNN", "ALS"):
         assert name in outputs[0]
     assert "Recall@10" in outputs[0] and "Recall@10" in outputs[-1]
@@ -143,15 +138,7 @@ def test_multitool_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(tmp_path)
     for folder in ("embedspace/data", "examples"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
-    block = next(b for b in _blocks("bash") if "embedspace dedup news" in b)
-    runner = CliRunner()
-    outputs = []
-    for line in block.splitlines():
-        command = shlex.split(line.split(" #")[0])
-        assert command[0] == ".venv/bin/embedspace"
-        result = runner.invoke(main, command[1:], catch_exceptions=False)
-        assert result.exit_code == 0, (line, result.output, result.stderr)
-        outputs.append(result.stdout)
+    outputs = _run_block("embedspace dedup news", monkeypatch)
     labelled = {r["id"]: r["label"] for r in map(json.loads, outputs[4].splitlines())}
     assert labelled["wire-10"] == "sports" and labelled["dale-1"] == "food"
     assert "forgot password" in outputs[9].lower()
