@@ -17,6 +17,7 @@ import numpy as np
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput
+from embedspace.ops.neighbours import unit
 from embedspace.store.space import Space
 
 
@@ -51,9 +52,7 @@ def zero_shot(vectors: np.ndarray, label_vectors: np.ndarray) -> tuple[np.ndarra
             f"Cannot compare vectors of shape {vectors.shape} with labels of shape "
             f"{label_vectors.shape}: they must come from the same encoder."
         )
-    a = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    b = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
-    scores = a @ b.T
+    scores = unit(vectors) @ unit(label_vectors).T
     best = np.argmax(scores, axis=1)
     return best, scores[np.arange(len(best)), best]
 
@@ -85,11 +84,11 @@ def classify_space(
     names = parse_labels(labels)
     encoder = space.encoder
     label_vectors = _label_vectors(encoder, names, template or encoder.label_template)
-    ids = space.ids()
-    if not ids:
+    snapshot = space.snapshot()  # ids and vectors in one consistent read
+    if not snapshot.ids:
         return []
-    best, scores = zero_shot(space.vectors(ids), label_vectors)
-    return _results(ids, best, scores, names)
+    best, scores = zero_shot(snapshot.vectors, label_vectors)
+    return _results(snapshot.ids, best, scores, names)
 
 
 def classify_images(
@@ -137,19 +136,15 @@ def few_shot(
         raise InvalidInput("The examples need at least two different labels.")
     encoder = space.encoder
     model = LogisticRegression(max_iter=2000, C=10.0, random_state=seed)
-    model.fit(_unit(encoder.encode_document(list(texts))), list(labels))
-    ids = space.ids()
+    model.fit(unit(encoder.encode_document(list(texts))), list(labels))
+    snapshot = space.snapshot()
+    ids = snapshot.ids
     if not ids:
         return []
-    probabilities = model.predict_proba(_unit(space.vectors(ids)))
+    probabilities = model.predict_proba(unit(snapshot.vectors))
     best = np.argmax(probabilities, axis=1)
     classes = [str(c) for c in model.classes_]
     return [
         Classification(id, classes[int(b)], round(float(p[b]), 6))
         for id, b, p in zip(ids, best, probabilities, strict=True)
     ]
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.asarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
