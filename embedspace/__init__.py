@@ -6,6 +6,8 @@
 >>> space.search("food")[0].id                              # doctest: +SKIP
 """
 
+from typing import Any
+
 from embedspace import encoders
 from embedspace.encoders import Encoder, HashingEncoder
 from embedspace.encoders.two_tower import TwoTowerModel
@@ -36,7 +38,6 @@ from embedspace.ops.classify import few_shot
 from embedspace.ops.cluster import Clustering, cluster
 from embedspace.ops.dedup import DuplicateGroup, calibrate, duplicate_groups
 from embedspace.ops.drift import DriftResult, drift_test
-from embedspace.ops.features import EmbeddingTransformer
 from embedspace.ops.outliers import OutlierScore, outliers
 from embedspace.ops.qa import Answer, ask
 from embedspace.ops.record_match import RecordPair, dedup_records, match_records
@@ -48,6 +49,17 @@ from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings, train_t
 from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # EmbeddingTransformer subclasses scikit-learn's base classes, and importing
+    # scikit-learn takes ~0.8 s: it is loaded on first use, not with every CLI command.
+    if name == "EmbeddingTransformer":
+        from embedspace.ops.features import EmbeddingTransformer
+
+        return EmbeddingTransformer
+    raise AttributeError(f"module 'embedspace' has no attribute '{name}'")
+
 
 __all__ = [
     "AlignReport",
