@@ -2,10 +2,10 @@
 
 Blocking: every record's chosen fields become one string, embedded as character n-gram
 TF-IDF (scikit-learn), reduced to a dense 128-d vector (truncated SVD) and searched with
-faiss: exactly when small, HNSW when large, so the work grows like n log n rather than
-n * m. Scoring: each candidate pair is scored field by field with rapidfuzz (token-sort
-ratio, 0..1, averaged over the fields both records fill in); pairs at or above the
-threshold are kept.
+the shared neighbour search (``ops.neighbours``: exact when small, HNSW when large), so
+the work grows like n log n rather than n * m. Scoring: each candidate pair is scored
+field by field with rapidfuzz (token-sort ratio, 0..1, averaged over the fields both
+records fill in); pairs at or above the threshold are kept.
 
 With a text ``encoder`` (e.g. ``minilm-l6``), meaning joins spelling: its vectors of the
 joined fields are appended to the n-gram vectors for blocking, and the pair score becomes
@@ -25,8 +25,8 @@ import numpy as np
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.ops.neighbours import knn_graph, unit
 
-HNSW_ABOVE = 20_000
 DIMENSIONS = 128
 
 
@@ -70,8 +70,7 @@ def _vectors(texts: list[str]) -> np.ndarray:
         dense = sparse.toarray()
     else:
         dense = TruncatedSVD(n_components=size, random_state=0).fit_transform(sparse)
-    norms = np.linalg.norm(dense, axis=1, keepdims=True)
-    return np.ascontiguousarray(dense / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+    return unit(dense)
 
 
 def _meaning(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
@@ -83,22 +82,7 @@ def _meaning(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
     vectors = encoder.encode(
         [str(u) if str(u).strip() else "(empty)" for u in unique], progress=progress
     )
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.asarray((vectors / np.where(norms > 0, norms, 1.0))[where], dtype=np.float32)
-
-
-def _neighbours(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    import faiss
-
-    k = min(k, len(base))
-    if len(base) > HNSW_ABOVE:
-        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = max(64, 2 * k)
-        index.add(base)
-        _, found = index.search(queries, k)
-    else:
-        _, found = faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
-    return np.asarray(found)
+    return unit(vectors)[where]
 
 
 def _field_score(left: list[str], right: list[str]) -> float:
@@ -138,7 +122,7 @@ def match_records(
         vectors = np.hstack(
             [vectors * np.sqrt(1 - text_weight), meaning * np.sqrt(text_weight)]
         ).astype(np.float32)
-    found = _neighbours(vectors[len(left) :], vectors[: len(left)], candidates)
+    found, _ = knn_graph(vectors[len(left) :], candidates, queries=vectors[: len(left)])
     pairs = []
     for i, row in enumerate(found):
         for j in row:
