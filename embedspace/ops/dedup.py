@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embedspace.errors import InvalidInput
-from embedspace.ops.neighbours import knn_graph, unit
+from embedspace.ops.neighbours import connected_groups, knn_graph, unit
 from embedspace.store.items import Snapshot
 
 THRESHOLDS = (0.99, 0.97, 0.95, 0.92, 0.9, 0.85, 0.8, 0.75, 0.7)
@@ -75,33 +75,20 @@ def duplicate_groups(
     """Connected groups of duplicate pairs, largest first."""
     pairs = duplicate_pairs(snapshot, threshold, k)
     position = {id_: i for i, id_ in enumerate(snapshot.ids)}
-    parent = list(range(len(snapshot)))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for pair in pairs:
-        parent[root(position[pair.first])] = root(position[pair.second])
-    groups: dict[int, list[int]] = {}
-    for pair in pairs:
-        for member in (position[pair.first], position[pair.second]):
-            groups.setdefault(root(member), [])
-    for member in range(len(snapshot)):
-        if root(member) in groups:
-            groups[root(member)].append(member)
-    weakest: dict[int, float] = {}
-    for pair in pairs:
-        key = root(position[pair.first])
-        weakest[key] = min(weakest.get(key, 1.0), pair.score)
-    out = []
-    for key, members in groups.items():
-        contents = {snapshot.contents[m] for m in members}
-        out.append(
-            DuplicateGroup([snapshot.ids[m] for m in members], weakest[key], len(contents) == 1)
+    edges = [(position[p.first], position[p.second]) for p in pairs]
+    members_of = connected_groups(edges, len(snapshot))
+    group_of = {member: g for g, members in enumerate(members_of) for member in members}
+    weakest = [1.0] * len(members_of)
+    for (first, _), pair in zip(edges, pairs, strict=True):
+        weakest[group_of[first]] = min(weakest[group_of[first]], pair.score)
+    out = [
+        DuplicateGroup(
+            [snapshot.ids[m] for m in members],
+            weakest[g],
+            len({snapshot.contents[m] for m in members}) == 1,
         )
+        for g, members in enumerate(members_of)
+    ]
     return sorted(out, key=lambda g: (-len(g.members), -g.score, g.members[0]))
 
 

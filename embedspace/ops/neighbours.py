@@ -4,6 +4,8 @@ the cost grows like n log n rather than n squared."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from embedspace.errors import InvalidInput
@@ -67,3 +69,23 @@ def _drop_self(
         out_i[row, : len(found_i)] = found_i
         out_s[row, : len(found_s)] = found_s
     return out_i, out_s
+
+
+def connected_groups(edges: Iterable[tuple[int, int]], count: int) -> list[list[int]]:
+    """Connected components of ``count`` nodes joined by ``edges`` that have two or more
+    members, each in node order, the largest first (union-find: a few lines, where
+    scipy's csgraph would be a dependency of the core for the same result)."""
+    parent = list(range(count))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for first, second in edges:
+        parent[root(first)] = root(second)
+    found: dict[int, list[int]] = {}
+    for node in range(count):
+        found.setdefault(root(node), []).append(node)
+    return sorted((g for g in found.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))

@@ -25,7 +25,7 @@ import numpy as np
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, MissingExtra
-from embedspace.ops.neighbours import knn_graph, unit
+from embedspace.ops.neighbours import connected_groups, knn_graph, unit
 
 DIMENSIONS = 128
 
@@ -163,17 +163,4 @@ def dedup_records(
 
 def groups(pairs: Sequence[RecordPair], count: int) -> list[list[int]]:
     """Connected groups (two or more records) from duplicate pairs, largest first."""
-    parent = list(range(count))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for pair in pairs:
-        parent[root(pair.left)] = root(pair.right)
-    found: dict[int, list[int]] = {}
-    for member in range(count):
-        found.setdefault(root(member), []).append(member)
-    return sorted((g for g in found.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
+    return connected_groups(((p.left, p.right) for p in pairs), count)
