@@ -8,16 +8,11 @@ from typing import Any
 import click
 import numpy as np
 
-from embedspace.cli.output import emit_json, parse_where, print_table
+from embedspace.cli.output import emit_json, parse_where, print_table, shorten
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, read_records
 from embedspace.store import Space, resolve
 from embedspace.store.database import DATABASE_FILE
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------- dedup
@@ -110,8 +105,8 @@ def dedup_command(
             example = (
                 ""
                 if r.example is None
-                else f"{r.example.score:.3f}: {_short(content[r.example.first], 40)} ≈ "
-                f"{_short(content[r.example.second], 40)}"
+                else f"{r.example.score:.3f}: {shorten(content[r.example.first], 40)} ≈ "
+                f"{shorten(content[r.example.second], 40)}"
             )
             table.append(
                 (r.threshold, r.pairs, r.precision, r.recall, example)
@@ -138,7 +133,7 @@ def dedup_command(
                 ", ".join(g.members[:6]) + (" …" if len(g.members) > 6 else ""),
                 g.score,
                 "exact" if g.exact else "near",
-                _short(content[g.members[0]]),
+                shorten(content[g.members[0]], 80),
             )
             for g in groups
         ],
@@ -237,7 +232,7 @@ def cluster_command(
                 c.label,
                 c.size,
                 ", ".join(c.keywords),
-                " | ".join(_short(content[i], 50) for i in c.central),
+                " | ".join(shorten(content[i], 50) for i in c.central),
             )
             for c in result.clusters
         ],
@@ -317,7 +312,7 @@ def outliers_command(
         f"Most unusual of {len(ranked)} items ({flagged} past the threshold, method {method})",
         ["rank", "id", "score", "outlier", "item"],
         [
-            (n, r.id, r.score, "yes" if r.outlier else "", _short(content[r.id]))
+            (n, r.id, r.score, "yes" if r.outlier else "", shorten(content[r.id], 80))
             for n, r in enumerate(ranked[: top or 20], 1)
         ],
     )
@@ -464,7 +459,7 @@ def drift_command(
     print_table(
         "Current items least like the reference",
         ["id", "similarity to nearest reference item", "item"],
-        [(c["id"], c["similarity"], _short(str(c["content"]))) for c in changed],
+        [(c["id"], c["similarity"], shorten(str(c["content"]), 80)) for c in changed],
     )
 
 
@@ -503,10 +498,12 @@ def _say(answers: list[Any], *, as_json: bool, threshold: float) -> None:
         return
     best = answers[0] if answers else None
     if best is None or not best.confident:
-        near = f" (closest: {best.score:.2f} '{_short(best.matched_question, 60)}')" if best else ""
+        near = (
+            f" (closest: {best.score:.2f} '{shorten(best.matched_question, 60)}')" if best else ""
+        )
         click.echo(f"No good answer{near}; confidence is below {threshold}.")
         return
-    click.echo(f"{best.answer}\n  ({best.score:.2f}: '{_short(best.matched_question, 70)}')")
+    click.echo(f"{best.answer}\n  ({best.score:.2f}: '{shorten(best.matched_question, 70)}')")
 
 
 @click.command("ask")

@@ -54,11 +54,12 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
     print_table(
         title,
         ["rank", "score", "id", "text"],
-        [(rank, m.score, m.id, _short(m.content)) for rank, m in enumerate(matches, start=1)],
+        [(rank, m.score, m.id, shorten(m.content)) for rank, m in enumerate(matches, start=1)],
     )
 
 
-def _short(text: str, limit: int = 200) -> str:
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from embedspace.cli.output import shorten
 from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
 
 FORMATS = (".html", ".png")
@@ -66,8 +67,10 @@ def heatmap(matrix: np.ndarray, labels: Sequence[str], path: Path, *, title: str
             size = max(5.0, 0.6 * len(labels) + 3)
             figure, axes = plt.subplots(figsize=(size + 2, size), dpi=120)
             image = axes.imshow(matrix, cmap="YlOrRd", vmin=0, vmax=1)
-            axes.set_xticks(range(len(labels)), [_cut(t) for t in labels], rotation=60, ha="right")
-            axes.set_yticks(range(len(labels)), [_cut(t) for t in labels])
+            axes.set_xticks(
+                range(len(labels)), [shorten(t, 40) for t in labels], rotation=60, ha="right"
+            )
+            axes.set_yticks(range(len(labels)), [shorten(t, 40) for t in labels])
             for (row, column), value in np.ndenumerate(matrix):
                 axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
             figure.colorbar(image, ax=axes)
@@ -161,10 +164,6 @@ def _points_png(
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
-
-
-def _cut(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _plotly() -> Any:
