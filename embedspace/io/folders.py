@@ -1,6 +1,9 @@
 """Writing a whole folder (a trained model, a set of word vectors) atomically: it is built
 in a temporary sibling and renamed into place, so a crash leaves either the old folder or
-the new one, never half of one. Only a new, empty or same-kind folder may be replaced."""
+the new one, never half of one. Only a new, empty or same-kind folder may be replaced.
+
+The output policy of ``embedspace.io.outputs`` applies: the parent folder must exist, the
+new folder gets the umask's permissions, and any ``OSError`` is one clear error."""
 
 from __future__ import annotations
 
@@ -11,23 +14,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embedspace.errors import EmbedspaceError, InvalidInput
+from embedspace.io.outputs import check_new_folder, folder_mode
 
 
 def check_replaceable(folder: Path, marker: str, kind: str) -> None:
-    """Refuse ``folder`` unless it is new, empty, or holds ``marker`` (one of ``kind``)."""
+    """Refuse ``folder`` unless it is new, empty, or holds ``marker`` (one of ``kind``), and
+    its parent folder exists and is writable."""
     if folder.exists() and not (
         folder.is_dir() and (not any(folder.iterdir()) or (folder / marker).is_file())
     ):
         raise InvalidInput(f"{folder} exists and is not {kind}; choose a new output folder.")
+    check_new_folder(folder, kind)
 
 
 def write_atomically(folder: Path, fill: Callable[[Path], None], *, marker: str, kind: str) -> None:
     """Call ``fill(temporary_folder)``, then put the result at ``folder``."""
     check_replaceable(folder, marker, kind)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    temp: Path | None = None
     try:
+        temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         fill(temp)
+        os.chmod(temp, folder_mode())
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
             os.replace(folder, old)
@@ -36,6 +43,11 @@ def write_atomically(folder: Path, fill: Callable[[Path], None], *, marker: str,
         else:
             os.replace(temp, folder)
     except OSError as error:
-        raise EmbedspaceError(f"Could not write {kind} to {folder}: {error}") from None
+        reason = error.strerror or str(error)
+        raise EmbedspaceError(
+            f"Could not write {kind} to {folder} ({reason}); nothing was written. Choose a "
+            "folder on a disk you can write to, with space left."
+        ) from None
     finally:
-        shutil.rmtree(temp, ignore_errors=True)  # gone already when the rename succeeded
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)  # gone already when the rename succeeded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from embedspace.errors import (
     InvalidInput,
     SpaceExists,
 )
+from embedspace.io.outputs import folder_mode
 from embedspace.io.records import Record, record_hash
 from embedspace.store import database as db
 from embedspace.store.exact import VectorTable, top_k
@@ -116,6 +118,7 @@ class Space(SpaceTools):
         # Built in a temp folder and renamed into place: never a half-made space.
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
         try:
+            os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
             db.initialise(building, stamp, __version__)
             if path.exists():
                 path.rmdir()
