@@ -98,3 +98,128 @@ def test_vector_field(tmp_path: Path) -> None:
         isinstance(good, Record) and good.vector is not None and good.vector.tolist() == [1, 2, 3]
     )
     assert isinstance(bad, Rejection) and "vec" in bad.reason
+
+
+def test_unterminated_quote_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "q.csv"
+    file.write_text('id,text\n1,fine\n2,"oops no closing quote\n3,merged\n4,also merged\n')
+    with pytest.raises(InvalidInput, match=r"q.csv, line 3: a quoted field starts here"):
+        _all(file)
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(b'id,text\r\n1,fine\r\n2,"also\r\nfine"\r\n3,"open\r\n')
+    with pytest.raises(InvalidInput, match=r"line 5: a quoted field"):
+        _all(crlf)
+
+
+def test_closed_quotes_spanning_lines_and_stray_quotes_are_fine(tmp_path: Path) -> None:
+    file = tmp_path / "ok.csv"
+    file.write_text('id,text\n1,"two\nlines, and ""quotes"""\n2,a 5" screen\n3,"last"\n')
+    assert [r.content for r in _all(file) if isinstance(r, Record)] == [
+        'two\nlines, and "quotes"',
+        'a 5" screen',
+        "last",
+    ]
+
+
+def test_a_csv_cell_over_128_kb_is_read(tmp_path: Path) -> None:
+    long_text = "word " * 60_000  # 300 KB in one cell
+    file = tmp_path / "long.csv"
+    file.write_text(f'id,text\n1,"{long_text}"\n')
+    (record,) = _all(file)
+    assert isinstance(record, Record) and record.content == long_text.strip()
+
+
+def test_csv_metadata_columns_get_the_type_all_their_cells_have(tmp_path: Path) -> None:
+    file = tmp_path / "typed.csv"
+    file.write_text(
+        "id,text,year,price,in_stock,zip,mixed,note\n"
+        "007,a,2020,249.50,true,02139,1,x\n"
+        "2,b,2021,10,FALSE,10001,one,\n"
+        "3,c,,1e3,,94103,2,\n"
+    )
+    records = [r for r in _all(file) if isinstance(r, Record)]
+    assert [r.id for r in records] == ["007", "2", "3"]  # ids stay text
+    assert records[0].metadata == {
+        "year": 2020,
+        "price": 249.5,
+        "in_stock": True,
+        "zip": "02139",  # a leading zero keeps the column as text
+        "mixed": "1",
+        "note": "x",
+    }
+    assert records[1].metadata["in_stock"] is False and records[1].metadata["price"] == 10.0
+    assert records[2].metadata["year"] is None and records[2].metadata["price"] == 1000.0
+    assert records[2].metadata["note"] == ""
+    number_text = tmp_path / "numbers.csv"
+    number_text.write_text("text,n\n42,1\n")
+    (only,) = _all(number_text)
+    assert isinstance(only, Record) and only.content == "42" and only.metadata == {"n": 1}
+
+
+def test_a_named_column_that_does_not_exist_lists_the_columns(tmp_path: Path) -> None:
+    file = tmp_path / "h.csv"
+    file.write_text("id,headline,topic\n1,Rates rise,money\n")
+    with pytest.raises(InvalidInput, match=r"no column 'title' \(columns: id, headline, topic\)"):
+        _all(file, text_fields=["title"])
+    with pytest.raises(InvalidInput, match=r"no column 'key'.*--id-field"):
+        _all(file, text_fields=["headline"], id_field="key")
+    lines = tmp_path / "h.jsonl"
+    lines.write_text('{"a": "x"}\n{"a": "y", "body": "text"}\n')
+    first, second = _all(lines, text_fields=["body"])  # in some rows: those rows are rejected
+    assert isinstance(first, Rejection) and isinstance(second, Record)
+
+
+def test_binary_and_utf16_files_are_named_as_such(tmp_path: Path) -> None:
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InvalidInput, match="not a text file") as raised:
+        _all(binary)
+    assert "iconv" not in str(raised.value)
+    utf16 = tmp_path / "u.txt"
+    utf16.write_text("hello\n", encoding="utf-16")
+    with pytest.raises(InvalidInput, match="UTF-16.*iconv -f utf-16"):
+        _all(utf16)
+
+
+def test_a_metadata_column_of_objects_is_unpacked(tmp_path: Path) -> None:
+    file = tmp_path / "export.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a"],
+                "content": ["x"],
+                "metadata": [json.dumps({"topic": "pets", "year": 2020})],
+            }
+        ),
+        file,
+    )
+    (record,) = _all(file)
+    assert record == Record("a", "x", {"topic": "pets", "year": 2020})
+    lines = tmp_path / "export.jsonl"
+    lines.write_text('{"id": "b", "content": "y", "metadata": {"n": 1.5, "ok": true}}\n')
+    (record,) = _all(lines)
+    assert record == Record("b", "y", {"n": 1.5, "ok": True})
+
+
+def test_a_folder_holds_text_files_and_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from embedspace.io.folder_items import read_folder
+
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("first note\n")
+    (folder / "sub" / "b.md").write_text("# Second\n\nnote")
+    (folder / "empty.txt").write_text("  \n")
+    (folder / "blob.txt").write_bytes(b"\x00\x01\x02" * 100)
+    (folder / "skip.csv").write_text("text\nnot read from a folder\n")
+    (folder / ".hidden.txt").write_text("hidden")
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(folder / "red.png")
+    found = list(read_folder(folder))
+    records = {r.id: r for r in found if isinstance(r, Record)}
+    assert sorted(records) == ["a.txt", "red.png", "sub/b.md"]
+    assert records["a.txt"].content == "first note" and records["a.txt"].modality == "text"
+    assert records["sub/b.md"].metadata["path"] == "sub/b.md"
+    assert records["red.png"].modality == "image"
+    reasons = sorted(str(r) for r in found if isinstance(r, Rejection))
+    assert "blob.txt: is not a text file" in reasons[0] and "empty.txt: is empty" in reasons[1]

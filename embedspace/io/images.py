@@ -8,14 +8,11 @@ naming the path, before anything is embedded or written.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from embedspace.config import cpu_count
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.readers import Rejection
 from embedspace.io.records import Record
@@ -77,17 +74,11 @@ def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
     if not root.exists():
         raise InvalidInput(f"Not found: {root}. Check the path.")
     if root.is_file():
-        yield _record(root, root.parent)
+        yield image_record(root, root.parent)
         return
-    files: list[Path] = []
-    for folder, folders, names in os.walk(root):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        kept = (n for n in sorted(names) if not n.startswith(".") and is_image_path(Path(n)))
-        files.extend(Path(folder) / n for n in kept)
-    # Checking a file means decoding it; Pillow releases the GIL while decoding, so threads
-    # check several at once. map() keeps the folder order.
-    with ThreadPoolExecutor(max_workers=max(1, cpu_count())) as pool:
-        yield from pool.map(lambda file: _record(file, root), files)
+    from embedspace.io.folder_items import read_folder
+
+    yield from read_folder(root, text_files=False)
 
 
 def _displayed_size(file: Path) -> tuple[int, int]:
@@ -102,7 +93,18 @@ def _displayed_size(file: Path) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _record(file: Path, root: Path) -> Record | Rejection:
+def file_facts(file: Path) -> dict[str, Any]:
+    """A file's size in bytes and modification time (UTC, ISO 8601), as metadata."""
+    stat = file.stat()
+    return {
+        "bytes": stat.st_size,
+        "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+    }
+
+
+def image_record(file: Path, root: Path) -> Record | Rejection:
+    """One image file as a Record (id: its path relative to ``root``), after decoding it
+    once; a Rejection naming the file when it is not a readable, supported image."""
     relative = file.relative_to(root).as_posix()
     if not is_image_path(file):
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
@@ -114,11 +116,9 @@ def _record(file: Path, root: Path) -> Record | Rejection:
         load_image(file, min_side=CHECK_SIDE)
     except InvalidInput as error:
         return Rejection(str(file), 0, str(error).removeprefix(f"{file} "))
-    stat = file.stat()
     metadata = {
         "path": relative,
-        "bytes": stat.st_size,
-        "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+        **file_facts(file),
         "width": width,
         "height": height,
         "format": file.suffix.lower().lstrip("."),

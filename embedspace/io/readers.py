@@ -6,11 +6,9 @@ the first bad row (the default of ``embedspace index``) or count and skip them.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import InvalidInput
+from embedspace.io.csv_table import csv_rows, infer_types
 from embedspace.io.records import Record, derive_id
 
 #: Columns tried, in order, when no ``text_fields`` are named.
@@ -25,6 +24,10 @@ DEFAULT_TEXT_FIELDS = ("text", "content", "body", "sentence", "headline", "title
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+#: A column of this name holding objects (as ``embedspace export`` writes) is unpacked into
+#: the metadata instead of being kept as one field.
+METADATA_COLUMN = "metadata"
+_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +57,10 @@ def read_records(
     For tabular files, ``text_fields`` (joined by newlines when several) default to the
     first of ``text, content, body, sentence, headline, title`` present; ``id_field``
     defaults to ``id`` when present, else ids derive from the content hash; other columns
-    become metadata. Raises ``InvalidInput`` for a missing or unreadable file, or one that
-    is not UTF-8 (with the line of the first bad byte).
+    become metadata (a ``metadata`` column of objects is unpacked into it; CSV columns get
+    the types their cells all have: integers, numbers or booleans). Raises
+    ``InvalidInput`` for a missing or unreadable file, a binary file, one that is not UTF-8
+    (with the line of the first bad byte), or a named column that the file does not have.
     """
     file = Path(path)
     if not file.exists():
@@ -66,7 +71,24 @@ def read_records(
     if rows is None:
         yield from _text_records(file, _decode(file))
         return
-    yield from _tabular_records(file, rows, tuple(text_fields), id_field, vector_field)
+    typed = file.suffix.lower() in CSV_SUFFIXES
+    yield from _tabular_records(file, list(rows), tuple(text_fields), id_field, vector_field, typed)
+
+
+def read_text_file(file: Path, root: Path) -> Record | Rejection:
+    """A whole text file (in a folder being indexed) as one Record: its id is the path
+    relative to ``root``; a binary, non-UTF-8 or empty file is a Rejection."""
+    try:
+        content = _decode(file).strip()
+    except (InvalidInput, OSError) as error:
+        reason = str(error).removeprefix(f"{file} ") if isinstance(error, InvalidInput) else ""
+        return Rejection(str(file), 0, reason or f"cannot be read ({error})")
+    if not content:
+        return Rejection(str(file), 0, "is empty")
+    from embedspace.io.images import file_facts
+
+    relative = file.relative_to(root).as_posix()
+    return Record(id=relative, content=content, metadata={"path": relative, **file_facts(file)})
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -95,7 +117,7 @@ def _table_rows(file: Path) -> Iterator[tuple[int, Any]] | None:
     if suffix == ".parquet":
         return _parquet_rows(file)
     if suffix in CSV_SUFFIXES:
-        return _csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
+        return csv_rows(file, _decode(file), CSV_SUFFIXES[suffix])
     if suffix in JSONL_SUFFIXES:
         return _jsonl_rows(file, _decode(file))
     if suffix == ".json":
@@ -105,6 +127,7 @@ def _table_rows(file: Path) -> Iterator[tuple[int, Any]] | None:
 
 def _decode(file: Path) -> str:
     data = file.read_bytes()
+    _check_not_binary(file, data)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -116,24 +139,29 @@ def _decode(file: Path) -> str:
         ) from None
 
 
+def _check_not_binary(file: Path, data: bytes) -> None:
+    """Raise ``InvalidInput`` when ``data`` is not text at all (a NUL byte, or mostly
+    control bytes, near the start), rather than suggesting a character-set conversion."""
+    head = data[:_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(
+            f"{file} is UTF-16 text; embedspace reads UTF-8. Convert it first, e.g. "
+            f"iconv -f utf-16 -t utf-8 {file.name} > {file.stem}.utf8{file.suffix}"
+        )
+    control = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
+    if b"\0" in head or control > len(head) * 0.1:
+        raise InvalidInput(
+            f"{file} is not a text file (it holds binary data). embedspace reads CSV/TSV, "
+            "JSONL, JSON, Parquet, plain text (.txt, .md) and images "
+            "(.jpg, .jpeg, .png, .webp, .gif, .bmp); convert the file to one of these."
+        )
+
+
 def _text_records(file: Path, text: str) -> Iterator[Record | Rejection]:
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.strip()
         if content:
             yield Record(id=derive_id(content), content=content, metadata={"line": number})
-
-
-def _csv_rows(file: Path, text: str, delimiter: str) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        for row in reader:
-            extra = row.pop(None, None)  # type: ignore[call-overload]
-            if extra:
-                yield reader.line_num, f"has {len(extra)} more fields than the header"
-            else:
-                yield reader.line_num, row
-    except csv.Error as error:
-        raise InvalidInput(f"{file}, line {reader.line_num}: not valid CSV ({error}).") from None
 
 
 def _jsonl_rows(file: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -166,30 +194,36 @@ def _parquet_rows(file: Path) -> Iterator[tuple[int, Any]]:
     yield from enumerate(table.to_pylist(), start=1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Which columns of a table hold the text, the id and the vector, and how the
+    metadata columns' cells are typed (CSV only)."""
+
+    text: tuple[str, ...]
+    id: str | None
+    vector: str | None
+    types: dict[str, Callable[[str], Any]]
+
+
 def _tabular_records(
     file: Path,
-    rows: Iterator[tuple[int, Any]],
+    rows: list[tuple[int, Any]],
     text_fields: tuple[str, ...],
     id_field: str | None,
     vector_field: str | None,
+    typed: bool,
 ) -> Iterator[Record | Rejection]:
-    fields: tuple[str, ...] | None = text_fields or None
-    id_column = id_field
+    objects = [row for _, row in rows if isinstance(row, dict)]
+    columns = _columns(file, objects, text_fields, id_field, vector_field, typed)
     seen_ids: dict[str, int] = {}
-    first_row: int | None = None
     for number, row in rows:
-        first_row = number if first_row is None else first_row
         if isinstance(row, str):
             yield Rejection(str(file), number, row)
             continue
         if not isinstance(row, dict):
             yield Rejection(str(file), number, "is not an object with named fields")
             continue
-        if fields is None:
-            fields = _choose_text_fields(file, row)
-        if id_column is None and number == first_row and "id" in row:
-            id_column = "id"
-        record = _row_record(file, number, row, fields, id_column, vector_field)
+        record = _row_record(file, number, row, columns)
         if isinstance(record, Record):
             first = seen_ids.setdefault(record.id, number)
             if first != number:
@@ -197,47 +231,94 @@ def _tabular_records(
         yield record
 
 
-def _choose_text_fields(file: Path, row: dict[str, Any]) -> tuple[str, ...]:
+def _columns(
+    file: Path,
+    rows: list[dict[str, Any]],
+    text_fields: tuple[str, ...],
+    id_field: str | None,
+    vector_field: str | None,
+    typed: bool,
+) -> _Columns:
+    """Check that every named column exists (in at least one row), choose the defaults."""
+    names = list(dict.fromkeys(str(key) for row in rows for key in row))
+    if not rows:
+        return _Columns(text_fields or DEFAULT_TEXT_FIELDS[:1], id_field, vector_field, {})
+    listed = ", ".join(names)
+    for option, wanted in (
+        ("--text-field", text_fields),
+        ("--id-field", (id_field,) if id_field else ()),
+        ("--vector-field", (vector_field,) if vector_field else ()),
+    ):
+        for name in wanted:
+            if name not in names:
+                raise InvalidInput(
+                    f"{file} has no column '{name}' (columns: {listed}); name one of these "
+                    f"with {option}."
+                )
+    fields = text_fields or _default_text_field(file, names)
+    id_column = id_field or ("id" if "id" in names else None)
+    types: dict[str, Callable[[str], Any]] = {}
+    if typed:
+        plain = {*fields, id_column, vector_field, METADATA_COLUMN}
+        types = infer_types(rows, [n for n in names if n not in plain])
+    return _Columns(fields, id_column, vector_field, types)
+
+
+def _default_text_field(file: Path, names: list[str]) -> tuple[str, ...]:
     for name in DEFAULT_TEXT_FIELDS:
-        if name in row:
+        if name in names:
             return (name,)
     raise InvalidInput(
         f"{file} has no column named {', '.join(DEFAULT_TEXT_FIELDS)}; choose the text with "
-        f"--text-field (columns: {', '.join(map(str, row))})."
+        f"--text-field (columns: {', '.join(names)})."
     )
 
 
 def _row_record(
-    file: Path,
-    number: int,
-    row: dict[str, Any],
-    fields: tuple[str, ...],
-    id_column: str | None,
-    vector_field: str | None,
+    file: Path, number: int, row: dict[str, Any], columns: _Columns
 ) -> Record | Rejection:
     parts = []
-    for name in fields:
+    for name in columns.text:
         value = row.get(name)
         if _is_blank(value):
             return Rejection(str(file), number, f"has no text in field '{name}'")
         parts.append(str(value).strip())
     content = "\n".join(parts)
-    if id_column is not None:
-        raw_id = row.get(id_column)
+    if columns.id is not None:
+        raw_id = row.get(columns.id)
         if _is_blank(raw_id):
-            return Rejection(str(file), number, f"has no id in field '{id_column}'")
+            return Rejection(str(file), number, f"has no id in field '{columns.id}'")
         item_id = str(raw_id).strip()
     else:
         item_id = derive_id(content)
     vector = None
-    if vector_field is not None:
-        vector_or_reason = _parse_vector(row.get(vector_field), vector_field)
+    if columns.vector is not None:
+        vector_or_reason = _parse_vector(row.get(columns.vector), columns.vector)
         if isinstance(vector_or_reason, str):
             return Rejection(str(file), number, vector_or_reason)
         vector = vector_or_reason
-    skip = {*fields, id_column, vector_field}
-    metadata = {key: _jsonable(value) for key, value in row.items() if key not in skip}
+    skip = {*columns.text, columns.id, columns.vector}
+    metadata = {}
+    for key, value in row.items():
+        if key in skip:
+            continue
+        if key == METADATA_COLUMN and isinstance(unpacked := _object(value), dict):
+            metadata.update({str(k): _jsonable(v) for k, v in unpacked.items()})
+            continue
+        convert = columns.types.get(key)
+        metadata[key] = convert(value) if convert is not None else _jsonable(value)
     return Record(id=item_id, content=content, metadata=metadata, vector=vector)
+
+
+def _object(value: Any) -> Any:
+    """``value`` itself, or the JSON object a string holds (how Parquet and CSV carry a
+    ``metadata`` column)."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def _parse_vector(value: Any, field: str) -> np.ndarray | str:
