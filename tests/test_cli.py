@@ -60,7 +60,8 @@ def test_index_search_and_reindex(csv_file: Path) -> None:
     lines = run("search", "docs", "cat on a mat", "--json").output.strip().splitlines()
     first = json.loads(lines[0])
     assert set(first) == {"id", "score", "content", "metadata"}
-    assert first["id"] == "a" and first["metadata"] == {"topic": "pets"}
+    source = str(csv_file.resolve())  # where the item came from, for index --sync
+    assert first["id"] == "a" and first["metadata"] == {"topic": "pets", "_source": source}
     assert len(lines) == 3
 
 

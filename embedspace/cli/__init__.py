@@ -10,21 +10,41 @@ import click
 
 from embedspace.errors import EmbedspaceError
 
+log = logging.getLogger("embedspace")
+
+#: What an interrupted command leaves behind, for the commands that write in steps.
+_INTERRUPTED = {
+    "index": "Interrupted. Batches already written are kept; run the same command again to resume.",
+}
+
 
 class _Group(click.Group):
-    """Turns embedspace errors into one line on stderr and exit status 1."""
+    """Turns embedspace errors, bad option values and failed file operations into one line
+    on stderr and exit status 1 (a malformed command line keeps click's usage message and
+    status 2)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EmbedspaceError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
+            _fail(ctx, str(error))
+        except click.BadParameter as error:
+            if isinstance(error, click.MissingParameter):
+                raise  # a malformed command line: click shows the usage
+            hint = f" See '{error.ctx.command_path} --help'." if error.ctx else ""
+            _fail(ctx, f"{error.format_message()}{hint}")
+        except OSError as error:
+            log.info("Failed with", exc_info=True)  # the traceback, with --verbose
+            where = f" ({error.filename})" if error.filename else ""
+            _fail(ctx, f"{error.strerror or error}{where}. Check the path and its permissions.")
         except KeyboardInterrupt:
-            click.echo(
-                "Interrupted. Batches already written are kept; run again to resume.", err=True
-            )
+            click.echo(_INTERRUPTED.get(ctx.invoked_subcommand or "", "Interrupted."), err=True)
             ctx.exit(130)
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +82,7 @@ def _register() -> None:
         encoders_cmd,
         fix_cmd,
         index_cmd,
+        items_cmd,
         match_cmd,
         multitool_cmd,
         pictures_cmd,
@@ -74,6 +95,7 @@ def _register() -> None:
 
     modules = (
         index_cmd,
+        items_cmd,
         search_cmd,
         spaces_cmd,
         encoders_cmd,

@@ -58,6 +58,11 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
     )
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 item"``, ``"2 items"`` (nouns that take an s)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def shorten(text: str, limit: int = 200) -> str:
     """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     text = " ".join(text.split())

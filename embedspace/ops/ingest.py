@@ -1,0 +1,275 @@
+"""Ingest: files and folders → records → a space, with a report (what ``embedspace index``
+does, for every face).
+
+Every input is read and checked before anything is written; items are then written in
+batches of ``BATCH``, each one transaction, so an interrupted run keeps what it wrote and
+resumes when run again (unchanged items are not embedded twice).
+
+Each item remembers where it came from: the metadata field ``_source`` (``SOURCE_KEY``)
+holds the absolute path of the file or folder it was read from, as named. With
+``sync=True`` the items of those sources that are no longer in them are removed, so a
+space follows an edited file or folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedspace import config
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
+from embedspace.errors import InvalidInput
+from embedspace.io import Record, Rejection, read_records
+from embedspace.io.folder_items import read_folder
+from embedspace.io.images import image_record, is_image_path
+from embedspace.io.outputs import check_new_folder
+from embedspace.ops.progress import ProgressCallback, report
+from embedspace.store import Space, WriteResult, resolve
+from embedspace.store.database import DATABASE_FILE
+
+#: Items per write transaction.
+BATCH = 1024
+#: The metadata field that records the file or folder an item was read from.
+SOURCE_KEY = "_source"
+_REPORT_EVERY = 256  # items read between progress reports
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest did. ``removed`` is ``None`` unless it synced."""
+
+    space: str
+    read: int
+    added: int
+    updated: int
+    unchanged: int
+    embedded: int
+    rejected: list[Rejection]
+    removed: int | None
+    count: int
+    seconds: float
+
+
+@dataclass
+class _Source:
+    """One named input: its path as given, the ``_source`` value, and what it yielded."""
+
+    path: Path
+    key: str
+    ids: list[str] = dataclasses.field(default_factory=list)
+    rejected: list[Rejection] = dataclasses.field(default_factory=list)
+
+
+def ingest(
+    space: str | Path,
+    paths: Sequence[str | Path],
+    *,
+    text_fields: Sequence[str] = (),
+    id_field: str | None = None,
+    vector_field: str | None = None,
+    encoder: str | None = None,
+    metric: str | None = None,
+    skip_invalid: bool = False,
+    sync: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Read ``paths`` (tables, text files, images, folders of images and text files) into
+    the space ``space``, creating it (with ``encoder`` and ``metric``) if it is new.
+
+    Rows without text or id stop the run (``InvalidInput``, nothing written) unless
+    ``skip_invalid``; unreadable images and text files in folders are always skipped. All
+    skipped inputs are in the report's ``rejected``.
+    """
+    started = time.perf_counter()
+    sources = [_Source(Path(p), str(Path(p).resolve())) for p in paths]
+    records = _read_all(sources, text_fields, id_field, vector_field, skip_invalid, on_progress)
+    rejected = [r for s in sources for r in s.rejected]
+    if not records:
+        raise InvalidInput(_nothing_to_index(sources))
+    if sync:
+        _check_syncable(sources)
+    target = _open_or_create(space, {r.modality for r in records}, encoder, metric)
+    with target:
+        written = _write(target, records, on_progress)
+        removed = _remove_gone(target, sources, on_progress) if sync else None
+        target.optimize()
+        return IngestReport(
+            space=target.name,
+            read=len(records),
+            added=written.added,
+            updated=written.updated,
+            unchanged=written.unchanged,
+            embedded=written.embedded,
+            rejected=rejected,
+            removed=removed,
+            count=len(target),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+def _write(
+    space: Space, records: list[Record], on_progress: ProgressCallback | None
+) -> WriteResult:
+    """Upsert ``records`` in batches of ``BATCH``, one transaction each."""
+    added = updated = unchanged = embedded = 0
+    stage = f"Indexing into {space.name}"
+    report(on_progress, stage, 0, len(records))
+    for start in range(0, len(records), BATCH):
+        result = space.upsert_records(records[start : start + BATCH])
+        added += result.added
+        updated += result.updated
+        unchanged += result.unchanged
+        embedded += result.embedded
+        report(on_progress, stage, min(start + BATCH, len(records)), len(records))
+    return WriteResult(added, updated, unchanged, embedded)
+
+
+def read_source(
+    path: Path, text_fields: Sequence[str], id_field: str | None, vector_field: str | None
+) -> tuple[bool, list[Record | Rejection]]:
+    """The items of one input and whether it is a folder or image (whose unreadable files
+    are skipped) rather than a table or text file (whose bad rows stop a run)."""
+    if path.is_dir():
+        return True, list(read_folder(path))
+    if is_image_path(path) and path.is_file():
+        return True, [image_record(path, path.parent)]
+    return False, list(
+        read_records(path, text_fields=text_fields, id_field=id_field, vector_field=vector_field)
+    )
+
+
+def _read_all(
+    sources: list[_Source],
+    text_fields: Sequence[str],
+    id_field: str | None,
+    vector_field: str | None,
+    skip_invalid: bool,
+    on_progress: ProgressCallback | None,
+) -> list[Record]:
+    records: dict[str, Record] = {}
+    for source in sources:
+        stage = f"Reading {source.path}"
+        report(on_progress, stage, 0, None)
+        skipped, items = read_source(source.path, text_fields, id_field, vector_field)
+        for count, item in enumerate(items, start=1):
+            if count % _REPORT_EVERY == 0:
+                report(on_progress, stage, count, None)
+            if isinstance(item, Record) and item.id in records:
+                if records[item.id].content == item.content:
+                    source.ids.append(item.id)
+                    continue  # the same text twice, with a derived id: one item
+                item = Rejection(str(source.path), 0, f"repeats id '{item.id}' from another input")
+            if isinstance(item, Rejection):
+                if not (skipped or skip_invalid):
+                    raise InvalidInput(
+                        f"{item}. Nothing was written. Fix the row, or pass --skip-invalid "
+                        "to index the other rows."
+                    )
+                source.rejected.append(item)
+                continue
+            records[item.id] = _with_source(item, source)
+            source.ids.append(item.id)
+    return list(records.values())
+
+
+def _with_source(record: Record, source: _Source) -> Record:
+    if SOURCE_KEY in record.metadata:
+        raise InvalidInput(
+            f"{source.path} has a field '{SOURCE_KEY}', which embedspace reserves for the file "
+            "an item was read from (see 'index --sync'). Rename that field; nothing was written."
+        )
+    return dataclasses.replace(record, metadata={**record.metadata, SOURCE_KEY: source.key})
+
+
+def _nothing_to_index(sources: list[_Source]) -> str:
+    folders = [str(s.path) for s in sources if s.path.is_dir()]
+    if folders:
+        return (
+            f"No items to index in {', '.join(folders)}: no readable images (.jpg, .jpeg, .png, "
+            ".webp, .gif, .bmp) or text files (.txt, .md) in it. Name table files "
+            "(CSV, JSONL, JSON, Parquet) one by one."
+        )
+    names = ", ".join(str(s.path) for s in sources)
+    return f"No items to index in {names}: the files hold no rows with text."
+
+
+def _check_syncable(sources: list[_Source]) -> None:
+    """Refuse to sync a table with skipped rows: an item whose row failed to read would
+    look as if it had been deleted from the file."""
+    for source in sources:
+        if source.rejected and not source.path.is_dir() and not is_image_path(source.path):
+            raise InvalidInput(
+                f"Cannot --sync {source.path}: {len(source.rejected)} of its rows were skipped, "
+                "and their items would be removed as if deleted. Fix those rows or drop "
+                "--sync; nothing was written."
+            )
+
+
+def _remove_gone(space: Space, sources: list[_Source], on_progress: ProgressCallback | None) -> int:
+    """Delete the items recorded as read from ``sources`` that this run did not read."""
+    removed = 0
+    for number, source in enumerate(sources):
+        report(on_progress, f"Removing what is gone from {space.name}", number, len(sources))
+        kept = set(source.ids) | _unreadable_ids(source)
+        stored = space.snapshot({SOURCE_KEY: source.key}).ids
+        gone = [item_id for item_id in stored if item_id not in kept]
+        if gone:
+            removed += space.delete(gone)
+    return removed
+
+
+def _unreadable_ids(source: _Source) -> set[str]:
+    """Ids of files in a folder that were there but could not be read this time: kept."""
+    if not source.path.is_dir():
+        return set()
+    ids = set()
+    for rejection in source.rejected:
+        try:
+            ids.add(Path(rejection.path).relative_to(source.path).as_posix())
+        except ValueError:
+            continue
+    return ids
+
+
+def _open_or_create(
+    space: str | Path, modalities: set[str], encoder: str | None, metric: str | None
+) -> Space:
+    path = resolve(space)
+    if (path / DATABASE_FILE).exists():
+        opened = Space.open(path, encoder=encoder)
+        if metric is not None and metric != opened.stamp.metric:
+            opened.close()
+            raise InvalidInput(
+                f"Space '{space}' uses the {opened.stamp.metric} metric; --metric only applies "
+                "when a space is created. Drop --metric, or index into a new space."
+            )
+        check_modalities(opened.encoder, modalities)
+        return opened
+    default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
+    chosen = get_encoder(encoder or default)
+    check_modalities(chosen, modalities)  # before creating anything
+    if path.parent == config.home():
+        path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
+    else:
+        check_new_folder(path, "a space")
+    return Space.create(path, encoder=chosen, metric=metric or "cosine")
+
+
+def check_modalities(encoder: Encoder, modalities: set[str]) -> None:
+    """Raise ``InvalidInput`` when ``encoder`` cannot embed one of ``modalities``."""
+    missing = modalities - set(encoder.modalities)
+    if "image" in missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' embeds text, not images; nothing was written. Index "
+            "images with an image encoder: imagenet-bridge (also searchable by text), "
+            "efficientnet-lite0, an alignment model or a CLIP directory."
+        )
+    if "text" in missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' embeds images, not text; nothing was written. Put "
+            "text in a text space, or use a text-and-image encoder (imagenet-bridge, CLIP)."
+        )
