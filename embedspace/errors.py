@@ -66,6 +66,12 @@ class ModelNotAvailable(EmbedspaceError):
     status = 503
 
 
+class SpaceClosed(EmbedspaceError):
+    """A space was used after ``close()`` (or after its ``with`` block ended)."""
+
+    status = 409
+
+
 class CorruptSpace(EmbedspaceError):
     """A space's database cannot be read; the message says how to recover."""
 

@@ -1,15 +1,20 @@
-"""The HNSW sidecar: recall against exact search, incremental updates, damage and staleness."""
+"""The HNSW sidecar: built and kept current by writes, never by a search; recall against
+exact search; what searches see between updates; damage; many deletions; the lock."""
 
 from __future__ import annotations
 
+import json
 import logging
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import embedspace as es
-from embedspace.store.hnsw import INDEX_FILE, HnswIndex
+from embedspace.store import ann
+from embedspace.store.hnsw import INDEX_FILE, MAGIC, HnswIndex
 
 N, DIM = 3000, 64
 
@@ -20,88 +25,152 @@ def _data(seed: int = 0, n: int = N) -> np.ndarray:
     return (centres[rng.integers(0, 30, n)] + 0.4 * rng.normal(size=(n, DIM))).astype(np.float32)
 
 
-def _space(tmp_path: Path, vectors: np.ndarray, **kw: object) -> es.Space:
-    space = es.Space.create(tmp_path / "ann", encoder="fake", ann_threshold=500, **kw)  # type: ignore[arg-type]
-    ids = [str(i) for i in range(len(vectors))]
+def _add(space: es.Space, vectors: np.ndarray, prefix: str = "") -> None:
+    ids = [f"{prefix}{i}" for i in range(len(vectors))]
     metadata = [{"group": i % 100} for i in range(len(vectors))]
     space.add([f"item {i}" for i in ids], ids=ids, metadata=metadata, vectors=vectors)
+
+
+def _space(tmp_path: Path, vectors: np.ndarray, **kw: object) -> es.Space:
+    space = es.Space.create(tmp_path / "ann", encoder="fake", ann_threshold=500, **kw)  # type: ignore[arg-type]
+    _add(space, vectors)
     return space
 
 
 def _recall(space: es.Space, queries: np.ndarray, k: int = 10, **kw: object) -> float:
     hits = 0
     for query in queries:
-        ann = {m.id for m in space.search(query, k=k, **kw)}  # type: ignore[arg-type]
+        found = {m.id for m in space.search(query, k=k, **kw)}  # type: ignore[arg-type]
         exact = {m.id for m in space.search(query, k=k, exact=True, **kw)}  # type: ignore[arg-type]
-        hits += len(ann & exact)
+        hits += len(found & exact)
     return hits / (k * len(queries))
 
 
+def _stamp_mtime(folder: Path) -> int:
+    return (folder / INDEX_FILE).stat().st_mtime_ns
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_ann_recall_against_exact_and_the_sidecar_is_saved(tmp_path: Path, metric: str) -> None:
-    space = _space(tmp_path, _data(), metric=metric)
-    assert not (tmp_path / "ann" / INDEX_FILE).exists()
-    assert _recall(space, _data(seed=1, n=40)) >= 0.95
+def test_the_write_that_reaches_the_threshold_builds_the_sidecar(
+    tmp_path: Path, metric: str
+) -> None:
+    reports: list[tuple[str, int, int | None]] = []
+    space = es.Space.create(
+        tmp_path / "ann",
+        encoder="fake",
+        metric=metric,
+        ann_threshold=2000,
+        on_progress=lambda *report: reports.append(report),
+    )
+    vectors = _data()
+    _add(space, vectors[:1500])
+    assert not (tmp_path / "ann" / INDEX_FILE).exists() and reports == []  # below: exact
+    _add(space, vectors[1500:], prefix="b")  # 3000 items: past the threshold
     saved = HnswIndex.load(tmp_path / "ann", DIM, metric)
-    assert saved is not None and saved.version == space.info()["data_version"]
+    assert saved is not None and len(saved.rowids) == N
+    assert saved.version == space.info()["data_version"]
+    assert reports[0] == ("Building the HNSW index of ann", 0, N)
+    assert reports[-1] == ("Building the HNSW index of ann", N, N)
+    assert _recall(space, _data(seed=1, n=40)) >= 0.95
 
 
-def test_new_and_deleted_items_are_seen_incrementally(tmp_path: Path) -> None:
-    space = _space(tmp_path, _data())
+def test_a_search_never_builds_or_writes_the_sidecar(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors = _data()
+    # Written by a process that never reached its (higher) threshold: no sidecar.
+    es.Space.create(tmp_path / "ann", encoder="fake", ann_threshold=10**9).close()
+    with es.Space.open(tmp_path / "ann", ann_threshold=10**9) as writer:
+        _add(writer, vectors)
+    space = es.Space.open(tmp_path / "ann", ann_threshold=500)
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        found = space.search(vectors[42], k=5)
+        space.search(vectors[7], k=5)
+    assert found == space.search(vectors[42], k=5, exact=True) and found[0].id == "42"
+    assert caplog.text.count("has no HNSW index yet; searching exactly") == 1  # said once
+    assert not (tmp_path / "ann" / INDEX_FILE).exists()
     space.optimize()
-    before = (tmp_path / "ann" / INDEX_FILE).stat().st_mtime_ns
+    assert HnswIndex.load(tmp_path / "ann", DIM, "cosine") is not None
+    assert space.search(vectors[42], k=1)[0].id == "42"
+
+
+def test_recent_writes_are_searched_before_the_sidecar_is_rewritten(tmp_path: Path) -> None:
+    space = _space(tmp_path, _data())
+    folder = tmp_path / "ann"
+    before = _stamp_mtime(folder)
     fresh = _data(seed=5, n=3)
     space.add(["new a", "new b", "new c"], ids=["na", "nb", "nc"], vectors=fresh)
     assert space.search(fresh[1], k=1)[0].id == "nb"
     space.delete(["nb", "0"])
     assert "nb" not in {m.id for m in space.search(fresh[1], k=20)}
     assert "0" not in {m.id for m in space.search(space.vectors(["1"])[0], k=N)}
-    # A few changes are applied in memory; the sidecar is rewritten only for many.
-    assert (tmp_path / "ann" / INDEX_FILE).stat().st_mtime_ns == before
+    # Another process sees the same: the saved graph, minus deletions, plus recent rows.
+    other = es.Space.open(folder, ann_threshold=500)
+    assert other.search(fresh[2], k=1)[0].id == "nc"
+    assert {"nb", "0"}.isdisjoint(m.id for m in other.search(fresh[1], k=N))
+    assert other._ann._graph is not None and other._ann._graph._mapped  # read, not copied
+    # A few changes do not rewrite a file as large as all the vectors; optimize() does.
+    assert _stamp_mtime(folder) == before
     space.optimize()
-    saved = HnswIndex.load(tmp_path / "ann", DIM, "cosine")
+    saved = HnswIndex.peek(folder)
     assert saved is not None and saved.version == space.info()["data_version"]
 
 
-def test_an_up_to_date_sidecar_is_memory_mapped_and_copied_before_adding(tmp_path: Path) -> None:
-    vectors = _data()
-    space = _space(tmp_path, vectors)
-    space.optimize()
-    space.close()
-    reopened = es.Space.open(tmp_path / "ann", ann_threshold=500)
-    assert reopened.search(vectors[9], k=1)[0].id == "9"
-    assert reopened._hnsw is not None and reopened._hnsw._mapped
-    fresh = _data(seed=8, n=1)
-    reopened.add(["one more"], ids=["extra"], vectors=fresh)
-    assert reopened.search(fresh[0], k=1)[0].id == "extra"
-    assert not reopened._hnsw._mapped
-
-
-def test_a_stale_sidecar_catches_up_in_a_new_process(tmp_path: Path) -> None:
+def test_writes_update_the_sidecar_incrementally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     space = _space(tmp_path, _data())
-    space.optimize()
-    fresh = _data(seed=6, n=2)
-    space.add(["late 1", "late 2"], ids=["l1", "l2"], vectors=fresh)
-    space.close()
+    builds: list[int] = []
+    original = ann.AnnIndex._build
+
+    def counted(self: ann.AnnIndex, *args: object) -> HnswIndex:
+        builds.append(1)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ann.AnnIndex, "_build", counted)
+    more = _data(seed=9, n=ann.PENDING_MIN)
+    _add(space, more, prefix="m")  # enough to apply at once, without any search
+    saved = HnswIndex.load(tmp_path / "ann", DIM, "cosine")
+    assert saved is not None and len(saved.rowids) == N + ann.PENDING_MIN
+    assert saved.version == space.info()["data_version"] and builds == []
     reopened = es.Space.open(tmp_path / "ann", ann_threshold=500)
-    assert reopened.search(fresh[0], k=1)[0].id == "l1"
+    assert reopened.search(more[17], k=1)[0].id == "m17"
+    assert len(reopened._ann._recent) == 0  # all of it from the graph
+
+
+def test_a_damaged_sidecar_is_searched_exactly_and_rebuilt_by_the_next_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors = _data()
+    _space(tmp_path, vectors).close()
+    folder = tmp_path / "ann"
+    (graph,) = folder.glob("hnsw-*.faiss")
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, in the middle of the vectors
+    graph.write_bytes(bytes(data))
+    reopened = es.Space.open(folder, ann_threshold=500)
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        assert reopened.search(vectors[42], k=3) == reopened.search(vectors[42], k=3, exact=True)
+    assert "damaged (graph file checksum mismatch); searching exactly" in caplog.text
+    assert graph.read_bytes() == bytes(data)  # the search wrote nothing
+    reopened.add(["one more"], ids=["extra"], vectors=_data(seed=3, n=1))
+    rebuilt = HnswIndex.load(folder, DIM, "cosine")
+    assert rebuilt is not None and len(rebuilt.rowids) == N + 1
+    assert list(folder.glob("hnsw-*.faiss")) == [folder / str(rebuilt.graph_name)]
 
 
 @pytest.mark.parametrize("target", ["stamp", "graph"])
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "flip", "delete"])
-def test_a_damaged_sidecar_is_rebuilt(
+def test_every_kind_of_damage_is_detected_and_repaired(
     tmp_path: Path, damage: str, target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     vectors = _data()
-    space = _space(tmp_path, vectors)
-    space.optimize()
-    space.close()
+    _space(tmp_path, vectors).close()
     folder = tmp_path / "ann"
     (graph,) = folder.glob("hnsw-*.faiss")
     file = folder / INDEX_FILE if target == "stamp" else graph
     if damage == "delete":
         file.unlink()
-        data = None
     else:
         data = bytearray(file.read_bytes())
         if damage == "garbage":
@@ -114,17 +183,16 @@ def test_a_damaged_sidecar_is_rebuilt(
     reopened = es.Space.open(folder, ann_threshold=500)
     with caplog.at_level(logging.WARNING, logger="embedspace"):
         assert reopened.search(vectors[42], k=1)[0].id == "42"
-    if not (damage == "delete" and target == "stamp"):  # no stamp is "missing", not damaged
-        assert "damaged" in caplog.text
+    expected = "no HNSW index yet" if (damage, target) == ("delete", "stamp") else "damaged"
+    assert expected in caplog.text
+    reopened.optimize()
     assert HnswIndex.load(folder, DIM, "cosine") is not None
     assert len(list(folder.glob("hnsw-*.faiss"))) == 1  # the old graph was cleaned up
 
 
 def test_many_deletions_trigger_a_rebuild(tmp_path: Path) -> None:
     space = _space(tmp_path, _data())
-    space.optimize()
     space.delete([str(i) for i in range(0, N, 3)])  # a third: past the 20% tombstone limit
-    space.optimize()
     saved = HnswIndex.load(tmp_path / "ann", DIM, "cosine")
     assert saved is not None and len(saved.rowids) == len(space) and saved.alive.all()
 
@@ -138,3 +206,42 @@ def test_selective_filters_keep_their_recall(tmp_path: Path) -> None:
     assert _recall(space, queries, where={"group": broad}) >= 0.9
     results = space.search(queries[0], k=10, where={"group": broad})
     assert len(results) == 10 and all(m.metadata["group"] in broad for m in results)
+    fresh = _data(seed=4, n=2)  # recent rows are filtered too
+    space.add(["f0", "f1"], ids=["f0", "f1"], vectors=fresh, metadata=[{"group": 1}, {"group": 0}])
+    assert space.search(fresh[1], k=1, where={"group": broad})[0].id != "f1"
+    assert space.search(fresh[0], k=1, where={"group": broad})[0].id == "f0"
+
+
+def test_a_writer_leaves_the_update_to_the_process_holding_the_lock(tmp_path: Path) -> None:
+    space = _space(tmp_path, _data())
+    folder = tmp_path / "ann"
+    before = HnswIndex.peek(folder)
+    with ann._update_lock(folder / ann.LOCK_FILE, wait=False) as locked:
+        assert locked
+        _add(space, _data(seed=6, n=ann.PENDING_MIN), prefix="x")  # would update; can't
+        assert HnswIndex.peek(folder) == before
+        assert space.search(_data(seed=6, n=ann.PENDING_MIN)[5], k=1)[0].id == "x5"
+    space.add(["after"], ids=["after"], vectors=_data(seed=7, n=1))  # the lock is free again
+    after = HnswIndex.peek(folder)
+    assert after is not None and after.count == N + ann.PENDING_MIN + 1
+
+
+def test_a_sidecar_from_before_the_fast_checksum_still_loads(tmp_path: Path) -> None:
+    vectors = _data()
+    _space(tmp_path, vectors).close()
+    folder = tmp_path / "ann"
+    data = (folder / INDEX_FILE).read_bytes()
+    start = len(MAGIC) + 4
+    (size,) = struct.unpack("<I", data[len(MAGIC) : start])
+    header = json.loads(data[start : start + size])
+    graph = folder / header["graph"]
+    del header["graph_sum64"], header["max_rowid"]  # as the first format wrote it
+    header["graph_crc32"] = zlib.crc32(graph.read_bytes())
+    encoded = json.dumps(header).encode()
+    body = data[start + size :]
+    (folder / INDEX_FILE).write_bytes(MAGIC + struct.pack("<I", len(encoded)) + encoded + body)
+    stamp = HnswIndex.peek(folder)
+    assert stamp is not None and stamp.max_rowid == N
+    reopened = es.Space.open(folder, ann_threshold=500)
+    assert reopened.search(vectors[5], k=1)[0].id == "5"
+    assert reopened._ann._graph is not None  # read, not refused

@@ -130,6 +130,8 @@ def test_where_filters_on_metadata(tmp_path: Path) -> None:
     }
     assert space.search("cat", where={"kind": "none"}) == []
     with pytest.raises(InvalidInput, match="filter values"):
+        space.search("cat", where={"kind": [{"nested": 1}]})
+    with pytest.raises(InvalidInput, match="Unknown operator 'nested'.*==, !=, <"):
         space.search("cat", where={"kind": {"nested": 1}})
 
 

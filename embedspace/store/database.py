@@ -10,6 +10,7 @@ version that made them, so a derived index can catch up incrementally.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.errors import CorruptSpace, SpaceNotFound
+from embedspace.errors import CorruptSpace, SpaceClosed, SpaceNotFound
 
 DATABASE_FILE = "space.db"
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -124,7 +125,63 @@ def _open(file: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as error:
         connection.close()
         raise CorruptSpace(f"{file} is not a space database ({error}).") from None
+    connection.create_function(NUMBER_FUNCTION, 1, _sql_number, deterministic=True)
     return connection
+
+
+#: What reads as a number in text metadata (from CSV files, say): decimal or scientific
+#: notation with an optional sign, no "nan", "inf", underscores or thousands separators.
+NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
+#: The SQL function ``where`` filters call to compare text metadata as a number.
+NUMBER_FUNCTION = "embedspace_number"
+
+
+def parse_number(text: str) -> int | float | None:
+    """``text`` as an int (no point or exponent) or a float, or ``None`` if it does not read
+    as a number (see ``NUMBER``)."""
+    if not NUMBER.fullmatch(text):
+        return None
+    stripped = text.strip()
+    if any(c in stripped for c in ".eE"):
+        return float(stripped)
+    return int(stripped)
+
+
+def _sql_number(value: object) -> int | float | None:
+    number = parse_number(value) if isinstance(value, str) else None
+    if isinstance(number, int) and not -(2**63) <= number < 2**63:
+        return float(number)  # SQLite integers are 64-bit
+    return number
+
+
+class DatabaseHandle:
+    """The open connection of one space. Every use after ``close()`` raises
+    ``SpaceClosed`` (with what to do) instead of sqlite3's own error."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = connection
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection; raises ``SpaceClosed`` once closed."""
+        if self._connection is None:
+            raise SpaceClosed(
+                f"Space '{self.path.name}' is closed. Open it again with "
+                f"Space.open({str(self.path)!r}), or use it inside its 'with' block."
+            )
+        return self._connection
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._connection is None
+
+    def close(self) -> None:
+        """Close the connection (again: nothing happens)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def migrate(connection: sqlite3.Connection) -> None:
@@ -175,6 +232,12 @@ def read_stamp(connection: sqlite3.Connection) -> Stamp:
 def data_version(connection: sqlite3.Connection) -> int:
     """The number of committed write transactions: derived indexes are stamped with it."""
     row = connection.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    return int(json.loads(row[0])) if row else 0
+
+
+def item_count(connection: sqlite3.Connection) -> int:
+    """How many items the space holds (kept in the meta table by every write)."""
+    row = connection.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()
     return int(json.loads(row[0])) if row else 0
 
 

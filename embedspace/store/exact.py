@@ -66,20 +66,35 @@ def top_k(
 
 
 class VectorTable:
-    """All of a space's vectors in memory, kept in step with SQLite incrementally."""
+    """A space's vectors in memory, kept in step with SQLite incrementally.
 
-    def __init__(self, dim: int) -> None:
+    By default all of them; with ``after_rowid`` only rows added after that one (the rows an
+    HNSW sidecar does not hold yet), starting from data ``version``.
+    """
+
+    def __init__(self, dim: int, *, after_rowid: int = 0, version: int = -1) -> None:
         self.dim = dim
-        self.version = -1
+        self.version = version
+        self.after_rowid = after_rowid
         self.rowids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, dim), dtype=np.float32)
 
-    def refresh(self, connection: sqlite3.Connection, current_version: int) -> None:
-        """Apply what was committed since the last refresh (all of it the first time)."""
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    @property
+    def max_rowid(self) -> int:
+        """The largest rowid seen (rows after it are new)."""
+        return int(self.rowids[-1]) if len(self.rowids) else self.after_rowid
+
+    def refresh(self, connection: sqlite3.Connection, current_version: int) -> Changes | None:
+        """Apply what was committed since the last refresh (all of it the first time);
+        returns the changes read (``None`` when already current)."""
         if current_version == self.version:
-            return
-        max_rowid = int(self.rowids[-1]) if len(self.rowids) else 0
-        self.apply(changes_since(connection, max(self.version, 0), max_rowid, self.dim))
+            return None
+        changes = changes_since(connection, max(self.version, 0), self.max_rowid, self.dim)
+        self.apply(changes)
+        return changes
 
     def apply(self, changes: Changes) -> None:
         """Drop deleted rows, append new ones."""
@@ -92,7 +107,14 @@ class VectorTable:
             self.matrix = np.ascontiguousarray(np.concatenate([self.matrix, changes.vectors]))
         self.version = changes.version
 
-    def search(self, queries: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """Rowids and scores of the ``k`` best rows per query."""
-        positions, found = top_k(self.matrix, queries, k, metric)
-        return self.rowids[positions], found
+    def search(
+        self, queries: np.ndarray, k: int, metric: str, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids and scores of the ``k`` best rows per query (only ``allowed`` rowids, if
+        given)."""
+        rowids, matrix = self.rowids, self.matrix
+        if allowed is not None:
+            keep = np.isin(rowids, allowed)
+            rowids, matrix = rowids[keep], matrix[keep]
+        positions, found = top_k(matrix, queries, k, metric)
+        return rowids[positions], found

@@ -24,14 +24,21 @@ class Match:
     metadata: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Item:
-    """A stored item with its vector."""
+    """A stored item with its vector (``(dim,)`` float32, as stored: unit length in cosine
+    spaces). Its repr shows the vector's type and size, not its values."""
 
     id: str
     content: str
     metadata: dict[str, Any]
     vector: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"Item(id={self.id!r}, content={_clip(repr(self.content))}, "
+            f"metadata={_clip(repr(self.metadata))}, vector={_array_kind(self.vector)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,18 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"Snapshot({len(self.ids):,} items, vectors={_array_kind(self.vectors)})"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _array_kind(array: np.ndarray) -> str:
+    """``float32[384]``: an array's type and shape without its values."""
+    return f"{array.dtype}[{', '.join(str(n) for n in array.shape)}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +98,8 @@ def build_records(
             "they must be the same length."
         )
     check_unique(item_ids)
-    for position, meta in enumerate(metas):
-        try:
-            json.dumps(meta, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise InvalidInput(f"Metadata {position} is not JSON-serialisable: {error}.") from None
+    for item_id, meta in zip(item_ids, metas, strict=True):
+        metadata_json(meta, item_id)
     rows: list[np.ndarray | None] = [None] * len(texts)
     if vectors is not None:
         array = np.asarray(vectors, dtype=np.float32)
@@ -118,3 +134,24 @@ def check_dim(vectors: np.ndarray, dim: int, what: str, encoder: str | None = No
             f"{what.capitalize()} has {vectors.shape[-1]} values per vector, but the space holds "
             f"{dim}-d vectors{made_by}. Embed with the space's encoder."
         )
+
+
+def metadata_json(metadata: Mapping[str, Any], item_id: str) -> str:
+    """Metadata as stored: JSON with its types kept (numbers, booleans, strings, null, lists,
+    mappings), numpy scalars as plain numbers. Raises ``InvalidInput`` for NaN, infinity
+    or values JSON cannot hold."""
+    try:
+        return json.dumps(
+            metadata, sort_keys=True, ensure_ascii=False, allow_nan=False, default=_plain
+        )
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(
+            f"The metadata of item '{item_id}' cannot be stored: {error}. Use strings, "
+            "numbers, booleans, None, lists and mappings (None for a missing number)."
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")

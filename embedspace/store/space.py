@@ -1,19 +1,22 @@
 """The Space: a persisted, named collection of embedded items that can be searched.
 
-SQLite (WAL) is the source of truth; exact search (in-memory matrix) and the HNSW sidecar
-are derived from it and catch up incrementally with whatever other processes committed.
+SQLite (WAL) is the source of truth (``database.py``). Writes go through ``writes.py``, one
+transaction each; searches through ``search.py``, exactly or by HNSW. The HNSW sidecar is
+derived and kept current at write time (``ann.py``), so no search pays for building it.
+
+A Space reads like a mapping of ids to items: ``len(space)``, ``"id" in space``,
+``for item_id in space`` (ids, in insertion order), ``space.get(item_id)``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +25,29 @@ import numpy as np
 from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
-from embedspace.errors import (
-    EncoderMismatch,
-    InvalidInput,
-    SpaceExists,
-)
-from embedspace.io.outputs import folder_mode
-from embedspace.io.records import Record, record_hash
+from embedspace.errors import EncoderMismatch, InvalidInput, SpaceExists
+from embedspace.io.readers import Rejection
+from embedspace.io.records import Record
 from embedspace.store import database as db
-from embedspace.store.exact import VectorTable, top_k
-from embedspace.store.filters import where_sql
-from embedspace.store.hnsw import REBUILD_DEAD_FRACTION, DamagedIndex, HnswIndex
+from embedspace.store.ann import AnnIndex, ProgressCallback
 from embedspace.store.items import (
     Item,
     Match,
+    Snapshot,
     WriteResult,
     build_records,
     check_dim,
     check_unique,
     id_list,
 )
-from embedspace.store.space_tools import SpaceTools
+from embedspace.store.search import NeighbourSearch
+from embedspace.store.space_tools import image_records, read_snapshot
+from embedspace.store.writes import CHUNK, ItemWriter
 
 log = logging.getLogger("embedspace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
 ANN_THRESHOLD = 50_000
-MODALITIES = ("text", "image")
-_CHUNK = 900  # SQLite host parameters per IN (...) list
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -65,10 +63,13 @@ def resolve(name_or_path: str | Path) -> Path:
     return config.home() / text
 
 
-class Space(SpaceTools):
+class Space:
     """A persisted collection of items, their vectors, and the indexes to search them.
 
     Make one with ``Space.create`` or ``Space.open``; the constructor is internal.
+    ``on_progress(stage, done, total)``, if set, hears about long index work that a write
+    or ``optimize()`` does (building the HNSW index when the space reaches
+    ``ann_threshold`` items); the library itself prints nothing.
     """
 
     def __init__(
@@ -78,14 +79,17 @@ class Space(SpaceTools):
         encoder: Encoder | None,
         *,
         ann_threshold: int,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self.path = path
-        self._connection = connection
+        self._db = db.DatabaseHandle(path, connection)
         self.stamp = db.read_stamp(connection)
         self._encoder = encoder
         self.ann_threshold = ann_threshold
-        self._table = VectorTable(self.stamp.dim)
-        self._hnsw: HnswIndex | None = None
+        self.on_progress = on_progress
+        self._ann = AnnIndex(path, path.name, self.stamp.dim, self.stamp.metric)
+        self._writer = ItemWriter(self._db, path.name, self.stamp, lambda: self.encoder)
+        self._search = NeighbourSearch(self._db, path.name, self.stamp, self._ann)
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -96,6 +100,7 @@ class Space(SpaceTools):
         metric: str = "cosine",
         *,
         ann_threshold: int = ANN_THRESHOLD,
+        on_progress: ProgressCallback | None = None,
     ) -> Space:
         """Create a new, empty space stamped with ``encoder`` and ``metric``.
 
@@ -118,7 +123,6 @@ class Space(SpaceTools):
         # Built in a temp folder and renamed into place: never a half-made space.
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
         try:
-            os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
             db.initialise(building, stamp, __version__)
             if path.exists():
                 path.rmdir()
@@ -126,7 +130,9 @@ class Space(SpaceTools):
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
-        return cls(path, db.connect(path), chosen, ann_threshold=ann_threshold)
+        return cls(
+            path, db.connect(path), chosen, ann_threshold=ann_threshold, on_progress=on_progress
+        )
 
     @classmethod
     def open(
@@ -135,10 +141,13 @@ class Space(SpaceTools):
         *,
         encoder: str | Encoder | None = None,
         ann_threshold: int = ANN_THRESHOLD,
+        on_progress: ProgressCallback | None = None,
     ) -> Space:
         """Open an existing space. ``encoder``, if given, must be the one it was built with."""
         path = resolve(name_or_path)
-        space = cls(path, db.connect(path), None, ann_threshold=ann_threshold)
+        space = cls(
+            path, db.connect(path), None, ann_threshold=ann_threshold, on_progress=on_progress
+        )
         if encoder is not None:
             chosen = get_encoder(encoder)
             space._check_encoder(chosen)
@@ -146,14 +155,25 @@ class Space(SpaceTools):
         return space
 
     def close(self) -> None:
-        """Close the database connection (the space stays on disk)."""
-        self._connection.close()
+        """Close the database connection (the space stays on disk). Using the space
+        afterwards raises ``SpaceClosed``; closing twice is harmless."""
+        self._db.close()
+        self._ann.close()
+        self._search.close()
 
     def __enter__(self) -> Space:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        if self._db.closed:
+            return f"<Space {self.name!r} at {self.path} (closed)>"
+        return (
+            f"<Space {self.name!r}: {len(self):,} items, {self.stamp.encoder} "
+            f"({self.stamp.dim}-d, {self.stamp.metric}), at {self.path}>"
+        )
 
     @property
     def name(self) -> str:
@@ -176,12 +196,9 @@ class Space(SpaceTools):
                 "Use the same encoder, or create a new space for the other one."
             )
 
-    def __len__(self) -> int:
-        return int(db.read_meta(self._connection).get("count", 0))
-
     def info(self) -> dict[str, Any]:
         """Stamp, size, data version and index state, as plain JSON-able values."""
-        meta = db.read_meta(self._connection)
+        meta = db.read_meta(self._db.connection)
         return {
             "name": self.name,
             "path": str(self.path),
@@ -199,6 +216,22 @@ class Space(SpaceTools):
             ),
         }
 
+    # ------------------------------------------------------- the mapping of ids
+    def __len__(self) -> int:
+        return db.item_count(self._db.connection)
+
+    def __contains__(self, item_id: object) -> bool:
+        """``"id" in space``: whether an item has this id (never true for a non-string)."""
+        if not isinstance(item_id, str):
+            return False
+        row = self._db.connection.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
+        return row is not None
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids, in insertion order, as of when iteration starts (as iterating a dict
+        gives its keys; ``get`` or ``get_many`` fetch the items)."""
+        return iter(self.ids())
+
     # -------------------------------------------------------------------- writes
     def add(
         self,
@@ -212,7 +245,8 @@ class Space(SpaceTools):
         """Add new items in one transaction; fails (writing nothing) if any id exists.
 
         ``ids`` default to a hash of each text; ``vectors`` (``(n, dim)``) skips the
-        encoder and stores the given embeddings instead.
+        encoder and stores the given embeddings instead. Metadata keeps its types: numbers
+        and booleans stay numbers and booleans, and ``where`` filters compare them so.
         """
         records = build_records(texts, ids, metadata, vectors, self.stamp.dim)
         return self._write(records, replace=False, progress=progress)
@@ -238,207 +272,106 @@ class Space(SpaceTools):
         check_unique([r.id for r in records])
         return self._write(list(records), replace=True, progress=progress)
 
+    def upsert_images(
+        self, path: str | Path | Sequence[str | Path], *, progress: bool = False
+    ) -> tuple[WriteResult, list[Rejection]]:
+        """Insert or replace the images in a folder (recursively), a file, or a list of files.
+
+        Ids are paths relative to the folder named. Corrupt or non-image files are skipped
+        and returned as Rejections (each with its path); nothing half-written is stored.
+        """
+        records, rejected = image_records(path)
+        return self.upsert_records(records, progress=progress), rejected
+
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
-        wanted = id_list(ids)
-        with db.transaction(self._connection):
-            found = self._lookup(wanted)
-            if not found:
-                return 0
-            rowids = [rowid for rowid, _, _ in found.values()]
-            version = self._bump(-len(rowids))
-            self._delete_rows(rowids, version)
-        return len(rowids)
+        deleted = self._writer.delete(ids)
+        if deleted:
+            self._after_write()
+        return deleted
+
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Merge new metadata fields into existing items, in one transaction (vectors are
+        untouched). Raises ``InvalidInput`` naming ids that are not in the space."""
+        return self._writer.update_metadata(updates)
 
     def _write(self, records: list[Record], *, replace: bool, progress: bool) -> WriteResult:
-        existing = self._lookup([r.id for r in records])
-        if not replace and existing:
-            taken = sorted(existing)[:5]
-            raise InvalidInput(
-                f"{len(existing)} id(s) already in space '{self.name}' (e.g. {', '.join(taken)}); "
-                "nothing was added. Use upsert to replace them."
-            )
-        hashes = [self._hash(r) for r in records]
-        needed = [
-            i
-            for i, r in enumerate(records)
-            if r.vector is None and (r.id not in existing or existing[r.id][1] != hashes[i])
-        ]
-        cached = self._cached_vectors([hashes[i] for i in needed])
-        to_embed = [i for i in needed if hashes[i] not in cached]
-        fresh: dict[int, np.ndarray] = {}
-        if to_embed:
-            made = self._embed([records[i] for i in to_embed], progress)
-            fresh = dict(zip(to_embed, made, strict=True))
-        with db.transaction(self._connection):
-            # Re-read inside the write lock: another writer may have committed meanwhile.
-            existing = self._lookup([r.id for r in records])
-            if not replace and existing:
-                raise InvalidInput(
-                    f"{len(existing)} id(s) were added meanwhile; nothing was added."
-                )
-            return self._commit(records, hashes, existing, cached, fresh, progress)
+        result = self._writer.write(records, replace=replace, progress=progress)
+        if result.added or result.updated:
+            self._after_write()
+        return result
 
-    def _commit(
-        self,
-        records: list[Record],
-        hashes: list[str],
-        existing: dict[str, tuple[int, str, str]],
-        cached: dict[str, np.ndarray],
-        fresh: dict[int, np.ndarray],
-        progress: bool,
-    ) -> WriteResult:
-        added = updated = unchanged = 0
-        inserts: list[tuple[str, str, str, str, bytes]] = []
-        replaced: list[int] = []
-        for position, record in enumerate(records):
-            meta_json = json.dumps(record.metadata, sort_keys=True, ensure_ascii=False)
-            old = existing.get(record.id)
-            if old is not None and old[1] == hashes[position] and record.vector is None:
-                if old[2] == meta_json:
-                    unchanged += 1
-                else:
-                    self._connection.execute(
-                        "UPDATE items SET metadata = ? WHERE rowid = ?", (meta_json, old[0])
-                    )
-                    updated += 1
-                continue
-            vector = record.vector if record.vector is not None else fresh.get(position)
-            if vector is None:
-                vector = cached.get(hashes[position])
-            if vector is None:  # its cached twin was deleted by another writer meanwhile
-                vector = self._embed([record], progress)[0]
-            if old is not None:
-                replaced.append(old[0])
-                updated += 1
-            else:
-                added += 1
-            stored = self._prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-            inserts.append(
-                (record.id, record.content, hashes[position], meta_json, stored.tobytes())
-            )
-        if inserts or replaced or updated:
-            version = self._bump(added)
-            self._delete_rows(replaced, version)
-            self._connection.executemany(
-                "INSERT INTO items(id, content, content_hash, metadata, vector) VALUES (?,?,?,?,?)",
-                inserts,
-            )
-        return WriteResult(added, updated, unchanged, len(fresh))
-
-    def _hash(self, record: Record) -> str:
-        if record.modality not in MODALITIES:
-            raise InvalidInput(
-                f"Item '{record.id}' has modality '{record.modality}'; "
-                f"use one of: {', '.join(MODALITIES)}."
-            )
-        try:
-            return record_hash(record)
-        except OSError as error:
-            raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
-
-    def _embed(self, records: list[Record], progress: bool) -> np.ndarray:
-        """Texts through ``encode_document``, images through ``encode_images``."""
-        out = np.empty((len(records), self.stamp.dim), dtype=np.float32)
-        images = [i for i, r in enumerate(records) if r.modality == "image"]
-        texts = [i for i, r in enumerate(records) if r.modality != "image"]
-        if texts:
-            out[texts] = self.encoder.encode_document(
-                [records[i].content for i in texts], progress=progress
-            )
-        if images:
-            out[images] = self.encoder.encode_images(
-                [records[i].content for i in images], progress=progress
-            )
-        return out
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        if not np.isfinite(vectors).all():
-            raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
-        if self.stamp.metric == "cosine":
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms > 0, norms, 1.0)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def _bump(self, count_delta: int) -> int:
-        meta = db.read_meta(self._connection)
-        version = int(meta.get("data_version", 0)) + 1
-        db.write_meta(
-            self._connection,
-            {"data_version": version, "count": int(meta.get("count", 0)) + count_delta},
+    def _after_write(self) -> None:
+        """Keep the HNSW sidecar current (see ``store/ann.py``)."""
+        self._ann.after_write(
+            self._db.connection, len(self), self.ann_threshold, on_progress=self.on_progress
         )
-        return version
-
-    def _delete_rows(self, rowids: list[int], version: int) -> None:
-        if not rowids:
-            return
-        self._connection.executemany(
-            "INSERT OR REPLACE INTO deletions(rowid, version) VALUES (?, ?)",
-            [(r, version) for r in rowids],
-        )
-        self._connection.executemany("DELETE FROM items WHERE rowid = ?", [(r,) for r in rowids])
-
-    def _lookup(self, ids: list[str]) -> dict[str, tuple[int, str, str]]:
-        found: dict[str, tuple[int, str, str]] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for row in self._connection.execute(
-                f"SELECT id, rowid, content_hash, metadata FROM items WHERE id IN ({marks})", chunk
-            ):
-                found[row[0]] = (row[1], row[2], row[3])
-        return found
-
-    def _cached_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        unique = sorted(set(hashes))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for digest, blob in self._connection.execute(
-                f"SELECT content_hash, vector FROM items WHERE content_hash IN ({marks})", chunk
-            ):
-                found[digest] = np.frombuffer(blob, dtype=np.float32)
-        return found
 
     # --------------------------------------------------------------------- reads
-    def get(self, id: str) -> Item | None:
-        """The item with this id, or ``None``."""
-        row = self._connection.execute(
-            "SELECT id, content, metadata, vector FROM items WHERE id = ?", (id,)
+    def get(self, item_id: str) -> Item | None:
+        """The item with this id, or ``None``. For several ids, ``get_many``."""
+        if not isinstance(item_id, str):
+            raise InvalidInput(
+                f"get takes one id (a string), not {type(item_id).__name__}. For several ids "
+                "use get_many([...]), which returns a list of items."
+            )
+        row = self._db.connection.execute(
+            "SELECT id, content, metadata, vector FROM items WHERE id = ?", (item_id,)
         ).fetchone()
         if row is None:
             return None
         vector = np.frombuffer(row[3], dtype=np.float32).copy()
         return Item(row[0], row[1], json.loads(row[2]), vector)
 
+    def get_many(self, ids: Sequence[str]) -> list[Item]:
+        """The items with these ids, in the same order. Raises ``InvalidInput`` naming ids
+        that are not in the space (use ``get`` for one id that may be missing)."""
+        wanted = id_list(ids)
+        rows = self._rows_by_id("id, content, metadata, vector", wanted)
+        return [
+            Item(r[0], r[1], json.loads(r[2]), np.frombuffer(r[3], dtype=np.float32).copy())
+            for r in (rows[i] for i in wanted)
+        ]
+
     def ids(self) -> list[str]:
         """Every id, in insertion order."""
-        return [r[0] for r in self._connection.execute("SELECT id FROM items ORDER BY rowid")]
+        return [r[0] for r in self._db.connection.execute("SELECT id FROM items ORDER BY rowid")]
 
     def vectors(self, ids: Sequence[str] | None = None) -> np.ndarray:
         """Stored vectors, ``(n, dim)`` float32: all (insertion order) or for ``ids`` (in order).
 
         Raises ``InvalidInput`` naming ids that are not in the space.
         """
+        connection = self._db.connection
         if ids is None:
-            rows = self._connection.execute("SELECT vector FROM items ORDER BY rowid").fetchall()
+            rows = connection.execute("SELECT vector FROM items ORDER BY rowid").fetchall()
             return db.vectors_from_blobs([r[0] for r in rows], self.stamp.dim).copy()
         wanted = id_list(ids)
-        blobs: dict[str, bytes] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        found = self._rows_by_id("id, vector", wanted)
+        return db.vectors_from_blobs([found[i][1] for i in wanted], self.stamp.dim).copy()
+
+    def _rows_by_id(self, columns: str, wanted: list[str]) -> dict[str, tuple[Any, ...]]:
+        """``id -> row`` (``columns`` must start with ``id``); every id must exist."""
+        found: dict[str, tuple[Any, ...]] = {}
+        connection = self._db.connection
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
-            blobs.update(
-                self._connection.execute(
-                    f"SELECT id, vector FROM items WHERE id IN ({marks})", chunk
-                ).fetchall()
-            )
-        missing = [i for i in wanted if i not in blobs]
+            for row in connection.execute(
+                f"SELECT {columns} FROM items WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = row
+        missing = [i for i in wanted if i not in found]
         if missing:
             raise InvalidInput(f"Not in space '{self.name}': {', '.join(missing[:5])}.")
-        return db.vectors_from_blobs([blobs[i] for i in wanted], self.stamp.dim).copy()
+        return found
 
+    def snapshot(self, where: Mapping[str, Any] | None = None) -> Snapshot:
+        """All items (or those whose metadata matches ``where``) read in one consistent
+        query: what the multitool's operations work on."""
+        return read_snapshot(self._db.connection, self.stamp.dim, self.name, where)
+
+    # -------------------------------------------------------------------- search
     def search(
         self,
         query: str | np.ndarray,
@@ -449,25 +382,50 @@ class Space(SpaceTools):
     ) -> list[Match]:
         """The ``k`` items closest to ``query`` (a text, or a vector of the space's size).
 
-        ``where`` keeps items whose metadata equals the given values. Selective filters are
-        searched exactly, so they never lose recall. ``exact=True`` skips the HNSW index.
+        Scores are higher-is-better: cosine similarity, dot product, or minus the euclidean
+        distance. ``where`` keeps items whose metadata matches, e.g. ``{"topic": "food"}``,
+        ``{"price": {"<": 300}}``, ``{"topic": {"in": ["a", "b"]}}`` (the full form:
+        ``embedspace.store.filters``); a field no item has is logged as a warning. Selective
+        filters are searched exactly, so they never lose recall. ``exact=True`` skips the
+        HNSW index.
         """
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
-        vector = self._query_vector(query)
-        return self._matches(*self._nearest(vector, k, where, exact))
+        return self._nearest(self._query_vector(query), k, where, exact)
 
     def similar(
-        self, id: str, k: int = 10, *, where: Mapping[str, Any] | None = None, exact: bool = False
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
     ) -> list[Match]:
-        """The ``k`` items closest to the stored item ``id`` (itself excluded)."""
-        item = self.get(id)
+        """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
+        item = self.get(item_id)
         if item is None:
             raise InvalidInput(
-                f"No item '{id}' in space '{self.name}'. List ids with 'embedspace info'."
+                f"No item '{item_id}' in space '{self.name}'. List ids with 'embedspace info'."
             )
-        rowids, scores = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
-        return [m for m in self._matches(rowids, scores) if m.id != id][:k]
+        found = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
+        return [m for m in found if m.id != item_id][:k]
+
+    def search_image(
+        self,
+        image: str | Path | Any,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """The ``k`` items closest to an image (a file path or a PIL image): reverse image
+        search in an image space, or image-to-text in a text-and-image space."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        if isinstance(image, str | Path) and not Path(image).is_file():
+            raise InvalidInput(f"No image file at {image}. Check the path.")
+        vector = self._writer.prepare(self.encoder.encode_images([image]))
+        return self._nearest(vector, k, where, exact)
 
     def _query_vector(self, query: str | np.ndarray) -> np.ndarray:
         if isinstance(query, str):
@@ -477,113 +435,24 @@ class Space(SpaceTools):
         else:
             vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
             check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
-        return self._prepare(vector)
+        return self._writer.prepare(vector)
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        version = db.data_version(self._connection)
-        if where:
-            return self._filtered(vector, k, where, exact)
-        if exact or len(self) < self.ann_threshold:
-            self._table.refresh(self._connection, version)
-            rowids, scores = self._table.search(vector, k, self.stamp.metric)
-            return rowids[0], scores[0]
-        rowids, scores = self._ann_index(version).search(vector, k)
-        keep = rowids[0] >= 0
-        return rowids[0][keep], scores[0][keep]
-
-    def _filtered(
-        self, vector: np.ndarray, k: int, where: Mapping[str, Any], exact: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        clause, params = where_sql(where)
-        count = self._connection.execute(
-            f"SELECT count(*) FROM items WHERE {clause}", params
-        ).fetchone()[0]
-        if not exact and count >= self.ann_threshold:
-            allowed = np.array(
-                [
-                    r[0]
-                    for r in self._connection.execute(
-                        f"SELECT rowid FROM items WHERE {clause}", params
-                    )
-                ],
-                dtype=np.int64,
-            )
-            index = self._ann_index(db.data_version(self._connection))
-            rowids, scores = index.search(vector, k, allowed=np.sort(allowed))
-            keep = rowids[0] >= 0
-            if keep.sum() >= min(k, count):
-                return rowids[0][keep], scores[0][keep]
-            log.warning(
-                "HNSW filtered search found %d of %d; searching the subset exactly.", keep.sum(), k
-            )
-        rows = self._connection.execute(
-            f"SELECT rowid, vector FROM items WHERE {clause}", params
-        ).fetchall()
-        matrix = db.vectors_from_blobs([r[1] for r in rows], self.stamp.dim)
-        positions, scores = top_k(matrix, vector, k, self.stamp.metric)
-        rowids = np.array([r[0] for r in rows], dtype=np.int64)
-        return rowids[positions[0]], scores[0]
-
-    def _matches(self, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
-        if not len(rowids):
-            return []
-        marks = ",".join("?" * len(rowids))
-        rows = {
-            r[0]: r[1:]
-            for r in self._connection.execute(
-                f"SELECT rowid, id, content, metadata FROM items WHERE rowid IN ({marks})",
-                [int(r) for r in rowids],
-            )
-        }
-        return [
-            Match(rows[r][0], float(s), rows[r][1], json.loads(rows[r][2]))
-            for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
-            if r in rows
-        ]
+    ) -> list[Match]:
+        rowids, scores = self._search.nearest(
+            vector, k, where=where, exact=exact, ann_threshold=self.ann_threshold
+        )
+        return self._search.matches(rowids, scores)
 
     # ------------------------------------------------------------------ indexes
     def optimize(self) -> None:
-        """Bring the HNSW sidecar up to date and save it (``index`` calls this at the end).
+        """Bring the HNSW sidecar fully up to date now (writes keep it nearly current; this
+        applies even the last few changes, and builds it if it is missing or damaged).
 
         Spaces below the ANN threshold need no sidecar and are left as they are.
         """
-        if len(self) >= self.ann_threshold:
-            self._ann_index(db.data_version(self._connection), force_save=True)
-
-    def _rebuilt(self) -> HnswIndex:
-        index = HnswIndex(self.stamp.dim, self.stamp.metric)
-        index.apply(db.changes_since(self._connection, 0, 0, self.stamp.dim))
-        index.unsaved = max(index.unsaved, 1)  # an empty space still gets its (empty) sidecar
-        return index
-
-    def _ann_index(self, version: int, *, force_save: bool = False) -> HnswIndex:
-        index = self._hnsw
-        if index is None:
-            try:
-                index = HnswIndex.load(
-                    self.path, self.stamp.dim, self.stamp.metric, current_version=version
-                )
-            except DamagedIndex as error:
-                log.warning(
-                    "The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error
-                )
-                index = None
-        if index is None:
-            index = self._rebuilt()
-        elif index.version != version:
-            index.apply(
-                db.changes_since(self._connection, index.version, index.max_rowid, self.stamp.dim)
-            )
-            if index.dead_fraction > REBUILD_DEAD_FRACTION:
-                index = self._rebuilt()
-        self._hnsw = index
-        # Small catch-ups stay in memory (the next process re-applies them in milliseconds);
-        # builds, large catch-ups and optimize() are written back for everyone.
-        if index.unsaved and (force_save or index.unsaved >= max(1000, len(index.rowids) // 100)):
-            try:
-                index.save(self.path)
-            except OSError as error:
-                log.warning("Could not save the HNSW index of '%s': %s", self.name, error)
-        return index
+        connection = self._db.connection
+        count = len(self)
+        if count >= self.ann_threshold or self._ann.exists:
+            self._ann.update(connection, count, force=True, wait=True, on_progress=self.on_progress)

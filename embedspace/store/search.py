@@ -1,0 +1,123 @@
+"""Finding a space's nearest rows: exactly (all vectors in memory), through the HNSW index
+(``ann.py``), or within the items a ``where`` filter keeps (``filters.py``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from embedspace.store import database as db
+from embedspace.store.ann import AnnIndex
+from embedspace.store.exact import VectorTable, top_k
+from embedspace.store.filters import warn_fields_in_no_item, where_sql
+from embedspace.store.items import Match
+
+log = logging.getLogger("embedspace")
+
+
+class NeighbourSearch:
+    """The read path of one space: nearest rows for a query vector, then their items."""
+
+    def __init__(
+        self, database: db.DatabaseHandle, name: str, stamp: db.Stamp, ann: AnnIndex
+    ) -> None:
+        self._db, self._name, self._stamp, self._ann = database, name, stamp, ann
+        self._table = VectorTable(stamp.dim)
+        self._fields_seen: tuple[int, set[str]] = (-1, set())  # (data version, fields)
+
+    def close(self) -> None:
+        """Let go of the in-memory vectors."""
+        self._table = VectorTable(self._stamp.dim)
+
+    def nearest(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        ann_threshold: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids and scores (best first) of the ``k`` rows closest to ``vector``
+        (``(1, dim)``, prepared as stored). HNSW searches sets of ``ann_threshold`` rows or
+        more, unless ``exact``; smaller ones, and selective filters, are searched exactly."""
+        connection = self._db.connection
+        if where:
+            return self._filtered(vector, k, where, exact, ann_threshold)
+        if not exact and db.item_count(connection) >= ann_threshold:
+            found = self._ann.search(connection, vector, k)
+            if found is not None:
+                keep = found[0][0] >= 0
+                return found[0][0][keep], found[1][0][keep]
+        self._table.refresh(connection, db.data_version(connection))
+        rowids, scores = self._table.search(vector, k, self._stamp.metric)
+        return rowids[0], scores[0]
+
+    def _filtered(
+        self,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any],
+        exact: bool,
+        ann_threshold: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        clause, params = where_sql(where)
+        connection = self._db.connection
+        self._check_fields(where)
+        (count,) = connection.execute(
+            f"SELECT count(*) FROM items WHERE {clause}", params
+        ).fetchone()
+        if not exact and count >= ann_threshold:
+            selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
+            allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
+            found = self._ann.search(connection, vector, k, allowed=allowed)
+            if found is not None:
+                keep = found[0][0] >= 0
+                if keep.sum() >= min(k, count):
+                    return found[0][0][keep], found[1][0][keep]
+                log.warning(
+                    "HNSW filtered search found %d of %d; searching the subset exactly.",
+                    keep.sum(),
+                    k,
+                )
+        rows = connection.execute(
+            f"SELECT rowid, vector FROM items WHERE {clause}", params
+        ).fetchall()
+        matrix = db.vectors_from_blobs([r[1] for r in rows], self._stamp.dim)
+        positions, scores = top_k(matrix, vector, k, self._stamp.metric)
+        rowids = np.array([r[0] for r in rows], dtype=np.int64)
+        return rowids[positions[0]], scores[0]
+
+    def _check_fields(self, where: Mapping[str, Any]) -> None:
+        """Warn about where fields that no item has (once per field and data version)."""
+        connection = self._db.connection
+        version = db.data_version(connection)
+        if self._fields_seen[0] != version:
+            self._fields_seen = (version, set())
+        seen = self._fields_seen[1]
+        unchecked = {key: value for key, value in where.items() if key not in seen}
+        if unchecked:
+            missing = warn_fields_in_no_item(connection, unchecked, self._name)
+            seen.update(key for key in unchecked if key not in missing)
+
+    def matches(self, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
+        """The items of ``rowids``, with their scores, in the same order."""
+        if not len(rowids):
+            return []
+        marks = ",".join("?" * len(rowids))
+        rows = {
+            r[0]: r[1:]
+            for r in self._db.connection.execute(
+                f"SELECT rowid, id, content, metadata FROM items WHERE rowid IN ({marks})",
+                [int(r) for r in rowids],
+            )
+        }
+        return [
+            Match(rows[r][0], float(s), rows[r][1], json.loads(rows[r][2]))
+            for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
+            if r in rows
+        ]

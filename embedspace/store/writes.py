@@ -1,0 +1,228 @@
+"""How items get into a space: one SQLite transaction per write, embeddings computed outside
+it, unchanged content never embedded twice (the content-hash cache), deletions logged for
+the derived indexes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from embedspace.encoders import Encoder
+from embedspace.errors import InvalidInput
+from embedspace.io.records import Record, record_hash
+from embedspace.store import database as db
+from embedspace.store.items import WriteResult, id_list, metadata_json
+
+MODALITIES = ("text", "image")
+CHUNK = 900  # SQLite host parameters per IN (...) list
+
+
+class ItemWriter:
+    """The write path of one space: ``write`` (add or upsert), ``delete``,
+    ``update_metadata``; plus the lookups they share with reads."""
+
+    def __init__(
+        self,
+        database: db.DatabaseHandle,
+        name: str,
+        stamp: db.Stamp,
+        encoder: Callable[[], Encoder],
+    ) -> None:
+        self._db, self._name, self._stamp, self._encoder = database, name, stamp, encoder
+
+    def write(self, records: list[Record], *, replace: bool, progress: bool) -> WriteResult:
+        """Insert (``replace``: or replace) ``records`` in one transaction."""
+        existing = self.lookup([r.id for r in records])
+        if not replace and existing:
+            taken = sorted(existing)[:5]
+            raise InvalidInput(
+                f"{len(existing)} id(s) already in space '{self._name}' (e.g. "
+                f"{', '.join(taken)}); nothing was added. Use upsert to replace them."
+            )
+        hashes = [self._hash(r) for r in records]
+        needed = [
+            i
+            for i, r in enumerate(records)
+            if r.vector is None and (r.id not in existing or existing[r.id][1] != hashes[i])
+        ]
+        cached = self._cached_vectors([hashes[i] for i in needed])
+        to_embed = [i for i in needed if hashes[i] not in cached]
+        fresh: dict[int, np.ndarray] = {}
+        if to_embed:
+            made = self._embed([records[i] for i in to_embed], progress)
+            fresh = dict(zip(to_embed, made, strict=True))
+        connection = self._db.connection
+        with db.transaction(connection):
+            # Re-read inside the write lock: another writer may have committed meanwhile.
+            existing = self.lookup([r.id for r in records])
+            if not replace and existing:
+                raise InvalidInput(
+                    f"{len(existing)} id(s) were added meanwhile; nothing was added."
+                )
+            return self._commit(records, hashes, existing, cached, fresh, progress)
+
+    def _commit(
+        self,
+        records: list[Record],
+        hashes: list[str],
+        existing: dict[str, tuple[int, str, str]],
+        cached: dict[str, np.ndarray],
+        fresh: dict[int, np.ndarray],
+        progress: bool,
+    ) -> WriteResult:
+        connection = self._db.connection
+        added = updated = unchanged = 0
+        inserts: list[tuple[str, str, str, str, bytes]] = []
+        replaced: list[int] = []
+        for position, record in enumerate(records):
+            meta_json = metadata_json(record.metadata, record.id)
+            old = existing.get(record.id)
+            if old is not None and old[1] == hashes[position] and record.vector is None:
+                if old[2] == meta_json:
+                    unchanged += 1
+                else:
+                    connection.execute(
+                        "UPDATE items SET metadata = ? WHERE rowid = ?", (meta_json, old[0])
+                    )
+                    updated += 1
+                continue
+            vector = record.vector if record.vector is not None else fresh.get(position)
+            if vector is None:
+                vector = cached.get(hashes[position])
+            if vector is None:  # its cached twin was deleted by another writer meanwhile
+                vector = self._embed([record], progress)[0]
+            if old is not None:
+                replaced.append(old[0])
+                updated += 1
+            else:
+                added += 1
+            stored = self.prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+            inserts.append(
+                (record.id, record.content, hashes[position], meta_json, stored.tobytes())
+            )
+        if inserts or replaced or updated:
+            version = self.bump(added)
+            self._delete_rows(replaced, version)
+            connection.executemany(
+                "INSERT INTO items(id, content, content_hash, metadata, vector) VALUES (?,?,?,?,?)",
+                inserts,
+            )
+        return WriteResult(added, updated, unchanged, len(fresh))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items by id in one transaction; returns how many existed."""
+        wanted = id_list(ids)
+        with db.transaction(self._db.connection):
+            found = self.lookup(wanted)
+            if not found:
+                return 0
+            rowids = [rowid for rowid, _, _ in found.values()]
+            version = self.bump(-len(rowids))
+            self._delete_rows(rowids, version)
+        return len(rowids)
+
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Merge new fields into existing items' metadata, in one transaction."""
+        wanted = id_list(list(updates))
+        connection = self._db.connection
+        with db.transaction(connection):
+            found = self.lookup(wanted)
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise InvalidInput(
+                    f"Not in space '{self._name}': {', '.join(missing[:5])}; nothing was changed."
+                )
+            rows = []
+            for id_ in wanted:
+                rowid, _, old = found[id_]
+                merged = {**json.loads(old), **dict(updates[id_])}
+                rows.append((metadata_json(merged, id_), rowid))
+            connection.executemany("UPDATE items SET metadata = ? WHERE rowid = ?", rows)
+            self.bump(0)
+        return len(rows)
+
+    def _hash(self, record: Record) -> str:
+        if record.modality not in MODALITIES:
+            raise InvalidInput(
+                f"Item '{record.id}' has modality '{record.modality}'; "
+                f"use one of: {', '.join(MODALITIES)}."
+            )
+        try:
+            return record_hash(record)
+        except OSError as error:
+            raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
+
+    def _embed(self, records: list[Record], progress: bool) -> np.ndarray:
+        """Texts through ``encode_document``, images through ``encode_images``."""
+        encoder = self._encoder()
+        out = np.empty((len(records), self._stamp.dim), dtype=np.float32)
+        images = [i for i, r in enumerate(records) if r.modality == "image"]
+        texts = [i for i, r in enumerate(records) if r.modality != "image"]
+        if texts:
+            out[texts] = encoder.encode_document(
+                [records[i].content for i in texts], progress=progress
+            )
+        if images:
+            out[images] = encoder.encode_images(
+                [records[i].content for i in images], progress=progress
+            )
+        return out
+
+    def prepare(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors as stored and searched: finite float32, unit length in cosine spaces."""
+        if not np.isfinite(vectors).all():
+            raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
+        if self._stamp.metric == "cosine":
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1.0)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def bump(self, count_delta: int) -> int:
+        """Count one more committed write (inside the caller's transaction)."""
+        connection = self._db.connection
+        meta = db.read_meta(connection)
+        version = int(meta.get("data_version", 0)) + 1
+        db.write_meta(
+            connection,
+            {"data_version": version, "count": int(meta.get("count", 0)) + count_delta},
+        )
+        return version
+
+    def _delete_rows(self, rowids: list[int], version: int) -> None:
+        if not rowids:
+            return
+        connection = self._db.connection
+        connection.executemany(
+            "INSERT OR REPLACE INTO deletions(rowid, version) VALUES (?, ?)",
+            [(r, version) for r in rowids],
+        )
+        connection.executemany("DELETE FROM items WHERE rowid = ?", [(r,) for r in rowids])
+
+    def lookup(self, ids: list[str]) -> dict[str, tuple[int, str, str]]:
+        """``id -> (rowid, content hash, metadata JSON)`` for the ids that exist."""
+        found: dict[str, tuple[int, str, str]] = {}
+        connection = self._db.connection
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in connection.execute(
+                f"SELECT id, rowid, content_hash, metadata FROM items WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = (row[1], row[2], row[3])
+        return found
+
+    def _cached_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = sorted(set(hashes))
+        connection = self._db.connection
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for digest, blob in connection.execute(
+                f"SELECT content_hash, vector FROM items WHERE content_hash IN ({marks})", chunk
+            ):
+                found[digest] = np.frombuffer(blob, dtype=np.float32)
+        return found
