@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import EncoderMismatch, InvalidInput, SpaceExists
+from embedspace.io.outputs import folder_mode
 from embedspace.io.readers import Rejection
 from embedspace.io.records import Record
 from embedspace.store import database as db
@@ -123,6 +125,7 @@ class Space:
         # Built in a temp folder and renamed into place: never a half-made space.
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
         try:
+            os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
             db.initialise(building, stamp, __version__)
             if path.exists():
                 path.rmdir()
