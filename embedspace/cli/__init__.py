@@ -78,8 +78,10 @@ def _register() -> None:
     from embedspace.cli import (
         classify_cmd,
         demo_cmd,
+        drift_cmd,
         embed_cmd,
         encoders_cmd,
+        faq_cmd,
         fix_cmd,
         index_cmd,
         items_cmd,
@@ -102,6 +104,8 @@ def _register() -> None:
         embed_cmd,
         classify_cmd,
         multitool_cmd,
+        drift_cmd,
+        faq_cmd,
     )
     others = (pictures_cmd, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, demo_cmd)
     for module in (*modules, *others):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedspace.cli.output import emit_json, print_table
+from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, read_image_records
 from embedspace.ops.classify import Classification, classify_images, classify_space, few_shot
@@ -79,13 +80,13 @@ def classify_command(
         if not (path / DATABASE_FILE).exists():
             raise InvalidInput(f"Few-shot classification works on a space; '{target}' is not one.")
         texts, names = _examples(Path(train_file), text_field, label_field)
-        with Space.open(path) as space:
+        with Space.open(path) as space, Progress(f"Training on {len(texts)} examples"):
             results = few_shot(space, texts, names)
         _print(results, as_json=as_json)
         return
     assert labels is not None
     if (path / DATABASE_FILE).exists():
-        with Space.open(path) as space:
+        with Space.open(path) as space, Progress(f"Classifying the items of {space.name}"):
             results = classify_space(space, labels, template=template)
     elif Path(target).is_dir():
         results = _classify_folder(Path(target), labels, encoder, template)
@@ -101,21 +102,25 @@ def _classify_folder(
     folder: Path, labels: str, encoder: str, template: str | None
 ) -> list[Classification]:
     records: list[Record] = []
-    for item in read_image_records(folder):
-        if isinstance(item, Record):
-            records.append(item)
-        else:
-            click.echo(f"Skipped {item}", err=True)
+    skipped = []
+    with Progress(f"Reading {folder}"):
+        for item in read_image_records(folder):
+            if isinstance(item, Record):
+                records.append(item)
+            else:
+                skipped.append(item)
+    for item in skipped:
+        click.echo(f"Skipped {item}", err=True)
     if not records:
         raise InvalidInput(f"No readable images in {folder}.")
-    return classify_images(
-        [r.content for r in records],
-        labels,
-        encoder=encoder,
-        template=template,
-        ids=[r.id for r in records],
-        progress=True,
-    )
+    with Progress(f"Classifying {len(records):,} images"):
+        return classify_images(
+            [r.content for r in records],
+            labels,
+            encoder=encoder,
+            template=template,
+            ids=[r.id for r in records],
+        )
 
 
 def _examples(path: Path, text_field: str, label_field: str) -> tuple[list[str], list[str]]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 import numpy as np
 
 from embedspace.cli.output import emit_json
+from embedspace.cli.progress import Stages
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, read_records
-from embedspace.ops import embed, similarity
+from embedspace.io.outputs import check_output_file, write_file
+from embedspace.ops import similarity
+from embedspace.ops.embedding import embed_texts
 
 _FORMATS = (".npy", ".parquet", ".jsonl")
 
@@ -41,7 +42,8 @@ _FORMATS = (".npy", ".parquet", ".jsonl")
     "-o",
     "--output",
     metavar="OUT",
-    help="Write to OUT.npy, OUT.parquet or OUT.jsonl (default: JSON Lines on stdout).",
+    help="Write to OUT.npy, OUT.parquet or OUT.jsonl, in an existing folder (default: JSON "
+    "Lines on stdout).",
 )
 def embed_command(
     texts: tuple[str, ...],
@@ -61,6 +63,9 @@ def embed_command(
       embedspace embed "a cat" "a kitten" -o pets.npy
       embedspace embed -f headlines.csv --text-field headline -o headlines.parquet
     """
+    path = Path(output) if output is not None else None
+    if path is not None:
+        check_output_file(path, _FORMATS)  # before any work
     records = [Record(id=str(i), content=t) for i, t in enumerate(texts)]
     for file in files:
         for item in read_records(file, text_fields=text_fields, id_field=id_field):
@@ -69,57 +74,45 @@ def embed_command(
             records.append(item)
     if not records:
         raise InvalidInput("Nothing to embed: give TEXTS or --file.")
-    vectors = embed([r.content for r in records], encoder, progress=len(records) > 256)
-    if output is None:
+    with Stages() as progress:
+        vectors = embed_texts([r.content for r in records], encoder, on_progress=progress)
+    if path is None:
         emit_json(
             {"id": r.id, "text": r.content, "vector": v.tolist()}
             for r, v in zip(records, vectors, strict=True)
         )
         return
-    path = Path(output)
-    if path.suffix.lower() not in _FORMATS:
-        raise InvalidInput(f"Cannot write '{output}': use a name ending in {', '.join(_FORMATS)}.")
-    _write_atomically(path, records, vectors)
+    write_file(path, lambda temp: _write(temp, records, vectors))
     click.echo(
         f"Wrote {len(records)} vectors of {vectors.shape[1]} dimensions to {path}.", err=True
     )
 
 
-def _write_atomically(path: Path, records: list[Record], vectors: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        suffix = path.suffix.lower()
-        if suffix == ".npy":
-            np.save(temp, vectors)
-        elif suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+def _write(temp: Path, records: list[Record], vectors: np.ndarray) -> None:
+    """The vectors (.npy) or ids, texts and vectors (.parquet, .jsonl) into ``temp``."""
+    suffix = temp.suffix.lower()
+    if suffix == ".npy":
+        with open(temp, "wb") as out:
+            np.save(out, vectors)
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-            table = pa.table(
-                {
-                    "id": [r.id for r in records],
-                    "text": [r.content for r in records],
-                    "vector": pa.FixedSizeListArray.from_arrays(
-                        pa.array(vectors.reshape(-1)), vectors.shape[1]
-                    ),
-                }
-            )
-            pq.write_table(table, temp)
-        else:
-            with open(temp, "w", encoding="utf-8") as out:
-                for record, vector in zip(records, vectors, strict=True):
-                    out.write(
-                        json.dumps(
-                            {"id": record.id, "text": record.content, "vector": vector.tolist()}
-                        )
-                        + "\n"
-                    )
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        table = pa.table(
+            {
+                "id": [r.id for r in records],
+                "text": [r.content for r in records],
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(vectors.reshape(-1)), vectors.shape[1]
+                ),
+            }
+        )
+        pq.write_table(table, temp)
+    else:
+        with open(temp, "w", encoding="utf-8") as out:
+            for record, vector in zip(records, vectors, strict=True):
+                row = {"id": record.id, "text": record.content, "vector": vector.tolist()}
+                out.write(json.dumps(row) + "\n")
 
 
 @click.command("similarity")

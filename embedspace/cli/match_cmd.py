@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from embedspace.cli.output import emit_json, print_table
+from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
 from embedspace.io import read_rows
 from embedspace.ops.record_match import dedup_records, groups, match_records
@@ -104,16 +105,16 @@ def match_command(
     """
     fields = _fields(on)
     left_rows, right_rows = _table(left), _table(right)
-    pairs = match_records(
-        left_rows,
-        right_rows,
-        fields,
-        threshold=threshold,
-        candidates=candidates,
-        encoder=encoder,
-        text_weight=text_weight,
-        progress=True,
-    )
+    with Progress(f"Matching {len(left_rows):,} with {len(right_rows):,} records"):
+        pairs = match_records(
+            left_rows,
+            right_rows,
+            fields,
+            threshold=threshold,
+            candidates=candidates,
+            encoder=encoder,
+            text_weight=text_weight,
+        )
     left_ids, right_ids = _ids(left_rows, id_field), _ids(right_rows, id_field)
     if as_json:
         emit_json(
@@ -173,15 +174,15 @@ def dedup_records_command(
     """
     fields = _fields(on)
     rows = _table(file)
-    pairs = dedup_records(
-        rows,
-        fields,
-        threshold=threshold,
-        candidates=candidates,
-        encoder=encoder,
-        text_weight=text_weight,
-        progress=True,
-    )
+    with Progress(f"Comparing {len(rows):,} records"):
+        pairs = dedup_records(
+            rows,
+            fields,
+            threshold=threshold,
+            candidates=candidates,
+            encoder=encoder,
+            text_weight=text_weight,
+        )
     ids = _ids(rows, id_field)
     found = groups(pairs, len(rows))
     lowest: dict[int, float] = {}

@@ -1,18 +1,17 @@
-"""The multitool on a space: ``dedup``, ``cluster``, ``outliers``, ``drift``, ``ask``, ``chat``."""
+"""The multitool on a space: ``dedup``, ``cluster`` and ``outliers`` (``drift``, ``ask`` and
+``chat`` are in their own modules)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 
-from embedspace.cli.output import emit_json, parse_where, print_table, shorten
+from embedspace.cli.output import emit_json, parse_where, plural, print_table, shorten
+from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_records
-from embedspace.store import Space, resolve
-from embedspace.store.database import DATABASE_FILE
+from embedspace.store import Space
 
 
 # ---------------------------------------------------------------------------- dedup
@@ -75,7 +74,8 @@ def dedup_command(
         snapshot = opened.snapshot(parse_where(where))
     if calibrate or labels_file:
         labelled = _labelled_pairs(Path(labels_file)) if labels_file else []
-        rows = run_calibration(snapshot, labelled, k=k)
+        with Progress(f"Scoring pairs among {plural(len(snapshot), 'item')}"):
+            rows = run_calibration(snapshot, labelled, k=k)
         if as_json:
             emit_json(
                 {
@@ -115,7 +115,8 @@ def dedup_command(
             )
         print_table(f"Duplicate pairs by threshold ({len(snapshot)} items)", columns, table)
         return
-    groups = duplicate_groups(snapshot, threshold, k)
+    with Progress(f"Finding duplicates among {plural(len(snapshot), 'item')}"):
+        groups = duplicate_groups(snapshot, threshold, k)
     if as_json:
         emit_json({"members": g.members, "score": g.score, "exact": g.exact} for g in groups)
         return
@@ -205,9 +206,10 @@ def cluster_command(
     with Space.open(space) as opened:
         snapshot = opened.snapshot(parse_where(where))
         words = opened.encoder if "text" in opened.encoder.modalities else None
-        result = cluster(
-            snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed, encoder=words
-        )
+        with Progress(f"Clustering {plural(len(snapshot), 'item')}"):
+            result = cluster(
+                snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed, encoder=words
+            )
         if write_field:
             opened.update_metadata(
                 {
@@ -299,7 +301,8 @@ def outliers_command(
     with Space.open(space) as opened:
         snapshot = opened.snapshot(parse_where(where))
         metric = "cosine" if opened.stamp.metric == "cosine" else "euclidean"
-    ranked = outliers(snapshot, method, k, contamination, metric=metric)
+    with Progress(f"Scoring {plural(len(snapshot), 'item')} ({method})"):
+        ranked = outliers(snapshot, method, k, contamination, metric=metric)
     if as_json:
         emit_json(
             {"id": r.id, "score": r.score, "outlier": r.outlier}
@@ -318,252 +321,4 @@ def outliers_command(
     )
 
 
-# ---------------------------------------------------------------------------- drift
-def _side(
-    name: str, where: tuple[str, ...], text_fields: tuple[str, ...], encoder: Any
-) -> tuple[list[str], np.ndarray, list[str], Any]:
-    """ids, vectors, contents and the encoder of one side: a space (optionally a slice) or
-    a file embedded with ``encoder``."""
-    path = resolve(name)
-    if (path / DATABASE_FILE).exists():
-        with Space.open(path) as opened:
-            snapshot = opened.snapshot(parse_where(where))
-            used = opened.stamp.encoder
-        if not len(snapshot):
-            raise InvalidInput(
-                f"No items in '{name}'" + (" match the --where filter." if where else ".")
-            )
-        return snapshot.ids, snapshot.vectors, snapshot.contents, used
-    if where:
-        raise InvalidInput(f"--where applies to spaces; '{name}' is a file.")
-    if not Path(name).is_file():
-        raise InvalidInput(f"'{name}' is neither a space nor a file.")
-    records = [r for r in read_records(name, text_fields=text_fields) if isinstance(r, Record)]
-    if not records:
-        raise InvalidInput(f"{name} holds no text rows.")
-    from embedspace.encoders import get
-
-    chosen = get(encoder)
-    return (
-        [r.id for r in records],
-        chosen.encode([r.content for r in records], progress=True),
-        [r.content for r in records],
-        chosen.name,
-    )
-
-
-@click.command("drift")
-@click.argument("reference")
-@click.argument("current")
-@click.option(
-    "--reference-where",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Slice of REFERENCE (a space) to use.",
-)
-@click.option(
-    "--current-where", multiple=True, metavar="KEY=VALUE", help="Slice of CURRENT (a space) to use."
-)
-@click.option(
-    "--encoder", metavar="NAME", help="Encoder for files (default: the space's, or minilm-l6)."
-)
-@click.option(
-    "--text-field", "text_fields", multiple=True, metavar="F", help="Text column(s) of files."
-)
-@click.option(
-    "--alpha",
-    default=0.05,
-    show_default=True,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help="Significance level.",
-)
-@click.option(
-    "--permutations",
-    default=500,
-    show_default=True,
-    type=click.IntRange(min=10),
-    help="Permutations for the p-value.",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object: drift, p_value, effect_size, most_changed.",
-)
-def drift_command(
-    reference: str,
-    current: str,
-    reference_where: tuple[str, ...],
-    current_where: tuple[str, ...],
-    encoder: str | None,
-    text_fields: tuple[str, ...],
-    alpha: float,
-    permutations: int,
-    seed: int,
-    as_json: bool,
-) -> None:
-    """Did the data change between REFERENCE and CURRENT? Each is a space, a slice of a
-    space (--reference-where/--current-where), or a file of texts.
-
-    \b
-    Examples:
-      embedspace drift tickets-june tickets-july
-      embedspace drift tickets tickets --reference-where month=6 --current-where month=7
-      embedspace drift last-month.csv this-week.csv --text-field message
-    """
-    from embedspace.ops.drift import drift_test
-
-    spaces = [n for n in (reference, current) if (resolve(n) / DATABASE_FILE).exists()]
-    default = encoder
-    if default is None and spaces:
-        with Space.open(spaces[0]) as opened:
-            default = opened.stamp.encoder
-    ref_ids, ref_vectors, _, ref_encoder = _side(
-        reference, reference_where, text_fields, default or "minilm-l6"
-    )
-    cur_ids, cur_vectors, cur_contents, cur_encoder = _side(
-        current, current_where, text_fields, default or "minilm-l6"
-    )
-    if ref_encoder != cur_encoder:
-        raise InvalidInput(
-            f"The two sides were embedded by different encoders ({ref_encoder}, "
-            f"{cur_encoder}); compare like with like."
-        )
-    result = drift_test(ref_vectors, cur_vectors, alpha=alpha, permutations=permutations, seed=seed)
-    changed = [
-        {"id": cur_ids[i], "similarity": s, "content": cur_contents[i]}
-        for i, s in result.most_changed
-    ]
-    if as_json:
-        emit_json(
-            [
-                {
-                    "drift": result.drift,
-                    "p_value": result.p_value,
-                    "effect_size": result.effect_size,
-                    "alpha": alpha,
-                    "reference_size": result.reference_size,
-                    "current_size": result.current_size,
-                    "most_changed": changed,
-                }
-            ]
-        )
-        return
-    verdict = "DRIFT" if result.drift else "no drift detected"
-    click.echo(
-        f"{verdict}: p = {result.p_value:.4f} (alpha {alpha}), effect size (MMD) "
-        f"{result.effect_size:.4f}; {result.reference_size} reference vs "
-        f"{result.current_size} current items."
-    )
-    print_table(
-        "Current items least like the reference",
-        ["id", "similarity to nearest reference item", "item"],
-        [(c["id"], c["similarity"], shorten(str(c["content"]), 80)) for c in changed],
-    )
-
-
-# --------------------------------------------------------------------------- ask/chat
-_QA = [
-    click.option(
-        "-k", "k", default=3, show_default=True, type=click.IntRange(min=1), help="Answers to show."
-    ),
-    click.option(
-        "--threshold",
-        default=0.5,
-        show_default=True,
-        type=click.FloatRange(-1, 1),
-        help="Lowest confidence of a good answer.",
-    ),
-    click.option(
-        "--answer-field",
-        default="answer",
-        show_default=True,
-        help="Metadata field holding the answer.",
-    ),
-]
-
-
-def _qa(function: Any) -> Any:
-    for option in reversed(_QA):
-        function = option(function)
-    return function
-
-
-def _say(answers: list[Any], *, as_json: bool, threshold: float) -> None:
-    from dataclasses import asdict
-
-    if as_json:
-        emit_json(asdict(a) for a in answers)
-        return
-    best = answers[0] if answers else None
-    if best is None or not best.confident:
-        near = (
-            f" (closest: {best.score:.2f} '{shorten(best.matched_question, 60)}')" if best else ""
-        )
-        click.echo(f"No good answer{near}; confidence is below {threshold}.")
-        return
-    click.echo(f"{best.answer}\n  ({best.score:.2f}: '{shorten(best.matched_question, 70)}')")
-
-
-@click.command("ask")
-@click.argument("space")
-@click.argument("question")
-@_qa
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object per answer: question, answer, matched_question, id, score, confident.",
-)
-def ask_command(
-    space: str, question: str, k: int, threshold: float, answer_field: str, as_json: bool
-) -> None:
-    """Answer QUESTION from a FAQ space (questions indexed as text, answers as metadata).
-
-    \b
-    Example:
-      embedspace index faq faq.csv --text-field question     # 'answer' column kept
-      embedspace ask faq "how do I reset my password?"
-    """
-    from embedspace.ops.qa import ask
-
-    with Space.open(space) as opened:
-        answers = ask(opened, question, k=k, threshold=threshold, answer_field=answer_field)
-    _say(answers, as_json=as_json, threshold=threshold)
-
-
-@click.command("chat")
-@click.argument("space")
-@_qa
-def chat_command(space: str, k: int, threshold: float, answer_field: str) -> None:
-    """Ask SPACE one question after another (an empty line, 'quit' or Ctrl-D ends)."""
-    from embedspace.ops.qa import ask
-
-    with Space.open(space) as opened:
-        click.echo(
-            f"Ask '{opened.name}' anything ({len(opened)} known questions). "
-            "Empty line or 'quit' ends."
-        )
-        while True:
-            try:
-                question = input("> ").strip()
-            except EOFError:
-                break
-            if not question or question.lower() in ("quit", "exit"):
-                break
-            _say(
-                ask(opened, question, k=k, threshold=threshold, answer_field=answer_field),
-                as_json=False,
-                threshold=threshold,
-            )
-
-
-COMMANDS = [
-    dedup_command,
-    cluster_command,
-    outliers_command,
-    drift_command,
-    ask_command,
-    chat_command,
-]
+COMMANDS = [dedup_command, cluster_command, outliers_command]

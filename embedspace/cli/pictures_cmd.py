@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from embedspace.cli.output import parse_where
+from embedspace.cli.output import parse_where, plural
+from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
 from embedspace.io import Record, read_records
 from embedspace.store import Space
@@ -30,7 +31,7 @@ from embedspace.store import Space
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Picture file: .png or .html.",
+    help="Picture file: .png or .html, in an existing folder.",
 )
 @click.option(
     "--encoder", default="minilm-l6", show_default=True, help="Encoder for the sentences."
@@ -67,7 +68,8 @@ def heatmap_command(
             f"{len(texts)} sentences would be unreadable; a heatmap holds up to 60. "
             "Try 'embedspace map'."
         )
-    matrix = similarity_matrix(texts, texts, encoder=encoder)
+    with Progress(f"Embedding {plural(len(texts), 'sentence')}"):
+        matrix = similarity_matrix(texts, texts, encoder=encoder)
     heatmap(np.asarray(matrix), texts, target, title=f"Cosine similarity ({encoder})")
     click.echo(f"Wrote {target} ({len(texts)} x {len(texts)}).")
 
@@ -79,7 +81,7 @@ def heatmap_command(
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Picture file: .html (interactive, hover text) or .png.",
+    help="Picture file: .html (interactive, hover text) or .png, in an existing folder.",
 )
 @click.option(
     "--method",
@@ -138,7 +140,8 @@ def map_command(
         raise InvalidInput(
             f"No item has a metadata field '{colour}'; fields: {', '.join(fields) or 'none'}."
         )
-    coordinates = project(snapshot.vectors[rows], dims, method, seed)
+    with Progress(f"Projecting {plural(len(rows), 'item')} with {method.upper()}"):
+        coordinates = project(snapshot.vectors[rows], dims, method, seed)
     hover = [f"{snapshot.ids[i]}: {' '.join(snapshot.contents[i].split())[:120]}" for i in rows]
     colours = [str(snapshot.metadata[i].get(colour, "(none)")) for i in rows] if colour else None
     title = f"{opened.name}: {len(rows)} of {len(snapshot)} items, {method.upper()} {dims}D"

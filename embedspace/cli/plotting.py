@@ -3,8 +3,6 @@ works offline) or a PNG (matplotlib)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,77 +10,67 @@ from typing import Any
 import numpy as np
 
 from embedspace.cli.output import shorten
-from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.io.outputs import check_output_file, write_file
 
 FORMATS = (".html", ".png")
 
 
 def check_output(path: Path) -> None:
-    """Fail early (before any work) for an unsupported suffix or a missing folder."""
+    """Fail early (before any work) for an unsupported suffix or a place that cannot be
+    written (the output policy of ``embedspace.io.outputs``)."""
     if path.suffix.lower() not in FORMATS:
         raise InvalidInput(f"Write the picture to a .html or .png file, not '{path.name}'.")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"No folder {path.parent} to write {path.name} into.")
+    check_output_file(path)
 
 
 def scatter(coordinates: np.ndarray, labels: Sequence[str], path: Path, *, title: str) -> None:
     """Labelled points (2 or 3 columns) to ``path``, written atomically."""
     check_output(path)
-    temp = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)[1])
-    try:
-        if path.suffix.lower() == ".html":
-            _html(coordinates, labels, temp, title)
-        else:
-            _png(coordinates, labels, temp, title)
-        os.replace(temp, path)
-    except OSError as error:
-        raise EmbedspaceError(f"Could not write {path}: {error}") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    draw = _html if path.suffix.lower() == ".html" else _png
+    write_file(path, lambda temp: draw(coordinates, labels, temp, title))
 
 
 def heatmap(matrix: np.ndarray, labels: Sequence[str], path: Path, *, title: str) -> None:
     """A labelled similarity matrix with its values written in the cells."""
     check_output(path)
-    temp = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)[1])
-    try:
-        if path.suffix.lower() == ".html":
-            go = _plotly()
-            figure = go.Figure(
-                go.Heatmap(
-                    z=matrix,
-                    x=list(labels),
-                    y=list(labels),
-                    colorscale="YlOrRd",
-                    text=np.round(matrix, 2),
-                    texttemplate="%{text}",
-                    zmin=0,
-                    zmax=1,
-                ),
-                layout={"title": title, "yaxis": {"autorange": "reversed"}},
-            )
-            figure.write_html(str(temp), include_plotlyjs=True, full_html=True)
-        else:
-            plt = _pyplot()
-            size = max(5.0, 0.6 * len(labels) + 3)
-            figure, axes = plt.subplots(figsize=(size + 2, size), dpi=120)
-            image = axes.imshow(matrix, cmap="YlOrRd", vmin=0, vmax=1)
-            axes.set_xticks(
-                range(len(labels)), [shorten(t, 40) for t in labels], rotation=60, ha="right"
-            )
-            axes.set_yticks(range(len(labels)), [shorten(t, 40) for t in labels])
-            for (row, column), value in np.ndenumerate(matrix):
-                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
-            figure.colorbar(image, ax=axes)
-            axes.set_title(title)
-            figure.tight_layout()
-            figure.savefig(temp, format="png")
-            plt.close(figure)
-        os.replace(temp, path)
-    except OSError as error:
-        raise EmbedspaceError(f"Could not write {path}: {error}") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    write_file(path, lambda temp: _heatmap(matrix, labels, temp, title))
+
+
+def _heatmap(matrix: np.ndarray, labels: Sequence[str], temp: Path, title: str) -> None:
+    """Draw the heatmap into ``temp`` (HTML or PNG, by its suffix)."""
+    if temp.suffix.lower() == ".html":
+        go = _plotly()
+        figure = go.Figure(
+            go.Heatmap(
+                z=matrix,
+                x=list(labels),
+                y=list(labels),
+                colorscale="YlOrRd",
+                text=np.round(matrix, 2),
+                texttemplate="%{text}",
+                zmin=0,
+                zmax=1,
+            ),
+            layout={"title": title, "yaxis": {"autorange": "reversed"}},
+        )
+        figure.write_html(str(temp), include_plotlyjs=True, full_html=True)
+    else:
+        plt = _pyplot()
+        size = max(5.0, 0.6 * len(labels) + 3)
+        figure, axes = plt.subplots(figsize=(size + 2, size), dpi=120)
+        image = axes.imshow(matrix, cmap="YlOrRd", vmin=0, vmax=1)
+        axes.set_xticks(
+            range(len(labels)), [shorten(t, 40) for t in labels], rotation=60, ha="right"
+        )
+        axes.set_yticks(range(len(labels)), [shorten(t, 40) for t in labels])
+        for (row, column), value in np.ndenumerate(matrix):
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        figure.colorbar(image, ax=axes)
+        axes.set_title(title)
+        figure.tight_layout()
+        figure.savefig(temp, format="png")
+        plt.close(figure)
 
 
 def points(
@@ -96,17 +84,12 @@ def points(
 ) -> None:
     """Many points (a map of a space): hover text, coloured by a category or a number."""
     check_output(path)
-    temp = Path(tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)[1])
-    try:
-        if path.suffix.lower() == ".html":
-            _points_html(coordinates, hover, colours, temp, title, colour_name)
-        else:
-            _points_png(coordinates, colours, temp, title, colour_name)
-        os.replace(temp, path)
-    except OSError as error:
-        raise EmbedspaceError(f"Could not write {path}: {error}") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    if path.suffix.lower() == ".html":
+        write_file(
+            path, lambda temp: _points_html(coordinates, hover, colours, temp, title, colour_name)
+        )
+    else:
+        write_file(path, lambda temp: _points_png(coordinates, colours, temp, title, colour_name))
 
 
 def _points_html(

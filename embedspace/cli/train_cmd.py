@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedspace.cli.output import emit_json
+from embedspace.cli.progress import Progress
 from embedspace.encoders.registry import looks_like_path
 from embedspace.errors import InvalidInput
 from embedspace.io import read_rows
@@ -27,7 +28,13 @@ def train_group() -> None:
     type=click.Path(file_okay=False),
     help="Folder the image paths in PAIRS are relative to.",
 )
-@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="DIR",
+    help="Folder to write the model to (new, or an earlier model; in an existing folder).",
+)
 @click.option("--image-field", default="image", show_default=True, help="Column with image paths.")
 @click.option("--caption-field", default="caption", show_default=True, help="Column with captions.")
 @click.option(
@@ -160,16 +167,16 @@ def align_command(
                 err=True,
             )
 
-    report = train_align(
-        images,
-        captions,
-        output,
-        image_encoder=image_encoder,
-        text_encoder=text_encoder,
-        settings=settings,
-        progress=True,
-        on_epoch=on_epoch,
-    )
+    with Progress(f"Training an alignment model on {len(images):,} pairs"):
+        report = train_align(
+            images,
+            captions,
+            output,
+            image_encoder=image_encoder,
+            text_encoder=text_encoder,
+            settings=settings,
+            on_epoch=on_epoch,
+        )
     facts = {
         "model": str(report.path),
         "pairs": report.pairs,
@@ -217,7 +224,13 @@ def _pairs(
 
 @train_group.command("word2vec")
 @click.argument("corpus", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the model to.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="DIR",
+    help="Folder to write the model to (new, or an earlier model; in an existing folder).",
+)
 @click.option(
     "--cbow", is_flag=True, help="CBOW instead of skip-gram (faster, a bit weaker on rare words)."
 )
@@ -277,9 +290,6 @@ def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> No
       embedspace train word2vec corpus.txt -o my-words
       embedspace words neighbors coffee --model my-words
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 
     settings = Word2VecSettings(
@@ -293,12 +303,10 @@ def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> No
         workers=int(hyper["workers"]),
         seed=int(hyper["seed"]),
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("Training Word2Vec (epochs)", total=settings.epochs)
+    with Progress("Training Word2Vec (epochs)", total=settings.epochs) as bar:
 
         def on_epoch(epoch: int, loss: float) -> None:
-            bar.update(task, completed=epoch, description=f"Training Word2Vec, loss {loss:,.0f}")
+            bar.update(epoch, description=f"Training Word2Vec (epochs), loss {loss:,.0f}")
 
         words = train_word2vec(corpus, output, settings=settings, on_epoch=on_epoch)
     click.echo(

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedspace.cli.output import emit_json, print_table
+from embedspace.cli.progress import Progress
 from embedspace.encoders import get as get_encoder
 from embedspace.encoders.word_vectors import Neighbour, WordVectors
 from embedspace.errors import InvalidInput
@@ -125,11 +126,14 @@ def evaluate_command(model: str, questions: str | None, restrict: int, as_json: 
     from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation, test_data
 
     words = load_words(model)
-    sections = analogy_accuracy(words, Path(questions) if questions else None, restrict=restrict)
-    correlations = [
-        similarity_correlation(words, test_data("wordsim353.tsv"), "WordSim353"),
-        similarity_correlation(words, test_data("simlex999.txt"), "SimLex-999"),
-    ]
+    with Progress(f"Evaluating {words.name}"):
+        sections = analogy_accuracy(
+            words, Path(questions) if questions else None, restrict=restrict
+        )
+        correlations = [
+            similarity_correlation(words, test_data("wordsim353.tsv"), "WordSim353"),
+            similarity_correlation(words, test_data("simlex999.txt"), "SimLex-999"),
+        ]
     if as_json:
         emit_json(
             {
@@ -170,7 +174,7 @@ def evaluate_command(model: str, questions: str | None, restrict: int, as_json: 
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Picture file: .html (interactive) or .png.",
+    help="Picture file: .html (interactive) or .png, in an existing folder.",
 )
 @click.option("--dims", type=click.IntRange(2, 3), default=3, show_default=True, help="2D or 3D.")
 @_MODEL
@@ -190,7 +194,9 @@ def plot_command(words: tuple[str, ...], output: str, dims: int, model: str) -> 
     unique = list(dict.fromkeys(words))
     if len(unique) < 2:
         raise InvalidInput("Give at least two different words to draw.")
-    coordinates, explained = pca(vectors.vectors[[vectors.index_of(w) for w in unique]], dims)
+    with Progress(f"Loading {model}"):
+        rows = [vectors.index_of(w) for w in unique]
+    coordinates, explained = pca(vectors.vectors[rows], dims)
     title = f"{len(unique)} words, PCA {dims}D ({explained.sum():.0%} of the variance)"
     scatter(coordinates, unique, target, title=title)
     click.echo(f"Wrote {target} ({title}).")

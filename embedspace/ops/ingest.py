@@ -26,7 +26,7 @@ from embedspace.errors import InvalidInput
 from embedspace.io import Record, Rejection, read_records
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
-from embedspace.io.outputs import check_new_folder
+from embedspace.io.outputs import check_new_folder, write_error
 from embedspace.ops.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.database import DATABASE_FILE
@@ -92,7 +92,7 @@ def ingest(
         raise InvalidInput(_nothing_to_index(sources))
     if sync:
         _check_syncable(sources)
-    target = _open_or_create(space, {r.modality for r in records}, encoder, metric)
+    target = _open_or_create(space, {r.modality for r in records}, encoder, metric, on_progress)
     with target:
         written = _write(target, records, on_progress)
         removed = _remove_gone(target, sources, on_progress) if sync else None
@@ -236,11 +236,16 @@ def _unreadable_ids(source: _Source) -> set[str]:
 
 
 def _open_or_create(
-    space: str | Path, modalities: set[str], encoder: str | None, metric: str | None
+    space: str | Path,
+    modalities: set[str],
+    encoder: str | None,
+    metric: str | None,
+    on_progress: ProgressCallback | None,
 ) -> Space:
+    """The space to write to; its HNSW builds report to ``on_progress``."""
     path = resolve(space)
     if (path / DATABASE_FILE).exists():
-        opened = Space.open(path, encoder=encoder)
+        opened = Space.open(path, encoder=encoder, on_progress=on_progress)
         if metric is not None and metric != opened.stamp.metric:
             opened.close()
             raise InvalidInput(
@@ -256,7 +261,12 @@ def _open_or_create(
         path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
     else:
         check_new_folder(path, "a space")
-    return Space.create(path, encoder=chosen, metric=metric or "cosine")
+    try:
+        return Space.create(
+            path, encoder=chosen, metric=metric or "cosine", on_progress=on_progress
+        )
+    except OSError as error:
+        raise write_error(path, error) from None
 
 
 def check_modalities(encoder: Encoder, modalities: set[str]) -> None:
