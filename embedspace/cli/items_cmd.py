@@ -29,6 +29,7 @@ TABLE_ROWS = 50
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
+    metavar="N",
     help=f"Show at most N items (default: {TABLE_ROWS} in the table, all with --json).",
 )
 @click.option(
