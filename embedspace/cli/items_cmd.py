@@ -11,6 +11,7 @@ import click
 from embedspace.cli.output import emit_json, parse_where, plural, print_table, shorten
 from embedspace.cli.progress import Progress
 from embedspace.ops.export import FORMATS, export_space
+from embedspace.ops.ingest import SOURCE_KEY
 from embedspace.ops.items import list_items, remove_items
 from embedspace.store import Space
 
@@ -58,13 +59,17 @@ def items_command(space: str, where: tuple[str, ...], limit: int | None, as_json
         return
     print_table(
         f"{plural(listing.total, 'item')} in '{space}'"
-        + (f", the first {len(listing.items)} shown" if len(listing.items) < listing.total else ""),
+        + (f", {len(listing.items)} shown" if len(listing.items) < listing.total else ""),
         ["id", "text", "metadata"],
         [(i.id, shorten(i.content, 80), _metadata(i.metadata)) for i in listing.items],
     )
 
 
 def _metadata(metadata: dict[str, Any]) -> str:
+    """``key=value, …`` with the item's own fields first and the file it came from last."""
+    metadata = {k: v for k, v in metadata.items() if k != SOURCE_KEY} | {
+        k: v for k, v in metadata.items() if k == SOURCE_KEY
+    }
     return shorten(
         ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in metadata.items()), 120
     )
