@@ -264,3 +264,66 @@ def test_splits_and_weights(tmp_path: Path) -> None:
         baselines=False,
     )
     assert weighted.epochs_run >= 1
+
+
+TINY = TwoTowerSettings(dim=8, id_dim=8, hidden=8, epochs=3, batch_size=64, patience=3)
+
+
+def _chosen_in_file(path: Path) -> dict[str, set[str]]:
+    data = read_interactions(path)
+    chosen: dict[str, set[str]] = {}
+    for user, item in zip(data.users, data.items, strict=True):
+        chosen.setdefault(str(user), set()).add(str(item))
+    return chosen
+
+
+@pytest.mark.parametrize("how", ["leave-last-out", "time"])
+def test_recommend_leaves_out_everything_the_user_chose_in_the_file(
+    tmp_path: Path, how: str
+) -> None:
+    """Known answer: asked for the whole catalogue, a user gets exactly the items they never
+    chose in the training file - not the ones of the internal test or validation splits."""
+    interactions, _, _ = _shop(tmp_path / "data")
+    if how == "time":  # every user's purchases spread over the whole period
+        rows = list(csv.DictReader(interactions.open()))
+        for number, row in enumerate(rows):
+            row["timestamp"] = str(1000 * (number % 8) + int(row["user_id"][1:]))
+        with interactions.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    settings = TwoTowerSettings(**{**vars(TINY), "split": how})
+    train_two_tower(
+        read_interactions(interactions), tmp_path / "m", settings=settings, baselines=False
+    )
+    chosen = _chosen_in_file(interactions)
+    model = TwoTowerModel(tmp_path / "m")
+    catalogue = set(model.items)
+    for user in model.users:
+        assert set(model.seen(user)) == chosen[user] & catalogue, user
+        found = {item for item, _ in model.recommend(user, k=len(catalogue))}
+        assert found == catalogue - chosen[user], user
+    # u0's last interaction (the internal test split) and the one before it (validation)
+    data = read_interactions(interactions)
+    mine = data.subset(data.users == "u0")
+    latest = mine.items[np.argsort(mine.timestamps)][-2:]  # type: ignore[arg-type]
+    assert set(latest.tolist()) <= set(model.seen("u0"))
+
+
+def test_seen_items_are_stored_as_arrays_not_in_the_json_config(tmp_path: Path) -> None:
+    interactions, _, _ = _shop(tmp_path / "data")
+    train_two_tower(read_interactions(interactions), tmp_path / "m", settings=TINY, baselines=False)
+    config = json.loads((tmp_path / "m" / "two_tower.json").read_text())
+    assert "histories" not in config and config["version"] == 2
+    offsets = np.load(tmp_path / "m" / "seen_offsets.npy")
+    items = np.load(tmp_path / "m" / "seen_items.npy")
+    assert offsets.shape == (61,) and offsets[-1] == len(items) == 60 * 8
+    # a folder written by the first version (seen items inline, incomplete) says to retrain
+    config["version"] = 1
+    config["histories"] = {"u0": ["g1"]}
+    (tmp_path / "m" / "two_tower.json").write_text(json.dumps(config))
+    old = TwoTowerModel(tmp_path / "m")
+    with pytest.raises(InvalidInput, match="Retrain it with 'embedspace train two-tower'"):
+        old.recommend("u0", k=3)
+    assert len(old.recommend("u0", k=3, exclude_seen=False)) == 3
+    assert len(old.similar_items("g1", k=3)) == 3

@@ -1,8 +1,10 @@
 """Two-tower recommendation models, served without torch.
 
 A model folder (written by ``embedspace train two-tower``) holds ``two_tower.json`` (ids,
-feature specs, sizes, settings, evaluation), ``weights.safetensors`` (both towers), the
-users' histories and ``items.space``, a Space of every item's vector. Recommending is a
+feature specs, sizes, settings, evaluation), ``weights.safetensors`` (both towers),
+``seen_offsets.npy`` and ``seen_items.npy`` (every item each user chose in the file the
+model was trained on, as compressed sparse rows, memory-mapped when read) and
+``items.space``, a Space of every item's vector. Recommending is a
 nearest-neighbour search in that Space with the user's vector; the towers run in numpy,
 so known users, and new users or items described by their features (cold start), need no
 torch at serving time.
@@ -31,7 +33,12 @@ from embedspace.errors import EmbedspaceError, InvalidInput
 CONFIG_FILE = "two_tower.json"
 WEIGHTS_FILE = "weights.safetensors"
 SPACE_DIR = "items.space"
+SEEN_OFFSETS_FILE = "seen_offsets.npy"
+SEEN_ITEMS_FILE = "seen_items.npy"
 FORMAT = "embedspace-two-tower"
+#: Version 2 keeps the seen items in ``seen_*.npy``, complete; version 1 kept them inline
+#: in the JSON config, without each user's held-out test interaction.
+VERSION = 2
 MAX_CATEGORIES = 1000
 CATEGORY_DIM = 8
 
@@ -237,6 +244,7 @@ class TwoTowerModel:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).resolve()  # files are read on first use, not here
         self._weights: dict[str, np.ndarray] | None = None
+        self._seen: tuple[np.ndarray, np.ndarray] | None = None
         self._encoders: dict[str, Encoder] = {}
         self._space: Any = None
         self._lock = threading.Lock()
@@ -298,9 +306,37 @@ class TwoTowerModel:
             return self._weights
 
     def seen(self, user: str) -> list[str]:
-        """The items a known user chose in the training data."""
-        histories: dict[str, list[str]] = self.config["histories"]
-        return list(histories.get(user, []))
+        """Every item a known user chose anywhere in the file the model was trained on
+        (its held-out test part included); ``[]`` for an unknown user."""
+        row = self.user_index.get(user)
+        if row is None:
+            return []
+        offsets, items = self._seen_rows()
+        return [self.items[i] for i in items[offsets[row - 1] : offsets[row]].tolist()]
+
+    def _seen_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The seen items as compressed sparse rows: user row ``r`` (0-based) chose the
+        item rows ``items[offsets[r]:offsets[r + 1]]``. Memory-mapped on first use."""
+        with self._lock:
+            if self._seen is None:
+                if int(self.config.get("version", 1)) < 2:
+                    raise InvalidInput(
+                        f"{self.path} was written by an older embedspace whose list of the "
+                        "items each user chose misses their latest one, so it could recommend "
+                        "items a user already chose. Retrain it with 'embedspace train "
+                        "two-tower' (similar items and new users still work with this model)."
+                    )
+                try:
+                    self._seen = (
+                        np.load(self.path / SEEN_OFFSETS_FILE, mmap_mode="r"),
+                        np.load(self.path / SEEN_ITEMS_FILE, mmap_mode="r"),
+                    )
+                except (OSError, ValueError) as error:
+                    raise InvalidInput(
+                        f"The two-tower model at {self.path} is damaged ({error}); retrain it "
+                        "with 'embedspace train two-tower'."
+                    ) from None
+            return self._seen
 
     def user_vectors(self, users: Sequence[str]) -> np.ndarray:
         """Vectors of known users; raises ``InvalidInput`` naming unknown ones."""
@@ -354,6 +390,7 @@ class TwoTowerModel:
     def close(self) -> None:
         """Close the item Space (it reopens when needed)."""
         with self._lock:
+            self._seen = None
             if self._space is not None:
                 self._space.close()
                 self._space = None
@@ -373,7 +410,8 @@ class TwoTowerModel:
         exclude_seen: bool = True,
     ) -> list[tuple[str, float]]:
         """The ``k`` best items for a known ``user``, or for a new user described by
-        ``features``; items the user already chose are left out."""
+        ``features``; every item the user chose in the file the model was trained on is
+        left out (unless ``exclude_seen=False``)."""
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
         if user is not None and user in self.user_index:

@@ -29,7 +29,10 @@ from embedspace.encoders.base import Encoder
 from embedspace.encoders.two_tower import (
     CONFIG_FILE,
     FORMAT,
+    SEEN_ITEMS_FILE,
+    SEEN_OFFSETS_FILE,
     SPACE_DIR,
+    VERSION,
     WEIGHTS_FILE,
     FeatureArrays,
     feature_arrays,
@@ -122,14 +125,27 @@ def _side(
     return _Side(specs, feature_arrays(specs, rows, encoders))
 
 
+def chosen_rows(catalogue: Catalogue, data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct items each catalogue user chose in ``data``, as compressed sparse
+    rows ``(offsets, items)``: user row ``r`` chose item rows ``items[offsets[r]:
+    offsets[r + 1]]``, sorted. Users and items outside the catalogue are left out.
+    ``offsets`` is int64 of shape ``(n_users + 1,)``, ``items`` int32."""
+    users, items = catalogue.user_rows(data.users), catalogue.item_rows(data.items)
+    keep = (users >= 0) & (items >= 0)
+    n_items = max(1, len(catalogue.items))
+    pairs = np.unique(users[keep] * n_items + items[keep])
+    counts = np.bincount(pairs // n_items, minlength=len(catalogue.users))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return offsets, (pairs % n_items).astype(np.int32)
+
+
 def _histories(catalogue: Catalogue, data: Interactions) -> list[np.ndarray]:
     """Per user (index 1..n, 0 empty): the 1-based item indices they chose, unique."""
-    users, items = catalogue.user_rows(data.users), catalogue.item_rows(data.items)
-    found: list[list[int]] = [[] for _ in range(len(catalogue.users) + 1)]
-    for user, item in zip(users, items, strict=True):
-        if user >= 0 and item >= 0:
-            found[user + 1].append(item + 1)
-    return [np.array(sorted(set(h)), dtype=np.int64) for h in found]
+    offsets, items = chosen_rows(catalogue, data)
+    ones = items.astype(np.int64) + 1
+    return [np.zeros(0, np.int64)] + [
+        ones[offsets[r] : offsets[r + 1]] for r in range(len(catalogue.users))
+    ]
 
 
 def train_two_tower(
@@ -179,23 +195,20 @@ def train_two_tower(
     seconds = time.perf_counter() - started
     config = {
         "format": FORMAT,
-        "version": 1,
+        "version": VERSION,
         "users": catalogue.users,
         "items": catalogue.items,
         "user_features": [s.to_json() for s in users.specs],
         "item_features": [s.to_json() for s in items.specs],
         "settings": asdict(settings),
-        "histories": {
-            u: [catalogue.items[i - 1] for i in histories[n + 1]]
-            for n, u in enumerate(catalogue.users)
-        },
         "best_epoch": best_epoch,
         "epochs_run": epochs_run,
         "validation_recall": round(validation_recall, 6),
         "seconds": round(seconds, 3),
         "evaluation": [asdict(r) for r in reports],
     }
-    _save(target, config, weights, catalogue, item_vectors, item_features)
+    seen = chosen_rows(catalogue, interactions)  # the whole file: the test split too
+    _save(target, config, weights, seen, catalogue, item_vectors, item_features)
     return TwoTowerReport(target, best_epoch, epochs_run, validation_recall, seconds, reports)
 
 
@@ -321,6 +334,7 @@ def _save(
     path: Path,
     config: dict[str, Any],
     weights: dict[str, np.ndarray],
+    seen: tuple[np.ndarray, np.ndarray],
     catalogue: Catalogue,
     item_vectors: np.ndarray,
     item_features: Mapping[str, Mapping[str, Any]] | None,
@@ -334,6 +348,8 @@ def _save(
         save_file(
             {k: np.ascontiguousarray(v) for k, v in weights.items()}, str(temp / WEIGHTS_FILE)
         )
+        np.save(temp / SEEN_OFFSETS_FILE, seen[0], allow_pickle=False)
+        np.save(temp / SEEN_ITEMS_FILE, seen[1], allow_pickle=False)
         (temp / CONFIG_FILE).write_text(json.dumps(config) + "\n", encoding="utf-8")
         features = item_features or {}
         with Space.create(
