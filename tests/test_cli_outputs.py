@@ -147,3 +147,33 @@ def test_index_into_a_json_space_reports_typed_csv_metadata(tmp_path: Path) -> N
         assert item.metadata["price"] == 249.5 and item.metadata["in_stock"] is True
     rows = [json.loads(x) for x in run("items", "shop", "--json").stdout.splitlines()]
     assert [r["metadata"]["price"] for r in rows] == [249.5, 99.0]
+
+
+def test_stages_end_in_order_and_an_interrupted_stage_carries_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from embedspace.cli.progress import Stages
+
+    monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(Progress, "_tick", lambda self: None)  # only the reports print
+    with Stages(terminal=False) as report:
+        report("Reading docs.csv", 0, None)
+        report("Reading docs.csv", 300, None)
+        report("Indexing into docs", 0, 4)
+        report("Indexing into docs", 2, 4)
+        report("Building the index", 0, 3)  # reported from inside a write
+        report("Building the index", 3, 3)
+        report("Indexing into docs", 4, 4)
+    lines = [line.rsplit(", ", 1)[0] for line in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        "Reading docs.csv: 0 s",
+        "Reading docs.csv: 300",
+        "Reading docs.csv: 300, 0 s",  # ended (", done") when indexing began
+        "Indexing into docs: 0/4 (0%)",
+        "Indexing into docs: 2/4 (50%)",
+        "Building the index: 0/3 (0%)",
+        "Building the index: 3/3 (100%)",
+        "Building the index: 3/3 (100%), 0 s",
+        "Indexing into docs: 4/4 (100%)",
+        "Indexing into docs: 4/4 (100%), 0 s",
+    ]

@@ -119,12 +119,12 @@ def index_command(
         }
         emit_json([counts if report.removed is None else counts | {"removed": report.removed}])
         return
-    removed = "" if report.removed is None else f", {report.removed} removed"
+    removed = "" if report.removed is None else f", {report.removed:,} removed"
     click.echo(
         f"Indexed {plural(report.read, 'item')} into '{report.space}' in "
-        f"{report.seconds:.1f} s: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged{removed}, {len(report.rejected)} rejected "
-        f"({report.embedded} embedded; {report.count} in the space)."
+        f"{report.seconds:.1f} s: {report.added:,} added, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged{removed}, {len(report.rejected):,} rejected "
+        f"({report.embedded:,} embedded; {report.count:,} in the space)."
     )
 
 
