@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from embedspace.cli.output import emit_json, parse_where, plural, print_table, shorten
-from embedspace.cli.progress import Progress
+from embedspace.cli.progress import Progress, Stages
 from embedspace.ops.export import FORMATS, export_space
 from embedspace.ops.ingest import SOURCE_KEY
 from embedspace.ops.items import list_items, remove_items
@@ -95,7 +95,7 @@ def remove_command(space: str, ids: tuple[str, ...], missing_ok: bool, as_json: 
       embedspace remove news dale-1 dale-7
       embedspace items news --where topic=spam --json | jq -r .id | xargs embedspace remove news
     """
-    with Space.open(space) as opened:
+    with Stages() as progress, Space.open(space, on_progress=progress) as opened:
         removal = remove_items(opened, ids, missing_ok=missing_ok)
         count = len(opened)
     if as_json:
