@@ -79,6 +79,9 @@ def test_a_folder_of_text_files_is_indexed_and_synced(tmp_path: Path) -> None:
     assert "2 added" in result.stdout and "1 rejected" in result.stdout
     assert "empty.txt: is empty" in result.stderr
     assert sorted(ids("notes")) == ["2024/plan.md", "cats.txt"]
+    (notes / "cats.txt").write_bytes(b"\x00\x01 damaged")  # unreadable now: kept, not gone
+    kept = run("index", "notes", str(notes), "--sync", "--json")
+    assert json.loads(kept.stdout)["removed"] == 0 and "cats.txt: is not a text file" in kept.stderr
     (notes / "cats.txt").unlink()
     synced = run("index", "notes", str(notes), "--sync", "--json")
     assert json.loads(synced.stdout)["removed"] == 1 and ids("notes") == ["2024/plan.md"]
