@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 HOME_VARIABLE = "EMBEDSPACE_HOME"
+CACHE_VARIABLE = "EMBEDSPACE_CACHE"
 
 
 def home() -> Path:
@@ -22,7 +23,11 @@ def home() -> Path:
 
 
 def cache_dir() -> Path:
-    """The folder for derived, re-creatable files (optimised model graphs): ``<home>/.cache``."""
+    """The folder for derived, re-creatable files (prepared model graphs, the recipe chosen
+    for this CPU): ``$EMBEDSPACE_CACHE``, else ``<home>/.cache``."""
+    configured = os.environ.get(CACHE_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
     return home() / ".cache"
 
 

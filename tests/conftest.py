@@ -75,11 +75,20 @@ class FakeImageOnlyEncoder(FakeImageEncoder):
         super().__init__(name="fake-image-only")
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of prepared models for the whole run: the default model is prepared (and
+    its recipe measured) once, not in every test."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty $EMBEDSPACE_HOME per test, and the fake encoders registered."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Iterator[Path]:
+    """An empty $EMBEDSPACE_HOME per test (sharing the run's model cache), and the fake
+    encoders registered."""
     folder = tmp_path / "home"
     monkeypatch.setenv("EMBEDSPACE_HOME", str(folder))
+    monkeypatch.setenv("EMBEDSPACE_CACHE", str(model_cache))
     register("fake", CountingEncoder)
     register("fake-image", FakeImageEncoder)
     register("fake-image-only", FakeImageOnlyEncoder)

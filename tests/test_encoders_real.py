@@ -54,8 +54,30 @@ def test_minilm_matches_the_fp32_sentence_transformers_model() -> None:
 
 
 @needs_minilm
-def test_prepared_models_are_cached(home: Path) -> None:
+@pytest.mark.skipif(not has("gensim"), reason="needs embedspace[words] for the sentences")
+def test_the_recipe_chosen_on_this_cpu_keeps_the_fidelity_floor_on_5000_real_sentences() -> None:
+    import random
+
+    from bench.data import sentences
+    from embedspace.encoders.minilm import chosen_recipe
+
+    texts = sentences()
+    assert len(texts) >= 5000
+    texts = random.Random(0).sample(texts, 5000)  # Lee news corpus + English Wikipedia
+    choice = chosen_recipe()
+    # minilm-l6-fp32 is the reference model to float error (the test above).
+    reference = encoders.get("minilm-l6-fp32").encode(texts)
+    cosines = (encoders.get("minilm-l6").encode(texts) * reference).sum(axis=1)
+    where = f"recipe {choice.explain()}"
+    assert cosines.mean() >= 0.999, f"mean cosine {cosines.mean():.5f} with {where}"
+    assert cosines.min() >= 0.995, f"min cosine {cosines.min():.5f} with {where}"
+
+
+@needs_minilm
+def test_prepared_models_are_cached(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from embedspace.encoders.minilm import prepared_model
+
+    monkeypatch.delenv("EMBEDSPACE_CACHE")  # the default place: <home>/.cache
 
     first = prepared_model("fp32")
     stamp = first.stat().st_mtime_ns
@@ -89,10 +111,11 @@ def test_an_onnx_model_directory_loads_by_path(tmp_path: Path) -> None:
 
 @needs_minilm
 def test_the_optimised_copy_of_an_onnx_directory_is_cached_and_replaced_when_damaged(
-    home: Path, tmp_path: Path
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from embedspace.encoders.minilm import prepared_model
 
+    monkeypatch.setenv("EMBEDSPACE_CACHE", str(home / ".cache"))
     folder = tmp_path / "onnx-dir"
     folder.mkdir()
     shutil.copy(prepared_model("fp32"), folder / "model.onnx")
@@ -118,9 +141,10 @@ def test_preparing_into_an_unwritable_home_is_a_clear_error(
     blocker = home.parent / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("EMBEDSPACE_HOME", str(blocker))
+    monkeypatch.delenv("EMBEDSPACE_CACHE")
     with pytest.raises(EmbedspaceError, match="set EMBEDSPACE_HOME to a writable folder"):
         prepared_model("fp32")
-    with pytest.raises(InvalidInput, match="choose int8 or fp32"):
+    with pytest.raises(InvalidInput, match="choose int8 .this CPU's recipe. or one of int8-s8, int8-u8, fp32"):
         prepared_model("fp16")
 
 
