@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,20 @@ def test_errors() -> None:
         es.similarity("a", "b", metric="l1", encoder="fake")
     with pytest.raises(DimensionMismatch):
         es.similarity(np.ones(3), np.ones(4))
+
+
+def test_one_score_convention_for_similarity_and_search(tmp_path: Path) -> None:
+    """Higher is better everywhere: euclidean scores are minus the distance, in
+    ``similarity``, ``similarity_matrix`` and a euclidean space's search results alike."""
+    a, b = np.array([1.0, 2.0, 2.0]), np.array([1.0, 0.0, 0.0])
+    distance = float(np.linalg.norm(a - b))
+    assert es.similarity(a, b, metric="euclidean") == pytest.approx(-distance)
+    matrix = es.similarity_matrix(np.stack([a, b]), metric="euclidean")
+    np.testing.assert_allclose(matrix, [[0.0, -distance], [-distance, 0.0]], atol=1e-6)
+    space = es.Space.create(tmp_path / "e", encoder="fake", metric="euclidean")
+    vectors = np.zeros((2, 64), dtype=np.float32)
+    vectors[0, :3], vectors[1, :3] = a, b
+    space.add(["a", "b"], ids=["a", "b"], vectors=vectors)
+    (nearest, other) = space.search(vectors[0], k=2)
+    assert nearest.score == pytest.approx(0.0, abs=1e-6)
+    assert other.score == pytest.approx(es.similarity(vectors[0], vectors[1], metric="euclidean"))

@@ -133,3 +133,53 @@ def test_a_leftover_temp_file_from_a_killed_save_is_harmless(tmp_path: Path) -> 
     (tmp_path / "t" / ".hnsw-abc.tmp").write_bytes(b"half a file")
     space.close()
     assert es.Space.open(tmp_path / "t", ann_threshold=10).search(vectors[3], k=1)[0].id == "3"
+
+
+ANN_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import embedspace as es
+    space = es.Space.open(sys.argv[1], ann_threshold=1000)
+    rng = np.random.default_rng(0)
+    batch = 0
+    while True:  # each add is past the threshold and large enough to update the sidecar
+        vectors = rng.normal(size=(1500, 64)).astype(np.float32)
+        ids = [f"b{batch}-{i}" for i in range(1500)]
+        space.add([f"v {i}" for i in ids], ids=ids, vectors=vectors)
+        print(batch, flush=True)
+        batch += 1
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.1, 0.25])
+def test_sigkill_while_the_sidecar_is_updated_leaves_a_sound_space(
+    tmp_path: Path, delay: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    from embedspace.store.hnsw import HnswIndex
+
+    path = tmp_path / "ann-crash"
+    es.Space.create(path, encoder="fake").close()
+    writer = _start(ANN_WRITER, str(path))
+    assert writer.stdout is not None
+    reported = -1
+    while reported < 2:  # the sidecar was built, then updated at least once
+        line = writer.stdout.readline()
+        assert line, writer.stderr.read() if writer.stderr else "writer died"
+        reported = int(line)
+    time.sleep(delay)  # inside the next add: its transaction, or the sidecar update after it
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+
+    saved = HnswIndex.load(path, 64, "cosine")  # the old or the new sidecar, never half of one
+    space = es.Space.open(path, ann_threshold=1000)
+    assert saved is not None and saved.max_rowid <= len(space)
+    probe = space.vectors([f"b{reported}-7"])
+    with caplog.at_level("WARNING", logger="embedspace"):
+        assert space.search(probe[0], k=1)[0].id == f"b{reported}-7"
+    assert "damaged" not in caplog.text and "no HNSW index" not in caplog.text
+    space.add(["after"], ids=["after"], vectors=np.ones((1, 64), dtype=np.float32))
+    space.optimize()  # the next update clears what the killed one left behind
+    assert list(path.glob(".hnsw-*.tmp")) == []
+    assert len(list(path.glob("hnsw-*.faiss"))) == 1

@@ -245,3 +245,18 @@ def test_a_sidecar_from_before_the_fast_checksum_still_loads(tmp_path: Path) -> 
     reopened = es.Space.open(folder, ann_threshold=500)
     assert reopened.search(vectors[5], k=1)[0].id == "5"
     assert reopened._ann._graph is not None  # read, not refused
+
+
+def test_a_text_query_reads_the_sidecar_while_it_is_embedded(tmp_path: Path) -> None:
+    space = es.Space.create(tmp_path / "ann", encoder="fake", ann_threshold=500)
+    texts = [f"item number {i} about topic {i % 37}" for i in range(2000)]
+    space.add(texts, ids=[str(i) for i in range(2000)])
+    space.close()
+    reopened = es.Space.open(tmp_path / "ann", ann_threshold=500)
+    found = reopened.search("item number 1234 about topic 13", k=5)
+    graph = reopened._ann._graph
+    assert graph is not None and graph._mapped  # read (ahead), memory-mapped
+    assert found[0].id == "1234"
+    assert [m.id for m in found] == [
+        m.id for m in reopened.search("item number 1234 about topic 13", k=5, exact=True)
+    ]

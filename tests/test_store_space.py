@@ -11,6 +11,7 @@ from embedspace.errors import (
     DimensionMismatch,
     EncoderMismatch,
     InvalidInput,
+    SpaceClosed,
     SpaceExists,
     SpaceNotFound,
 )
@@ -199,3 +200,158 @@ def test_list_spaces_reports_a_broken_space_without_hiding_the_others(home: Path
     listed = {s["name"]: s for s in es.list_spaces()}
     assert listed["good"]["count"] == 0
     assert "not a" in listed["bad"]["error"]
+
+
+# ---------------------------------------------------------------- where filters
+SHOP = [
+    ("laptop", {"price": 999.0, "topic": "tech", "in_stock": True, "added": "2024-03-01"}),
+    ("headphones", {"price": 249.5, "topic": "tech", "in_stock": False, "added": "2024-01-15"}),
+    ("coffee beans", {"price": 12, "topic": "food", "in_stock": True, "added": "2023-12-24"}),
+    ("olive oil", {"price": 24.99, "topic": "food", "added": "2024-02-02"}),
+    ("gift card", {"topic": "other"}),
+]
+
+
+def _shop(tmp_path: Path, *, as_text: bool = False) -> es.Space:
+    """Five items; ``as_text``: every value stored as a string, as CSV imports used to."""
+    space = es.Space.create(tmp_path / "shop", encoder="fake")
+    metadata = [{k: str(v) for k, v in meta.items()} if as_text else meta for _, meta in SHOP]
+    space.add([text for text, _ in SHOP], ids=[text for text, _ in SHOP], metadata=metadata)
+    return space
+
+
+def _ids(space: es.Space, where: dict[str, object]) -> set[str]:
+    return {m.id for m in space.search("anything", k=10, where=where)}
+
+
+def test_typed_metadata_is_stored_typed(tmp_path: Path) -> None:
+    space = _shop(tmp_path)
+    assert space.get("headphones").metadata == SHOP[1][1]  # type: ignore[union-attr]
+    space.add(["numpy"], ids=["np"], metadata=[{"n": np.int64(3), "x": np.float32(0.5)}])
+    stored = space.get("np").metadata  # type: ignore[union-attr]
+    assert stored == {"n": 3, "x": 0.5} and isinstance(stored["n"], int)
+    with pytest.raises(InvalidInput, match="metadata of item 'bad' cannot be stored"):
+        space.add(["nan"], ids=["bad"], metadata=[{"price": float("nan")}])
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["typed", "numbers-as-text"])
+def test_where_compares_numbers_numerically(tmp_path: Path, as_text: bool) -> None:
+    space = _shop(tmp_path, as_text=as_text)
+    assert _ids(space, {"price": 249.5}) == {"headphones"}  # "249.5" or 249.5
+    assert _ids(space, {"price": {"<": 300}}) == {"headphones", "coffee beans", "olive oil"}
+    assert _ids(space, {"price": {">=": 24.99, "<=": 249.5}}) == {"headphones", "olive oil"}
+    assert _ids(space, {"price": {">": 12}}) == {"laptop", "headphones", "olive oil"}
+    assert _ids(space, {"price": [12, 999]}) == {"coffee beans", "laptop"}
+    assert _ids(space, {"price": {"in": [12.0, 24.99]}}) == {"coffee beans", "olive oil"}
+    assert _ids(space, {"topic": {"not in": ["tech", "food"]}}) == {"gift card"}
+    assert _ids(space, {"in_stock": {"not in": [True]}}) == {"headphones", "olive oil", "gift card"}
+    # != keeps items without the field; strings order as strings (ISO dates).
+    assert _ids(space, {"topic": {"!=": "tech"}}) == {"coffee beans", "olive oil", "gift card"}
+    assert _ids(space, {"price": {"!=": 12}}) == {"laptop", "headphones", "olive oil", "gift card"}
+    assert _ids(space, {"added": {">=": "2024-02-01"}}) == {"laptop", "olive oil"}
+    assert _ids(space, {"in_stock": True}) == {"laptop", "coffee beans"}
+    assert _ids(space, {"in_stock": None}) == {"olive oil", "gift card"}
+    assert _ids(space, {"in_stock": {"!=": None}, "topic": "tech"}) == {"laptop", "headphones"}
+
+
+def test_a_number_written_differently_in_text_matches(tmp_path: Path) -> None:
+    space = es.Space.create(tmp_path / "csv", encoder="fake")
+    space.add(
+        ["a", "b", "c"],
+        ids=["a", "b", "c"],
+        metadata=[{"price": "249.50"}, {"price": "cheap"}, {"zip": "02139"}],
+    )
+    assert _ids(space, {"price": 249.5}) == {"a"}
+    assert _ids(space, {"price": {"<": 1000}}) == {"a"}  # "cheap" is not a number
+    assert _ids(space, {"zip": "02139"}) == {"c"} and _ids(space, {"zip": 2139}) == set()
+
+
+def test_where_warns_about_a_field_no_item_has(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    space = _shop(tmp_path)
+    with caplog.at_level("WARNING", logger="embedspace"):
+        assert _ids(space, {"Price": {"<": 300}}) == set()
+        assert len(space.snapshot({"colour": "red"})) == 0
+    assert "No item in space 'shop' has the metadata field 'Price'. Did you mean 'price'?" in (
+        caplog.text
+    )
+    assert "'colour'" in caplog.text and "Fields in this space: added, in_stock, price" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="embedspace"):
+        _ids(space, {"price": {"<": 1}, "in_stock": None})  # real fields: nothing to say
+    assert caplog.text == ""
+
+
+def test_where_values_never_reach_sql_as_text(tmp_path: Path) -> None:
+    space = _shop(tmp_path)
+    sneaky = "x') OR 1=1 OR ('"
+    assert _ids(space, {sneaky: "y"}) == set()
+    assert _ids(space, {"topic": sneaky}) == set()
+    assert _ids(space, {"topic": {">": "z' OR '1'='1"}}) == set()
+    assert len(space) == 5
+
+
+def test_where_operators_are_checked(tmp_path: Path) -> None:
+    space = _shop(tmp_path)
+    with pytest.raises(
+        InvalidInput, match=r"where\['price'\] {'<': None}: < compares numbers or strings"
+    ):
+        _ids(space, {"price": {"<": None}})
+    with pytest.raises(InvalidInput, match="'in' takes a list"):
+        _ids(space, {"topic": {"in": "food"}})
+    with pytest.raises(InvalidInput, match="NaN"):
+        _ids(space, {"price": float("nan")})
+
+
+# ---------------------------------------------------------------- the Python API
+def test_get_takes_one_id_and_get_many_a_list(tmp_path: Path) -> None:
+    space = _space(tmp_path)
+    with pytest.raises(InvalidInput, match=r"get takes one id .* use get_many\(\[\.\.\.\]\)"):
+        space.get(["t0", "t1"])  # type: ignore[arg-type]
+    items = space.get_many(["t3", "t0"])
+    assert [i.id for i in items] == ["t3", "t0"] and items[1].content == TEXTS[0]
+    with pytest.raises(InvalidInput, match="Not in space 's': nope"):
+        space.get_many(["t0", "nope"])
+
+
+def test_a_space_reads_like_a_mapping_of_ids(tmp_path: Path) -> None:
+    space = _space(tmp_path)
+    assert "t2" in space and "nope" not in space and 3 not in space  # type: ignore[operator]
+    assert list(space) == [f"t{i}" for i in range(5)] == space.ids()
+    assert [space.get(i).content for i in space] == TEXTS  # type: ignore[union-attr]
+
+
+def test_use_after_close_says_the_space_is_closed(tmp_path: Path) -> None:
+    space = _space(tmp_path)
+    space.close()
+    space.close()  # twice is fine
+    for use in (
+        lambda: space.get("t0"),
+        lambda: space.search("cat"),
+        lambda: space.add(["more"]),
+        lambda: len(space),
+        lambda: "t0" in space,
+        lambda: list(space),
+        space.info,
+    ):
+        with pytest.raises(SpaceClosed, match=r"Space 's' is closed\. Open it again with Space"):
+            use()
+    assert repr(space) == f"<Space 's' at {tmp_path / 's'} (closed)>"
+    with es.Space.open(tmp_path / "s") as reopened:
+        assert len(reopened) == 5
+    with pytest.raises(SpaceClosed):
+        reopened.search("cat")
+
+
+def test_reprs_are_short(tmp_path: Path) -> None:
+    space = _space(tmp_path)
+    assert repr(space) == f"<Space 's': 5 items, fake (64-d, cosine), at {tmp_path / 's'}>"
+    item = space.get("t0")
+    assert repr(item) == (
+        "Item(id='t0', content='the cat sat on the mat', metadata={'kind': 'pet'}, "
+        "vector=float32[64])"
+    )
+    assert repr(space.snapshot()) == "Snapshot(5 items, vectors=float32[5, 64])"

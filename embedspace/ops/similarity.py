@@ -51,7 +51,8 @@ def similarity_matrix(
     """Scores between every item of ``a`` and every item of ``b`` (default: ``a`` itself).
 
     Items are texts (embedded with ``encoder``) or an ``(n, dim)`` array. Returns
-    ``(len(a), len(b))`` float32; higher is more similar (euclidean gives minus the distance).
+    ``(len(a), len(b))`` float32 scores, higher is more similar for every metric: cosine
+    similarity, dot product, or minus the euclidean distance (as ``similarity``).
     """
     if metric not in METRICS:
         raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
@@ -75,7 +76,12 @@ def similarity(
     metric: str = "cosine",
     encoder: str | Encoder | None = None,
 ) -> float:
-    """How alike two items are (two texts, or two vectors); higher is more similar."""
+    """How alike two items are (two texts, or two vectors), as one score.
+
+    Higher is more similar for every metric, the same convention as ``Match.score`` and
+    the CLI: ``cosine`` gives the cosine similarity (1 = same direction), ``dot`` the dot
+    product, ``euclidean`` minus the distance (0 = identical; -0.68 means 0.68 apart).
+    """
     left = [a] if isinstance(a, str) else np.asarray(a, dtype=np.float32).reshape(1, -1)
     right = [b] if isinstance(b, str) else np.asarray(b, dtype=np.float32).reshape(1, -1)
     return float(similarity_matrix(left, right, metric=metric, encoder=encoder)[0, 0])

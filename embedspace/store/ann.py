@@ -19,6 +19,7 @@ import contextlib
 import logging
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -101,9 +102,24 @@ class AnnIndex:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(rowids, order, 1), np.take_along_axis(scores, order, 1)
 
-    def prepare(self) -> None:
-        """Read the sidecar now (e.g. while the query is being embedded), if not yet read."""
-        if self._graph is None:
+    @contextlib.contextmanager
+    def reading_ahead(self) -> Iterator[None]:
+        """Read the sidecar on a second thread while the block runs (a query being
+        embedded): a fresh process then loads faiss and maps the graph while the model
+        starts, instead of after. Nothing else touches this index until the block ends."""
+        if self._graph is not None or not self.exists:
+            yield
+            return
+        thread = threading.Thread(target=self._read_quietly, name="embedspace-read-ahead")
+        thread.start()
+        try:
+            yield
+        finally:
+            thread.join()
+
+    def _read_quietly(self) -> None:
+        # Any failure here is met again, and reported, by the search that follows.
+        with contextlib.suppress(Exception):
             self._load_for_reading()
 
     def _readable(self, connection: sqlite3.Connection) -> HnswIndex | None:

@@ -129,9 +129,11 @@ def _open(file: Path) -> sqlite3.Connection:
     return connection
 
 
-#: What reads as a number in text metadata (from CSV files, say): decimal or scientific
-#: notation with an optional sign, no "nan", "inf", underscores or thousands separators.
-NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
+#: What reads as a number in text metadata (numbers stored as text by older CSV imports):
+#: decimal or scientific notation with an optional sign, as the CSV reader's column types
+#: (``io/csv_table.py``) read them. No leading zeros ("02139" is a code, not a number),
+#: no "nan", "inf", underscores or thousands separators.
+NUMBER = re.compile(r"\s*[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
 #: The SQL function ``where`` filters call to compare text metadata as a number.
 NUMBER_FUNCTION = "embedspace_number"
 

@@ -4,14 +4,15 @@ One form, a mapping from field to what it must be::
 
     where={"topic": "food"}                 # equals
     where={"year": [2020, 2021]}            # any of (the same as {"in": [2020, 2021]})
-    where={"price": {"<": 300}}             # operators: ==  !=  <  <=  >  >=  in
+    where={"price": {"<": 300}}             # operators: ==  !=  <  <=  >  >=  in  not in
     where={"price": {">=": 10, "<": 300}}   # several on one field: all must hold
     where={"topic": None}                   # the field is missing or null
 
 Every field must match (AND). Values compare by their type: numbers numerically, also with
 numbers stored as text (``"249.50"`` from a CSV file equals ``249.5``); strings as strings
 (``<`` orders them, which suits ISO dates); booleans match JSON ``true``/``false`` and the
-strings "true"/"false" in any case. ``!=`` also keeps items that lack the field. Field
+strings "true"/"false" in any case. ``!=`` and ``not in`` also keep items that lack the
+field. Field
 names and values only ever reach SQLite as parameters.
 """
 
@@ -30,7 +31,7 @@ log = logging.getLogger("embedspace")
 
 Scalar = str | int | float | bool | None
 #: The operators of ``{"field": {operator: value}}``.
-OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in")
+OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 _ORDERING = ("<", "<=", ">", ">=")
 #: Items read to suggest field names when a field exists in no item.
 _FIELD_SAMPLE = 2000
@@ -82,15 +83,19 @@ def conditions(key: str, wanted: Any) -> list[tuple[str, Any]]:
 
 
 def _condition(path: str, key: str, operator: str, operand: Any) -> tuple[str, list[Any]]:
-    if operator == "in":
+    if operator in ("in", "not in"):
         if isinstance(operand, str | bytes) or not isinstance(
             operand, list | tuple | set | frozenset
         ):
-            raise InvalidInput(f"where['{key}'] 'in' takes a list of values, not {operand!r}.")
+            raise InvalidInput(
+                f"where['{key}'] '{operator}' takes a list of values, not {operand!r}."
+            )
         if not operand:
             raise InvalidInput(f"where['{key}'] has an empty list: give at least one value.")
         parts = [_equal(path, key, value) for value in operand]
-        return "(" + " OR ".join(p[0] for p in parts) + ")", [v for p in parts for v in p[1]]
+        clause = "(" + " OR ".join(p[0] for p in parts) + ")"
+        values = [v for p in parts for v in p[1]]
+        return (clause if operator == "in" else f"NOT COALESCE({clause}, 0)"), values
     if operator == "==":
         return _equal(path, key, operand)
     if operator == "!=":

@@ -10,6 +10,7 @@ A Space reads like a mapping of ids to items: ``len(space)``, ``"id" in space``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -394,7 +395,8 @@ class Space:
         """
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}.")
-        return self._nearest(self._query_vector(query), k, where, exact)
+        read_ahead = not exact and not where and len(self) >= self.ann_threshold
+        return self._nearest(self._query_vector(query, read_ahead=read_ahead), k, where, exact)
 
     def similar(
         self,
@@ -430,11 +432,15 @@ class Space:
         vector = self._writer.prepare(self.encoder.encode_images([image]))
         return self._nearest(vector, k, where, exact)
 
-    def _query_vector(self, query: str | np.ndarray) -> np.ndarray:
+    def _query_vector(self, query: str | np.ndarray, *, read_ahead: bool = False) -> np.ndarray:
+        """The query as stored vectors are (``(1, dim)``); ``read_ahead``: the HNSW index
+        will be searched, so read it while the text is embedded."""
         if isinstance(query, str):
             if not query.strip():
                 raise InvalidInput("The query is empty: give some text to search for.")
-            vector = self.encoder.encode_query([query])
+            reading = self._ann.reading_ahead() if read_ahead else contextlib.nullcontext()
+            with reading:
+                vector = self.encoder.encode_query([query])
         else:
             vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
             check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
