@@ -74,6 +74,36 @@ def test_where_and_similar(csv_file: Path) -> None:
     assert "a" not in [json.loads(x)["id"] for x in similar]
 
 
+def test_where_compares_numbers_and_warns_about_unknown_fields(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop = tmp_path / "shop.csv"
+    shop.write_text(
+        "id,text,price,topic\n"
+        "p1,wireless headphones,249.50,tech\n"
+        "p2,a laptop,999,tech\n"
+        "p3,coffee beans,12.0,food\n"
+    )
+    run("index", "shop", str(shop), "--encoder", "fake")
+
+    def ids(*where: str) -> set[str]:
+        args = [arg for condition in where for arg in ("--where", condition)]
+        result = run("search", "shop", "things", "--json", *args)
+        return {json.loads(line)["id"] for line in result.output.splitlines()}
+
+    assert ids("price=249.5") == {"p1"}  # written 249.50 in the file
+    assert ids("price<300") == {"p1", "p3"}
+    assert ids("price>=12", "price<=249.5") == {"p1", "p3"}
+    assert ids("topic!=food") == {"p1", "p2"}
+    assert ids("topic=food", "topic=tech") == {"p1", "p2", "p3"}  # any of
+    assert ids("price>12", "topic=tech") == {"p1", "p2"}
+    with caplog.at_level("WARNING", logger="embedspace"):  # a real run prints it on stderr
+        assert "No results." in run("search", "shop", "things", "--where", "Price<300").output
+    assert "No item in space 'shop' has the metadata field 'Price'. Did you mean 'price'?" in (
+        caplog.text
+    )
+
+
 def test_skip_invalid_counts_rejected_rows(tmp_path: Path) -> None:
     file = tmp_path / "mixed.jsonl"
     file.write_text('{"text": "fine"}\n{"title": "no text"}\n{"text": "also fine"}\n')
@@ -126,12 +156,12 @@ def test_similarity_command() -> None:
     close = float(run("similarity", "the cat sat", "the cat sat down", "--encoder", "fake").output)
     far = float(run("similarity", "the cat sat", "stock prices", "--encoder", "fake").output)
     assert close > far
-    as_json = json.loads(
-        run(
-            "similarity", "a b", "a c", "--encoder", "fake", "--metric", "euclidean", "--json"
-        ).output
-    )
-    assert as_json["metric"] == "euclidean" and as_json["distance"] > 0
+    euclidean = ("similarity", "a b", "a c", "--encoder", "fake", "--metric", "euclidean")
+    as_json = json.loads(run(*euclidean, "--json").output)
+    # One convention everywhere: higher is better, so euclidean is minus the distance.
+    expected = es.similarity("a b", "a c", metric="euclidean", encoder="fake")
+    assert as_json == {"metric": "euclidean", "score": pytest.approx(expected, abs=1e-6)}
+    assert expected < 0 and float(run(*euclidean).output) == pytest.approx(expected, abs=1e-4)
 
 
 def test_bad_inputs_give_one_line_errors_and_write_nothing(
@@ -159,7 +189,9 @@ def test_bad_inputs_give_one_line_errors_and_write_nothing(
     vectors = tmp_path / "vectors.jsonl"
     vectors.write_text('{"id": "v", "text": "t", "vec": [1, 2, 3]}\n')
     assert "3 values per vector" in fail("index", "docs", str(vectors), "--vector-field", "vec")
-    assert "--where takes key=value" in fail("search", "docs", "cat", "--where", "oops")
+    assert "--where takes KEY=VALUE, KEY!=VALUE, KEY<VALUE" in fail(
+        "search", "docs", "cat", "--where", "oops"
+    )
     assert "uses the cosine metric" in fail("index", "docs", str(csv_file), "--metric", "dot")
     assert "No item 'zz'" in fail("similar", "docs", "zz")
     assert len(es.Space.open("docs")) == 3

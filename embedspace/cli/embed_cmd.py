@@ -123,24 +123,26 @@ def _write(temp: Path, records: list[Record], vectors: np.ndarray) -> None:
     type=click.Choice(["cosine", "dot", "euclidean"]),
     default="cosine",
     show_default=True,
-    help="cosine and dot: higher is closer; euclidean prints the distance.",
+    help="How to score: cosine similarity, dot product, or minus the euclidean distance.",
 )
 @click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True, help="Encoder.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def similarity_command(first: str, second: str, metric: str, encoder: str, as_json: bool) -> None:
-    """How similar two texts are.
+    """How similar two texts are, as one score.
+
+    Scores are higher-is-better for every metric, as in search results and the Python API
+    (es.similarity): cosine similarity (1 = same direction), dot product, or minus the
+    euclidean distance (-0.68 means 0.68 apart).
 
     \b
     Example:
       embedspace similarity "Are Burritos the Next Taco?" "food"
     """
     score = similarity(first, second, metric=metric, encoder=encoder)
-    value = -score if metric == "euclidean" else score
-    name = "distance" if metric == "euclidean" else "score"
     if as_json:
-        emit_json([{"metric": metric, name: round(value, 6)}])
+        emit_json([{"metric": metric, "score": round(score, 6)}])
     else:
-        click.echo(f"{value:.4f}")
+        click.echo(f"{score:.4f}")
 
 
 COMMANDS = [embed_command, similarity_command]

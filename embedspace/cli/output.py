@@ -69,25 +69,55 @@ def shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse_where(pairs: Sequence[str]) -> dict[str, Any] | None:
-    """``["topic=food", "year=2020"]`` → a where mapping (repeating a key means any of).
+#: ``--where`` operators, longest first so ``<=`` is not read as ``<``.
+_WHERE_OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
 
-    A value that reads as a JSON number, boolean or null also matches that typed value, so
-    ``year=2020`` finds both ``"2020"`` (from CSV) and ``2020`` (from JSON).
+
+def parse_where(pairs: Sequence[str]) -> dict[str, Any] | None:
+    """``--where`` conditions → a where mapping for ``Space.search`` (``store/filters.py``).
+
+    Each is ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY<VALUE``, ``KEY<=VALUE``, ``KEY>VALUE`` or
+    ``KEY>=VALUE``. A VALUE that reads as a number is compared as one (also with numbers
+    stored as text), ``true``/``false`` match booleans, ``null`` a missing field; anything
+    else is a string. Every condition must hold, except that ``KEY=VALUE`` repeated for
+    one key means any of those values (and ``KEY!=VALUE`` repeated, none of them).
     """
     from embedspace.errors import InvalidInput
+    from embedspace.store.database import parse_number
 
-    where: dict[str, list[Any]] = {}
+    where: dict[str, dict[str, Any]] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--where takes key=value, not '{pair}'.")
-        accepted = where.setdefault(key.strip(), [])
-        accepted.append(value)
-        try:
-            typed = json.loads(value)
-        except json.JSONDecodeError:
-            continue
-        if typed is None or isinstance(typed, bool | int | float):
-            accepted.append(typed)
-    return {k: v for k, v in where.items()} or None
+        at = min((i for i in (pair.find(op) for op in "!=<>") if i >= 0), default=-1)
+        key = pair[:at].strip() if at >= 0 else ""
+        operator = next((op for op in _WHERE_OPERATORS if pair.startswith(op, at)), "")
+        if not key or not operator:
+            raise InvalidInput(
+                f"--where takes KEY=VALUE, KEY!=VALUE, KEY<VALUE, KEY<=VALUE, KEY>VALUE or "
+                f"KEY>=VALUE, not '{pair}'."
+            )
+        text = pair[at + len(operator) :]
+        number = parse_number(text)
+        lowered = text.strip().lower()
+        value: Any = text
+        if number is not None:
+            value = number
+        elif lowered in ("true", "false"):
+            value = lowered == "true"
+        elif lowered == "null":
+            value = None
+        conditions = where.setdefault(key, {})
+        if operator in ("=", "!="):
+            conditions.setdefault("in" if operator == "=" else "not in", []).append(value)
+        elif operator in conditions:
+            raise InvalidInput(f"--where gives '{key}{operator}' twice: keep one.")
+        else:
+            conditions[operator] = value
+    return {key: _simplest(conditions) for key, conditions in where.items()} or None
+
+
+def _simplest(conditions: dict[str, Any]) -> Any:
+    """``{"in": [v]}`` as ``v`` and ``{"in": [a, b]}`` as ``[a, b]``, as people write them."""
+    if list(conditions) == ["in"]:
+        values = conditions["in"]
+        return values[0] if len(values) == 1 else values
+    return conditions

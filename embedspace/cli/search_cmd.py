@@ -15,9 +15,12 @@ _WHERE = click.option(
     "--where",
     "where",
     multiple=True,
-    metavar="KEY=VALUE",
-    help="Keep items whose metadata KEY equals VALUE (repeat for more; the "
-    "same key twice means either value).",
+    metavar="COND",
+    help="Keep items whose metadata matches COND: KEY=VALUE, KEY!=VALUE, KEY<VALUE, "
+    "KEY<=VALUE, KEY>VALUE or KEY>=VALUE. Numbers compare as numbers (249.5 matches "
+    "'249.50'), true/false match booleans, null a missing KEY. Repeat for more conditions "
+    "(all must hold); KEY=VALUE repeated for one KEY means any of them. Quote < and > for "
+    "the shell: --where 'price<300'.",
 )
 _EXACT = click.option(
     "--exact", is_flag=True, help="Search exactly even when an HNSW index is used."
@@ -54,13 +57,15 @@ def search_command(
 ) -> None:
     """Find the items of SPACE closest in meaning to QUERY, or to an --image.
 
-    Scores are higher-is-better (cosine similarity for cosine spaces). Text queries on an
-    image space need a text-and-image encoder (imagenet-bridge, an alignment model, CLIP).
+    Scores are higher-is-better: cosine similarity, dot product, or minus the euclidean
+    distance, as the space's metric says. Text queries on an image space need a
+    text-and-image encoder (imagenet-bridge, an alignment model, CLIP).
 
     \b
     Examples:
       embedspace search news "food"
       embedspace search news "elections" -k 3 --where source=dale-times --json
+      embedspace search shop "headphones" --where 'price<300' --where topic!=refurbished
       embedspace search photos --image query.jpg -k 5
       embedspace search photos "a cat"
     """
