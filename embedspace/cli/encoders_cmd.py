@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from embedspace.cli.output import emit_json, print_table
-from embedspace.encoders import entries
+from embedspace.cli.output import emit_json, print_listing
 
 
 @click.command("encoders")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per encoder.")
 def encoders_command(as_json: bool) -> None:
-    """List the encoders: name, dimension, modalities, metric, where the weights come from,
-    and whether they can run here. Model directories can also be given by path."""
-    rows: list[dict[str, Any]] = []
-    for entry in entries():
-        encoder = entry.create()
-        reason = encoder.unavailable_reason()
-        rows.append(
-            {
-                "name": encoder.name,
-                "aliases": list(entry.aliases),
-                "dim": encoder.dim,
-                "modalities": sorted(encoder.modalities),
-                "metric": encoder.metric,
-                "source": encoder.source,
-                "origin": entry.origin,
-                "installed": reason is None,
-                "note": reason or "",
-            }
-        )
+    """List what can embed here: the built-in encoders (dimension, input, where the weights
+    come from, whether they run here and, for minilm-l6, which recipe this CPU runs), then
+    the kinds of model you can give to --encoder by path or id, with how to get each.
+
+    \b
+    Examples:
+      embedspace encoders
+      embedspace encoders --json | jq .name
+    """
+    from dataclasses import asdict
+
+    from embedspace.encoders.listing import MODEL_KINDS, summaries
+
+    found = summaries()
     if as_json:
-        emit_json(rows)
+        emit_json([{**asdict(s), "kind": "registered"} for s in found])
+        emit_json([{**asdict(k), "kind": "by path or id"} for k in MODEL_KINDS])
         return
-    print_table(
-        "Encoders (or give a model directory path)",
-        ["name", "dim", "modalities", "metric", "source", "status"],
+    print_listing(
+        "Encoders (--encoder NAME)",
         [
             (
-                r["name"],
-                r["dim"],
-                ",".join(r["modalities"]),
-                r["metric"],
-                r["source"],
-                "installed" if r["installed"] else r["note"],
+                s.name + (" (default)" if s.default else ""),
+                f"{s.dim}-d {' + '.join(s.modalities)}, {s.metric}. {s.source}. "
+                + (s.status if s.installed else f"Not installed: {s.status}"),
             )
-            for r in rows
+            for s in found
         ],
+    )
+    print_listing(
+        "Also usable (--encoder PATH or hf:ID)",
+        [(k.kind, f"{k.example}: {k.how}.") for k in MODEL_KINDS],
     )
 
 

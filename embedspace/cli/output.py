@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from embedspace.store import Match
@@ -32,6 +33,18 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     console().print(table)
+
+
+def print_listing(title: str, rows: Iterable[tuple[str, str]]) -> None:
+    """Two borderless columns, a name and its description wrapped beside it: reads well
+    at 80 columns, where a wide table would break every cell."""
+    table = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("description", overflow="fold", ratio=1)
+    for name, description in rows:
+        table.add_row(escape(name), escape(description))
+    console().print(table)
+    console().print()
 
 
 def _cell(value: Any) -> str:

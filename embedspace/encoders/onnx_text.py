@@ -46,6 +46,7 @@ class OnnxTextEncoder(Encoder):
         unavailable: Callable[[], str | None] = lambda: None,
         cache_optimized: bool = True,
         recipe: Callable[[], str] = lambda: "",
+        recipe_note: Callable[[], str] = lambda: "",
     ) -> None:
         self.name = name
         self._dim = dim
@@ -57,6 +58,7 @@ class OnnxTextEncoder(Encoder):
         self._unavailable = unavailable
         self._cache_optimized = cache_optimized
         self._recipe = recipe
+        self._recipe_note = recipe_note
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
@@ -69,6 +71,10 @@ class OnnxTextEncoder(Encoder):
     def runtime_recipe(self) -> str:
         """The quantization recipe the model runs with (``""`` if it has none)."""
         return self._recipe()
+
+    def recipe_note(self) -> str:
+        """Which recipe runs here and why, if known without preparing anything."""
+        return self._recipe_note()
 
     def unavailable_reason(self) -> str | None:
         """Why the model cannot load here, or ``None``."""

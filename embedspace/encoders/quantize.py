@@ -103,9 +103,7 @@ def quantized_model(
     )
     model = build(weights, shape, smooth=scales)
     quantize = [
-        f"layer{layer}.{part}.matmul"
-        for layer in range(shape.layers)
-        for part in QUANTIZED
+        f"layer{layer}.{part}.matmul" for layer in range(shape.layers) for part in QUANTIZED
     ]
     # onnxruntime.quantization logs advice to the root logger; keep the user's stderr clean.
     previous = logging.root.manager.disable

@@ -80,9 +80,11 @@ class Choice:
 
     def explain(self) -> str:
         """One line for ``embedspace encoders`` and ``info``."""
+        kept = [t for t in self.trials if t.recipe == self.recipe]
+        measured = f", cosine to fp32 {kept[0].mean_cosine:.5f} mean" if kept else ""
         rejected = [f"{t.recipe}: {t.verdict()}" for t in self.trials if t.verdict()]
         why = f"; rejected {'; '.join(rejected)}" if rejected else ""
-        return f"{self.recipe} on {self.cpu_class}{why}"
+        return f"{self.recipe} (chosen for this {self.cpu_class} CPU{measured}{why})"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back)."""
