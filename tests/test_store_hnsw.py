@@ -260,3 +260,28 @@ def test_a_text_query_reads_the_sidecar_while_it_is_embedded(tmp_path: Path) -> 
     assert [m.id for m in found] == [
         m.id for m in reopened.search("item number 1234 about topic 13", k=5, exact=True)
     ]
+
+
+def test_a_failed_sidecar_write_does_not_fail_the_committed_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full_disk(self: HnswIndex, folder: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(HnswIndex, "save", full_disk)
+    vectors = _data()
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        space = _space(tmp_path, vectors)  # reaches the threshold: the build cannot be saved
+    assert len(space) == N and "Could not update the HNSW index of 'ann'" in caplog.text
+    assert space.search(vectors[9], k=1)[0].id == "9"
+    with pytest.raises(es.EmbedspaceError, match="Could not write the HNSW index.*disk space"):
+        space.optimize()
+
+
+def test_a_space_emptied_by_deletions_searches_to_nothing(tmp_path: Path) -> None:
+    vectors = _data(n=600)
+    space = _space(tmp_path, vectors)
+    space.delete([str(i) for i in range(600)])
+    assert HnswIndex.peek(tmp_path / "ann") is not None  # rebuilt, empty
+    assert space.search(vectors[0], k=3) == []
+    assert es.Space.open(tmp_path / "ann", ann_threshold=0).search(vectors[0], k=3) == []

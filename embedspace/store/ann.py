@@ -210,7 +210,15 @@ class AnnIndex:
         are enough, and leave it to another process that is updating it already."""
         if count < threshold and not self.exists:
             return
-        self.update(connection, count, force=False, wait=False, on_progress=on_progress)
+        try:
+            self.update(connection, count, force=False, wait=False, on_progress=on_progress)
+        except OSError as error:  # the write itself is committed: say so, don't fail it
+            log.warning(
+                "Could not update the HNSW index of '%s' (%s). Searches still see every item "
+                "(those it lacks exactly); Space.optimize() retries.",
+                self.name,
+                error,
+            )
 
     def update(
         self,

@@ -165,7 +165,9 @@ class HnswIndex:
         reachable rows than ``k``) have rowid -1. A single query runs on one thread.
         """
         faiss = load_faiss()
-
+        if not len(self.rowids):  # an empty graph (a space emptied by deletions)
+            missing = np.full((len(queries), k), -1, dtype=np.int64)
+            return missing, np.full((len(queries), k), -np.inf, dtype=np.float32)
         selected = self._selector(allowed)
         params = self._params(max(ef or DEFAULT_EF_SEARCH, k), selected)
         faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())

@@ -27,7 +27,7 @@ import numpy as np
 from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
-from embedspace.errors import EncoderMismatch, InvalidInput, SpaceExists
+from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, SpaceExists
 from embedspace.io.outputs import folder_mode
 from embedspace.io.readers import Rejection
 from embedspace.io.records import Record
@@ -463,5 +463,12 @@ class Space:
         """
         connection = self._db.connection
         count = len(self)
-        if count >= self.ann_threshold or self._ann.exists:
+        if count < self.ann_threshold and not self._ann.exists:
+            return
+        try:
             self._ann.update(connection, count, force=True, wait=True, on_progress=self.on_progress)
+        except OSError as error:
+            raise EmbedspaceError(
+                f"Could not write the HNSW index of space '{self.name}' in {self.path}: "
+                f"{error}. Free some disk space (or fix the folder's permissions) and retry."
+            ) from None
