@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def test_preparing_into_an_unwritable_home_is_a_clear_error(
     monkeypatch.delenv("EMBEDSPACE_CACHE")
     with pytest.raises(EmbedspaceError, match="set EMBEDSPACE_HOME to a writable folder"):
         prepared_model("fp32")
-    with pytest.raises(InvalidInput, match="choose int8 .this CPU's recipe. or one of int8-s8, int8-u8, fp32"):
+    with pytest.raises(
+        InvalidInput, match="choose int8 .this CPU's recipe. or one of int8-s8, int8-u8, fp32"
+    ):
         prepared_model("fp16")
 
 
@@ -160,3 +163,20 @@ def test_int8_vectors_depend_slightly_on_their_batch_and_fp32_ones_do_not() -> N
     batched = exact.encode(SENTENCES)
     alone = np.vstack([exact.encode([text]) for text in SENTENCES])
     assert (batched * alone).sum(axis=1).min() > 0.99999
+
+
+@needs_minilm
+def test_index_reports_texts_cut_to_the_models_length(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from embedspace.cli import main
+
+    long_text = " ".join(["word"] * 400)  # 400 tokens > 256
+    source = tmp_path / "docs.jsonl"
+    rows = [{"id": "long", "text": long_text}, {"id": "short", "text": "a short one"}]
+    source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert encoders.get("minilm-l6").count_truncated([long_text, "a short one"]) == 1
+    result = CliRunner().invoke(main, ["index", str(tmp_path / "s"), str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["truncated"] == 1
+    assert "1 item were longer than the encoder reads" in result.stderr

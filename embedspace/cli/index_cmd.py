@@ -106,6 +106,13 @@ def index_command(
             on_progress=progress,
         )
     _print_rejections(report)
+    if report.truncated:
+        click.echo(
+            f"Note: {plural(report.truncated, 'item')} were longer than the encoder reads "
+            "(minilm-l6: 256 tokens, about 190 words) and were cut to fit, so only their "
+            "beginning is searchable. Split long documents into passages before indexing.",
+            err=True,
+        )
     if as_json:
         counts = {
             "space": report.space,
@@ -116,6 +123,7 @@ def index_command(
             "embedded": report.embedded,
             "count": report.count,
             "seconds": report.seconds,
+            "truncated": report.truncated,
         }
         emit_json([counts if report.removed is None else counts | {"removed": report.removed}])
         return

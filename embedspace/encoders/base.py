@@ -47,6 +47,11 @@ class Encoder(ABC):
         recipe such as ``int8-u8``), else ``""``. Spaces record it next to the encoder name."""
         return ""
 
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` are longer than the model reads (they are cut to fit when
+        embedded); 0 for encoders without a length limit."""
+        return 0
+
     def recipe_note(self) -> str:
         """For people: which recipe runs on this machine and why, if already known without
         preparing anything (``""`` for encoders without recipes)."""

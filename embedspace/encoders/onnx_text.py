@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,17 @@ class OnnxTextEncoder(Encoder):
         self._input_names = {i.name for i in session.get_inputs()}
         self._tokenizer = self._tokenizer_factory()
         self._session = session
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""
+        if not texts:
+            return 0
+        self._load()
+        count = 0
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):
+            encodings = self._tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
+            count += sum(1 for e in encodings if e.overflowing)
+        return count
 
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
         self._load()

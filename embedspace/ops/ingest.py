@@ -52,6 +52,7 @@ class IngestReport:
     removed: int | None
     count: int
     seconds: float
+    truncated: int = 0  # texts longer than the encoder reads: cut to fit when embedded
 
 
 @dataclass
@@ -97,6 +98,7 @@ def ingest(
         written = _write(target, records, on_progress)
         removed = _remove_gone(target, sources, on_progress) if sync else None
         target.optimize()
+        texts = [r.content for r in records if r.modality == "text" and r.vector is None]
         return IngestReport(
             space=target.name,
             read=len(records),
@@ -108,6 +110,7 @@ def ingest(
             removed=removed,
             count=len(target),
             seconds=round(time.perf_counter() - started, 3),
+            truncated=target.encoder.count_truncated(texts),
         )
 
 
