@@ -176,14 +176,14 @@ def guard_texts(limit: int = 300) -> list[str]:
 
 
 def _measure(variant: str) -> Trial:
-    """Run ``variant`` and fp32 on ``guard_texts`` (three interleaved timings, best of
-    each) and compare."""
+    """Run ``variant`` and fp32 on ``guard_texts`` and compare. Timings: five interleaved
+    rounds, the fastest of each (the minimum is what survives another process's burst)."""
     texts = guard_texts()
     reference = _encoder("minilm-l6-fp32", "fp32", "fp32")
     candidate = _encoder(f"minilm-l6-{variant}", variant, variant)
     times: dict[str, float] = {"fp32": float("inf"), variant: float("inf")}
     vectors: dict[str, np.ndarray] = {}
-    for _ in range(3):
+    for _ in range(5):
         for name, encoder in (("fp32", reference), (variant, candidate)):
             started = time.perf_counter()
             vectors[name] = encoder.encode(texts)

@@ -1,0 +1,112 @@
+"""Fidelity of every minilm-l6 recipe on this CPU, and which one this CPU chose.
+
+Each recipe (``int8-s8``, ``int8-u8``, ``fp32``) embeds the same real sentences (Lee news
+corpus + English Wikipedia from gensim's test data); the table gives the cosine to the
+fp32 graph (which matches sentence-transformers to float error, see
+tests/test_encoders_real.py), mean / min / 1st percentile, and the share of each text's 10
+nearest neighbours (among the sentences) that the fp32 vectors also have.
+
+``--emulate CPU`` also runs the int8 recipes under ``qemu-x86_64 -cpu CPU`` (Debian's
+``qemu-user``) on the first ``--emulated`` sentences, to show what a CPU class this machine
+is not would compute: e.g. ``EPYC-Rome`` is AVX2 without AVX-512 or VNNI. Emulation is
+~100x slower, so that row uses fewer sentences; the last column says whether the emulated
+vectors equal this machine's.
+
+    .venv/bin/python -m bench.fidelity [--sentences 5000] [--emulate EPYC-Rome --emulated 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.data import machine, sentences
+
+
+def _texts(count: int) -> list[str]:
+    corpus = sentences()
+    rng = np.random.default_rng(0)
+    return [corpus[i] for i in rng.choice(len(corpus), count, replace=False)]
+
+
+def _embed(recipes: list[str], texts: list[str]) -> dict[str, np.ndarray]:
+    from embedspace.encoders.minilm import _encoder
+
+    return {name: _encoder(f"minilm-l6-{name}", name, name).encode(texts) for name in recipes}
+
+
+def _knn_kept(vectors: np.ndarray, reference: np.ndarray, k: int = 10) -> float:
+    def neighbours(matrix: np.ndarray) -> np.ndarray:
+        scores = matrix @ matrix.T
+        np.fill_diagonal(scores, -np.inf)
+        return np.argpartition(-scores, k, axis=1)[:, :k]
+
+    ours, theirs = neighbours(vectors), neighbours(reference)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ours, theirs, strict=True)]))
+
+
+def _row(label: str, cosines: np.ndarray, knn: str, same: str) -> str:
+    return (
+        f"| {label} | {len(cosines)} | {cosines.mean():.5f} | {cosines.min():.5f} | "
+        f"{np.quantile(cosines, 0.01):.5f} | {knn} | {same} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sentences", type=int, default=5000)
+    parser.add_argument("--emulate", metavar="CPU", help="a qemu CPU model, e.g. EPYC-Rome")
+    parser.add_argument("--emulated", type=int, default=200)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:  # inside qemu: embed and save, nothing else
+        vectors = _embed(["int8-s8", "int8-u8", "fp32"], _texts(args.sentences)[: args.emulated])
+        np.savez(args.child, **vectors)
+        return
+
+    from embedspace.encoders.cpu import cpu_class
+    from embedspace.encoders.minilm import chosen_recipe
+
+    texts = _texts(args.sentences)
+    vectors = _embed(["fp32", "int8-s8", "int8-u8"], texts)
+    print(f"# minilm-l6 fidelity by recipe — {machine()}, class {cpu_class()}")
+    print(f"# chosen here: {chosen_recipe().explain()}")
+    print()
+    print("| recipe (CPU) | texts | cosine mean | min | 1st pct | kNN@10 kept | = native |")
+    print("|---|---|---|---|---|---|---|")
+    reference = vectors["fp32"]
+    for name in ("int8-s8", "int8-u8"):
+        cosines = (vectors[name] * reference).sum(axis=1)
+        knn = f"{_knn_kept(vectors[name], reference):.3f}"
+        print(_row(f"{name} (this CPU, {cpu_class()})", cosines, knn, "—"))
+    if args.emulate:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "emulated.npz"
+            command = ["qemu-x86_64", "-cpu", args.emulate, sys.executable, "-m", "bench.fidelity"]
+            command += ["--sentences", str(args.sentences), "--emulated", str(args.emulated)]
+            subprocess.run(
+                [*command, "--child", str(out)],
+                check=True,
+                stderr=subprocess.DEVNULL,
+                env=os.environ.copy(),
+            )
+            emulated = dict(np.load(out))
+        count = args.emulated
+        for name in ("int8-s8", "int8-u8"):
+            cosines = (emulated[name] * emulated["fp32"]).sum(axis=1)
+            same = np.abs(emulated[name] - vectors[name][:count]).max()
+            label = f"{name} (qemu {args.emulate})"
+            print(_row(label, cosines, "—", "yes" if same < 1e-5 else f"no, max diff {same:.3f}"))
+    print()
+    print(json.dumps(chosen_recipe().to_json()))
+
+
+if __name__ == "__main__":
+    main()
