@@ -159,17 +159,26 @@ class AnnIndex:
             stamp is not None and self._graph is not None and stamp.graph != self._graph.graph_name
         )
 
-    def _load_for_reading(self) -> None:
-        stamp_file = self.folder / INDEX_FILE
+    def _stamp_signature(self) -> tuple[int, int] | None:
         try:
-            stat = stamp_file.stat()
-            signature = (stat.st_mtime_ns, stat.st_size)
+            stat = (self.folder / INDEX_FILE).stat()
         except FileNotFoundError:
-            signature = None
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _load_for_reading(self) -> None:
+        signature = self._stamp_signature()
         if signature is not None and signature == self._refused:
             return  # the same unusable file as last time: don't check it again
         try:
-            graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
+            try:
+                graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
+            except DamagedIndex:
+                if self._stamp_signature() == signature:
+                    raise
+                # A writer replaced the sidecar while it was being read: read the new one.
+                signature = self._stamp_signature()
+                graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
         except DamagedIndex as error:
             self._refused = signature
             self._warn_once(
