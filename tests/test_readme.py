@@ -111,6 +111,11 @@ def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "dale-1" in first_row  # "food" finds the burritos
     assert "dale-1" in outputs[6]  # items --where topic=food
     assert "1 added" in outputs[8]  # removed by hand, put back from the file
+    from embedspace.encoders.minilm import chosen_recipe
+
+    recipe = chosen_recipe().recipe  # what this CPU runs, recorded in the space's stamp
+    assert "recipe_here" in outputs[11] and f"['{recipe}']" in outputs[11]
+    assert f"runs {recipe} (chosen for this" in outputs[12]
 
 
 @needs_minilm

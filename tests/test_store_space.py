@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +356,37 @@ def test_reprs_are_short(tmp_path: Path) -> None:
         "vector=float32[64])"
     )
     assert repr(space.snapshot()) == "Snapshot(5 items, vectors=float32[5, 64])"
+
+
+class _RecipeEncoder(CountingEncoder):
+    """The fake encoder, running a named recipe (as minilm-l6 runs int8-s8 or int8-u8)."""
+
+    def __init__(self, recipe: str) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def runtime_recipe(self) -> str:
+        return self.recipe
+
+
+def test_a_space_records_the_recipe_and_warns_when_queries_run_another(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    space = es.Space.create(tmp_path / "s", encoder=_RecipeEncoder("int8-s8"))
+    space.add(["a cat", "a dog"], ids=["1", "2"])
+    space.add(["a cat"], ids=["3"])  # the cached vector: nothing embedded, nothing recorded
+    assert space.info()["recipes"] == ["int8-s8"]
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        space.search("cat")
+    assert not caplog.records  # same recipe: nothing to say
+    space.close()
+
+    elsewhere = es.Space.open(tmp_path / "s", encoder=_RecipeEncoder("int8-u8"))
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        elsewhere.search("cat")
+        elsewhere.search("dog")
+    (warning,) = caplog.records  # once per space object
+    assert "made by fake with the int8-s8 recipe; queries here run int8-u8" in warning.message
+    elsewhere.add(["a bird"], ids=["4"])
+    assert elsewhere.info()["recipes"] == ["int8-s8", "int8-u8"]
+    elsewhere.close()

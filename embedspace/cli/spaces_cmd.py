@@ -36,7 +36,8 @@ def spaces_command(as_json: bool) -> None:
 @click.argument("space")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def info_command(space: str, as_json: bool) -> None:
-    """Show what SPACE holds: encoder, dimension, metric, size, index state."""
+    """Show what SPACE holds: encoder, dimension, metric, the recipe(s) its vectors were
+    made with and the one queries run here (minilm-l6 chooses per CPU), size, index state."""
     with Space.open(space) as opened:
         details = opened.info()
         details["sample_ids"] = opened.ids()[:5]

@@ -45,7 +45,7 @@ from embedspace.store.items import (
 )
 from embedspace.store.search import NeighbourSearch
 from embedspace.store.space_tools import image_records, read_snapshot
-from embedspace.store.writes import CHUNK, ItemWriter
+from embedspace.store.writes import CHUNK, ItemWriter, recipes
 
 log = logging.getLogger("embedspace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -93,6 +93,7 @@ class Space:
         self._ann = AnnIndex(path, path.name, self.stamp.dim, self.stamp.metric)
         self._writer = ItemWriter(self._db, path.name, self.stamp, lambda: self.encoder)
         self._search = NeighbourSearch(self._db, path.name, self.stamp, self._ann)
+        self._recipe_checked = False
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -209,6 +210,8 @@ class Space:
             "encoder": self.stamp.encoder,
             "dim": self.stamp.dim,
             "metric": self.stamp.metric,
+            "recipes": [str(r) for r in meta.get("recipes", [])],
+            "recipe_here": self._recipe_here(),
             "count": int(meta.get("count", 0)),
             "data_version": int(meta.get("data_version", 0)),
             "created_by": meta.get("created_by"),
@@ -441,10 +444,36 @@ class Space:
             reading = self._ann.reading_ahead() if read_ahead else contextlib.nullcontext()
             with reading:
                 vector = self.encoder.encode_query([query])
+            self._check_recipe()
         else:
             vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
             check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
         return self._writer.prepare(vector)
+
+    def _recipe_here(self) -> str:
+        """What the encoder would run with here, as far as known without preparing it."""
+        try:
+            return self.encoder.recipe_note()
+        except EmbedspaceError as error:  # an encoder that cannot be built here: say so
+            return f"encoder unavailable: {error}"
+
+    def _check_recipe(self) -> None:
+        """Warn once if queries run another recipe than the stored vectors were made with
+        (e.g. a space built on a VNNI machine, searched on an AVX2 one)."""
+        if self._recipe_checked:
+            return
+        self._recipe_checked = True
+        here, stored = self.encoder.runtime_recipe(), recipes(self._db.connection)
+        if here and stored and here not in stored:
+            log.warning(
+                "Space '%s' holds vectors made by %s with the %s recipe; queries here run %s "
+                "(this CPU's choice). Scores may differ by about 0.001; re-index for "
+                "identical vectors, or use minilm-l6-fp32 everywhere.",
+                self.name,
+                self.stamp.encoder,
+                " and ".join(stored),
+                here,
+            )
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool

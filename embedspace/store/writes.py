@@ -20,6 +20,12 @@ MODALITIES = ("text", "image")
 CHUNK = 900  # SQLite host parameters per IN (...) list
 
 
+def recipes(connection: Any) -> list[str]:
+    """The encoder recipes the space's stored vectors were made with, oldest first."""
+    row = connection.execute("SELECT value FROM meta WHERE key = 'recipes'").fetchone()
+    return [str(r) for r in json.loads(row[0])] if row else []
+
+
 class ItemWriter:
     """The write path of one space: ``write`` (add or upsert), ``delete``,
     ``update_metadata``; plus the lookups they share with reads."""
@@ -62,7 +68,19 @@ class ItemWriter:
                 raise InvalidInput(
                     f"{len(existing)} id(s) were added meanwhile; nothing was added."
                 )
+            if fresh:
+                self._record_recipe()
             return self._commit(records, hashes, existing, cached, fresh, progress)
+
+    def _record_recipe(self) -> None:
+        """Remember, in the write's transaction, the recipe the encoder ran with (e.g.
+        minilm-l6's ``int8-s8``), so a space can tell when queries run another one."""
+        recipe = self._encoder().runtime_recipe()
+        if not recipe:
+            return
+        recorded = recipes(self._db.connection)
+        if recipe not in recorded:
+            db.write_meta(self._db.connection, {"recipes": [*recorded, recipe]})
 
     def _commit(
         self,
