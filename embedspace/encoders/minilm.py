@@ -205,7 +205,6 @@ def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
         tokenizer_factory=_tokenizer,
         source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), {form}",
         unavailable=_unavailable,
-        cache_optimized=False,  # the prepared file is already the optimised, cached one
         recipe=lambda: chosen_recipe().recipe if variant == "int8" else variant,
         recipe_note=lambda: _recipe_note(variant),
     )
