@@ -105,17 +105,25 @@ def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
     outputs = _run_block(MARKERS_COMMAND_LINE, monkeypatch)
+    block = next(b for b in _blocks("bash") if MARKERS_COMMAND_LINE in b)
+    commands = [line for line in block.splitlines() if line.startswith(".venv/bin/embedspace")]
+
+    def output(fragment: str) -> str:
+        (found,) = [out for line, out in zip(commands, outputs, strict=True) if fragment in line]
+        return found
+
     assert not (tmp_path / "home" / "news").exists()  # deleted by the last line
     assert (tmp_path / "pets.npy").exists() and (tmp_path / "news.parquet").exists()
-    first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
+    first_row = next(line for line in output('"food" -k 5').splitlines() if "│ 1 " in line)
     assert "dale-1" in first_row  # "food" finds the burritos
-    assert "dale-1" in outputs[6]  # items --where topic=food
-    assert "1 added" in outputs[8]  # removed by hand, put back from the file
+    assert "dale-1" not in output("topic!=food")
+    assert "dale-1" in output("items news --where topic=food")
+    assert "1 added" in output("--sync")  # removed by hand, put back from the file
     from embedspace.encoders.minilm import chosen_recipe
 
     recipe = chosen_recipe().recipe  # what this CPU runs, recorded in the space's stamp
-    assert "recipe_here" in outputs[11] and f"['{recipe}']" in outputs[11]
-    assert f"runs {recipe} (chosen for this" in outputs[12]
+    assert "recipe_here" in output("info news") and f"['{recipe}']" in output("info news")
+    assert f"runs {recipe} (chosen for this" in output("encoders")
 
 
 @needs_minilm
