@@ -327,3 +327,112 @@ def test_seen_items_are_stored_as_arrays_not_in_the_json_config(tmp_path: Path) 
         old.recommend("u0", k=3)
     assert len(old.recommend("u0", k=3, exclude_seen=False)) == 3
     assert len(old.similar_items("g1", k=3)) == 3
+
+
+def test_training_reports_every_epoch_and_restores_torch_threads(tmp_path: Path) -> None:
+    import torch
+
+    from embedspace.train.two_tower_fit import TrainingEpoch
+
+    interactions, _, _ = _shop(tmp_path / "data")
+    epochs: list[TrainingEpoch] = []
+    stages: list[tuple[str, int, int | None]] = []
+    inside: list[int] = []
+
+    def on_epoch(epoch: TrainingEpoch) -> None:
+        epochs.append(epoch)
+        inside.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        report = train_two_tower(
+            read_interactions(interactions),
+            tmp_path / "m",
+            settings=TINY,
+            baselines=False,
+            on_epoch=on_epoch,
+            on_progress=lambda *stage: stages.append(stage),
+        )
+        assert torch.get_num_threads() == 2  # as it was before training
+    finally:
+        torch.set_num_threads(before)
+    assert set(inside) == {1}  # the towers' small operations run on one thread
+    assert [e.epoch for e in epochs if e.stage == "training"] == list(range(1, 4))
+    assert all(e.validation_recall is not None and e.loss > 0 for e in epochs)
+    assert [e.seconds for e in epochs] == sorted(e.seconds for e in epochs)
+    assert report.epochs_run == 3
+    names = list(dict.fromkeys(stage for stage, _, _ in stages))
+    assert names[0] == "Preparing user and item features"
+    assert "Training two-tower (validation Recall@10)" in names
+    assert names[-1].startswith("Saving the model")
+
+
+def test_the_refit_trained_alongside_equals_the_refit_trained_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedspace.train import two_tower_fit
+
+    interactions, _, _ = _shop(tmp_path / "data")
+    data = read_interactions(interactions)
+    settings = TwoTowerSettings(**{**vars(TINY), "epochs": 6, "patience": 2})
+    found = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(two_tower_fit, "_free_cores", lambda cores=cores: cores)
+        stages: list[str] = []
+        report = train_two_tower(
+            data,
+            tmp_path / f"cores-{cores}",
+            settings=settings,
+            baselines=False,
+            on_epoch=lambda epoch, stages=stages: stages.append(epoch.stage),
+        )
+        found[cores] = (TwoTowerModel(report.path).weights(), report.best_epoch, stages)
+    assert found[1][1] == found[2][1]
+    assert found[1][2].count("refit") == found[1][1] and "refit" not in found[2][2]
+    for key, value in found[1][0].items():
+        np.testing.assert_array_equal(value, found[2][0][key], err_msg=key)
+
+
+def test_cli_training_progress_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    interactions, _, _ = _shop(tmp_path / "data")
+    args = ["--dim", "8", "--id-dim", "8", "--hidden", "8", "--epochs", "3", "--patience", "3"]
+    trained = run("train", "two-tower", str(interactions), "-o", str(tmp_path / "m"), *args)
+    assert trained.exit_code == 0, trained.output
+    lines = [line for line in trained.stderr.splitlines() if ": epoch " in line]
+    assert len(lines) >= 3, trained.stderr
+    assert lines[0].startswith("Training two-tower (validation Recall@10): epoch 1/3, loss ")
+    assert ", validation Recall@10 0." in lines[0] and lines[0].endswith(" s")
+
+
+def _folder_digest(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["training", "saving"])
+def test_ctrl_c_during_training_saves_nothing_and_keeps_the_earlier_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from embedspace.store.space import Space
+    from embedspace.train import two_tower_fit
+
+    interactions, _, _ = _shop(tmp_path / "data")
+    args = ["--dim", "8", "--id-dim", "8", "--hidden", "8", "--epochs", "2", "--no-baselines"]
+    model = tmp_path / "models" / "shop"
+    model.parent.mkdir()
+    assert run("train", "two-tower", str(interactions), "-o", str(model), *args).exit_code == 0
+    earlier = _folder_digest(model)
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if where == "training":
+        monkeypatch.setattr(two_tower_fit._Trainer, "epoch", interrupt)
+    else:
+        monkeypatch.setattr(Space, "create", interrupt)
+    again = run("train", "two-tower", str(interactions), "-o", str(model), *args)
+    assert again.exit_code == 130
+    assert "Nothing was saved" in again.stderr and "earlier model" in again.stderr
+    assert "already written" not in again.stderr
+    assert _folder_digest(model) == earlier
+    assert [p.name for p in model.parent.iterdir()] == ["shop"]  # no temporary folder left

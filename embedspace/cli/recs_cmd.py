@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from embedspace.cli.output import emit_json, print_table
+from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
 from embedspace.ops.recs_eval import Report
+
+if TYPE_CHECKING:
+    from embedspace.train.two_tower_fit import TrainingEpoch
 
 _COLUMNS = [
     click.option("--user-column", default="user_id", show_default=True, help="Column of user ids."),
@@ -246,8 +251,6 @@ def two_tower_command(
       embedspace train two-tower ml-100k/interactions.csv -o movies \\
           --user-features ml-100k/users.csv --item-features ml-100k/items.csv
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from embedspace.io.interactions import read_features, read_interactions
     from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
@@ -271,32 +274,28 @@ def two_tower_command(
     user_kinds = {c: k for c, k in kinds.items() if users and c in next(iter(users.values()))}
     item_kinds = {c: k for c, k in kinds.items() if items and c in next(iter(items.values()))}
     settings = TwoTowerSettings(**hyper)
-    columns_shown = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns_shown, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("Training two-tower (epochs)", total=settings.epochs)
-
-        def on_epoch(epoch: int, loss: float, recall: float) -> None:
-            bar.update(
-                task,
-                completed=epoch,
-                description=f"Training two-tower: loss {loss:.3f}, "
-                f"validation Recall@{settings.k} {recall:.4f}"
-                if recall == recall  # NaN while refitting on all training data
-                else f"Refitting on all training data: loss {loss:.3f}",
+    try:
+        with _TrainingProgress(settings.k) as shown:
+            report = train_two_tower(
+                data,
+                output,
+                user_features=users,
+                item_features=items,
+                user_kinds=user_kinds,
+                item_kinds=item_kinds,
+                text_encoder=text_encoder,
+                settings=settings,
+                baselines=not no_baselines,
+                on_epoch=shown.epoch,
+                on_progress=shown.stage,
             )
-
-        report = train_two_tower(
-            data,
-            output,
-            user_features=users,
-            item_features=items,
-            user_kinds=user_kinds,
-            item_kinds=item_kinds,
-            text_encoder=text_encoder,
-            settings=settings,
-            baselines=not no_baselines,
-            on_epoch=on_epoch,
+    except KeyboardInterrupt:
+        click.echo(
+            f"Interrupted. Nothing was saved: {output} is as it was (an earlier model there "
+            "is untouched).",
+            err=True,
         )
+        raise click.exceptions.Exit(130) from None
     if as_json:
         _emit_reports(report.reports)
         return
@@ -305,6 +304,51 @@ def two_tower_command(
         f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}, "
         f"{report.seconds:.0f} s). Try: embedspace recommend {_path(output)} --user {data.users[0]}"
     )
+
+
+class _TrainingProgress:
+    """Shows ``train_two_tower``'s progress on stderr. On a terminal: a bar per stage, its
+    text showing the last epoch's loss and validation recall. Elsewhere: the house
+    progress lines for each stage, and one line per epoch (loss, validation recall,
+    elapsed time)."""
+
+    def __init__(self, k: int, *, terminal: bool | None = None) -> None:
+        self._k = k
+        self._terminal = sys.stderr.isatty() if terminal is None else terminal
+        self._bar: Progress | None = None
+        self._stage = ""
+
+    def __enter__(self) -> _TrainingProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._close(kind)
+
+    def stage(self, stage: str, done: int, total: int | None) -> None:
+        """The ``on_progress`` callback."""
+        if stage != self._stage:
+            self._close(None)
+            self._stage = stage
+            self._bar = Progress(stage, total, terminal=self._terminal).__enter__()
+        if self._bar is not None:
+            self._bar.update(done, total)
+
+    def epoch(self, epoch: TrainingEpoch) -> None:
+        """The ``on_epoch`` callback."""
+        text = f"epoch {epoch.epoch}/{epoch.epochs}, loss {epoch.loss:.4f}"
+        if epoch.validation_recall is not None:
+            text += f", validation Recall@{self._k} {epoch.validation_recall:.4f}"
+        if self._terminal:
+            if self._bar is not None:
+                self._bar.update(epoch.epoch, description=f"{self._stage}: {text}")
+            return
+        self._close(None)  # from here on, a line per epoch replaces the timed lines
+        click.echo(f"{self._stage}: {text}, {epoch.seconds:.0f} s", err=True)
+
+    def _close(self, kind: type[BaseException] | None) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(kind)
+            self._bar = None
 
 
 def _path(output: str) -> str:

@@ -220,17 +220,31 @@ def tower_forward(
     parts.append(features.numeric)
     parts.append(features.text)
     if history is not None:
-        table = weights[f"{tower}.history"]
-        pooled = np.zeros((len(ids), table.shape[1]), dtype=np.float32)
-        for row, items in enumerate(history):
-            if len(items):
-                pooled[row] = table[items].mean(axis=0)
-        parts.append(pooled)
+        parts.append(_mean_rows(weights[f"{tower}.history"], history))
     x = np.hstack(parts).astype(np.float32)
     x = np.maximum(x @ weights[f"{tower}.w1"].T + weights[f"{tower}.b1"], 0.0)
     x = x @ weights[f"{tower}.w2"].T + weights[f"{tower}.b2"]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.asarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def _mean_rows(table: np.ndarray, groups: Sequence[np.ndarray]) -> np.ndarray:
+    """Per group of row indices of ``table``: the mean of those rows (zeros when empty).
+    ``(len(groups), table.shape[1])`` float32, summed a block of groups at a time."""
+    pooled = np.zeros((len(groups), table.shape[1]), dtype=np.float32)
+    lengths = np.fromiter((len(g) for g in groups), np.int64, len(groups))
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < len(groups):  # blocks of about a million looked-up rows
+        done = int(ends[start] - lengths[start])
+        stop = max(start + 1, int(np.searchsorted(ends, done + 1_000_000, side="right")))
+        filled = np.flatnonzero(lengths[start:stop]) + start
+        if len(filled):
+            flat = np.concatenate([groups[g] for g in filled.tolist()]).astype(np.int64)
+            starts = np.concatenate([[0], np.cumsum(lengths[filled])[:-1]])
+            pooled[filled] = np.add.reduceat(table[flat], starts, axis=0) / lengths[filled, None]
+        start = stop
+    return pooled
 
 
 def is_two_tower_directory(path: Path) -> bool:

@@ -116,6 +116,32 @@ class Report:
     k: int
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A test split ready to score many times (``held_out``): the test users' rows
+    (sorted), the user x item CSR matrix of their training items (left out of every
+    ranking) and each test user's held-out item rows (-1 for items outside the catalogue)."""
+
+    rows: np.ndarray
+    seen: Any
+    held: dict[int, set[int]]
+    n_items: int
+
+
+def held_out(catalogue: Catalogue, train: Interactions, test: Interactions) -> HeldOut:
+    """Prepare ``test`` for ``score``; raises ``InvalidInput`` when no test user is known."""
+    users = catalogue.user_rows(test.users)
+    items = catalogue.item_rows(test.items)
+    held: dict[int, set[int]] = {}
+    for user, item in zip(users.tolist(), items.tolist(), strict=True):
+        if user >= 0:
+            held.setdefault(user, set()).add(item)
+    if not held:
+        raise InvalidInput("No test user appears in the training data; nothing to evaluate.")
+    seen = catalogue.matrix(train).tocsr()
+    return HeldOut(np.array(sorted(held)), seen, held, len(catalogue.items))
+
+
 def evaluate(
     name: str,
     scorer: Scorer,
@@ -126,20 +152,16 @@ def evaluate(
 ) -> Report:
     """Rank the catalogue for every test user whose history is known, training items
     excluded; held-out items not in the catalogue count as misses."""
-    seen = catalogue.matrix(train).tocsr()
-    users = catalogue.user_rows(test.users)
-    items = catalogue.item_rows(test.items)
-    held: dict[int, set[int]] = {}
-    for user, item in zip(users, items, strict=True):
-        if user >= 0:
-            held.setdefault(int(user), set()).add(int(item))
-    if not held:
-        raise InvalidInput("No test user appears in the training data; nothing to evaluate.")
-    rows = np.array(sorted(held))
+    return score(name, scorer, held_out(catalogue, train, test), k)
+
+
+def score(name: str, scorer: Scorer, split: HeldOut, k: int = 10) -> Report:
+    """``evaluate`` on a prepared split (``held_out``), to score many models on it."""
+    rows, seen, held = split.rows, split.seen, split.held
     recall = ndcg = mrr = 0.0
     shown: set[int] = set()
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    step = max(1, min(512, 20_000_000 // max(1, len(catalogue.items))))  # <= ~160 MB of scores
+    step = max(1, min(512, 20_000_000 // max(1, split.n_items)))  # <= ~160 MB of scores
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
         scores = np.asarray(scorer(chunk), dtype=np.float64)
@@ -149,10 +171,11 @@ def evaluate(
         top = np.take_along_axis(
             top, np.argsort(-np.take_along_axis(scores, top, 1), 1, kind="stable"), 1
         )
-        for row, user in enumerate(chunk):
-            relevant = held[int(user)]
-            hits = np.array([int(i) in relevant for i in top[row]])
-            shown.update(int(i) for i in top[row])
+        for row, user in enumerate(chunk.tolist()):
+            relevant = held[user]
+            ranked = top[row].tolist()
+            hits = np.array([i in relevant for i in ranked])
+            shown.update(ranked)
             recall += hits.sum() / len(relevant)
             ideal = discounts[: min(len(relevant), k)].sum()
             ndcg += float((hits * discounts).sum() / ideal)
@@ -163,7 +186,7 @@ def evaluate(
                 mrr += 1.0 / rank
     count = len(rows)
     return Report(
-        name, recall / count, ndcg / count, mrr / count, len(shown) / len(catalogue.items), count, k
+        name, recall / count, ndcg / count, mrr / count, len(shown) / split.n_items, count, k
     )
 
 

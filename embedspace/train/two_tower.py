@@ -13,13 +13,23 @@ interaction); then, with ``refit``, the model is trained again from scratch on a
 training data for the best number of epochs, so that it also learns from those most recent
 interactions (as the baselines do). The test split is never used for training or model
 choice; the evaluation at the end compares the model with the baselines on it.
+
+Torch runs on one thread while training (and gets back its previous setting after): the
+towers' operations are small (a batch of 512 through two narrow MLPs, hundreds of
+operations a step), so on a 2-core machine a second thread saved nothing measurable when
+the machine was idle and made each step 7-10 times slower when the other core was busy,
+every operation waiting for both threads (MovieLens-100K: 14 ms a step on one thread,
+110-400 ms on two). The second core, when free, trains the refit model instead (see
+``two_tower_fit``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +44,34 @@ from embedspace.encoders.two_tower import (
     SPACE_DIR,
     VERSION,
     WEIGHTS_FILE,
-    FeatureArrays,
     feature_arrays,
     infer_specs,
-    tower_forward,
 )
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.io.interactions import Interactions
+from embedspace.ops.progress import ProgressCallback, report
 from embedspace.ops.recs_eval import (
     Catalogue,
     Report,
     baseline_reports,
-    evaluate,
+    held_out,
+    score,
     split,
+)
+from embedspace.train.histories import Histories, chosen_rows
+from embedspace.train.two_tower_fit import (
+    EpochCallback,
+    Side,
+    Towers,
+    dot_scorer,
+    fit_towers,
+    tower_vectors,
 )
 
 KIND = "a two-tower model"
+#: Torch threads while training (see the module docstring).
+TRAINING_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -103,49 +124,18 @@ class _Stamp(Encoder):
         return self._dim
 
 
-@dataclass
-class _Side:
-    """One tower's data: feature arrays for index 0 (unknown) and 1..n."""
-
-    specs: list[Any]
-    arrays: FeatureArrays
-
-
 def _side(
     ids: list[str],
     table: Mapping[str, Mapping[str, Any]] | None,
     kinds: Mapping[str, str] | None,
     text_encoder: str,
     encoders: dict[str, Encoder],
-) -> _Side:
+) -> Side:
     if not table:
-        return _Side([], feature_arrays([], [None] * (len(ids) + 1)))
+        return Side([], feature_arrays([], [None] * (len(ids) + 1)))
     specs = infer_specs(table, text_encoder=text_encoder, kinds=kinds)
     rows = [None, *(table.get(i) for i in ids)]
-    return _Side(specs, feature_arrays(specs, rows, encoders))
-
-
-def chosen_rows(catalogue: Catalogue, data: Interactions) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct items each catalogue user chose in ``data``, as compressed sparse
-    rows ``(offsets, items)``: user row ``r`` chose item rows ``items[offsets[r]:
-    offsets[r + 1]]``, sorted. Users and items outside the catalogue are left out.
-    ``offsets`` is int64 of shape ``(n_users + 1,)``, ``items`` int32."""
-    users, items = catalogue.user_rows(data.users), catalogue.item_rows(data.items)
-    keep = (users >= 0) & (items >= 0)
-    n_items = max(1, len(catalogue.items))
-    pairs = np.unique(users[keep] * n_items + items[keep])
-    counts = np.bincount(pairs // n_items, minlength=len(catalogue.users))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return offsets, (pairs % n_items).astype(np.int32)
-
-
-def _histories(catalogue: Catalogue, data: Interactions) -> list[np.ndarray]:
-    """Per user (index 1..n, 0 empty): the 1-based item indices they chose, unique."""
-    offsets, items = chosen_rows(catalogue, data)
-    ones = items.astype(np.int64) + 1
-    return [np.zeros(0, np.int64)] + [
-        ones[offsets[r] : offsets[r + 1]] for r in range(len(catalogue.users))
-    ]
+    return Side(specs, feature_arrays(specs, rows, encoders))
 
 
 def train_two_tower(
@@ -159,14 +149,16 @@ def train_two_tower(
     text_encoder: str = "minilm-l6",
     settings: TwoTowerSettings | None = None,
     baselines: bool = True,
-    on_epoch: Callable[[int, float, float], None] | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> TwoTowerReport:
-    """Split, train with early stopping, evaluate against the baselines, save to ``output``.
+    """Split, train with early stopping (and refit), evaluate against the baselines, and
+    save to ``output``: a new folder, or an earlier model's, replaced only once the new
+    model is complete (an interrupted run leaves it as it was).
 
-    ``on_epoch(epoch, train_loss, validation_recall)`` is called after every epoch.
+    ``on_epoch(TrainingEpoch)`` is called after every epoch; ``on_progress(stage, done,
+    total)`` as each stage (features, training, refit, evaluation, saving) advances.
     """
-    import time
-
     settings = settings or TwoTowerSettings()
     _check(settings)
     target = Path(output)
@@ -176,21 +168,29 @@ def train_two_tower(
     fit, valid = split(train_all, "leave-last-out")
     catalogue = Catalogue.of(train_all)
     encoders: dict[str, Encoder] = {}
+    report(on_progress, "Preparing user and item features", 0, 2)
     users = _side(catalogue.users, user_features, user_kinds, text_encoder, encoders)
+    report(on_progress, "Preparing user and item features", 1, 2)
     items = _side(catalogue.items, item_features, item_kinds, text_encoder, encoders)
-    weights, best_epoch, epochs_run, validation_recall = _fit(
-        catalogue, fit, valid, users, items, settings, on_epoch
-    )
-    if settings.refit:  # the validation ratings are each user's most recent: learn them too
-        weights = _fit(
-            catalogue, train_all, None, users, items, replace(settings, epochs=best_epoch), on_epoch
-        )[0]
-    histories = _histories(catalogue, train_all)
-    user_vectors, item_vectors = _vectors(weights, catalogue, users, items, histories, settings)
+    report(on_progress, "Preparing user and item features", 2, 2)
+    towers = Towers(catalogue, users, items, settings)
+    with _torch_threads(TRAINING_THREADS):
+        fitted = fit_towers(
+            towers,
+            fit,
+            valid,
+            train_all,
+            started=started,
+            on_epoch=on_epoch,
+            on_progress=on_progress,
+        )
+    weights = fitted.weights
+    histories = Histories.of(catalogue, train_all)
+    user_vectors, item_vectors = tower_vectors(weights, users, items, histories, settings)
     weights["user_vectors"], weights["item_vectors"] = user_vectors, item_vectors
-    scorer = _dot_scorer(user_vectors, item_vectors)
-    reports = [evaluate("two-tower", scorer, catalogue, train_all, test, settings.k)]
+    reports = _evaluate(catalogue, train_all, test, user_vectors, item_vectors, settings)
     if baselines:
+        report(on_progress, "Evaluating the baselines on the test split", 0, None)
         reports.extend(baseline_reports(catalogue, train_all, test, settings.k, settings.seed))
     seconds = time.perf_counter() - started
     config = {
@@ -201,15 +201,46 @@ def train_two_tower(
         "user_features": [s.to_json() for s in users.specs],
         "item_features": [s.to_json() for s in items.specs],
         "settings": asdict(settings),
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
-        "validation_recall": round(validation_recall, 6),
+        "best_epoch": fitted.best_epoch,
+        "epochs_run": fitted.epochs_run,
+        "validation_recall": round(fitted.validation_recall, 6),
         "seconds": round(seconds, 3),
         "evaluation": [asdict(r) for r in reports],
     }
+    report(on_progress, f"Saving the model to {target}", 0, None)
     seen = chosen_rows(catalogue, interactions)  # the whole file: the test split too
     _save(target, config, weights, seen, catalogue, item_vectors, item_features)
-    return TwoTowerReport(target, best_epoch, epochs_run, validation_recall, seconds, reports)
+    return TwoTowerReport(
+        target, fitted.best_epoch, fitted.epochs_run, fitted.validation_recall, seconds, reports
+    )
+
+
+def _evaluate(
+    catalogue: Catalogue,
+    train: Interactions,
+    test: Interactions,
+    user_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    settings: TwoTowerSettings,
+) -> list[Report]:
+    """The two-tower model's report on the test split."""
+    scorer = dot_scorer(user_vectors, item_vectors)
+    return [score("two-tower", scorer, held_out(catalogue, train, test), settings.k)]
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` threads inside the block; the previous number after it."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingExtra("Training a two-tower model", "torch", "torch") from None
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check(settings: TwoTowerSettings) -> None:
@@ -222,112 +253,6 @@ def _check(settings: TwoTowerSettings) -> None:
         raise InvalidInput("negatives must be >= 0 and id_dropout in [0, 1).")
     if settings.learning_rate <= 0 or settings.temperature <= 0:
         raise InvalidInput("learning_rate and temperature must be positive.")
-
-
-def _fit(
-    catalogue: Catalogue,
-    fit: Interactions,
-    valid: Interactions | None,
-    users: _Side,
-    items: _Side,
-    settings: TwoTowerSettings,
-    on_epoch: Callable[[int, float, float], None] | None,
-) -> tuple[dict[str, np.ndarray], int, int, float]:
-    """Train; with ``valid``, keep the epoch with the best validation recall (early
-    stopping); without, train exactly ``settings.epochs`` epochs (the refit)."""
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtra("Training a two-tower model", "torch", "torch") from None
-    from embedspace.train.two_tower_net import TwoTowerNet
-
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    user_rows = catalogue.user_rows(fit.users) + 1
-    item_rows = catalogue.item_rows(fit.items) + 1
-    weights = (
-        np.ones(len(fit), np.float32)
-        if fit.weights is None
-        else (fit.weights / fit.weights.mean()).astype(np.float32)
-    )
-    n_items = len(catalogue.items)
-    counts = np.bincount(item_rows, minlength=n_items + 1).astype(np.float64)
-    log_q = np.log(np.maximum(counts, 1) / counts.sum()).astype(np.float32)
-    histories = _histories(catalogue, fit)
-    net = TwoTowerNet(users, items, len(catalogue.users) + 1, n_items + 1, settings)
-    optimiser = torch.optim.AdamW(
-        net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
-    best: tuple[float, int, dict[str, Any]] = (-1.0, 0, {})
-    epochs_run = 0
-    for epoch in range(1, settings.epochs + 1):
-        net.train()
-        order = rng.permutation(len(fit))
-        total = 0.0
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start : start + settings.batch_size]
-            if len(batch) < 2:
-                continue
-            optimiser.zero_grad()
-            loss = net.loss(
-                user_rows[batch], item_rows[batch], weights[batch], histories, log_q, rng
-            )
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(batch)
-        state = net.numpy_weights()
-        epochs_run = epoch
-        if valid is None:
-            if on_epoch is not None:
-                on_epoch(epoch, total / len(fit), float("nan"))
-            best = (float("nan"), epoch, state)
-            continue
-        user_vectors, item_vectors = _vectors(state, catalogue, users, items, histories, settings)
-        recall = evaluate(
-            "validation",
-            _dot_scorer(user_vectors, item_vectors),
-            catalogue,
-            fit,
-            valid,
-            settings.k,
-        ).recall
-        if on_epoch is not None:
-            on_epoch(epoch, total / len(fit), float(recall))
-        if recall > best[0] + 1e-6:
-            best = (float(recall), epoch, state)
-        elif epoch - best[1] >= settings.patience:
-            break
-    return best[2], best[1], epochs_run, best[0]
-
-
-def _dot_scorer(
-    user_vectors: np.ndarray, item_vectors: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda rows: user_vectors[rows] @ item_vectors.T
-
-
-def _vectors(
-    weights: Mapping[str, np.ndarray],
-    catalogue: Catalogue,
-    users: _Side,
-    items: _Side,
-    histories: list[np.ndarray],
-    settings: TwoTowerSettings,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors of every known user and item (0-based rows), in numpy, as served."""
-    user_ids = np.arange(1, len(catalogue.users) + 1)
-    item_ids = np.arange(1, len(catalogue.items) + 1)
-    user_arrays = FeatureArrays(
-        users.arrays.categorical[1:], users.arrays.numeric[1:], users.arrays.text[1:]
-    )
-    item_arrays = FeatureArrays(
-        items.arrays.categorical[1:], items.arrays.numeric[1:], items.arrays.text[1:]
-    )
-    user_vectors = tower_forward(
-        weights, "user", user_ids, user_arrays, histories[1:] if settings.history else None
-    )
-    item_vectors = tower_forward(weights, "item", item_ids, item_arrays)
-    return user_vectors, item_vectors
 
 
 def _save(

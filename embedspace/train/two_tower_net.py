@@ -3,12 +3,14 @@ loss, and export to the numpy weights that ``encoders.two_tower.tower_forward`` 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
 from embedspace.encoders.two_tower import CATEGORY_DIM, FeatureArrays
+from embedspace.train.histories import Histories
 
 
 class Tower(torch.nn.Module):  # type: ignore[misc]
@@ -61,30 +63,39 @@ class TwoTowerNet(torch.nn.Module):  # type: ignore[misc]
         self.user = Tower(users.arrays, _sizes(users.specs), n_users, history, shape)
         self.item = Tower(items.arrays, _sizes(items.specs), n_items, 0, shape)
 
-    def _pooled(self, users: np.ndarray, targets: np.ndarray, histories: list[np.ndarray]) -> Any:
-        """Mean history embedding of each user without the target item (no leakage)."""
+    def _pooled(self, users: np.ndarray, targets: np.ndarray, histories: Histories) -> Any:
+        """Mean history embedding of each user without the target item (no leakage).
+
+        Each distinct user of the batch is summed once, as one sparse-times-dense product
+        (its backward is another one), then the target's embedding is taken away."""
         assert self.user.history is not None
-        flat = [histories[u] for u in users]
-        lengths = torch.tensor([len(h) for h in flat], dtype=torch.float32)
-        index = torch.from_numpy(np.concatenate(flat) if flat else np.zeros(0, np.int64))
-        offsets = torch.from_numpy(
-            np.concatenate([[0], np.cumsum([len(h) for h in flat])[:-1]]).astype(np.int64)
+        table = self.user.history.weight
+        distinct, inverse = np.unique(users, return_inverse=True)
+        items, lengths = histories.gather(distinct)
+        rows = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": it is used as documented
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+            matrix = torch.sparse_csr_tensor(
+                rows,
+                torch.from_numpy(items),
+                torch.ones(len(items)),
+                (len(distinct), len(table)),
+                check_invariants=False,  # built valid: sorted, in-range indices
+            )
+        summed = (matrix @ table)[torch.from_numpy(inverse)]
+        inside = histories.contains(users, targets)
+        count = torch.from_numpy((lengths[inverse] - inside).clip(min=1).astype(np.float32))
+        summed = summed - torch.from_numpy(inside.astype(np.float32))[:, None] * self.user.history(
+            torch.from_numpy(targets)
         )
-        summed = torch.nn.functional.embedding_bag(
-            index, self.user.history.weight, offsets, mode="sum"
-        )
-        inside = torch.tensor(
-            [t in set(h.tolist()) for t, h in zip(targets, flat, strict=True)], dtype=torch.float32
-        )
-        summed = summed - inside[:, None] * self.user.history(torch.from_numpy(targets))
-        return summed / (lengths - inside).clamp(min=1)[:, None]
+        return summed / count[:, None]
 
     def loss(
         self,
         users: np.ndarray,
         items: np.ndarray,
         weights: np.ndarray,
-        histories: list[np.ndarray],
+        histories: Histories,
         log_q: np.ndarray,
         rng: np.random.Generator,
     ) -> Any:
@@ -95,13 +106,9 @@ class TwoTowerNet(torch.nn.Module):  # type: ignore[misc]
         pooled = self._pooled(users, items, histories) if s.history else None
         u = self.user(torch.from_numpy(users), user_ids, pooled)
         v = self.item(torch.from_numpy(items), item_ids)
-        logits = u @ v.T / s.temperature
-        if s.logq:
-            logits = logits - torch.from_numpy(log_q[items])[None, :]
-        same = torch.from_numpy(items[:, None] == items[None, :]) & ~torch.eye(
-            len(items), dtype=torch.bool
+        logits = torch.addmm(
+            torch.from_numpy(_offsets(items, log_q, s.logq)), u / s.temperature, v.T
         )
-        logits = logits.masked_fill(same, float("-inf"))
         if s.negatives:
             sampled = rng.integers(1, self.n_items, size=s.negatives)
             extra = self.item(torch.from_numpy(sampled), torch.from_numpy(sampled))
@@ -131,6 +138,22 @@ class TwoTowerNet(torch.nn.Module):  # type: ignore[misc]
             out[f"{name}.w1"], out[f"{name}.b1"] = array(layers[0].weight), array(layers[0].bias)
             out[f"{name}.w2"], out[f"{name}.b2"] = array(layers[2].weight), array(layers[2].bias)
         return out
+
+
+def _offsets(items: np.ndarray, log_q: np.ndarray, logq: bool) -> np.ndarray:
+    """What is added to the batch's logits, ``(n, n)`` float32: minus log Q of each
+    column's item (the sampling-bias correction, with ``logq``), and minus infinity where
+    a column repeats the row's own item (not a negative), the diagonal excepted. Built in
+    numpy and added by the logits' matrix product, it costs no extra pass over them in
+    either direction."""
+    n = len(items)
+    offsets = np.zeros((n, n), np.float32)
+    if logq:
+        offsets -= log_q[items][None, :]
+    same = items[:, None] == items[None, :]
+    np.fill_diagonal(same, False)
+    offsets[same] = -np.inf
+    return offsets
 
 
 def _sizes(specs: list[Any]) -> list[int]:
