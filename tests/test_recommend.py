@@ -436,3 +436,20 @@ def test_ctrl_c_during_training_saves_nothing_and_keeps_the_earlier_model(
     assert "already written" not in again.stderr
     assert _folder_digest(model) == earlier
     assert [p.name for p in model.parent.iterdir()] == ["shop"]  # no temporary folder left
+
+
+def test_feature_kinds_go_to_the_table_that_has_the_column(tmp_path: Path) -> None:
+    from embedspace.ops.recommend import feature_kinds
+
+    users = {"u0": {"age": 3, "zip": "123"}}
+    items = {"i0": {"title": "A film"}}
+    kinds = {"zip": "ignore", "title": "categorical"}
+    assert feature_kinds(kinds, users, items) == ({"zip": "ignore"}, {"title": "categorical"})
+    with pytest.raises(InvalidInput, match="No feature column colour"):
+        feature_kinds({"colour": "text"}, users, items)
+    interactions, users_file, _ = _shop(tmp_path / "data")
+    wrong = run(
+        "train", "two-tower", str(interactions), "-o", str(tmp_path / "m"),
+        "--user-features", str(users_file), "--feature-kind", "colour=text",
+    )  # fmt: skip
+    assert wrong.exit_code == 1 and "No feature column colour" in wrong.stderr

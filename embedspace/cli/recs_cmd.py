@@ -96,7 +96,7 @@ def _kinds(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option(
     "--feature-kind",
-    "feature_kinds",
+    "kinds",
     multiple=True,
     metavar="COL=KIND",
     help="Force a feature column's kind: categorical, numeric, text or ignore (repeatable).",
@@ -232,7 +232,7 @@ def two_tower_command(
     output: str,
     user_features: str | None,
     item_features: str | None,
-    feature_kinds: tuple[str, ...],
+    kinds: tuple[str, ...],
     text_encoder: str,
     user_column: str,
     item_column: str,
@@ -253,6 +253,7 @@ def two_tower_command(
     """
 
     from embedspace.io.interactions import read_features, read_interactions
+    from embedspace.ops.recommend import feature_kinds
     from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
 
     data = read_interactions(
@@ -262,17 +263,9 @@ def two_tower_command(
         time_column=time_column,
         weight_column=weight_column,
     )
-    kinds = _kinds(feature_kinds)
     users = read_features(user_features, id_column=user_column) if user_features else None
     items = read_features(item_features, id_column=item_column) if item_features else None
-    columns = {
-        c for table in (users or {}, items or {}) for row in list(table.values())[:1] for c in row
-    }
-    unknown = sorted(set(kinds) - columns)
-    if unknown:
-        raise InvalidInput(f"--feature-kind names no feature column: {', '.join(unknown)}.")
-    user_kinds = {c: k for c, k in kinds.items() if users and c in next(iter(users.values()))}
-    item_kinds = {c: k for c, k in kinds.items() if items and c in next(iter(items.values()))}
+    user_kinds, item_kinds = feature_kinds(_kinds(kinds), users, items)
     settings = TwoTowerSettings(**hyper)
     try:
         with _TrainingProgress(settings.k) as shown:
@@ -382,11 +375,8 @@ def evaluate_command(
     """
     from embedspace.encoders.two_tower import TwoTowerModel
     from embedspace.io.interactions import read_interactions
-    from embedspace.ops.recs_eval import Catalogue, baseline_reports, evaluate, split
-    from embedspace.train.two_tower import TwoTowerSettings
+    from embedspace.ops.recommend import evaluate_two_tower
 
-    loaded = TwoTowerModel(model)
-    settings = TwoTowerSettings(**loaded.config["settings"])
     data = read_interactions(
         interactions,
         user_column=user_column,
@@ -394,27 +384,11 @@ def evaluate_command(
         time_column=time_column,
         weight_column=weight_column,
     )
-    train, test = split(data, settings.split, settings.test_fraction)
-    catalogue = Catalogue(loaded.users, loaded.items)
-    unknown = set(catalogue.users) ^ set(dict.fromkeys(train.users.tolist()))
-    if unknown:
-        raise InvalidInput(
-            f"{interactions} is not the data {model} was trained on "
-            f"({len(unknown)} users differ in the training split)."
-        )
-    weights = loaded.weights()
-    users, items = weights["user_vectors"], weights["item_vectors"]
-    reports = [
-        evaluate(
-            "two-tower", lambda rows: users[rows] @ items.T, catalogue, train, test, settings.k
-        )
-    ]
-    if not no_baselines:
-        reports.extend(baseline_reports(catalogue, train, test, settings.k, settings.seed))
+    reports, how = evaluate_two_tower(TwoTowerModel(model), data, baselines=not no_baselines)
     if as_json:
         _emit_reports(reports)
         return
-    _print_reports(reports, f"Test split ({settings.split}), seen items excluded")
+    _print_reports(reports, f"Test split ({how}), seen items excluded")
 
 
 @click.command("recommend")
