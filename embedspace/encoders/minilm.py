@@ -176,8 +176,9 @@ def guard_texts(limit: int = 300) -> list[str]:
 
 
 def _measure(variant: str) -> Trial:
-    """Run ``variant`` and fp32 on ``guard_texts`` and compare. Timings: five interleaved
-    rounds, the fastest of each (the minimum is what survives another process's burst)."""
+    """Run ``variant`` and fp32 on ``guard_texts`` and compare. Timings: CPU time of this
+    process (what another busy process on the machine disturbs least), five interleaved
+    rounds, the fastest of each."""
     texts = guard_texts()
     reference = _encoder("minilm-l6-fp32", "fp32", "fp32")
     candidate = _encoder(f"minilm-l6-{variant}", variant, variant)
@@ -185,9 +186,9 @@ def _measure(variant: str) -> Trial:
     vectors: dict[str, np.ndarray] = {}
     for _ in range(5):
         for name, encoder in (("fp32", reference), (variant, candidate)):
-            started = time.perf_counter()
+            started = time.process_time()
             vectors[name] = encoder.encode(texts)
-            times[name] = min(times[name], time.perf_counter() - started)
+            times[name] = min(times[name], time.process_time() - started)
     cosines = (vectors["fp32"] * vectors[variant]).sum(axis=1)
     return Trial(
         recipe=variant,
