@@ -18,9 +18,25 @@ import sys
 from pathlib import Path
 
 COLUMNS = {
-    "inter": {"user_id": "user_id", "item_id": "item_id", "rating": "rating", "timestamp": "timestamp"},
-    "user": {"user_id": "user_id", "age": "age", "gender": "gender", "occupation": "occupation", "zip_code": "zip_code"},
-    "item": {"item_id": "item_id", "movie_title": "title", "release_year": "year", "class": "genres"},
+    "inter": {
+        "user_id": "user_id",
+        "item_id": "item_id",
+        "rating": "rating",
+        "timestamp": "timestamp",
+    },
+    "user": {
+        "user_id": "user_id",
+        "age": "age",
+        "gender": "gender",
+        "occupation": "occupation",
+        "zip_code": "zip_code",
+    },
+    "item": {
+        "item_id": "item_id",
+        "movie_title": "title",
+        "release_year": "year",
+        "class": "genres",
+    },
 }
 OUTPUT = {"inter": "interactions.csv", "user": "users.csv", "item": "items.csv"}
 
