@@ -453,3 +453,19 @@ def test_feature_kinds_go_to_the_table_that_has_the_column(tmp_path: Path) -> No
         "--user-features", str(users_file), "--feature-kind", "colour=text",
     )  # fmt: skip
     assert wrong.exit_code == 1 and "No feature column colour" in wrong.stderr
+
+
+def test_training_progress_on_a_terminal_is_a_bar_with_the_last_epoch(capsys) -> None:
+    from embedspace.cli.recs_cmd import _TrainingProgress
+    from embedspace.train.two_tower_fit import TrainingEpoch
+
+    with _TrainingProgress(10, terminal=True) as shown:
+        shown.stage("Training two-tower (validation Recall@10)", 0, 3)
+        shown.epoch(TrainingEpoch("training", 1, 3, 6.5, 0.125, 2.0))
+        shown.stage("Training two-tower (validation Recall@10)", 1, 3)
+        assert shown._bar is not None
+        text = shown._bar.description
+        assert text.endswith("epoch 1/3, loss 6.5000, validation Recall@10 0.1250")
+        shown.stage("Saving the model to m", 0, None)
+    assert shown._bar is None
+    assert ": epoch " not in capsys.readouterr().err  # no plain lines on a terminal
