@@ -173,3 +173,31 @@ def test_classify_rejects_bad_labels_and_targets(tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos")
     image_only = run("classify", str(photos), "--labels", "a,b", "--encoder", "fake-image-only")
     assert image_only.exit_code == 1 and "cannot embed label texts" in image_only.stderr
+
+
+def test_files_in_a_folder_that_the_encoder_cannot_embed_are_skipped_and_reported(
+    tmp_path: Path,
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (32, 32), COLOURS["red"]).save(photos / "red.png")
+    (photos / "README.txt").write_text("Where these photos come from.")
+    result = run("index", "pics", str(photos), "--encoder", "fake-image-only", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) | {"seconds": 0} == {
+        "space": "pics",
+        "added": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "embedded": 1,
+        "count": 1,
+        "seconds": 0,
+        "truncated": 0,
+    }
+    assert "README.txt: is a text file, and encoder 'fake-image-only' embeds image only" in (
+        result.stderr
+    )
+    # with an encoder for both, the text file is an item too
+    both = run("index", "mixed", str(photos), "--encoder", "fake-image", "--json")
+    assert json.loads(both.stdout)["added"] == 2

@@ -93,8 +93,14 @@ def ingest(
         raise InvalidInput(_nothing_to_index(sources))
     if sync:
         _check_syncable(sources)
-    target = _open_or_create(space, {r.modality for r in records}, encoder, metric, on_progress)
+    folders = {s.key for s in sources if s.path.is_dir()}
+    named = {r.modality for r in records if r.metadata[SOURCE_KEY] not in folders}
+    target = _open_or_create(
+        space, {r.modality for r in records}, named, encoder, metric, on_progress
+    )
     with target:
+        records, unfit = _fit_encoder(records, folders, target.encoder)
+        rejected += unfit
         written = _write(target, records, on_progress)
         removed = _remove_gone(target, sources, on_progress) if sync else None
         target.optimize()
@@ -238,14 +244,38 @@ def _unreadable_ids(source: _Source) -> set[str]:
     return ids
 
 
+def _fit_encoder(
+    records: list[Record], folders: set[str], encoder: Encoder
+) -> tuple[list[Record], list[Rejection]]:
+    """Leave out the files found in folders that ``encoder`` cannot embed (the README.txt
+    in a folder of photos indexed with an image-only encoder), as rejections."""
+    kept, unfit = [], []
+    for record in records:
+        if record.modality in encoder.modalities or record.metadata[SOURCE_KEY] not in folders:
+            kept.append(record)
+        else:
+            unfit.append(
+                Rejection(
+                    record.id,
+                    0,
+                    f"is a {record.modality} file, and encoder '{encoder.name}' embeds "
+                    f"{' and '.join(sorted(encoder.modalities))} only",
+                )
+            )
+    return kept, unfit
+
+
 def _open_or_create(
     space: str | Path,
     modalities: set[str],
+    required: set[str],
     encoder: str | None,
     metric: str | None,
     on_progress: ProgressCallback | None,
 ) -> Space:
-    """The space to write to; its HNSW builds report to ``on_progress``."""
+    """The space to write to; its HNSW builds report to ``on_progress``. A new space's
+    default encoder suits ``modalities``; the encoder must embed the ``required`` ones
+    (those of named files: files found in folders may be left out instead)."""
     path = resolve(space)
     if (path / DATABASE_FILE).exists():
         opened = Space.open(path, encoder=encoder, on_progress=on_progress)
@@ -255,11 +285,11 @@ def _open_or_create(
                 f"Space '{space}' uses the {opened.stamp.metric} metric; --metric only applies "
                 "when a space is created. Drop --metric, or index into a new space."
             )
-        check_modalities(opened.encoder, modalities)
+        check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
         return opened
     default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
     chosen = get_encoder(encoder or default)
-    check_modalities(chosen, modalities)  # before creating anything
+    check_modalities(chosen, _needed(chosen, modalities, required))  # before creating anything
     if path.parent == config.home():
         path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
     else:
@@ -270,6 +300,12 @@ def _open_or_create(
         )
     except OSError as error:
         raise write_error(path, error) from None
+
+
+def _needed(encoder: Encoder, modalities: set[str], required: set[str]) -> set[str]:
+    """What ``encoder`` must embed: the ``required`` modalities, or all of them when it can
+    embed none (a folder of photos given to a text encoder is a mistake, not a skip)."""
+    return required if modalities & set(encoder.modalities) else modalities
 
 
 def check_modalities(encoder: Encoder, modalities: set[str]) -> None:
