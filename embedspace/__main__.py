@@ -1,6 +1,6 @@
 """``python -m embedspace`` runs the command line."""
 
-from embedspace.cli import main
+from embedspace.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import sys
 from typing import Any
 
 import click
@@ -72,6 +75,33 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+
+
+def run() -> None:
+    """The console script (``embedspace``, ``python -m embedspace``): run the command, then
+    end the process without tearing down every imported module one by one.
+
+    That teardown (onnxruntime, faiss, numpy) took ~0.1 s of a ~0.5 s fresh search. By the
+    time a command returns it has committed its writes and closed its files; exit handlers
+    still run and the output streams are flushed. Tests call ``main`` as usual.
+    """
+    try:
+        main()
+        code: int = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (embedspace ... | head)
+            code = code or 1
+    os._exit(code)
 
 
 def _register() -> None:
