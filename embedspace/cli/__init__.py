@@ -92,7 +92,7 @@ def run() -> None:
         if done.code is None or isinstance(done.code, int):
             code = done.code or 0
         else:
-            print(done.code, file=sys.stderr)
+            click.echo(str(done.code), err=True)
             code = 1
     atexit._run_exitfuncs()
     logging.shutdown()
