@@ -237,3 +237,18 @@ def test_a_new_space_takes_the_metric(csv_file: Path) -> None:
     assert top["id"] == "a" and top["score"] == pytest.approx(0.0, abs=1e-5)
     again = run("index", "eu", str(csv_file), "--json")  # no --metric: the space keeps its own
     assert json.loads(again.output)["unchanged"] == 3
+
+
+def test_the_console_script_keeps_exit_codes_and_output(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def script(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "embedspace", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    listed = script("encoders", "--json")  # many lines through a pipe, all flushed
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) >= 10
+    missing = script("search", str(tmp_path / "nope"), "x")
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: No space at")
+    assert script("no-such-command").returncode == 2
