@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner, Result
 
 from embedspace.encoders import HashingEncoder, register, unregister
 
@@ -101,6 +102,35 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> 
 def fake() -> CountingEncoder:
     """A fresh counting fake encoder instance."""
     return CountingEncoder()
+
+
+def run(*args: str) -> Result:
+    """Run the ``embedspace`` command line in-process (click's CliRunner)."""
+    from embedspace.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def fail(*args: str) -> str:
+    """Run a command that must fail with exactly one ``Error:`` line; return that line."""
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    """A three-row CSV with id, text and topic columns."""
+    file = tmp_path / "docs.csv"
+    file.write_text(
+        "id,text,topic\n"
+        "a,the cat sat on the mat,pets\n"
+        "b,a dog chased the cat,pets\n"
+        "c,stock prices fell,money\n"
+    )
+    return file
 
 
 def has(module: str) -> bool:

@@ -8,35 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
 
 import embedspace as es
-from embedspace.cli import main
-from tests.conftest import needs_minilm
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def fail(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
-
-
-@pytest.fixture
-def csv_file(tmp_path: Path) -> Path:
-    file = tmp_path / "docs.csv"
-    file.write_text(
-        "id,text,topic\n"
-        "a,the cat sat on the mat,pets\n"
-        "b,a dog chased the cat,pets\n"
-        "c,stock prices fell,money\n"
-    )
-    return file
+from tests.conftest import fail, needs_minilm, run
 
 
 def test_index_search_and_reindex(csv_file: Path) -> None:

@@ -8,22 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
 
 import embedspace as es
-from embedspace.cli import main
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def fail(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
+from tests.conftest import fail, run
 
 
 def ids(space: str) -> list[str]:
@@ -33,6 +20,7 @@ def ids(space: str) -> list[str]:
 
 @pytest.fixture
 def csv_file(tmp_path: Path) -> Path:
+    """Like conftest's, with a numeric year column."""
     file = tmp_path / "docs.csv"
     file.write_text(
         "id,text,topic,year\n"

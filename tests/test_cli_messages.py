@@ -6,21 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from embedspace.cli import main
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def fail(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
+from tests.conftest import fail, run
 
 
 @pytest.fixture

@@ -9,33 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import embedspace as es
-from embedspace.cli import main, progress
+from embedspace.cli import progress
 from embedspace.cli.progress import Progress
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def fail(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
-
-
-@pytest.fixture
-def csv_file(tmp_path: Path) -> Path:
-    file = tmp_path / "docs.csv"
-    file.write_text(
-        "id,text,topic\na,the cat sat on the mat,pets\nb,a dog chased the cat,pets\n"
-        "c,stock prices fell,money\n"
-    )
-    return file
+from tests.conftest import fail, run
 
 
 @pytest.fixture
