@@ -38,7 +38,12 @@ def write_atomically(folder: Path, fill: Callable[[Path], None], *, marker: str,
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
             os.replace(folder, old)
-            os.replace(temp, folder)
+            try:
+                os.replace(temp, folder)
+            except BaseException:  # an error or Ctrl-C between the renames: put the old back
+                if not folder.exists():
+                    os.replace(old, folder)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temp, folder)
