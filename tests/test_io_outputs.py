@@ -75,3 +75,30 @@ def test_unwritable_places_are_one_error(tmp_path: Path) -> None:
         write_atomically(Path("/proc/model"), lambda temp: None, marker="m", kind="a model")
     with pytest.raises(InvalidInput, match="it is a folder"):
         write_file(tmp_path, lambda temp: None)
+
+
+def test_a_folder_swap_interrupted_between_its_renames_puts_the_old_folder_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedspace.io import folders
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "MARKER").write_text("old")
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def interrupted(source: str | Path, destination: str | Path) -> None:
+        calls.append(str(destination))
+        if len(calls) == 2:  # the new folder's rename: Ctrl-C lands here
+            raise KeyboardInterrupt
+        real_replace(source, destination)
+
+    monkeypatch.setattr(folders.os, "replace", interrupted)
+
+    def fill(folder: Path) -> None:
+        (folder / "MARKER").write_text("new")
+
+    with pytest.raises(KeyboardInterrupt):
+        folders.write_atomically(target, fill, marker="MARKER", kind="a model folder")
+    assert (target / "MARKER").read_text() == "old"
