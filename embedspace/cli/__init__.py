@@ -75,6 +75,8 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    # One-time model preparation (up to ~40 s on first use) is worth a line on stderr.
+    logging.getLogger("embedspace.prepare").setLevel(logging.INFO)
 
 
 def run() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from embedspace.config import cache_dir
 from embedspace.errors import EmbedspaceError
 
-log = logging.getLogger("embedspace")
+log = logging.getLogger("embedspace.prepare")  # the CLI shows these without --verbose
 
 
 def cached_path(name: str, key: str, suffix: str = ".onnx") -> Path:
@@ -38,7 +38,7 @@ def prepared_file(
     target = cached_path(name, key, suffix)
     if target.exists() and (usable is None or usable(target)):
         return target
-    log.info("Preparing %s for this machine, once: %s", what, target)
+    log.info("Preparing %s for this machine (once; can take a few seconds): %s", what, target)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp{temp_suffix}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
