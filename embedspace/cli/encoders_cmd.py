@@ -34,7 +34,11 @@ def encoders_command(as_json: bool) -> None:
             (
                 s.name + (" (default)" if s.default else ""),
                 f"{s.dim}-d {' + '.join(s.modalities)}, {s.metric}. {s.source}. "
-                + (s.status if s.installed else f"Not installed: {s.status}"),
+                + (
+                    s.status[:1].upper() + s.status[1:]
+                    if s.installed
+                    else f"Not installed: {s.status}"
+                ),
             )
             for s in found
         ],

@@ -44,7 +44,11 @@ def info_command(space: str, as_json: bool) -> None:
     if as_json:
         emit_json([details])
         return
-    print_table(None, ["field", "value"], [(k, v) for k, v in details.items()])
+    print_table(
+        None,
+        ["field", "value"],
+        [(k, ", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in details.items()],
+    )
 
 
 @click.command("delete")
