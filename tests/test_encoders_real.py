@@ -143,7 +143,7 @@ def test_preparing_into_an_unwritable_home_is_a_clear_error(
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("EMBEDSPACE_HOME", str(blocker))
     monkeypatch.delenv("EMBEDSPACE_CACHE")
-    with pytest.raises(EmbedspaceError, match="set EMBEDSPACE_HOME to a writable folder"):
+    with pytest.raises(EmbedspaceError, match="Set EMBEDSPACE_HOME to a writable folder"):
         prepared_model("fp32")
     with pytest.raises(
         InvalidInput, match="choose int8 .this CPU's recipe. or one of int8-s8, int8-u8, fp32"

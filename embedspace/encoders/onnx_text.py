@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class OnnxTextEncoder(Encoder):
         self._recipe = recipe
         self._recipe_note = recipe_note
         self._sessions: dict[int, Any] = {}  # by thread count
+        self._starting = threading.Lock()
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
 
@@ -87,10 +89,11 @@ class OnnxTextEncoder(Encoder):
         thread pool to start, 26 ms less, and no contention with other work), all cores
         for more. Each is made on first use."""
         threads = 1 if count <= SINGLE_QUERY else cpu_count()
-        if threads not in self._sessions:
-            self._sessions[threads] = self._start_session(threads)
-        if self._tokenizer is None:
-            self._tokenizer = self._tokenizer_factory()
+        with self._starting:  # two threads' first calls start one session, not two
+            if threads not in self._sessions:
+                self._sessions[threads] = self._start_session(threads)
+            if self._tokenizer is None:
+                self._tokenizer = self._tokenizer_factory()
         return self._sessions[threads]
 
     def _start_session(self, threads: int) -> Any:
@@ -210,7 +213,7 @@ def _optimized_copy(source: Path) -> Path | None:
         if target.exists():
             return target
         folder.parent.mkdir(parents=True, exist_ok=True)
-        temp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        temp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir()
         options = ort.SessionOptions()

@@ -44,7 +44,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     AVX512: ("int8-u8",),
     AVX2: ("int8-u8",),
     ARM64: ("int8-u8",),
-    X86_OLD: (),
+    X86_OLD: ("int8-u8",),  # also x86 whose flags are unknown (no /proc/cpuinfo)
     OTHER: (),
 }
 
@@ -57,9 +57,12 @@ class Trial:
     mean_cosine: float
     min_cosine: float
     speedup: float
+    error: str = ""  # the candidate could not be built or run here
 
     def verdict(self) -> str:
         """``""`` if the candidate qualifies, else why not."""
+        if self.error:
+            return f"failed: {self.error}"
         if self.mean_cosine < MIN_MEAN_COSINE or self.min_cosine < MIN_COSINE:
             return (
                 f"cosine to fp32 {self.mean_cosine:.5f} mean / {self.min_cosine:.4f} min, "
@@ -112,7 +115,10 @@ def choose(cpu_class: str, measure: Callable[[str], Trial]) -> Choice:
     """
     trials: list[Trial] = []
     for name in CANDIDATES.get(cpu_class, ()):
-        trial = measure(name)
+        try:
+            trial = measure(name)
+        except Exception as error:  # a graph this CPU's runtime cannot build or run
+            trial = Trial(name, 0.0, 0.0, 0.0, error=str(error).splitlines()[0][:200])
         trials.append(trial)
         if not trial.verdict():
             return Choice(name, cpu_class, tuple(trials))
