@@ -37,11 +37,11 @@ def write_atomically(folder: Path, fill: Callable[[Path], None], *, marker: str,
         os.chmod(temp, folder_mode())
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
-            os.replace(folder, old)
             try:
+                os.replace(folder, old)
                 os.replace(temp, folder)
             except BaseException:  # an error or Ctrl-C between the renames: put the old back
-                if not folder.exists():
+                if not folder.exists() and old.exists():
                     os.replace(old, folder)
                 raise
             shutil.rmtree(old, ignore_errors=True)

@@ -256,7 +256,7 @@ def _fit_encoder(
         else:
             unfit.append(
                 Rejection(
-                    record.id,
+                    str(Path(record.metadata[SOURCE_KEY]) / record.id),
                     0,
                     f"is a {record.modality} file, and encoder '{encoder.name}' embeds "
                     f"{' and '.join(sorted(encoder.modalities))} only",
