@@ -13,6 +13,14 @@ from embedspace.encoders.registry import looks_like_path
 from embedspace.errors import InvalidInput
 from embedspace.io import read_rows
 
+_output_option = click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="DIR",
+    help="Folder to write the model to (new, or an earlier model; in an existing folder).",
+)
+
 
 @click.group("train")
 def train_group() -> None:
@@ -28,13 +36,7 @@ def train_group() -> None:
     type=click.Path(file_okay=False),
     help="Folder the image paths in PAIRS are relative to.",
 )
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    metavar="DIR",
-    help="Folder to write the model to (new, or an earlier model; in an existing folder).",
-)
+@_output_option
 @click.option("--image-field", default="image", show_default=True, help="Column with image paths.")
 @click.option("--caption-field", default="caption", show_default=True, help="Column with captions.")
 @click.option(
@@ -224,13 +226,7 @@ def _pairs(
 
 @train_group.command("word2vec")
 @click.argument("corpus", type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    metavar="DIR",
-    help="Folder to write the model to (new, or an earlier model; in an existing folder).",
-)
+@_output_option
 @click.option(
     "--cbow", is_flag=True, help="CBOW instead of skip-gram (faster, a bit weaker on rare words)."
 )

@@ -92,9 +92,14 @@ class OnnxTextEncoder(Encoder):
         with self._starting:  # two threads' first calls start one session, not two
             if threads not in self._sessions:
                 self._sessions[threads] = self._start_session(threads)
+        self._load_tokenizer()
+        return self._sessions[threads]
+
+    def _load_tokenizer(self) -> Any:
+        with self._starting:
             if self._tokenizer is None:
                 self._tokenizer = self._tokenizer_factory()
-        return self._sessions[threads]
+        return self._tokenizer
 
     def _start_session(self, threads: int) -> Any:
         import onnxruntime as ort
@@ -133,11 +138,10 @@ class OnnxTextEncoder(Encoder):
         """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""
         if not texts:
             return 0
-        if self._tokenizer is None:
-            self._tokenizer = self._tokenizer_factory()
+        tokenizer = self._load_tokenizer()
         count = 0
         for start in range(0, len(texts), _TOKENIZE_CHUNK):
-            encodings = self._tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
+            encodings = tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
             count += sum(1 for e in encodings if e.overflowing)
         return count
 

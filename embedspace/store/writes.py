@@ -22,8 +22,7 @@ CHUNK = 900  # SQLite host parameters per IN (...) list
 
 def recipes(connection: Any) -> list[str]:
     """The encoder recipes the space's stored vectors were made with, oldest first."""
-    row = connection.execute("SELECT value FROM meta WHERE key = 'recipes'").fetchone()
-    return [str(r) for r in json.loads(row[0])] if row else []
+    return [str(r) for r in db.read_meta(connection).get("recipes", [])]
 
 
 class ItemWriter:
