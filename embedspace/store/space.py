@@ -210,7 +210,7 @@ class Space:
             "encoder": self.stamp.encoder,
             "dim": self.stamp.dim,
             "metric": self.stamp.metric,
-            "recipes": recipes(self._db.connection),
+            "recipes": [str(r) for r in meta.get("recipes", [])],  # meta is read once here
             "recipe_here": self._recipe_here(),
             "count": int(meta.get("count", 0)),
             "data_version": int(meta.get("data_version", 0)),
