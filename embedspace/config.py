@@ -6,6 +6,7 @@ Read-only helpers: nothing here writes the environment or creates directories at
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 HOME_VARIABLE = "EMBEDSPACE_HOME"
@@ -17,6 +18,11 @@ def home() -> Path:
     configured = os.environ.get(HOME_VARIABLE)
     if configured:
         return Path(configured).expanduser()
+    if sys.platform.startswith("linux"):
+        # The XDG rule platformdirs applies on Linux, without its ~10 ms import: every
+        # CLI search resolves this folder (issue 10's fresh-search budget).
+        data = os.environ.get("XDG_DATA_HOME", "").strip() or "~/.local/share"
+        return Path(data).expanduser() / "embedspace"
     import platformdirs
 
     return Path(platformdirs.user_data_dir("embedspace", appauthor=False))
