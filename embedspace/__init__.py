@@ -48,8 +48,7 @@ from embedspace.store import Item, Match, Space, WriteResult, delete_space, list
 from embedspace.train.align import AlignReport, AlignSettings, train_align
 from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings, train_two_tower
 from embedspace.train.word2vec import Word2VecSettings, train_word2vec
-
-__version__ = "0.1.0"
+from embedspace.version import __version__
 
 
 def __getattr__(name: str) -> Any:

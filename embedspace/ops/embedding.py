@@ -10,7 +10,7 @@ import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
-from embedspace.ops.progress import ProgressCallback, report
+from embedspace.progress import ProgressCallback, report
 
 #: Items per step (one progress report each).
 STEP = 512

@@ -27,7 +27,7 @@ from embedspace.io import Record, Rejection, read_records
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
-from embedspace.ops.progress import ProgressCallback, report
+from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.database import DATABASE_FILE
 

@@ -38,7 +38,7 @@ from embedspace.store.hnsw import (
 
 log = logging.getLogger("embedspace")
 
-#: ``on_progress(stage, done, total)``: the shape of ``embedspace.ops.progress``'s callback.
+#: ``on_progress(stage, done, total)``: the shape of ``embedspace.progress``'s callback.
 ProgressCallback = Callable[[str, int, "int | None"], None]
 LOCK_FILE = ".hnsw.lock"
 #: A sidecar may lag this many changes behind before a writer applies them (see

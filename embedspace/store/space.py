@@ -122,7 +122,7 @@ class Space:
         chosen = get_encoder(encoder)
         stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
         path.parent.mkdir(parents=True, exist_ok=True)
-        from embedspace import __version__
+        from embedspace.version import __version__
 
         # Built in a temp folder and renamed into place: never a half-made space.
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
@@ -157,6 +157,48 @@ class Space:
             chosen = get_encoder(encoder)
             space._check_encoder(chosen)
             space._encoder = chosen
+        return space
+
+    @staticmethod
+    def exists(name_or_path: str | Path) -> bool:
+        """Whether a space lives at ``name_or_path`` (a bare name is looked up in
+        ``$EMBEDSPACE_HOME``). Raises ``InvalidInput`` for a malformed name."""
+        return (resolve(name_or_path) / db.DATABASE_FILE).is_file()
+
+    @classmethod
+    def open_or_create(
+        cls,
+        name_or_path: str | Path,
+        *,
+        encoder: str | Encoder | None = None,
+        metric: str | None = None,
+        ann_threshold: int = ANN_THRESHOLD,
+        on_progress: ProgressCallback | None = None,
+    ) -> Space:
+        """Open the space if it exists, else create it (with ``encoder``, default
+        ``minilm-l6``, and ``metric``, default cosine).
+
+        An existing space keeps its own encoder and metric: ``encoder`` must then be the
+        one it was built with (``EncoderMismatch``), and a different ``metric`` raises
+        ``InvalidInput`` instead of being silently ignored.
+        """
+        if not cls.exists(name_or_path):
+            return cls.create(
+                name_or_path,
+                encoder if encoder is not None else "minilm-l6",
+                metric or "cosine",
+                ann_threshold=ann_threshold,
+                on_progress=on_progress,
+            )
+        space = cls.open(
+            name_or_path, encoder=encoder, ann_threshold=ann_threshold, on_progress=on_progress
+        )
+        if metric is not None and metric != space.stamp.metric:
+            space.close()
+            raise InvalidInput(
+                f"Space '{space.name}' uses the {space.stamp.metric} metric; a metric only "
+                "applies when a space is created. Leave it out, or use a new space."
+            )
         return space
 
     def close(self) -> None:

@@ -50,7 +50,6 @@ from embedspace.encoders.two_tower import (
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.io.interactions import Interactions
-from embedspace.ops.progress import ProgressCallback, report
 from embedspace.ops.recs_eval import (
     Catalogue,
     Report,
@@ -59,6 +58,7 @@ from embedspace.ops.recs_eval import (
     score,
     split,
 )
+from embedspace.progress import ProgressCallback, report
 from embedspace.train.histories import Histories, chosen_rows
 from embedspace.train.two_tower_fit import (
     EpochCallback,

@@ -21,8 +21,8 @@ import numpy as np
 
 from embedspace.encoders.two_tower import FeatureArrays, tower_forward
 from embedspace.io.interactions import Interactions
-from embedspace.ops.progress import ProgressCallback, report
 from embedspace.ops.recs_eval import Catalogue, HeldOut, held_out, score
+from embedspace.progress import ProgressCallback, report
 from embedspace.train.histories import Histories
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""How the ops report progress: they call a callback, and each face renders it its own way
+"""How long work reports progress: it calls a callback, and each face renders it its own way
 (the CLI: a bar on a terminal, plain lines otherwise; the library: nothing)."""
 
 from __future__ import annotations
