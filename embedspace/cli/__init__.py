@@ -111,6 +111,8 @@ def run() -> None:
 def _register() -> None:
     from embedspace.cli import (
         classify_cmd,
+        cluster_cmd,
+        dedup_cmd,
         demo_cmd,
         drift_cmd,
         embed_cmd,
@@ -120,7 +122,7 @@ def _register() -> None:
         index_cmd,
         items_cmd,
         match_cmd,
-        multitool_cmd,
+        outliers_cmd,
         pictures_cmd,
         recs_cmd,
         search_cmd,
@@ -137,7 +139,9 @@ def _register() -> None:
         encoders_cmd,
         embed_cmd,
         classify_cmd,
-        multitool_cmd,
+        dedup_cmd,
+        cluster_cmd,
+        outliers_cmd,
         drift_cmd,
         faq_cmd,
     )

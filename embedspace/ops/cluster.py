@@ -8,15 +8,21 @@ clusters).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.ops.neighbours import unit
+from embedspace.ops.stages import counted
+from embedspace.progress import ProgressCallback, report
 from embedspace.store.items import Snapshot
+
+if TYPE_CHECKING:
+    from embedspace.store import Space
 
 NOISE = -1
 
@@ -175,3 +181,44 @@ def _are_paths(contents: Sequence[str]) -> bool:
     """Image spaces store file paths as content: no keywords for those."""
     sample = contents[:20]
     return bool(sample) and all(os.path.isabs(c) and os.path.exists(c) for c in sample)
+
+
+@dataclass(frozen=True)
+class SpaceClusters:
+    """The clusters of a space's items, with the snapshot they were found in; ``written``
+    names the metadata field that now holds each item's cluster, if any."""
+
+    snapshot: Snapshot
+    clustering: Clustering
+    written: str | None = None
+
+    @property
+    def unclustered(self) -> int:
+        """How many items are in no cluster (density clustering only)."""
+        return int(np.sum(self.clustering.labels == NOISE))
+
+
+def cluster_space(
+    space: Space,
+    k: int | None = None,
+    *,
+    auto: bool = False,
+    min_cluster_size: int | None = None,
+    seed: int = 0,
+    where: Mapping[str, Any] | None = None,
+    write_field: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SpaceClusters:
+    """``cluster`` the items of ``space`` (those matching ``where``), with the space's
+    encoder for keywords when it embeds text; with ``write_field``, store each item's
+    cluster in that metadata field."""
+    snapshot = space.snapshot(where)
+    words = space.encoder if "text" in space.encoder.modalities else None
+    report(on_progress, f"Clustering {counted(len(snapshot), 'item')}", 0, None)
+    result = cluster(
+        snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed, encoder=words
+    )
+    if write_field:
+        labels = zip(result.ids, result.labels, strict=True)
+        space.update_metadata({i: {write_field: int(label)} for i, label in labels})
+    return SpaceClusters(snapshot, result, write_field)

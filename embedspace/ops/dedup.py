@@ -10,14 +10,21 @@ above it, and, given a few labelled pairs, the precision and recall at each thre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embedspace.errors import InvalidInput
 from embedspace.ops.neighbours import connected_groups, knn_graph, unit
+from embedspace.ops.stages import counted
+from embedspace.progress import ProgressCallback, report
 from embedspace.store.items import Snapshot
+
+if TYPE_CHECKING:
+    from embedspace.store import Space
 
 THRESHOLDS = (0.99, 0.97, 0.95, 0.92, 0.9, 0.85, 0.8, 0.75, 0.7)
 
@@ -142,3 +149,55 @@ def calibrate(
             counts = {"true_positive": tp, "false_positive": fp, "false_negative": fn}
         rows.append(ThresholdRow(threshold, len(kept), example, precision, recall, counts))
     return rows
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """The duplicate groups of a space (or of the items matching ``where``), with the
+    snapshot they were found in (for the items' contents)."""
+
+    snapshot: Snapshot
+    groups: list[DuplicateGroup]
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What each threshold would keep in a space; ``labelled`` when precision and recall
+    come from labelled pairs."""
+
+    snapshot: Snapshot
+    rows: list[ThresholdRow]
+    labelled: bool
+
+
+def find_duplicates(
+    space: Space,
+    *,
+    threshold: float = 0.9,
+    k: int = 10,
+    where: Mapping[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Duplicates:
+    """The groups of duplicate items of ``space`` (those matching ``where``)."""
+    snapshot = space.snapshot(where)
+    report(on_progress, f"Finding duplicates among {counted(len(snapshot), 'item')}", 0, None)
+    return Duplicates(snapshot, duplicate_groups(snapshot, threshold, k), threshold)
+
+
+def calibrate_space(
+    space: Space,
+    *,
+    labels: Path | None = None,
+    k: int = 10,
+    where: Mapping[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Calibration:
+    """``calibrate`` on the items of ``space`` (those matching ``where``), with the
+    labelled pairs of the table ``labels`` (columns first, second, duplicate) if given."""
+    from embedspace.io.labelled import read_labelled_pairs
+
+    snapshot = space.snapshot(where)
+    labelled = read_labelled_pairs(labels) if labels else []
+    report(on_progress, f"Scoring pairs among {counted(len(snapshot), 'item')}", 0, None)
+    return Calibration(snapshot, calibrate(snapshot, labelled, k=k), bool(labelled))

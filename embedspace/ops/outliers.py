@@ -11,13 +11,20 @@ scaled median absolute deviation, unless a ``contamination`` share is given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.ops.neighbours import knn_graph, unit
+from embedspace.ops.stages import counted
+from embedspace.progress import ProgressCallback, report
 from embedspace.store.items import Snapshot
+
+if TYPE_CHECKING:
+    from embedspace.store import Space
 
 METHODS = ("knn", "lof", "iforest")
 
@@ -94,3 +101,36 @@ def outliers(
         OutlierScore(snapshot.ids[i], round(float(scores[i]), 6), bool(scores[i] > limit))
         for i in order
     ]
+
+
+@dataclass(frozen=True)
+class SpaceOutliers:
+    """The items of a space ranked by unusualness (``ranked``, most unusual first), with
+    the snapshot they came from and the method that scored them."""
+
+    snapshot: Snapshot
+    ranked: list[OutlierScore]
+    method: str
+
+    @property
+    def flagged(self) -> int:
+        """How many items are past the threshold."""
+        return sum(r.outlier for r in self.ranked)
+
+
+def find_outliers(
+    space: Space,
+    method: str = "knn",
+    k: int = 10,
+    contamination: float | None = None,
+    *,
+    where: Mapping[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SpaceOutliers:
+    """``outliers`` among the items of ``space`` (those matching ``where``), measured
+    with the space's metric (cosine, else euclidean)."""
+    snapshot = space.snapshot(where)
+    metric = "cosine" if space.stamp.metric == "cosine" else "euclidean"
+    report(on_progress, f"Scoring {counted(len(snapshot), 'item')} ({method})", 0, None)
+    ranked = outliers(snapshot, method, k, contamination, metric=metric)
+    return SpaceOutliers(snapshot, ranked, method)
