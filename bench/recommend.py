@@ -35,9 +35,10 @@ def main() -> None:
 
     import torch
 
-    from embedspace.encoders.two_tower import TwoTowerModel
     from embedspace.io.interactions import read_features, read_interactions
-    from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
+    from embedspace.ops.recommend import Recommender as TwoTowerModel
+    from embedspace.ops.recommend import train_two_tower
+    from embedspace.train.two_tower import TwoTowerSettings
 
     print(f"{machine()}, torch kernels: {torch.backends.cpu.get_cpu_capability()}")
     data = read_interactions(args.data / "interactions.csv")

@@ -10,7 +10,6 @@ from typing import Any
 
 from embedspace import encoders
 from embedspace.encoders import Encoder, HashingEncoder
-from embedspace.encoders.two_tower import TwoTowerModel
 from embedspace.encoders.word_vectors import Neighbour, UnknownWord, WordVectors
 from embedspace.errors import (
     CorruptSpace,
@@ -41,14 +40,17 @@ from embedspace.ops.dedup import DuplicateGroup, calibrate, duplicate_groups
 from embedspace.ops.drift import DriftResult, drift_test
 from embedspace.ops.outliers import OutlierScore, outliers
 from embedspace.ops.qa import Answer, ask
+from embedspace.ops.recommend import Recommender, train_two_tower
 from embedspace.ops.record_match import RecordPair, dedup_records, match_records
 from embedspace.ops.typos import FixResult, Speller
 from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
 from embedspace.train.align import AlignReport, AlignSettings, train_align
-from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings, train_two_tower
+from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings
 from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 from embedspace.version import __version__
+
+TwoTowerModel = Recommender  # the name since 0.1: a served two-tower model
 
 
 def __getattr__(name: str) -> Any:
@@ -93,6 +95,7 @@ __all__ = [
     "SpaceExists",
     "SpaceNotFound",
     "Speller",
+    "Recommender",
     "TwoTowerModel",
     "TwoTowerReport",
     "TwoTowerSettings",

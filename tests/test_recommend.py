@@ -12,11 +12,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 import embedspace as es
-from embedspace.encoders.two_tower import TwoTowerEncoder, TwoTowerModel
+from embedspace.encoders.two_tower import TwoTowerEncoder
 from embedspace.errors import InvalidInput
 from embedspace.io.interactions import read_features, read_interactions
-from embedspace.ops.recs_eval import Catalogue, evaluate, popularity_scorer, split
-from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
+from embedspace.ops.recommend import Recommender as TwoTowerModel
+from embedspace.ops.recommend import train_two_tower
+from embedspace.train.recs_eval import Catalogue, evaluate, popularity_scorer, split
+from embedspace.train.two_tower import TwoTowerSettings
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")

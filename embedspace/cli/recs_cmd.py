@@ -11,7 +11,7 @@ import click
 from embedspace.cli.output import emit_json, print_table
 from embedspace.cli.progress import Progress
 from embedspace.errors import InvalidInput
-from embedspace.ops.recs_eval import Report
+from embedspace.train.recs_eval import Report
 
 if TYPE_CHECKING:
     from embedspace.train.two_tower_fit import TrainingEpoch
@@ -253,8 +253,8 @@ def two_tower_command(
     """
 
     from embedspace.io.interactions import read_features, read_interactions
-    from embedspace.ops.recommend import feature_kinds
-    from embedspace.train.two_tower import TwoTowerSettings, train_two_tower
+    from embedspace.ops.recommend import feature_kinds, train_two_tower
+    from embedspace.train.two_tower import TwoTowerSettings
 
     data = read_interactions(
         interactions,
@@ -373,8 +373,8 @@ def evaluate_command(
     Example:
       embedspace evaluate movies ml-100k/interactions.csv
     """
-    from embedspace.encoders.two_tower import TwoTowerModel
     from embedspace.io.interactions import read_interactions
+    from embedspace.ops.recommend import Recommender as TwoTowerModel
     from embedspace.ops.recommend import evaluate_two_tower
 
     data = read_interactions(
@@ -411,7 +411,7 @@ def recommend_command(
       embedspace recommend movies --user 196 -k 5
       embedspace recommend movies --features '{"age": 25, "gender": "F", "occupation": "writer"}'
     """
-    from embedspace.encoders.two_tower import TwoTowerModel
+    from embedspace.ops.recommend import Recommender as TwoTowerModel
 
     if (user is None) == (features is None):
         raise InvalidInput("Give --user ID, or --features JSON for a new user (one of the two).")
@@ -439,7 +439,7 @@ def similar_items_command(
     Example:
       embedspace similar-items movies --item 50 -k 5
     """
-    from embedspace.encoders.two_tower import TwoTowerModel
+    from embedspace.ops.recommend import Recommender as TwoTowerModel
 
     if (item is None) == (features is None):
         raise InvalidInput("Give --item ID, or --features JSON for a new item (one of the two).")

@@ -4,10 +4,11 @@ A model folder (written by ``embedspace train two-tower``) holds ``two_tower.jso
 feature specs, sizes, settings, evaluation), ``weights.safetensors`` (both towers),
 ``seen_offsets.npy`` and ``seen_items.npy`` (every item each user chose in the file the
 model was trained on, as compressed sparse rows, memory-mapped when read) and
-``items.space``, a Space of every item's vector. Recommending is a
-nearest-neighbour search in that Space with the user's vector; the towers run in numpy,
-so known users, and new users or items described by their features (cold start), need no
-torch at serving time.
+``items.space``, a Space of every item's vector. This module reads the towers (an encoder
+knows nothing of storage); recommending is a nearest-neighbour search in that Space with
+the user's vector, done by ``embedspace.ops.recommend``. The towers run in numpy, so known
+users, and new users or items described by their features (cold start), need no torch at
+serving time.
 
 Each tower: [id embedding (index 0 = unknown id) | categorical embeddings | standardised
 numbers | frozen text-encoder vectors | (user tower) mean embedding of the user's items]
@@ -252,15 +253,19 @@ def is_two_tower_directory(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file()
 
 
-class TwoTowerModel:
-    """A trained two-tower model: user and item vectors, recommendations, similar items."""
+class TwoTowers:
+    """The towers of a trained two-tower model: user and item vectors, the items each user
+    chose, and vectors for new users and items from their features (cold start).
+
+    Serving recommendations from the model's item Space is an application:
+    ``embedspace.ops.recommend.Recommender`` (public name ``TwoTowerModel``) adds it.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).resolve()  # files are read on first use, not here
         self._weights: dict[str, np.ndarray] | None = None
         self._seen: tuple[np.ndarray, np.ndarray] | None = None
         self._encoders: dict[str, Encoder] = {}
-        self._space: Any = None
         self._lock = threading.Lock()
 
     @cached_property
@@ -392,68 +397,16 @@ class TwoTowerModel:
         arrays = feature_arrays(self.item_specs, [features], self._encoders)
         return np.asarray(tower_forward(self.weights(), "item", np.zeros(1, np.int64), arrays)[0])
 
-    def space(self) -> Any:
-        """The Space of item vectors, opened on first use and kept open (``close()``)."""
-        from embedspace.store.space import Space
-
-        with self._lock:
-            if self._space is None:
-                self._space = Space.open(self.path / SPACE_DIR)
-            return self._space
-
     def close(self) -> None:
-        """Close the item Space (it reopens when needed)."""
+        """Let go of the memory-mapped seen items (they are mapped again when needed)."""
         with self._lock:
             self._seen = None
-            if self._space is not None:
-                self._space.close()
-                self._space = None
 
-    def __enter__(self) -> TwoTowerModel:
+    def __enter__(self) -> TwoTowers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def recommend(
-        self,
-        user: str | None = None,
-        k: int = 10,
-        *,
-        features: Mapping[str, Any] | None = None,
-        exclude_seen: bool = True,
-    ) -> list[tuple[str, float]]:
-        """The ``k`` best items for a known ``user``, or for a new user described by
-        ``features``; every item the user chose in the file the model was trained on is
-        left out (unless ``exclude_seen=False``)."""
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, not {k}.")
-        if user is not None and user in self.user_index:
-            vector = self.user_vectors([user])[0]
-            seen = set(self.seen(user)) if exclude_seen else set()
-        elif features is not None:
-            vector, seen = self.cold_user_vector(features), set()
-        else:
-            self.user_vectors([str(user)])  # raises the unknown-user error
-            raise AssertionError  # unreachable
-        space = self.space()
-        matches = space.search(vector, k=min(len(space), k + len(seen)))
-        return [(m.id, m.score) for m in matches if m.id not in seen][:k]
-
-    def similar_items(
-        self, item: str | None = None, k: int = 10, *, features: Mapping[str, Any] | None = None
-    ) -> list[tuple[str, float]]:
-        """Items closest to a known ``item`` (itself excluded), or to a new item's
-        ``features``."""
-        space = self.space()
-        if item is not None and item in self.item_index:
-            matches = space.similar(item, k=k)
-        elif features is not None:
-            matches = space.search(self.cold_item_vector(features), k=k)
-        else:
-            self.item_vectors([str(item)])
-            raise AssertionError  # unreachable
-        return [(m.id, m.score) for m in matches]
 
 
 class TwoTowerEncoder(Encoder):
@@ -469,7 +422,7 @@ class TwoTowerEncoder(Encoder):
             raise InvalidInput(
                 f"A two-tower model has a 'user' and an 'item' tower, not '{tower}'."
             )
-        self.model = TwoTowerModel(path)
+        self.model = TwoTowers(path)
         self.tower = tower
         self.name = f"{self.model.path}#{tower}"
         self.source = f"two-tower model {self.model.path} ({tower} tower)"

@@ -1,45 +1,223 @@
-"""Recommendation questions asked of a trained two-tower model's data: checking a model
-against the file it was trained on, and which feature column belongs to which tower."""
+"""Recommendations from a trained two-tower model: training and saving one, serving it
+(recommend, similar items, cold start from features), and checking it against the file it
+was trained on.
+
+The towers themselves (``embedspace.encoders.two_tower.TwoTowers``) know nothing of
+storage; a model folder also holds ``items.space``, a Space of every item's vector, and
+recommending is a nearest-neighbour search in it with the user's vector. Both the CLI and
+the Python API (``es.TwoTowerModel``, ``es.train_two_tower``) come here.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from embedspace.encoders.two_tower import TwoTowerModel
+from embedspace.encoders.two_tower import CONFIG_FILE, SPACE_DIR, TwoTowers
 from embedspace.errors import InvalidInput
+from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.io.interactions import Interactions
-from embedspace.ops.recs_eval import Catalogue, Report, baseline_reports, evaluate, split
-from embedspace.train.two_tower import TwoTowerSettings
+from embedspace.progress import ProgressCallback, report
+from embedspace.store.database import Stamp
+from embedspace.store.space import Space
+from embedspace.train.recs_eval import Catalogue, Report, baseline_reports, evaluate, split
+from embedspace.train.two_tower import (
+    KIND,
+    TrainedTwoTower,
+    TwoTowerReport,
+    TwoTowerSettings,
+    check_settings,
+    fit_two_tower,
+)
+from embedspace.train.two_tower_fit import EpochCallback
 
 FEATURE_KINDS = ("categorical", "numeric", "text", "ignore")
+#: What the item Space's stamp says made its vectors (they are stored, never computed).
+ITEM_VECTORS = "two-tower-items"
+
+
+class Recommender(TwoTowers):
+    """A trained two-tower model, served: its towers (user and item vectors, cold-start
+    vectors from features) plus its item Space for recommendations and similar items.
+
+    Files are read on first use; ``close()`` (or a ``with`` block) closes the item Space.
+    Also available as ``embedspace.TwoTowerModel``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._space: Space | None = None
+        self._space_lock = threading.Lock()
+
+    def space(self) -> Space:
+        """The Space of item vectors, opened on first use and kept open (``close()``)."""
+        with self._space_lock:
+            if self._space is None:
+                self._space = Space.open(self.path / SPACE_DIR)
+            return self._space
+
+    def close(self) -> None:
+        """Close the item Space and the seen items (they reopen when needed)."""
+        super().close()
+        with self._space_lock:
+            if self._space is not None:
+                self._space.close()
+                self._space = None
+
+    def __enter__(self) -> Recommender:
+        return self
+
+    def recommend(
+        self,
+        user: str | None = None,
+        k: int = 10,
+        *,
+        features: Mapping[str, Any] | None = None,
+        exclude_seen: bool = True,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best items for a known ``user``, or for a new user described by
+        ``features``; every item the user chose in the file the model was trained on is
+        left out (unless ``exclude_seen=False``)."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}.")
+        if user is not None and user in self.user_index:
+            vector = self.user_vectors([user])[0]
+            seen = set(self.seen(user)) if exclude_seen else set()
+        elif features is not None:
+            vector, seen = self.cold_user_vector(features), set()
+        else:
+            vector, seen = self.user_vectors([str(user)])[0], set()  # raises: unknown user
+        space = self.space()
+        matches = space.search(vector, k=min(len(space), k + len(seen)))
+        return [(m.id, m.score) for m in matches if m.id not in seen][:k]
+
+    def similar_items(
+        self, item: str | None = None, k: int = 10, *, features: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Items closest to a known ``item`` (itself excluded), or to a new item's
+        ``features``."""
+        space = self.space()
+        if item is not None and item in self.item_index:
+            matches = space.similar(item, k=k)
+        elif features is not None:
+            matches = space.search(self.cold_item_vector(features), k=k)
+        else:
+            matches = space.search(self.item_vectors([str(item)])[0], k=k)  # raises: unknown
+        return [(m.id, m.score) for m in matches]
+
+    def evaluate(
+        self, interactions: Interactions, *, baselines: bool = True
+    ) -> tuple[list[Report], str]:
+        """Split ``interactions`` the way the model was trained (it must be the same data)
+        and score the model, then the baselines, on the test split. Returns the reports and
+        the split's name. Raises ``InvalidInput`` when the training users differ."""
+        settings = TwoTowerSettings(**self.config["settings"])
+        train, test = split(interactions, settings.split, settings.test_fraction)
+        catalogue = Catalogue(self.users, self.items)
+        differ = set(catalogue.users) ^ set(dict.fromkeys(train.users.tolist()))
+        if differ:
+            raise InvalidInput(
+                f"These interactions are not the data {self.path} was trained on "
+                f"({len(differ)} users differ in the training split)."
+            )
+        weights = self.weights()
+        users, items = weights["user_vectors"], weights["item_vectors"]
+        reports = [
+            evaluate(
+                "two-tower", lambda rows: users[rows] @ items.T, catalogue, train, test, settings.k
+            )
+        ]
+        if baselines:
+            reports.extend(baseline_reports(catalogue, train, test, settings.k, settings.seed))
+        return reports, settings.split
 
 
 def evaluate_two_tower(
-    model: TwoTowerModel, interactions: Interactions, *, baselines: bool = True
+    model: TwoTowers | str | Path, interactions: Interactions, *, baselines: bool = True
 ) -> tuple[list[Report], str]:
-    """Split ``interactions`` the way ``model`` was trained (it must be the same data) and
-    score the model, then the baselines, on the test split. Returns the reports and the
-    split's name. Raises ``InvalidInput`` when the training users differ."""
-    settings = TwoTowerSettings(**model.config["settings"])
-    train, test = split(interactions, settings.split, settings.test_fraction)
-    catalogue = Catalogue(model.users, model.items)
-    differ = set(catalogue.users) ^ set(dict.fromkeys(train.users.tolist()))
-    if differ:
-        raise InvalidInput(
-            f"These interactions are not the data {model.path} was trained on "
-            f"({len(differ)} users differ in the training split)."
+    """``Recommender(model).evaluate(interactions)`` (see there)."""
+    path = model.path if isinstance(model, TwoTowers) else Path(model)
+    return Recommender(path).evaluate(interactions, baselines=baselines)
+
+
+def train_two_tower(
+    interactions: Interactions,
+    output: str | Path,
+    *,
+    user_features: Mapping[str, Mapping[str, Any]] | None = None,
+    item_features: Mapping[str, Mapping[str, Any]] | None = None,
+    user_kinds: Mapping[str, str] | None = None,
+    item_kinds: Mapping[str, str] | None = None,
+    text_encoder: str = "minilm-l6",
+    settings: TwoTowerSettings | None = None,
+    baselines: bool = True,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> TwoTowerReport:
+    """Train a two-tower model (``embedspace.train.two_tower.fit_two_tower``: split, early
+    stopping, refit, evaluation against the baselines) and save it to ``output`` with its
+    item Space: a new folder, or an earlier model's, replaced only once the new model is
+    complete (an interrupted run leaves it as it was).
+
+    ``on_epoch(TrainingEpoch)`` is called after every epoch; ``on_progress(stage, done,
+    total)`` as each stage (features, training, refit, evaluation, saving) advances.
+    """
+    check_settings(settings or TwoTowerSettings())
+    target = Path(output)
+    check_replaceable(target, CONFIG_FILE, KIND)  # before hours of training, not after
+    trained = fit_two_tower(
+        interactions,
+        user_features=user_features,
+        item_features=item_features,
+        user_kinds=user_kinds,
+        item_kinds=item_kinds,
+        text_encoder=text_encoder,
+        settings=settings,
+        baselines=baselines,
+        on_epoch=on_epoch,
+        on_progress=on_progress,
+    )
+    report(on_progress, f"Saving the model to {target}", 0, None)
+
+    def fill(temp: Path) -> None:
+        trained.write_files(temp)
+        _write_item_space(temp / SPACE_DIR, trained, item_features or {})
+
+    write_atomically(target, fill, marker=CONFIG_FILE, kind=KIND)
+    return TwoTowerReport(
+        target,
+        trained.best_epoch,
+        trained.epochs_run,
+        trained.validation_recall,
+        trained.seconds,
+        trained.reports,
+    )
+
+
+def _write_item_space(
+    path: Path, trained: TrainedTwoTower, features: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """The Space of every item's vector, titled and with the item's features as metadata."""
+    items = trained.catalogue.items
+    stamp = Stamp(ITEM_VECTORS, trained.item_vectors.shape[1], "cosine", True)
+    with Space.create(path, encoder=stamp, metric="cosine") as space:
+        space.add(
+            [_title(i, features.get(i)) for i in items],
+            ids=items,
+            metadata=[dict(features.get(i) or {}) for i in items],
+            vectors=trained.item_vectors,
         )
-    weights = model.weights()
-    users, items = weights["user_vectors"], weights["item_vectors"]
-    reports = [
-        evaluate(
-            "two-tower", lambda rows: users[rows] @ items.T, catalogue, train, test, settings.k
-        )
-    ]
-    if baselines:
-        reports.extend(baseline_reports(catalogue, train, test, settings.k, settings.seed))
-    return reports, settings.split
+        space.optimize()
+
+
+def _title(item: str, features: Mapping[str, Any] | None) -> str:
+    """What a person reads for an item: its first long text feature, else its id."""
+    for value in (features or {}).values():
+        if isinstance(value, str) and len(value.strip()) > 3 and not value.strip().isdigit():
+            return value.strip()
+    return item
 
 
 def feature_kinds(

@@ -100,13 +100,18 @@ class Space:
     def create(
         cls,
         name_or_path: str | Path,
-        encoder: str | Encoder = "minilm-l6",
+        encoder: str | Encoder | db.Stamp = "minilm-l6",
         metric: str = "cosine",
         *,
         ann_threshold: int = ANN_THRESHOLD,
         on_progress: ProgressCallback | None = None,
     ) -> Space:
         """Create a new, empty space stamped with ``encoder`` and ``metric``.
+
+        ``encoder`` is an encoder (or its name), or a ``Stamp`` for a space of vectors made
+        elsewhere (a trained model's item vectors, say): the stamp names what made them,
+        their size and whether they have unit length; its metric is ``metric``. Such a
+        space takes vectors only, and searches by vector.
 
         Raises ``SpaceExists`` if something is already there, ``UnknownEncoder`` for an
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
@@ -119,8 +124,12 @@ class Space:
                 f"{path} already exists. Open it with Space.open, or delete it first "
                 f"('embedspace delete {name_or_path}')."
             )
-        chosen = get_encoder(encoder)
-        stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
+        chosen: Encoder | None
+        if isinstance(encoder, db.Stamp):
+            chosen, stamp = None, db.Stamp(encoder.encoder, encoder.dim, metric, encoder.normalized)
+        else:
+            chosen = get_encoder(encoder)
+            stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
         path.parent.mkdir(parents=True, exist_ok=True)
         from embedspace.version import __version__
 

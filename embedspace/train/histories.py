@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedspace.io.interactions import Interactions
-from embedspace.ops.recs_eval import Catalogue
+from embedspace.train.recs_eval import Catalogue
 
 
 def chosen_rows(catalogue: Catalogue, data: Interactions) -> tuple[np.ndarray, np.ndarray]:

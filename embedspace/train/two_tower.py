@@ -41,16 +41,16 @@ from embedspace.encoders.two_tower import (
     FORMAT,
     SEEN_ITEMS_FILE,
     SEEN_OFFSETS_FILE,
-    SPACE_DIR,
     VERSION,
     WEIGHTS_FILE,
     feature_arrays,
     infer_specs,
 )
 from embedspace.errors import InvalidInput, MissingExtra
-from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.io.interactions import Interactions
-from embedspace.ops.recs_eval import (
+from embedspace.progress import ProgressCallback, report
+from embedspace.train.histories import Histories, chosen_rows
+from embedspace.train.recs_eval import (
     Catalogue,
     Report,
     baseline_reports,
@@ -58,8 +58,6 @@ from embedspace.ops.recs_eval import (
     score,
     split,
 )
-from embedspace.progress import ProgressCallback, report
-from embedspace.train.histories import Histories, chosen_rows
 from embedspace.train.two_tower_fit import (
     EpochCallback,
     Side,
@@ -110,20 +108,6 @@ class TwoTowerReport:
     reports: list[Report]
 
 
-class _Stamp(Encoder):
-    """Names the item Space's vectors; they are stored, never computed by it."""
-
-    name = "two-tower-items"
-    modalities = frozenset({"id"})
-
-    def __init__(self, dim: int) -> None:
-        self._dim = dim
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-
 def _side(
     ids: list[str],
     table: Mapping[str, Mapping[str, Any]] | None,
@@ -138,9 +122,42 @@ def _side(
     return Side(specs, feature_arrays(specs, rows, encoders))
 
 
-def train_two_tower(
+@dataclass
+class TrainedTwoTower:
+    """A fitted two-tower model before it is saved: its config, weights (with every user's
+    and item's vector), the items each user chose, and how it scored."""
+
+    config: dict[str, Any]
+    weights: dict[str, np.ndarray]
+    seen: tuple[np.ndarray, np.ndarray]
+    catalogue: Catalogue
+    best_epoch: int
+    epochs_run: int
+    validation_recall: float
+    seconds: float
+    reports: list[Report]
+
+    @property
+    def item_vectors(self) -> np.ndarray:
+        """Every item's vector, in catalogue order."""
+        return self.weights["item_vectors"]
+
+    def write_files(self, folder: Path) -> None:
+        """Write the weights, the seen items and the config into ``folder`` (the model's
+        item Space is written by the application that saves the model)."""
+        from safetensors.numpy import save_file
+
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in self.weights.items()},
+            str(folder / WEIGHTS_FILE),
+        )
+        np.save(folder / SEEN_OFFSETS_FILE, self.seen[0], allow_pickle=False)
+        np.save(folder / SEEN_ITEMS_FILE, self.seen[1], allow_pickle=False)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config) + "\n", encoding="utf-8")
+
+
+def fit_two_tower(
     interactions: Interactions,
-    output: str | Path,
     *,
     user_features: Mapping[str, Mapping[str, Any]] | None = None,
     item_features: Mapping[str, Mapping[str, Any]] | None = None,
@@ -151,18 +168,15 @@ def train_two_tower(
     baselines: bool = True,
     on_epoch: EpochCallback | None = None,
     on_progress: ProgressCallback | None = None,
-) -> TwoTowerReport:
-    """Split, train with early stopping (and refit), evaluate against the baselines, and
-    save to ``output``: a new folder, or an earlier model's, replaced only once the new
-    model is complete (an interrupted run leaves it as it was).
+) -> TrainedTwoTower:
+    """Split, train with early stopping (and refit), and evaluate against the baselines;
+    nothing is written (``embedspace.ops.recommend.train_two_tower`` trains and saves).
 
     ``on_epoch(TrainingEpoch)`` is called after every epoch; ``on_progress(stage, done,
-    total)`` as each stage (features, training, refit, evaluation, saving) advances.
+    total)`` as each stage (features, training, refit, evaluation) advances.
     """
     settings = settings or TwoTowerSettings()
-    _check(settings)
-    target = Path(output)
-    check_replaceable(target, CONFIG_FILE, KIND)
+    check_settings(settings)
     started = time.perf_counter()
     train_all, test = split(interactions, settings.split, settings.test_fraction)
     fit, valid = split(train_all, "leave-last-out")
@@ -207,11 +221,17 @@ def train_two_tower(
         "seconds": round(seconds, 3),
         "evaluation": [asdict(r) for r in reports],
     }
-    report(on_progress, f"Saving the model to {target}", 0, None)
     seen = chosen_rows(catalogue, interactions)  # the whole file: the test split too
-    _save(target, config, weights, seen, catalogue, item_vectors, item_features)
-    return TwoTowerReport(
-        target, fitted.best_epoch, fitted.epochs_run, fitted.validation_recall, seconds, reports
+    return TrainedTwoTower(
+        config,
+        weights,
+        seen,
+        catalogue,
+        fitted.best_epoch,
+        fitted.epochs_run,
+        fitted.validation_recall,
+        seconds,
+        reports,
     )
 
 
@@ -243,7 +263,8 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check(settings: TwoTowerSettings) -> None:
+def check_settings(settings: TwoTowerSettings) -> None:
+    """Raise ``InvalidInput`` for settings that cannot train."""
     for name in ("dim", "id_dim", "hidden", "epochs", "batch_size", "patience", "k"):
         if getattr(settings, name) < 1:
             raise InvalidInput(f"{name} must be at least 1.")
@@ -253,47 +274,3 @@ def _check(settings: TwoTowerSettings) -> None:
         raise InvalidInput("negatives must be >= 0 and id_dropout in [0, 1).")
     if settings.learning_rate <= 0 or settings.temperature <= 0:
         raise InvalidInput("learning_rate and temperature must be positive.")
-
-
-def _save(
-    path: Path,
-    config: dict[str, Any],
-    weights: dict[str, np.ndarray],
-    seen: tuple[np.ndarray, np.ndarray],
-    catalogue: Catalogue,
-    item_vectors: np.ndarray,
-    item_features: Mapping[str, Mapping[str, Any]] | None,
-) -> None:
-    """Write the model folder atomically: a temporary sibling, then a rename."""
-    from safetensors.numpy import save_file
-
-    from embedspace.store.space import Space
-
-    def fill(temp: Path) -> None:
-        save_file(
-            {k: np.ascontiguousarray(v) for k, v in weights.items()}, str(temp / WEIGHTS_FILE)
-        )
-        np.save(temp / SEEN_OFFSETS_FILE, seen[0], allow_pickle=False)
-        np.save(temp / SEEN_ITEMS_FILE, seen[1], allow_pickle=False)
-        (temp / CONFIG_FILE).write_text(json.dumps(config) + "\n", encoding="utf-8")
-        features = item_features or {}
-        with Space.create(
-            temp / SPACE_DIR, encoder=_Stamp(item_vectors.shape[1]), metric="cosine"
-        ) as space:
-            space.add(
-                [_title(i, features.get(i)) for i in catalogue.items],
-                ids=catalogue.items,
-                metadata=[dict(features.get(i) or {}) for i in catalogue.items],
-                vectors=item_vectors,
-            )
-            space.optimize()
-
-    write_atomically(path, fill, marker=CONFIG_FILE, kind=KIND)
-
-
-def _title(item: str, features: Mapping[str, Any] | None) -> str:
-    """What a person reads for an item: its first long text feature, else its id."""
-    for value in (features or {}).values():
-        if isinstance(value, str) and len(value.strip()) > 3 and not value.strip().isdigit():
-            return value.strip()
-    return item

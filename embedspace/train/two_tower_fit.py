@@ -21,9 +21,9 @@ import numpy as np
 
 from embedspace.encoders.two_tower import FeatureArrays, tower_forward
 from embedspace.io.interactions import Interactions
-from embedspace.ops.recs_eval import Catalogue, HeldOut, held_out, score
 from embedspace.progress import ProgressCallback, report
 from embedspace.train.histories import Histories
+from embedspace.train.recs_eval import Catalogue, HeldOut, held_out, score
 
 if TYPE_CHECKING:
     from embedspace.train.two_tower import TwoTowerSettings
