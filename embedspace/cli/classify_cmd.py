@@ -7,13 +7,10 @@ from pathlib import Path
 
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, print_table
-from embedspace.cli.progress import Progress
-from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_image_records
-from embedspace.ops.classify import Classification, classify_images, classify_space, few_shot
-from embedspace.store import Space, resolve
-from embedspace.store.database import DATABASE_FILE
+from embedspace.cli.progress import Stages
+from embedspace.ops.classify import Classification, classify_target
 
 
 @click.command("classify")
@@ -47,7 +44,7 @@ from embedspace.store.database import DATABASE_FILE
     help="How a label is phrased before embedding, with {} for the label. Default: the "
     "encoder's ('a photo of a {}' for CLIP, the bare label otherwise).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per item: id, label, score.")
+@json_option("One JSON object per item: id, label, score.")
 def classify_command(
     target: str,
     labels: str | None,
@@ -73,70 +70,19 @@ def classify_command(
       embedspace classify news --labels "sports,politics,food"
       embedspace classify news --train labelled.csv --text-field headline --label-field topic
     """
-    if (labels is None) == (train_file is None):
-        raise InvalidInput("Give --labels (zero-shot) or --train FILE (few-shot), one of the two.")
-    path = resolve(target)
-    if train_file is not None:
-        if not (path / DATABASE_FILE).exists():
-            raise InvalidInput(f"Few-shot classification works on a space; '{target}' is not one.")
-        texts, names = _examples(Path(train_file), text_field, label_field)
-        with Space.open(path) as space, Progress(f"Training on {len(texts)} examples"):
-            results = few_shot(space, texts, names)
-        _print(results, as_json=as_json)
-        return
-    assert labels is not None
-    if (path / DATABASE_FILE).exists():
-        with Space.open(path) as space, Progress(f"Classifying the items of {space.name}"):
-            results = classify_space(space, labels, template=template)
-    elif Path(target).is_dir():
-        results = _classify_folder(Path(target), labels, encoder, template)
-    else:
-        raise InvalidInput(
-            f"'{target}' is neither a space nor a folder of images. "
-            "See 'embedspace spaces' for the spaces there are."
-        )
-    _print(results, as_json=as_json)
-
-
-def _classify_folder(
-    folder: Path, labels: str, encoder: str, template: str | None
-) -> list[Classification]:
-    records: list[Record] = []
-    skipped = []
-    with Progress(f"Reading {folder}"):
-        for item in read_image_records(folder):
-            if isinstance(item, Record):
-                records.append(item)
-            else:
-                skipped.append(item)
-    for item in skipped:
-        click.echo(f"Skipped {item}", err=True)
-    if not records:
-        raise InvalidInput(f"No readable images in {folder}.")
-    with Progress(f"Classifying {len(records):,} images"):
-        return classify_images(
-            [r.content for r in records],
-            labels,
+    with Stages() as progress:
+        results = classify_target(
+            target,
+            labels=labels,
+            examples=Path(train_file) if train_file is not None else None,
+            text_field=text_field,
+            label_field=label_field,
             encoder=encoder,
             template=template,
-            ids=[r.id for r in records],
+            on_skipped=lambda item: click.echo(f"Skipped {item}", err=True),
+            on_progress=progress,
         )
-
-
-def _examples(path: Path, text_field: str, label_field: str) -> tuple[list[str], list[str]]:
-    from embedspace.io import read_rows
-
-    texts, names = [], []
-    for number, row in read_rows(path):
-        text, label = row.get(text_field), row.get(label_field)
-        if not isinstance(text, str) or not text.strip() or label is None or not str(label).strip():
-            raise InvalidInput(
-                f"{path}, row {number}: needs a '{text_field}' and a '{label_field}' value "
-                "(name other columns with --text-field/--label-field)."
-            )
-        texts.append(text.strip())
-        names.append(str(label).strip())
-    return texts, names
+    _print(results, as_json=as_json)
 
 
 def _print(results: list[Classification], *, as_json: bool) -> None:

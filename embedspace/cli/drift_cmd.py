@@ -2,49 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import click
-import numpy as np
 
+from embedspace.cli.options import json_option, seed_option, text_fields_option
 from embedspace.cli.output import emit_json, parse_where, print_table, shorten
-from embedspace.cli.progress import Progress, Stages
-from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_records
-from embedspace.ops.embedding import embed_texts
-from embedspace.store import Space, resolve
-from embedspace.store.database import DATABASE_FILE
-
-
-def _side(
-    name: str, where: tuple[str, ...], text_fields: tuple[str, ...], encoder: Any
-) -> tuple[list[str], np.ndarray, list[str], Any]:
-    """ids, vectors, contents and the encoder of one side: a space (optionally a slice) or
-    a file embedded with ``encoder``."""
-    path = resolve(name)
-    if (path / DATABASE_FILE).exists():
-        with Space.open(path) as opened:
-            snapshot = opened.snapshot(parse_where(where))
-            used = opened.stamp.encoder
-        if not len(snapshot):
-            raise InvalidInput(
-                f"No items in '{name}'" + (" match the --where filter." if where else ".")
-            )
-        return snapshot.ids, snapshot.vectors, snapshot.contents, used
-    if where:
-        raise InvalidInput(f"--where applies to spaces; '{name}' is a file.")
-    if not Path(name).is_file():
-        raise InvalidInput(f"'{name}' is neither a space nor a file.")
-    records = [r for r in read_records(name, text_fields=text_fields) if isinstance(r, Record)]
-    if not records:
-        raise InvalidInput(f"{name} holds no text rows.")
-    from embedspace.encoders import get
-
-    chosen = get(encoder)
-    with Stages() as progress:
-        vectors = embed_texts([r.content for r in records], chosen, on_progress=progress)
-    return [r.id for r in records], vectors, [r.content for r in records], chosen.name
+from embedspace.cli.progress import Stages
+from embedspace.ops.drift import Comparison, compare
 
 
 @click.command("drift")
@@ -62,9 +25,7 @@ def _side(
 @click.option(
     "--encoder", metavar="NAME", help="Encoder for files (default: the space's, or minilm-l6)."
 )
-@click.option(
-    "--text-field", "text_fields", multiple=True, metavar="F", help="Text column(s) of files."
-)
+@text_fields_option("Text column(s) of files.")
 @click.option(
     "--alpha",
     default=0.05,
@@ -79,13 +40,8 @@ def _side(
     type=click.IntRange(min=10),
     help="Permutations for the p-value.",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object: drift, p_value, effect_size, most_changed.",
-)
+@seed_option()
+@json_option("One JSON object: drift, p_value, effect_size, most_changed.")
 def drift_command(
     reference: str,
     current: str,
@@ -107,31 +63,26 @@ def drift_command(
       embedspace drift tickets tickets --reference-where month=6 --current-where month=7
       embedspace drift last-month.csv this-week.csv --text-field message
     """
-    from embedspace.ops.drift import drift_test
+    with Stages() as progress:
+        found = compare(
+            reference,
+            current,
+            reference_where=parse_where(reference_where),
+            current_where=parse_where(current_where),
+            encoder=encoder,
+            text_fields=text_fields,
+            alpha=alpha,
+            permutations=permutations,
+            seed=seed,
+            on_progress=progress,
+        )
+    _print(found, as_json=as_json)
 
-    spaces = [n for n in (reference, current) if (resolve(n) / DATABASE_FILE).exists()]
-    default = encoder
-    if default is None and spaces:
-        with Space.open(spaces[0]) as opened:
-            default = opened.stamp.encoder
-    ref_ids, ref_vectors, _, ref_encoder = _side(
-        reference, reference_where, text_fields, default or "minilm-l6"
-    )
-    cur_ids, cur_vectors, cur_contents, cur_encoder = _side(
-        current, current_where, text_fields, default or "minilm-l6"
-    )
-    if ref_encoder != cur_encoder:
-        raise InvalidInput(
-            f"The two sides were embedded by different encoders ({ref_encoder}, "
-            f"{cur_encoder}); compare like with like."
-        )
-    with Progress(f"Testing for drift ({permutations} permutations)"):
-        result = drift_test(
-            ref_vectors, cur_vectors, alpha=alpha, permutations=permutations, seed=seed
-        )
+
+def _print(found: Comparison, *, as_json: bool) -> None:
+    result = found.result
     changed = [
-        {"id": cur_ids[i], "similarity": s, "content": cur_contents[i]}
-        for i, s in result.most_changed
+        {"id": c.id, "similarity": c.similarity, "content": c.content} for c in found.most_changed
     ]
     if as_json:
         emit_json(
@@ -140,7 +91,7 @@ def drift_command(
                     "drift": result.drift,
                     "p_value": result.p_value,
                     "effect_size": result.effect_size,
-                    "alpha": alpha,
+                    "alpha": result.alpha,
                     "reference_size": result.reference_size,
                     "current_size": result.current_size,
                     "most_changed": changed,
@@ -150,14 +101,14 @@ def drift_command(
         return
     verdict = "DRIFT" if result.drift else "no drift detected"
     click.echo(
-        f"{verdict}: p = {result.p_value:.4f} (alpha {alpha}), effect size (MMD) "
+        f"{verdict}: p = {result.p_value:.4f} (alpha {result.alpha}), effect size (MMD) "
         f"{result.effect_size:.4f}; {result.reference_size} reference vs "
         f"{result.current_size} current items."
     )
     print_table(
         "Current items least like the reference",
         ["id", "similarity to nearest reference item", "item"],
-        [(c["id"], c["similarity"], shorten(str(c["content"]), 80)) for c in changed],
+        [(c.id, c.similarity, shorten(str(c.content), 80)) for c in found.most_changed],
     )
 
 

@@ -8,7 +8,7 @@ for CLIP, the bare label otherwise) unless a template is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,9 @@ import numpy as np
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput
+from embedspace.io import Record, Rejection
 from embedspace.ops.neighbours import unit
+from embedspace.progress import ProgressCallback, report
 from embedspace.store.space import Space
 
 
@@ -148,3 +150,78 @@ def few_shot(
         Classification(id, classes[int(b)], round(float(p[b]), 6))
         for id, b, p in zip(ids, best, probabilities, strict=True)
     ]
+
+
+def classify_target(
+    target: str,
+    *,
+    labels: str | Sequence[str] | None = None,
+    examples: Path | None = None,
+    text_field: str = "text",
+    label_field: str = "label",
+    encoder: str | Encoder = "imagenet-bridge",
+    template: str | None = None,
+    on_skipped: Callable[[Rejection], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[Classification]:
+    """Label the items of ``target``, a space (name or path) or a folder of images.
+
+    Zero-shot with ``labels``: a space uses its own encoder, a folder ``encoder``
+    (unreadable images are passed to ``on_skipped`` and left out). Few-shot with
+    ``examples``, a table of labelled texts (``text_field``, ``label_field``), on a space
+    only. Exactly one of ``labels`` and ``examples``.
+    """
+    if examples is not None and labels is None:
+        from embedspace.io.labelled import read_labelled_texts
+
+        if not Space.exists(target):
+            raise InvalidInput(f"Few-shot classification works on a space; '{target}' is not one.")
+        texts, names = read_labelled_texts(examples, text_field, label_field)
+        with Space.open(target) as space:
+            report(on_progress, f"Training on {len(texts)} examples", 0, None)
+            return few_shot(space, texts, names)
+    if labels is None or examples is not None:
+        raise InvalidInput("Give --labels (zero-shot) or --train FILE (few-shot), one of the two.")
+    if Space.exists(target):
+        with Space.open(target) as space:
+            report(on_progress, f"Classifying the items of {space.name}", 0, None)
+            return classify_space(space, labels, template=template)
+    if Path(target).is_dir():
+        return _classify_folder(Path(target), labels, encoder, template, on_skipped, on_progress)
+    raise InvalidInput(
+        f"'{target}' is neither a space nor a folder of images. "
+        "See 'embedspace spaces' for the spaces there are."
+    )
+
+
+def _classify_folder(
+    folder: Path,
+    labels: str | Sequence[str],
+    encoder: str | Encoder,
+    template: str | None,
+    on_skipped: Callable[[Rejection], None] | None,
+    on_progress: ProgressCallback | None,
+) -> list[Classification]:
+    from embedspace.io import read_image_records
+
+    records: list[Record] = []
+    skipped = []
+    report(on_progress, f"Reading {folder}", 0, None)
+    for item in read_image_records(folder):
+        if isinstance(item, Record):
+            records.append(item)
+        else:
+            skipped.append(item)
+    for item in skipped:
+        if on_skipped is not None:
+            on_skipped(item)
+    if not records:
+        raise InvalidInput(f"No readable images in {folder}.")
+    report(on_progress, f"Classifying {len(records):,} images", 0, None)
+    return classify_images(
+        [r.content for r in records],
+        labels,
+        encoder=encoder,
+        template=template,
+        ids=[r.id for r in records],
+    )

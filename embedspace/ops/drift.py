@@ -12,12 +12,16 @@ most 10,000 reference items).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from embedspace.errors import InvalidInput
 from embedspace.ops.neighbours import knn_graph, unit
+from embedspace.progress import ProgressCallback, report
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,110 @@ def drift_test(
         current_size=len(current),
         most_changed=[(int(i), round(float(nearest[i]), 6)) for i in order],
     )
+
+
+#: The encoder for files when neither side is a space and none is given.
+DEFAULT_ENCODER = "minilm-l6"
+
+
+@dataclass(frozen=True)
+class ChangedItem:
+    """A current item that is far from everything in the reference."""
+
+    id: str
+    similarity: float  # to its nearest reference item
+    content: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``drift_test``'s answer for two sides, with the current items that changed most."""
+
+    result: DriftResult
+    most_changed: list[ChangedItem]
+
+
+@dataclass(frozen=True)
+class _Side:
+    ids: list[str]
+    vectors: np.ndarray
+    contents: list[str]
+    encoder: str
+
+
+def compare(
+    reference: str,
+    current: str,
+    *,
+    reference_where: Mapping[str, Any] | None = None,
+    current_where: Mapping[str, Any] | None = None,
+    encoder: str | None = None,
+    text_fields: Sequence[str] = (),
+    alpha: float = 0.05,
+    permutations: int = 500,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> Comparison:
+    """Test for drift between ``reference`` and ``current``, each a space (name or path;
+    a slice of it with ``*_where``) or a file of texts (its ``text_fields``).
+
+    Files are embedded with ``encoder``; by default the encoder of the first side that is
+    a space, else ``minilm-l6``. Both sides must come from the same encoder.
+    """
+    from embedspace.store import Space
+
+    if encoder is None:
+        spaces = [n for n in (reference, current) if Space.exists(n)]
+        if spaces:
+            with Space.open(spaces[0]) as opened:
+                encoder = opened.stamp.encoder
+    chosen = encoder or DEFAULT_ENCODER
+    before = _side(reference, reference_where, text_fields, chosen, on_progress)
+    after = _side(current, current_where, text_fields, chosen, on_progress)
+    if before.encoder != after.encoder:
+        raise InvalidInput(
+            f"The two sides were embedded by different encoders ({before.encoder}, "
+            f"{after.encoder}); compare like with like."
+        )
+    report(on_progress, f"Testing for drift ({permutations} permutations)", 0, None)
+    result = drift_test(
+        before.vectors, after.vectors, alpha=alpha, permutations=permutations, seed=seed
+    )
+    changed = [ChangedItem(after.ids[i], s, after.contents[i]) for i, s in result.most_changed]
+    return Comparison(result, changed)
+
+
+def _side(
+    name: str,
+    where: Mapping[str, Any] | None,
+    text_fields: Sequence[str],
+    encoder: str,
+    on_progress: ProgressCallback | None,
+) -> _Side:
+    """The ids, vectors, contents and encoder of one side: a space (optionally a slice)
+    or a file embedded with ``encoder``."""
+    from embedspace.store import Space
+
+    if Space.exists(name):
+        with Space.open(name) as opened:
+            snapshot = opened.snapshot(where)
+            used = opened.stamp.encoder
+        if not len(snapshot):
+            raise InvalidInput(
+                f"No items in '{name}'" + (" match the --where filter." if where else ".")
+            )
+        return _Side(snapshot.ids, snapshot.vectors, snapshot.contents, used)
+    if where:
+        raise InvalidInput(f"--where applies to spaces; '{name}' is a file.")
+    if not Path(name).is_file():
+        raise InvalidInput(f"'{name}' is neither a space nor a file.")
+    from embedspace.encoders import get
+    from embedspace.io import Record, read_records
+    from embedspace.ops.embedding import embed_texts
+
+    records = [r for r in read_records(name, text_fields=text_fields) if isinstance(r, Record)]
+    if not records:
+        raise InvalidInput(f"{name} holds no text rows.")
+    chosen = get(encoder)
+    vectors = embed_texts([r.content for r in records], chosen, on_progress=on_progress)
+    return _Side([r.id for r in records], vectors, [r.content for r in records], chosen.name)
