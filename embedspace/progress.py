@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
+from typing import TextIO
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 """Called as ``on_progress(stage, done, total)``: ``stage`` says what is being done
@@ -16,3 +19,22 @@ def report(on_progress: ProgressCallback | None, stage: str, done: int, total: i
     """Call ``on_progress`` if there is one."""
     if on_progress is not None:
         on_progress(stage, done, total)
+
+
+def print_progress(stream: TextIO | None = None, *, interval: float = 5.0) -> ProgressCallback:
+    """A callback that prints plain lines such as ``Embedding with minilm-l6: 64/100``
+    to ``stream`` (standard error by default): when a stage starts, at most one line every
+    ``interval`` seconds while it runs, and when it ends. No bars, no colours: for scripts,
+    logs and the deprecated ``progress=True`` of encoders."""
+    last: dict[str, float] = {}
+
+    def show(stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if stage in last and not finished and now - last[stage] < interval:
+            return
+        last[stage] = now
+        amount = f"{done:,}" if total is None else f"{done:,}/{total:,}"
+        print(f"{stage}: {amount}", file=stream if stream is not None else sys.stderr, flush=True)
+
+    return show

@@ -83,12 +83,12 @@ class AlignedEncoder(Encoder):
         """The shared space's size."""
         return int(self.config()["dim"])
 
-    def unavailable_reason(self) -> str | None:
-        """Why a tower cannot run here, or ``None``."""
+    def availability_error(self) -> EmbedspaceError | None:
+        """The first tower's error that cannot run here, or ``None``."""
         for tower in TOWERS:
-            reason = self.tower(tower).unavailable_reason()
-            if reason:
-                return reason
+            error = self.tower(tower).availability_error()
+            if error is not None:
+                return error
         return None
 
     def tower(self, kind: str) -> Encoder:
@@ -112,15 +112,19 @@ class AlignedEncoder(Encoder):
                     raise EmbedspaceError(f"Cannot read {file}: {error}") from None
             return self._weights
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
-        features = self.tower("text").encode(batch, batch_size=len(batch))
-        return project(features, self.weights(), "text")
+    @property
+    def image_min_side(self) -> int | None:  # type: ignore[override]
+        """The image tower's: JPEGs are decoded at the scale it needs."""
+        return self.tower("image").image_min_side
 
-    def encode_images(
-        self, images: Any, *, batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        """Embed images: the frozen image encoder, then the image head."""
-        features = self.tower("image").encode_images(
-            images, batch_size=batch_size, progress=progress
-        )
-        return project(features, self.weights(), "image")
+    def _prepare_image(self, image: Any) -> Any:
+        return self.tower("image")._prepare_image(image)
+
+    def _encode_batch(self, batch: list[Any], modality: str = "text") -> np.ndarray:
+        """The frozen tower of ``modality``, then its trained head."""
+        tower = self.tower(modality)
+        if modality == "image":
+            features = tower._checked(tower._embed_prepared(batch, "image"), len(batch))
+        else:
+            features = tower.encode(batch, batch_size=len(batch))
+        return project(features, self.weights(), modality)

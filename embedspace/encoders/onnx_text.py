@@ -20,7 +20,7 @@ import numpy as np
 
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
-from embedspace.errors import EmbedspaceError
+from embedspace.errors import EmbedspaceError, ModelNotAvailable
 
 log = logging.getLogger("embedspace")
 _TOKENIZE_CHUNK = 8192  # texts tokenized at once (bounds memory on huge inputs)
@@ -80,9 +80,12 @@ class OnnxTextEncoder(Encoder):
         """Which recipe runs here and why, if known without preparing anything."""
         return self._recipe_note()
 
-    def unavailable_reason(self) -> str | None:
-        """Why the model cannot load here, or ``None``."""
-        return self._unavailable()
+    def availability_error(self) -> EmbedspaceError | None:
+        """``ModelNotAvailable`` when the model's files are not installed, else ``None``."""
+        reason = self._unavailable()
+        if reason is None:
+            return None
+        return ModelNotAvailable(f"Encoder '{self.name}' cannot run: {reason}")
 
     def _session_for(self, count: int) -> Any:
         """The session for embedding ``count`` texts: one thread for a few (a query: no
@@ -151,7 +154,7 @@ class OnnxTextEncoder(Encoder):
             count += sum(1 for e in encodings if e.overflowing)
         return count
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         session = self._session_for(len(batch))
         return self._run(session, self._tokenizer.encode_batch(batch))
 

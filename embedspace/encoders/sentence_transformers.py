@@ -37,17 +37,15 @@ class SentenceTransformerEncoder(Encoder):
             self._dim = _declared_dim(self.path)
         return self._dim
 
-    def unavailable_reason(self) -> str | None:
-        """Why the directory cannot run here, or ``None``."""
+    def availability_error(self) -> EmbedspaceError | None:
+        """``MissingExtra`` when sentence-transformers is not installed, else ``None``."""
         if importlib.util.find_spec("sentence_transformers") is None:
-            return str(
-                MissingExtra(
-                    "Running a sentence-transformers directory", "torch", "sentence-transformers"
-                )
+            return MissingExtra(
+                "Running a sentence-transformers directory", "torch", "sentence-transformers"
             )
         return None
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         if self._model is None:
             try:
                 from sentence_transformers import SentenceTransformer

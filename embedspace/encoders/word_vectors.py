@@ -102,9 +102,12 @@ class WordVectors(Encoder):
         """Length of each vector."""
         return self._dim
 
-    def unavailable_reason(self) -> str | None:
-        """Why the vectors cannot be loaded here, or ``None``."""
-        return self._unavailable() if self._unavailable else None
+    def availability_error(self) -> EmbedspaceError | None:
+        """``ModelNotAvailable`` when the vectors are not installed, else ``None``."""
+        reason = self._unavailable() if self._unavailable else None
+        if reason is None:
+            return None
+        return ModelNotAvailable(f"Encoder '{self.name}' cannot run: {reason}")
 
     def _load(self) -> tuple[list[str], np.ndarray, dict[str, int]]:
         with self._lock:
@@ -218,7 +221,7 @@ class WordVectors(Encoder):
         return [match for match, _score, _index in found]
 
     # ----------------------------------------------------------------- encoder
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         _, vectors, index = self._load()
         out = np.zeros((len(batch), self.dim), dtype=np.float32)
         for row, text in enumerate(batch):
