@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from embedspace.errors import InvalidInput
-from embedspace.io import Record, Rejection
-from embedspace.io.images import load_image, read_image_records
+from embedspace.io import Record, Rejection, load_image, read_image_records
 
 Image = pytest.importorskip("PIL.Image")
 

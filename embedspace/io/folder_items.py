@@ -9,14 +9,15 @@ are skipped, and files of other kinds are ignored.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from embedspace.config import cpu_count
+from embedspace.errors import InvalidInput
 from embedspace.io.images import IMAGE_SUFFIXES, image_record, is_image_path
-from embedspace.io.readers import Rejection, read_text_file
-from embedspace.io.records import Record
+from embedspace.io.readers import read_text_file
+from embedspace.io.records import Record, Rejection
 
 #: Files read whole, as one text item each, when they are found in a folder.
 TEXT_FILE_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
@@ -46,3 +47,38 @@ def walk(root: Path, suffixes: frozenset[str] | set[str]) -> Iterator[Path]:
         for name in sorted(names):
             if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 yield Path(folder) / name
+
+
+def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
+    """Yield a Record (or a Rejection) per image in a file or, recursively, a folder.
+
+    Hidden files and folders are skipped; files with other suffixes in a folder are
+    ignored; a named file that is not a supported image is a Rejection.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InvalidInput(f"Not found: {root}. Check the path.")
+    if root.is_file():
+        yield image_record(root, root.parent)
+        return
+    yield from read_folder(root, text_files=False)
+
+
+def image_records(
+    path: str | Path | Sequence[str | Path],
+) -> tuple[list[Record], list[Rejection]]:
+    """The images in a folder (recursively), a file, or a list of files, as Records with
+    ids relative to the folder named; corrupt or non-image files and repeated ids come back
+    as Rejections."""
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    records: dict[str, Record] = {}
+    rejected: list[Rejection] = []
+    for each in paths:
+        for item in read_image_records(each):
+            if isinstance(item, Rejection):
+                rejected.append(item)
+            elif item.id in records:
+                rejected.append(Rejection(item.content, 0, f"repeats id '{item.id}'"))
+            else:
+                records[item.id] = item
+    return list(records.values()), rejected

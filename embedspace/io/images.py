@@ -8,14 +8,12 @@ naming the path, before anything is embedded or written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from embedspace.errors import InvalidInput, MissingExtra
-from embedspace.io.readers import Rejection
-from embedspace.io.records import Record
+from embedspace.io.records import Record, Rejection
 
 EXIF_ORIENTATION = 0x0112
 CHECK_SIDE = 256
@@ -62,23 +60,6 @@ def load_image(path: str | Path, *, min_side: int | None = None) -> Any:
             return image.convert("RGB")
     except (OSError, ValueError, SyntaxError, image_module.DecompressionBombError) as error:
         raise InvalidInput(f"{path} is not a readable image: {error}") from None
-
-
-def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
-    """Yield a Record (or a Rejection) per image in a file or, recursively, a folder.
-
-    Hidden files and folders are skipped; files with other suffixes in a folder are
-    ignored; a named file that is not a supported image is a Rejection.
-    """
-    root = Path(path)
-    if not root.exists():
-        raise InvalidInput(f"Not found: {root}. Check the path.")
-    if root.is_file():
-        yield image_record(root, root.parent)
-        return
-    from embedspace.io.folder_items import read_folder
-
-    yield from read_folder(root, text_files=False)
 
 
 def _displayed_size(file: Path) -> tuple[int, int]:

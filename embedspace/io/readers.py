@@ -17,7 +17,7 @@ import numpy as np
 
 from embedspace.errors import InvalidInput
 from embedspace.io.csv_table import csv_rows, infer_types
-from embedspace.io.records import Record, derive_id
+from embedspace.io.records import Record, Rejection, derive_id
 
 #: Columns tried, in order, when no ``text_fields`` are named.
 DEFAULT_TEXT_FIELDS = ("text", "content", "body", "sentence", "headline", "title")
@@ -28,19 +28,6 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 #: the metadata instead of being kept as one field.
 METADATA_COLUMN = "metadata"
 _SNIFF_BYTES = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A row (or, with ``row`` 0, a whole file) that could not become a Record, and why."""
-
-    path: str
-    row: int
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}, row {self.row}" if self.row else self.path
-        return f"{where}: {self.reason}"
 
 
 def read_records(

@@ -45,3 +45,16 @@ def record_hash(record: Record) -> str:
 def derive_id(content: str) -> str:
     """A stable id for content that came without one: the first 16 hex digits of its hash."""
     return content_hash(content)[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A row (or, with ``row`` 0, a whole file) that could not become a Record, and why."""
+
+    path: str
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}, row {self.row}" if self.row else self.path
+        return f"{where}: {self.reason}"

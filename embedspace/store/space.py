@@ -28,9 +28,9 @@ from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, SpaceExists
+from embedspace.io.folder_items import image_records
 from embedspace.io.outputs import folder_mode
-from embedspace.io.readers import Rejection
-from embedspace.io.records import Record
+from embedspace.io.records import Record, Rejection
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex, ProgressCallback
 from embedspace.store.items import (
@@ -44,7 +44,7 @@ from embedspace.store.items import (
     id_list,
 )
 from embedspace.store.search import NeighbourSearch
-from embedspace.store.space_tools import image_records, read_snapshot
+from embedspace.store.snapshot import read_snapshot
 from embedspace.store.writes import CHUNK, ItemWriter, recipes
 
 log = logging.getLogger("embedspace")

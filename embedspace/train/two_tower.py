@@ -66,34 +66,11 @@ from embedspace.train.two_tower_fit import (
     fit_towers,
     tower_vectors,
 )
+from embedspace.train.two_tower_settings import TwoTowerSettings as TwoTowerSettings
 
 KIND = "a two-tower model"
 #: Torch threads while training (see the module docstring).
 TRAINING_THREADS = 1
-
-
-@dataclass(frozen=True)
-class TwoTowerSettings:
-    """Hyper-parameters of ``train_two_tower`` (the CLI exposes each one)."""
-
-    dim: int = 64
-    id_dim: int = 64
-    hidden: int = 128
-    epochs: int = 30
-    batch_size: int = 512
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-6
-    temperature: float = 0.1
-    logq: bool = True
-    negatives: int = 0
-    id_dropout: float = 0.1
-    history: bool = True
-    patience: int = 4
-    refit: bool = True  # after early stopping, retrain on all training data for the best epochs
-    split: str = "leave-last-out"
-    test_fraction: float = 0.2
-    k: int = 10
-    seed: int = 0
 
 
 @dataclass(frozen=True)

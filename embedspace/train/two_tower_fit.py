@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +24,7 @@ from embedspace.io.interactions import Interactions
 from embedspace.progress import ProgressCallback, report
 from embedspace.train.histories import Histories
 from embedspace.train.recs_eval import Catalogue, HeldOut, held_out, score
-
-if TYPE_CHECKING:
-    from embedspace.train.two_tower import TwoTowerSettings
+from embedspace.train.two_tower_settings import TwoTowerSettings
 
 
 @dataclass(frozen=True)
