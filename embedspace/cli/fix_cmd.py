@@ -6,32 +6,9 @@ from pathlib import Path
 
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, print_table
-from embedspace.errors import InvalidInput
-from embedspace.ops.typos import Speller
-
-
-def read_vocabulary(path: Path) -> tuple[list[str], list[int] | None]:
-    """Words one per line, most frequent first, optionally followed by a count."""
-    if not path.is_file():
-        raise InvalidInput(f"No vocabulary file at {path}.")
-    words: list[str] = []
-    counts: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        words.append(parts[0])
-        if len(parts) > 1:
-            try:
-                counts.append(int(parts[1]))
-            except ValueError:
-                raise InvalidInput(f"{path}, line {number}: the count must be a number.") from None
-    if counts and len(counts) != len(words):
-        raise InvalidInput(f"{path}: give a count on every line or on none.")
-    if not words:
-        raise InvalidInput(f"{path} holds no words.")
-    return words, counts or None
+from embedspace.ops.typos import FixResult, fix_text
 
 
 @click.command("fix")
@@ -64,12 +41,7 @@ def read_vocabulary(path: Path) -> tuple[list[str], list[int] | None]:
     type=click.IntRange(1, 3),
     help="Farthest correction considered.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object: text, and each word with its candidates.",
-)
+@json_option("One JSON object: text, and each word with its candidates.")
 def fix_command(
     text: str, model: str, vocabulary: str | None, limit: int, max_edits: int, as_json: bool
 ) -> None:
@@ -81,14 +53,17 @@ def fix_command(
       embedspace fix "recieve the pakage" --json
       embedspace fix "embedspace is grate" --vocabulary my-words.txt
     """
-    if vocabulary:
-        words, counts = read_vocabulary(Path(vocabulary))
-        speller = Speller(words, counts, max_edits=max_edits)
-    else:
-        from embedspace.cli.words_cmd import load_words
+    result = fix_text(
+        text,
+        model=model,
+        vocabulary=Path(vocabulary) if vocabulary else None,
+        limit=limit,
+        max_edits=max_edits,
+    )
+    _print(result, as_json=as_json)
 
-        speller = Speller.from_word_vectors(load_words(model), limit=limit, max_edits=max_edits)
-    result = speller.fix(text)
+
+def _print(result: FixResult, *, as_json: bool) -> None:
     if as_json:
         emit_json(
             [

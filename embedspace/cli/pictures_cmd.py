@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
-from embedspace.cli.output import parse_where, plural
-from embedspace.cli.progress import Progress
-from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_records
-from embedspace.store import Space
+from embedspace.cli.options import seed_option, text_fields_option, where_option
+from embedspace.cli.output import parse_where
+from embedspace.cli.progress import Stages
+from embedspace.render import draw_heatmap, draw_map
 
 
 @click.command("heatmap")
@@ -23,9 +21,7 @@ from embedspace.store import Space
     type=click.Path(dir_okay=False),
     help="Read the sentences from a file (one per line, or a table with --text-field).",
 )
-@click.option(
-    "--text-field", "text_fields", multiple=True, metavar="F", help="Text column of --file."
-)
+@text_fields_option("Text column of --file.")
 @click.option(
     "-o",
     "--output",
@@ -51,27 +47,16 @@ def heatmap_command(
       embedspace heatmap "How old are you?" "What is your age?" "My phone is good." \\
           "Your cellphone looks great." -o heat.png
     """
-    from embedspace.cli.plotting import check_output, heatmap
-    from embedspace.ops import similarity_matrix
-
-    target = Path(output)
-    check_output(target)
-    texts = list(sentences)
-    if file:
-        texts += [
-            r.content for r in read_records(file, text_fields=text_fields) if isinstance(r, Record)
-        ]
-    if len(texts) < 2:
-        raise InvalidInput("Give at least two sentences (as arguments or with --file).")
-    if len(texts) > 60:
-        raise InvalidInput(
-            f"{len(texts)} sentences would be unreadable; a heatmap holds up to 60. "
-            "Try 'embedspace map'."
+    with Stages() as progress:
+        picture = draw_heatmap(
+            sentences,
+            Path(output),
+            file=file,
+            text_fields=text_fields,
+            encoder=encoder,
+            on_progress=progress,
         )
-    with Progress(f"Embedding {plural(len(texts), 'sentence')}"):
-        matrix = similarity_matrix(texts, texts, encoder=encoder)
-    heatmap(np.asarray(matrix), texts, target, title=f"Cosine similarity ({encoder})")
-    click.echo(f"Wrote {target} ({len(texts)} x {len(texts)}).")
+    click.echo(f"Wrote {picture.path} ({picture.count} x {picture.count}).")
 
 
 @click.command("map")
@@ -99,12 +84,8 @@ def heatmap_command(
     type=click.IntRange(min=2),
     help="Draw a random sample of at most this many items.",
 )
-@click.option(
-    "--where", multiple=True, metavar="KEY=VALUE", help="Only items whose metadata matches."
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Random seed (sampling, t-SNE, UMAP)."
-)
+@where_option
+@seed_option("Random seed (sampling, t-SNE, UMAP).")
 def map_command(
     space: str,
     output: str,
@@ -123,30 +104,19 @@ def map_command(
       embedspace map news -o news.html --color topic
       embedspace map photos -o photos.png --method tsne
     """
-    from embedspace.cli.plotting import check_output, points
-    from embedspace.ops.projection import project
-
-    target = Path(output)
-    check_output(target)
-    with Space.open(space) as opened:
-        snapshot = opened.snapshot(parse_where(where))
-    if len(snapshot) < 2:
-        raise InvalidInput(f"'{space}' has fewer than two items to draw.")
-    rows = np.arange(len(snapshot))
-    if len(rows) > limit:
-        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-    if colour and all(colour not in snapshot.metadata[i] for i in rows):
-        fields = sorted({k for i in rows[:200] for k in snapshot.metadata[i]})
-        raise InvalidInput(
-            f"No item has a metadata field '{colour}'; fields: {', '.join(fields) or 'none'}."
+    with Stages() as progress:
+        picture = draw_map(
+            space,
+            Path(output),
+            method=method,
+            dims=dims,
+            colour=colour,
+            limit=limit,
+            where=parse_where(where),
+            seed=seed,
+            on_progress=progress,
         )
-    with Progress(f"Projecting {plural(len(rows), 'item')} with {method.upper()}"):
-        coordinates = project(snapshot.vectors[rows], dims, method, seed)
-    hover = [f"{snapshot.ids[i]}: {' '.join(snapshot.contents[i].split())[:120]}" for i in rows]
-    colours = [str(snapshot.metadata[i].get(colour, "(none)")) for i in rows] if colour else None
-    title = f"{opened.name}: {len(rows)} of {len(snapshot)} items, {method.upper()} {dims}D"
-    points(coordinates, hover, colours, target, title=title, colour_name=colour or "")
-    click.echo(f"Wrote {target} ({title}).")
+    click.echo(f"Wrote {picture.path} ({picture.title}).")
 
 
 COMMANDS = [heatmap_command, map_command]

@@ -7,34 +7,16 @@ from pathlib import Path
 
 import click
 
+from embedspace.cli.options import json_option, k_option, word_model_option
 from embedspace.cli.output import emit_json, print_table
-from embedspace.cli.progress import Progress
-from embedspace.encoders import get as get_encoder
-from embedspace.encoders.word_vectors import Neighbour, WordVectors
-from embedspace.errors import InvalidInput
+from embedspace.cli.progress import Stages
+from embedspace.encoders.word_vectors import Neighbour
+from embedspace.ops.word_eval import WordEvaluation, evaluate
+from embedspace.ops.words import load_words
 
-_MODEL = click.option(
-    "--model",
-    default="glove-50",
-    show_default=True,
-    metavar="NAME|PATH",
-    help="Word vectors: glove-50, a .bin/.vec/.txt file, or a 'train word2vec' folder.",
-)
-_K = click.option(
-    "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many words."
-)
-_JSON = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-
-
-def load_words(model: str) -> WordVectors:
-    """The word vectors called ``model``; a clear error for any other kind of encoder."""
-    encoder = get_encoder(model)
-    if not isinstance(encoder, WordVectors):
-        raise InvalidInput(
-            f"'{model}' is not a word-vector model. Use glove-50, a word2vec/GloVe/fastText "
-            "file, or a folder made by 'embedspace train word2vec'."
-        )
-    return encoder
+_MODEL = word_model_option
+_K = k_option("How many words.")
+_JSON = json_option("One JSON object per line.")
 
 
 def _show(found: list[Neighbour], *, as_json: bool, title: str) -> None:
@@ -93,7 +75,7 @@ def analogy_command(a: str, b: str, c: str, k: int, model: str, as_json: bool) -
 @click.argument("first")
 @click.argument("second")
 @_MODEL
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def similarity_command(first: str, second: str, model: str, as_json: bool) -> None:
     """Cosine similarity of two words (1 = same direction)."""
     score = round(load_words(model).similarity(first, second), 6)
@@ -117,23 +99,19 @@ def similarity_command(first: str, second: str, model: str, as_json: bool) -> No
     type=click.IntRange(min=1),
     help="Answers are searched among this many most frequent words.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per section and per test set."
-)
+@json_option("One JSON object per section and per test set.")
 def evaluate_command(model: str, questions: str | None, restrict: int, as_json: bool) -> None:
     """Analogy accuracy (per section, semantic, syntactic, total) and Spearman correlation
     with human judgements on WordSim353 and SimLex-999."""
-    from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation, test_data
-
-    words = load_words(model)
-    with Progress(f"Evaluating {words.name}"):
-        sections = analogy_accuracy(
-            words, Path(questions) if questions else None, restrict=restrict
+    with Stages() as progress:
+        found = evaluate(
+            model, Path(questions) if questions else None, restrict=restrict, on_progress=progress
         )
-        correlations = [
-            similarity_correlation(words, test_data("wordsim353.tsv"), "WordSim353"),
-            similarity_correlation(words, test_data("simlex999.txt"), "SimLex-999"),
-        ]
+    _print_evaluation(found, as_json=as_json)
+
+
+def _print_evaluation(found: WordEvaluation, *, as_json: bool) -> None:
+    sections, correlations = found.sections, found.correlations
     if as_json:
         emit_json(
             {
@@ -156,7 +134,7 @@ def evaluate_command(model: str, questions: str | None, restrict: int, as_json: 
         )
         return
     print_table(
-        f"Analogies ({words.name}, answers among the {restrict:,} most frequent words)",
+        f"Analogies ({found.model}, answers among the {found.restrict:,} most frequent words)",
         ["section", "accuracy", "correct", "answered", "skipped"],
         [(s.section, s.accuracy, s.correct, s.total, s.skipped) for s in sections],
     )
@@ -185,21 +163,11 @@ def plot_command(words: tuple[str, ...], output: str, dims: int, model: str) -> 
     Example:
       embedspace words plot king queen prince princess man woman boy girl -o royals.html
     """
-    from embedspace.cli.plotting import check_output, scatter
-    from embedspace.ops.projection import pca
+    from embedspace.render import draw_words
 
-    target = Path(output)
-    check_output(target)
-    vectors = load_words(model)
-    unique = list(dict.fromkeys(words))
-    if len(unique) < 2:
-        raise InvalidInput("Give at least two different words to draw.")
-    with Progress(f"Loading {model}"):
-        rows = [vectors.index_of(w) for w in unique]
-    coordinates, explained = pca(vectors.vectors[rows], dims)
-    title = f"{len(unique)} words, PCA {dims}D ({explained.sum():.0%} of the variance)"
-    scatter(coordinates, unique, target, title=title)
-    click.echo(f"Wrote {target} ({title}).")
+    with Stages() as progress:
+        picture = draw_words(words, Path(output), model=model, dims=dims, on_progress=progress)
+    click.echo(f"Wrote {picture.path} ({picture.title}).")
 
 
 COMMANDS = [words_group]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -220,3 +221,26 @@ def _same_case(original: str, word: str) -> str:
     if original[:1].isupper():
         return word[:1].upper() + word[1:]
     return word
+
+
+def fix_text(
+    text: str,
+    *,
+    model: str = "glove-50",
+    vocabulary: Path | None = None,
+    limit: int = 100_000,
+    max_edits: int = 2,
+) -> FixResult:
+    """Correct the typos in ``text`` with the vocabulary of the word vectors ``model``
+    (its ``limit`` most frequent words, with their vectors as context), or with the word
+    list in the file ``vocabulary`` instead (``embedspace.io.vocabulary``)."""
+    if vocabulary is not None:
+        from embedspace.io.vocabulary import read_vocabulary
+
+        words, counts = read_vocabulary(vocabulary)
+        speller = Speller(words, counts, max_edits=max_edits)
+    else:
+        from embedspace.ops.words import load_words
+
+        speller = Speller.from_word_vectors(load_words(model), limit=limit, max_edits=max_edits)
+    return speller.fix(text)

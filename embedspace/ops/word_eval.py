@@ -17,6 +17,7 @@ import numpy as np
 
 from embedspace.encoders.word_vectors import WordVectors
 from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.progress import ProgressCallback, report
 
 SEMANTIC_SECTIONS = 5  # questions-words.txt: the first 5 sections are semantic, the rest syntactic
 
@@ -158,3 +159,35 @@ def standard_evaluation(model: WordVectors) -> tuple[list[SectionScore], list[Co
         similarity_correlation(model, test_data("simlex999.txt"), "SimLex-999"),
     ]
     return analogy_accuracy(model), correlations
+
+
+@dataclass(frozen=True, slots=True)
+class WordEvaluation:
+    """Analogy accuracy per section and the correlations with human judgements of the
+    word vectors ``model``, answers searched among its ``restrict`` most frequent words."""
+
+    model: str
+    restrict: int
+    sections: list[SectionScore]
+    correlations: list[Correlation]
+
+
+def evaluate(
+    model: str,
+    questions: Path | None = None,
+    *,
+    restrict: int = 30_000,
+    on_progress: ProgressCallback | None = None,
+) -> WordEvaluation:
+    """Evaluate the word vectors called ``model``: analogies (``questions``, default
+    questions-words.txt) plus WordSim353 and SimLex-999."""
+    from embedspace.ops.words import load_words
+
+    words = load_words(model)
+    report(on_progress, f"Evaluating {words.name}", 0, None)
+    sections = analogy_accuracy(words, questions, restrict=restrict)
+    correlations = [
+        similarity_correlation(words, test_data("wordsim353.tsv"), "WordSim353"),
+        similarity_correlation(words, test_data("simlex999.txt"), "SimLex-999"),
+    ]
+    return WordEvaluation(words.name, restrict, sections, correlations)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.cli.output import shorten
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.outputs import check_output_file, write_file
 
@@ -61,9 +60,9 @@ def _heatmap(matrix: np.ndarray, labels: Sequence[str], temp: Path, title: str) 
         figure, axes = plt.subplots(figsize=(size + 2, size), dpi=120)
         image = axes.imshow(matrix, cmap="YlOrRd", vmin=0, vmax=1)
         axes.set_xticks(
-            range(len(labels)), [shorten(t, 40) for t in labels], rotation=60, ha="right"
+            range(len(labels)), [_shorten(t, 40) for t in labels], rotation=60, ha="right"
         )
-        axes.set_yticks(range(len(labels)), [shorten(t, 40) for t in labels])
+        axes.set_yticks(range(len(labels)), [_shorten(t, 40) for t in labels])
         for (row, column), value in np.ndenumerate(matrix):
             axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
         figure.colorbar(image, ax=axes)
@@ -205,3 +204,9 @@ def _png(coordinates: np.ndarray, labels: Sequence[str], path: Path, title: str)
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
