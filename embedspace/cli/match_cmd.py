@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, print_table
-from embedspace.cli.progress import Progress
-from embedspace.errors import InvalidInput
-from embedspace.io import read_rows
-from embedspace.ops.record_match import dedup_records, groups, match_records
+from embedspace.cli.progress import Stages
+from embedspace.ops.record_files import FileDuplicates, FileMatches, dedup_file, match_files
 
 _ON = click.option(
     "--on", "on", required=True, metavar="F1,F2,…", help="Fields to compare, comma-separated."
@@ -50,29 +46,6 @@ _CANDIDATES = click.option(
 )
 
 
-def _table(path: str) -> list[dict[str, Any]]:
-    rows = [row for _, row in read_rows(Path(path))]
-    if not rows:
-        raise InvalidInput(f"{path} holds no rows.")
-    return rows
-
-
-def _ids(rows: list[dict[str, Any]], field: str | None) -> list[str]:
-    name = field or ("id" if all("id" in r for r in rows) else None)
-    if name is None:
-        return [str(i) for i in range(1, len(rows) + 1)]
-    if any(name not in r for r in rows):
-        raise InvalidInput(f"Some rows have no '{name}' field; name another with --id-field.")
-    return [str(r[name]) for r in rows]
-
-
-def _fields(on: str) -> list[str]:
-    fields = [f.strip() for f in on.split(",") if f.strip()]
-    if not fields:
-        raise InvalidInput("--on needs at least one field name.")
-    return fields
-
-
 @click.command("match")
 @click.argument("left", type=click.Path(dir_okay=False))
 @click.argument("right", type=click.Path(dir_okay=False))
@@ -82,9 +55,7 @@ def _fields(on: str) -> list[str]:
 @_CANDIDATES
 @_ENCODER
 @_TEXT_WEIGHT
-@click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per pair: left, right, score."
-)
+@json_option("One JSON object per pair: left, right, score.")
 def match_command(
     left: str,
     right: str,
@@ -103,19 +74,23 @@ def match_command(
     Example:
       embedspace match customers.csv crm-export.csv --on name,city --threshold 0.8
     """
-    fields = _fields(on)
-    left_rows, right_rows = _table(left), _table(right)
-    with Progress(f"Matching {len(left_rows):,} with {len(right_rows):,} records"):
-        pairs = match_records(
-            left_rows,
-            right_rows,
-            fields,
+    with Stages() as progress:
+        found = match_files(
+            left,
+            right,
+            on,
+            id_field=id_field,
             threshold=threshold,
             candidates=candidates,
             encoder=encoder,
             text_weight=text_weight,
+            on_progress=progress,
         )
-    left_ids, right_ids = _ids(left_rows, id_field), _ids(right_rows, id_field)
+    _print_pairs(found, threshold, as_json=as_json)
+
+
+def _print_pairs(found: FileMatches, threshold: float, *, as_json: bool) -> None:
+    left_ids, right_ids, pairs = found.left_ids, found.right_ids, found.pairs
     if as_json:
         emit_json(
             {"left": left_ids[p.left], "right": right_ids[p.right], "score": p.score} for p in pairs
@@ -126,15 +101,15 @@ def match_command(
         return
     print_table(
         f"{len(pairs)} likely pairs",
-        ["left", "right", "score", *fields],
+        ["left", "right", "score", *found.fields],
         [
             (
                 left_ids[p.left],
                 right_ids[p.right],
                 p.score,
                 *(
-                    f"{left_rows[p.left].get(f, '')} | {right_rows[p.right].get(f, '')}"
-                    for f in fields
+                    f"{found.left_rows[p.left].get(f, '')} | {found.right_rows[p.right].get(f, '')}"
+                    for f in found.fields
                 ),
             )
             for p in pairs
@@ -150,12 +125,7 @@ def match_command(
 @_CANDIDATES
 @_ENCODER
 @_TEXT_WEIGHT
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object per group: members (ids), score (lowest pair score).",
-)
+@json_option("One JSON object per group: members (ids), score (lowest pair score).")
 def dedup_records_command(
     file: str,
     on: str,
@@ -172,40 +142,39 @@ def dedup_records_command(
     Example:
       embedspace dedup-records people.csv --on given_name,surname,date_of_birth,suburb
     """
-    fields = _fields(on)
-    rows = _table(file)
-    with Progress(f"Comparing {len(rows):,} records"):
-        pairs = dedup_records(
-            rows,
-            fields,
+    with Stages() as progress:
+        found = dedup_file(
+            file,
+            on,
+            id_field=id_field,
             threshold=threshold,
             candidates=candidates,
             encoder=encoder,
             text_weight=text_weight,
+            on_progress=progress,
         )
-    ids = _ids(rows, id_field)
-    found = groups(pairs, len(rows))
-    lowest: dict[int, float] = {}
-    member_group = {m: g[0] for g in found for m in g}
-    for pair in pairs:
-        key = member_group[pair.left]
-        lowest[key] = min(lowest.get(key, 1.0), pair.score)
+    _print_groups(found, threshold, as_json=as_json)
+
+
+def _print_groups(found: FileDuplicates, threshold: float, *, as_json: bool) -> None:
+    ids, rows = found.ids, found.rows
     if as_json:
-        emit_json({"members": [ids[m] for m in g], "score": lowest[g[0]]} for g in found)
+        emit_json({"members": [ids[m] for m in g.members], "score": g.score} for g in found.groups)
         return
-    if not found:
+    if not found.groups:
         click.echo(f"No duplicates at or above {threshold}.")
         return
     print_table(
-        f"{len(found)} groups of likely duplicates ({sum(map(len, found))} records)",
+        f"{len(found.groups)} groups of likely duplicates "
+        f"({sum(len(g.members) for g in found.groups)} records)",
         ["members", "score", "first record"],
         [
             (
-                ", ".join(ids[m] for m in g),
-                lowest[g[0]],
-                " | ".join(str(rows[g[0]].get(f, "")) for f in fields),
+                ", ".join(ids[m] for m in g.members),
+                g.score,
+                " | ".join(str(rows[g.members[0]].get(f, "")) for f in found.fields),
             )
-            for g in found
+            for g in found.groups
         ],
     )
 
