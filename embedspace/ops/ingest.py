@@ -29,7 +29,6 @@ from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
-from embedspace.store.database import DATABASE_FILE
 
 #: Items per write transaction.
 BATCH = 1024
@@ -277,7 +276,7 @@ def _open_or_create(
     default encoder suits ``modalities``; the encoder must embed the ``required`` ones
     (those of named files: files found in folders may be left out instead)."""
     path = resolve(space)
-    if (path / DATABASE_FILE).exists():
+    if Space.exists(path):
         opened = Space.open(path, encoder=encoder, on_progress=on_progress)
         if metric is not None and metric != opened.stamp.metric:
             opened.close()
