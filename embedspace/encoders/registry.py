@@ -2,7 +2,9 @@
 
 Built-ins and third-party plugins are listed the same way: a name mapped to a zero-argument
 factory (``"module:callable"``). Plugins declare theirs in the entry-point group
-``embedspace.encoders``. Looking encoders up imports no model code and touches no weights.
+``embedspace.encoders``. Models named by path or id are recognised the same way:
+``MODEL_FORMATS`` lists each kind with a probe and a factory, both ``"module:callable"``.
+Looking encoders up imports no model code and touches no weights.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError, UnknownEncoder, did_you_mean
@@ -33,11 +36,7 @@ class EncoderEntry:
 
     def create(self) -> Encoder:
         """Construct the encoder (cheap: weights load on first use)."""
-        factory = self.factory
-        if isinstance(factory, str):
-            module, _, attribute = factory.partition(":")
-            factory = getattr(importlib.import_module(module), attribute)
-        encoder = factory()
+        encoder = _resolve(self.factory)()
         if not isinstance(encoder, Encoder):
             raise EmbedspaceError(
                 f"Encoder plugin '{self.name}' ({self.origin}) returned "
@@ -64,6 +63,77 @@ _BUILTINS = (
         "glove-50",
         "embedspace.encoders.word_vectors:glove_50",
         aliases=("glove-6b-50d", "glove"),
+    ),
+)
+
+
+def _resolve(reference: str | Callable[..., Any]) -> Callable[..., Any]:
+    """The callable a ``"module:callable"`` string names (imported now), or itself."""
+    if not isinstance(reference, str):
+        return reference
+    module, _, attribute = reference.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return found
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """A kind of model named by path or id: ``probe(target) -> bool`` recognises one,
+    ``factory(target) -> Encoder`` loads it (both ``"module:callable"`` or callables,
+    given the name as the user wrote it). ``paths``: probed only for names that look like
+    paths (``hf:ID`` is not one)."""
+
+    kind: str
+    probe: str | Callable[[str], bool]
+    factory: str | Callable[[str], Encoder]
+    paths: bool = True
+
+    def matches(self, target: str) -> bool:
+        """Whether ``target`` is a model of this kind."""
+        return bool(_resolve(self.probe)(target))
+
+    def create(self, target: str) -> Encoder:
+        """The encoder for ``target`` (cheap: weights load on first use)."""
+        encoder = _resolve(self.factory)(target)
+        if not isinstance(encoder, Encoder):
+            raise EmbedspaceError(
+                f"The model format '{self.kind}' returned {type(encoder).__name__} for "
+                f"{target}, not an embedspace Encoder."
+            )
+        return encoder
+
+
+_FORMATS = "embedspace.encoders.model_formats"
+#: Kinds of model named by path or id, probed in this order (the first match loads it);
+#: adding a kind is one line. Sentence-transformers comes last: its probe (a config.json)
+#: also matches CLIP, two-tower and alignment folders.
+MODEL_FORMATS: tuple[ModelFormat, ...] = (
+    ModelFormat(
+        "CLIP from the Hugging Face hub",
+        f"{_FORMATS}:is_hub_id",
+        f"{_FORMATS}:hub_clip",
+        paths=False,
+    ),
+    ModelFormat("Two-tower user or item tower", f"{_FORMATS}:is_tower_path", f"{_FORMATS}:tower"),
+    ModelFormat("Word vectors file", f"{_FORMATS}:is_word_vectors", f"{_FORMATS}:word_vectors"),
+    ModelFormat("ONNX text model folder", f"{_FORMATS}:is_onnx_folder", f"{_FORMATS}:onnx_folder"),
+    ModelFormat(
+        "CLIP folder (text + images)", f"{_FORMATS}:is_clip_folder", f"{_FORMATS}:clip_folder"
+    ),
+    ModelFormat(
+        "Two-tower user or item tower",
+        f"{_FORMATS}:is_two_tower_folder",
+        f"{_FORMATS}:item_tower",
+    ),
+    ModelFormat(
+        "Image-text alignment model",
+        f"{_FORMATS}:is_alignment_folder",
+        f"{_FORMATS}:alignment_folder",
+    ),
+    ModelFormat(
+        "sentence-transformers folder",
+        f"{_FORMATS}:is_sentence_transformers_folder",
+        f"{_FORMATS}:sentence_transformers_folder",
     ),
 )
 _registered: dict[str, EncoderEntry] = {}
@@ -112,17 +182,11 @@ def get(name: str | Encoder | None = None) -> Encoder:
     for entry in known:
         if wanted.lower() in (entry.name.lower(), *entry.aliases):
             return entry.create()
-    if wanted.startswith("hf:") and len(wanted) > 3:
-        from embedspace.encoders.clip import ClipEncoder
-
-        return ClipEncoder(wanted)  # the user asked for the hub, by name
+    found = _probe(wanted, by_path=looks_like_path(wanted))
+    if found is not None:
+        return found
     if looks_like_path(wanted):
-        base, _, tower = wanted.rpartition("#")
-        if base and tower in ("user", "item"):  # one tower of a two-tower model
-            from embedspace.encoders.two_tower import TwoTowerEncoder
-
-            return TwoTowerEncoder(Path(base).expanduser(), tower)
-        return from_directory(Path(wanted).expanduser())
+        raise _no_model(Path(wanted).expanduser())
     names = [e.name for e in known]
     raise UnknownEncoder(
         f"Unknown encoder '{wanted}'.{did_you_mean(wanted, names)} Choose one of: "
@@ -131,40 +195,35 @@ def get(name: str | Encoder | None = None) -> Encoder:
     )
 
 
-def from_directory(path: Path) -> Encoder:  # noqa: C901 - one branch per model kind
-    """An encoder for a model directory: ONNX (``model.onnx`` or ``onnx/model.onnx`` with
-    ``tokenizer.json``) runs on onnxruntime; a transformers CLIP folder, an alignment model
-    (``embedspace train align``) or a sentence-transformers directory on torch."""
-    from embedspace.encoders.word_vectors import from_path, is_word_vector_path
+def from_directory(path: Path) -> Encoder:
+    """An encoder for a model file or directory, of the first kind in ``MODEL_FORMATS``
+    whose probe recognises it (ONNX text folder, CLIP folder, alignment model,
+    sentence-transformers folder, word vectors, two-tower model…).
 
-    if is_word_vector_path(path):
-        return from_path(path.resolve())
+    Raises ``UnknownEncoder`` saying what a model folder holds when none does."""
+    found = _probe(str(path), by_path=True)
+    if found is None:
+        raise _no_model(path)
+    return found
+
+
+def _probe(target: str, *, by_path: bool) -> Encoder | None:
+    """The encoder of the first model format recognising ``target``, or ``None``. Formats
+    named by path are probed only when ``by_path``."""
+    for model_format in MODEL_FORMATS:
+        if (by_path or not model_format.paths) and model_format.matches(target):
+            return model_format.create(target)
+    return None
+
+
+def _no_model(path: Path) -> UnknownEncoder:
     if not path.is_dir():
-        raise UnknownEncoder(
+        return UnknownEncoder(
             f"No model directory at {path}. Give a folder holding a sentence-transformers "
             "model or model.onnx + tokenizer.json, a word-vector file (.bin, .vec, .txt), "
             "or a name from 'embedspace encoders'."
         )
-    resolved = path.resolve()
-    if (resolved / "model.onnx").exists() or (resolved / "onnx" / "model.onnx").exists():
-        from embedspace.encoders.onnx_text import onnx_directory
-
-        return onnx_directory(resolved)
-    from embedspace.encoders.aligned import AlignedEncoder, is_alignment_directory
-    from embedspace.encoders.clip import ClipEncoder, is_clip_directory
-    from embedspace.encoders.two_tower import TwoTowerEncoder, is_two_tower_directory
-
-    if is_clip_directory(resolved):
-        return ClipEncoder(resolved)
-    if is_two_tower_directory(resolved):
-        return TwoTowerEncoder(resolved, "item")
-    if is_alignment_directory(resolved):
-        return AlignedEncoder(resolved)
-    if (resolved / "modules.json").exists() or (resolved / "config.json").exists():
-        from embedspace.encoders.sentence_transformers import SentenceTransformerEncoder
-
-        return SentenceTransformerEncoder(resolved)
-    raise UnknownEncoder(
+    return UnknownEncoder(
         f"{path} holds no model: expected model.onnx + tokenizer.json, or a "
         "sentence-transformers directory (modules.json, config.json, weights)."
     )

@@ -6,6 +6,7 @@ Scores are "higher is better" for every metric: cosine and dot are the inner pro
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -20,6 +21,22 @@ def load_faiss() -> Any:
     import faiss
 
     return faiss
+
+
+@functools.cache
+def _openmp() -> Any:
+    """threadpoolctl's handle on faiss's OpenMP runtime (found once: it scans the loaded
+    libraries, ~1 ms, so it is kept; faiss is loaded first so its runtime is found)."""
+    load_faiss()
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="openmp")
+
+
+def faiss_threads(count: int) -> Any:
+    """A context in which faiss runs on ``count`` OpenMP threads; the previous setting comes
+    back when it ends, so no process-wide setting stays changed (threadpoolctl)."""
+    return _openmp().limit(limits=count)
 
 
 def scores(matrix: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
@@ -53,13 +70,13 @@ def top_k(
         empty = np.zeros((len(queries), 0))
         return empty.astype(np.int64), empty.astype(np.float32)
     kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-    faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())
-    found, positions = faiss.knn(
-        np.ascontiguousarray(queries, dtype=np.float32),
-        np.ascontiguousarray(matrix, dtype=np.float32),
-        count,
-        metric=kind,
-    )
+    with faiss_threads(1 if len(queries) == 1 else cpu_count()):
+        found, positions = faiss.knn(
+            np.ascontiguousarray(queries, dtype=np.float32),
+            np.ascontiguousarray(matrix, dtype=np.float32),
+            count,
+            metric=kind,
+        )
     if metric == "euclidean":
         found = -np.sqrt(np.maximum(found, 0.0))
     return positions.astype(np.int64), found.astype(np.float32)

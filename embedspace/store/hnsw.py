@@ -27,7 +27,7 @@ import numpy as np
 
 from embedspace.config import cpu_count
 from embedspace.store.database import Changes
-from embedspace.store.exact import load_faiss
+from embedspace.store.exact import faiss_threads, load_faiss
 
 MAGIC = b"EMBEDSPACE-HNSW\x02"
 INDEX_FILE = "hnsw.index"  # the stamp: version, rowids, tombstones, and which graph file
@@ -135,11 +135,13 @@ class HnswIndex:
             if self._mapped:  # copy the memory-mapped vectors into memory before adding
                 self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
                 self._mapped = False
-            faiss.omp_set_num_threads(cpu_count())
             total = len(changes.rowids)
             for start in range(0, total, ADD_CHUNK):
                 stop = min(start + ADD_CHUNK, total)
-                self.index.add(np.ascontiguousarray(changes.vectors[start:stop], dtype=np.float32))
+                with faiss_threads(cpu_count()):
+                    self.index.add(
+                        np.ascontiguousarray(changes.vectors[start:stop], dtype=np.float32)
+                    )
                 self.rowids = np.concatenate([self.rowids, changes.rowids[start:stop]])
                 self.alive = np.concatenate([self.alive, np.ones(stop - start, dtype=bool)])
                 if progress is not None:
@@ -164,16 +166,15 @@ class HnswIndex:
         ``allowed`` (rowids) restricts the walk to those rows. Missing results (fewer
         reachable rows than ``k``) have rowid -1. A single query runs on one thread.
         """
-        faiss = load_faiss()
         if not len(self.rowids):  # an empty graph (a space emptied by deletions)
             missing = np.full((len(queries), k), -1, dtype=np.int64)
             return missing, np.full((len(queries), k), -np.inf, dtype=np.float32)
         selected = self._selector(allowed)
         params = self._params(max(ef or DEFAULT_EF_SEARCH, k), selected)
-        faiss.omp_set_num_threads(1 if len(queries) == 1 else cpu_count())
-        distances, labels = self.index.search(
-            np.ascontiguousarray(queries, dtype=np.float32), k, params=params
-        )
+        with faiss_threads(1 if len(queries) == 1 else cpu_count()):
+            distances, labels = self.index.search(
+                np.ascontiguousarray(queries, dtype=np.float32), k, params=params
+            )
         rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
         found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
         return rowids, found.astype(np.float32)

@@ -1,0 +1,142 @@
+"""The built-in kinds of model a user names by path or id: how to recognise each one
+(a probe) and how to load it (a factory).
+
+The registry lists them as ``"module:callable"`` strings, so looking encoders up imports
+none of this; each function here imports its model module only when called. Probes and
+factories take the name as the user wrote it (``./clip-vit-b32``, ``hf:openai/clip``,
+``./movies#user``). Probes touch the disk at most to look at a folder's file names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedspace.encoders.base import Encoder
+from embedspace.encoders.clip import HUB_PREFIX
+
+TOWERS = ("user", "item")
+
+
+def _path(target: str) -> Path:
+    return Path(target).expanduser()
+
+
+def _folder(target: str) -> Path | None:
+    path = _path(target)
+    return path.resolve() if path.is_dir() else None
+
+
+def is_hub_id(target: str) -> bool:
+    """``hf:ID``: a CLIP model the user asked to fetch from the Hugging Face hub."""
+    return target.startswith(HUB_PREFIX) and len(target) > len(HUB_PREFIX)
+
+
+def hub_clip(target: str) -> Encoder:
+    """A CLIP model from the hub (downloaded on first use, because the user asked)."""
+    from embedspace.encoders.clip import ClipEncoder
+
+    return ClipEncoder(target)
+
+
+def is_tower_path(target: str) -> bool:
+    """``PATH#user`` or ``PATH#item``: one tower of a two-tower model."""
+    base, _, tower = target.rpartition("#")
+    return bool(base) and tower in TOWERS
+
+
+def tower(target: str) -> Encoder:
+    """The tower named after ``#`` of the two-tower model at the path before it."""
+    from embedspace.encoders.two_tower import TwoTowerEncoder
+
+    base, _, which = target.rpartition("#")
+    return TwoTowerEncoder(_path(base), which)
+
+
+def is_word_vectors(target: str) -> bool:
+    """A word-vector file (``.bin``, ``.vec``, ``.txt``…) or an embedspace word folder."""
+    from embedspace.encoders.word_vectors import is_word_vector_path
+
+    return is_word_vector_path(_path(target))
+
+
+def word_vectors(target: str) -> Encoder:
+    """Word vectors from a file or an embedspace word-vector folder."""
+    from embedspace.encoders.word_vectors import from_path
+
+    return from_path(_path(target).resolve())
+
+
+def is_onnx_folder(target: str) -> bool:
+    """A folder with ``model.onnx`` (or ``onnx/model.onnx``)."""
+    folder = _folder(target)
+    return folder is not None and (
+        (folder / "model.onnx").exists() or (folder / "onnx" / "model.onnx").exists()
+    )
+
+
+def onnx_folder(target: str) -> Encoder:
+    """An ONNX text model folder, run by onnxruntime."""
+    from embedspace.encoders.onnx_text import onnx_directory
+
+    return onnx_directory(_path(target).resolve())
+
+
+def is_clip_folder(target: str) -> bool:
+    """A transformers CLIP folder (``config.json`` with ``model_type`` ``clip``)."""
+    from embedspace.encoders.clip import is_clip_directory
+
+    folder = _folder(target)
+    return folder is not None and is_clip_directory(folder)
+
+
+def clip_folder(target: str) -> Encoder:
+    """A CLIP model from a folder."""
+    from embedspace.encoders.clip import ClipEncoder
+
+    return ClipEncoder(_path(target).resolve())
+
+
+def is_two_tower_folder(target: str) -> bool:
+    """A two-tower model folder (its item tower is the encoder of its items)."""
+    from embedspace.encoders.two_tower import is_two_tower_directory
+
+    folder = _folder(target)
+    return folder is not None and is_two_tower_directory(folder)
+
+
+def item_tower(target: str) -> Encoder:
+    """The item tower of a two-tower model folder."""
+    from embedspace.encoders.two_tower import TwoTowerEncoder
+
+    return TwoTowerEncoder(_path(target).resolve(), "item")
+
+
+def is_alignment_folder(target: str) -> bool:
+    """An image-text alignment model (``embedspace train align``)."""
+    from embedspace.encoders.aligned import is_alignment_directory
+
+    folder = _folder(target)
+    return folder is not None and is_alignment_directory(folder)
+
+
+def alignment_folder(target: str) -> Encoder:
+    """An image-text alignment model."""
+    from embedspace.encoders.aligned import AlignedEncoder
+
+    return AlignedEncoder(_path(target).resolve())
+
+
+def is_sentence_transformers_folder(target: str) -> bool:
+    """A sentence-transformers (or transformers) folder: ``modules.json`` or
+    ``config.json``. Probed last: other kinds have a ``config.json`` too."""
+    folder = _folder(target)
+    return folder is not None and (
+        (folder / "modules.json").exists() or (folder / "config.json").exists()
+    )
+
+
+def sentence_transformers_folder(target: str) -> Encoder:
+    """A sentence-transformers folder, run by PyTorch."""
+    from embedspace.encoders.sentence_transformers import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(_path(target).resolve())
