@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-import numpy as np
 
+from embedspace.cli.options import json_option, text_fields_option
 from embedspace.cli.output import emit_json
 from embedspace.cli.progress import Stages
-from embedspace.errors import InvalidInput
-from embedspace.io import Record, read_records
-from embedspace.io.outputs import check_output_file, write_file
+from embedspace.io.vector_files import check_vector_file, write_vectors
 from embedspace.ops import similarity
-from embedspace.ops.embedding import embed_texts
-
-_FORMATS = (".npy", ".parquet", ".jsonl")
+from embedspace.ops.embedding import EmbeddedItems, embed_items
 
 
 @click.command("embed")
@@ -29,7 +24,7 @@ _FORMATS = (".npy", ".parquet", ".jsonl")
     metavar="FILE",
     help="Read items from a file (CSV, JSONL, JSON, Parquet or text); repeatable.",
 )
-@click.option("--text-field", "text_fields", multiple=True, metavar="F", help="Text column(s).")
+@text_fields_option("Text column(s).")
 @click.option("--id-field", metavar="F", help="Id column (default 'id', else a text hash).")
 @click.option(
     "--encoder",
@@ -65,54 +60,32 @@ def embed_command(
     """
     path = Path(output) if output is not None else None
     if path is not None:
-        check_output_file(path, _FORMATS)  # before any work
-    records = [Record(id=str(i), content=t) for i, t in enumerate(texts)]
-    for file in files:
-        for item in read_records(file, text_fields=text_fields, id_field=id_field):
-            if not isinstance(item, Record):
-                raise InvalidInput(f"{item}. Fix the row first.")
-            records.append(item)
-    if not records:
-        raise InvalidInput("Nothing to embed: give TEXTS or --file.")
+        check_vector_file(path)  # before any work
     with Stages() as progress:
-        vectors = embed_texts([r.content for r in records], encoder, on_progress=progress)
+        found = embed_items(
+            texts,
+            files,
+            text_fields=text_fields,
+            id_field=id_field,
+            encoder=encoder,
+            on_progress=progress,
+        )
+    _write(found, path)
+
+
+def _write(found: EmbeddedItems, path: Path | None) -> None:
+    """The vectors to ``path``, or as JSON Lines on stdout without one."""
     if path is None:
         emit_json(
             {"id": r.id, "text": r.content, "vector": v.tolist()}
-            for r, v in zip(records, vectors, strict=True)
+            for r, v in zip(found.records, found.vectors, strict=True)
         )
         return
-    write_file(path, lambda temp: _write(temp, records, vectors))
+    write_vectors(path, found.records, found.vectors)
     click.echo(
-        f"Wrote {len(records)} vectors of {vectors.shape[1]} dimensions to {path}.", err=True
+        f"Wrote {len(found.records)} vectors of {found.vectors.shape[1]} dimensions to {path}.",
+        err=True,
     )
-
-
-def _write(temp: Path, records: list[Record], vectors: np.ndarray) -> None:
-    """The vectors (.npy) or ids, texts and vectors (.parquet, .jsonl) into ``temp``."""
-    suffix = temp.suffix.lower()
-    if suffix == ".npy":
-        with open(temp, "wb") as out:
-            np.save(out, vectors)
-    elif suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table(
-            {
-                "id": [r.id for r in records],
-                "text": [r.content for r in records],
-                "vector": pa.FixedSizeListArray.from_arrays(
-                    pa.array(vectors.reshape(-1)), vectors.shape[1]
-                ),
-            }
-        )
-        pq.write_table(table, temp)
-    else:
-        with open(temp, "w", encoding="utf-8") as out:
-            for record, vector in zip(records, vectors, strict=True):
-                row = {"id": record.id, "text": record.content, "vector": vector.tolist()}
-                out.write(json.dumps(row) + "\n")
 
 
 @click.command("similarity")
@@ -126,7 +99,7 @@ def _write(temp: Path, records: list[Record], vectors: np.ndarray) -> None:
     help="How to score: cosine similarity, dot product, or minus the euclidean distance.",
 )
 @click.option("--encoder", metavar="NAME", default="minilm-l6", show_default=True, help="Encoder.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@json_option("One JSON object.")
 def similarity_command(first: str, second: str, metric: str, encoder: str, as_json: bool) -> None:
     """How similar two texts are, as one score.
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, print_listing
+
+if TYPE_CHECKING:
+    from embedspace.encoders.listing import EncoderSummary
 
 
 @click.command("encoders")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per encoder.")
+@json_option("One JSON object per encoder.")
 def encoders_command(as_json: bool) -> None:
     """List what can embed here: the built-in encoders (dimension, input, where the weights
     come from, whether they run here and, for minilm-l6, which recipe this CPU runs), then
@@ -19,8 +26,6 @@ def encoders_command(as_json: bool) -> None:
       embedspace encoders
       embedspace encoders --json | jq .name
     """
-    from dataclasses import asdict
-
     from embedspace.encoders.listing import MODEL_KINDS, summaries
 
     found = summaries()
@@ -28,24 +33,20 @@ def encoders_command(as_json: bool) -> None:
         emit_json([{**asdict(s), "type": "registered"} for s in found])
         emit_json([{**asdict(k), "type": "by path or id"} for k in MODEL_KINDS])
         return
-    print_listing(
-        "Encoders (--encoder NAME)",
-        [
-            (
-                s.name + (" (default)" if s.default else ""),
-                f"{s.dim}-d {' + '.join(s.modalities)}, {s.metric}. {s.source}. "
-                + (
-                    s.status[:1].upper() + s.status[1:]
-                    if s.installed
-                    else f"Not installed: {s.status}"
-                ),
-            )
-            for s in found
-        ],
-    )
+    print_listing("Encoders (--encoder NAME)", [_described(s) for s in found])
     print_listing(
         "Also usable (--encoder PATH or hf:ID)",
         [(k.kind, f"{k.example}: {k.how}.") for k in MODEL_KINDS],
+    )
+
+
+def _described(summary: EncoderSummary) -> tuple[str, str]:
+    """A registered encoder as a name and one line about it."""
+    s = summary
+    status = s.status[:1].upper() + s.status[1:] if s.installed else f"Not installed: {s.status}"
+    return (
+        s.name + (" (default)" if s.default else ""),
+        f"{s.dim}-d {' + '.join(s.modalities)}, {s.metric}. {s.source}. " + status,
     )
 
 

@@ -3,15 +3,18 @@ an encoder (``--encoder PATH``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from embedspace.cli.options import json_option, seed_option
 from embedspace.cli.output import emit_json
-from embedspace.cli.progress import Progress
+from embedspace.cli.progress import Progress, Stages
 from embedspace.encoders.registry import looks_like_path
-from embedspace.errors import InvalidInput
-from embedspace.io import read_rows
+
+if TYPE_CHECKING:
+    from embedspace.train.align import AlignReport
 
 _output_option = click.option(
     "-o",
@@ -115,10 +118,8 @@ def train_group() -> None:
     type=click.IntRange(min=1),
     help="Epochs without improvement before stopping.",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Random seed (runs are reproducible)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the training report as JSON.")
+@seed_option("Random seed (runs are reproducible).")
+@json_option("Print the training report as JSON.")
 def align_command(
     pairs: str,
     image_dir: str,
@@ -128,7 +129,7 @@ def align_command(
     image_encoder: str,
     text_encoder: str,
     as_json: bool,
-    **hyper: float,
+    **hyper: Any,
 ) -> None:
     """Learn a text-and-image space from your captioned images (LiT: frozen encoders,
     trained projection heads, contrastive loss).
@@ -143,52 +144,46 @@ def align_command(
       embedspace index shoes ./photos --encoder ./shoes-align
       embedspace search shoes "red running shoe"
     """
-    from embedspace.train.align import AlignSettings, train_align
+    from embedspace.ops.training import align_from_file
+    from embedspace.train.align import AlignSettings
 
-    root = Path(image_dir)
-    if not root.is_dir():
-        raise InvalidInput(f"No folder at {root}; --images names the folder of the images.")
-    images, captions = _pairs(Path(pairs), root, image_field, caption_field)
-    settings = AlignSettings(
-        dim=int(hyper["dim"]),
-        hidden=int(hyper["hidden"]),
-        epochs=int(hyper["epochs"]),
-        batch_size=int(hyper["batch_size"]),
-        learning_rate=float(hyper["learning_rate"]),
-        weight_decay=float(hyper["weight_decay"]),
-        temperature=float(hyper["temperature"]),
-        validation=float(hyper["validation"]),
-        patience=int(hyper["patience"]),
-        seed=int(hyper["seed"]),
-    )
-
-    def on_epoch(epoch: int, train_loss: float, valid_loss: float) -> None:
-        if not as_json:
-            click.echo(
-                f"epoch {epoch:3d}  train loss {train_loss:.4f}  validation loss {valid_loss:.4f}",
-                err=True,
-            )
-
-    with Progress(f"Training an alignment model on {len(images):,} pairs"):
-        report = train_align(
-            images,
-            captions,
+    with Stages() as progress:
+        report = align_from_file(
+            pairs,
+            image_dir,
             output,
+            image_field=image_field,
+            caption_field=caption_field,
             image_encoder=image_encoder,
             text_encoder=text_encoder,
-            settings=settings,
-            on_epoch=on_epoch,
+            settings=AlignSettings(**hyper),
+            on_epoch=None if as_json else _print_epoch,
+            on_progress=progress,
         )
-    facts = {
-        "model": str(report.path),
-        "pairs": report.pairs,
-        "epochs_run": report.epochs_run,
-        "best_epoch": report.best_epoch,
-        "validation_loss": report.validation_loss,
-        "validation_recall_at_1": report.validation_recall,
-    }
+    _print_align(report, output, as_json=as_json)
+
+
+def _print_epoch(epoch: int, train_loss: float, valid_loss: float) -> None:
+    click.echo(
+        f"epoch {epoch:3d}  train loss {train_loss:.4f}  validation loss {valid_loss:.4f}",
+        err=True,
+    )
+
+
+def _print_align(report: AlignReport, output: str, *, as_json: bool) -> None:
     if as_json:
-        emit_json([facts])
+        emit_json(
+            [
+                {
+                    "model": str(report.path),
+                    "pairs": report.pairs,
+                    "epochs_run": report.epochs_run,
+                    "best_epoch": report.best_epoch,
+                    "validation_loss": report.validation_loss,
+                    "validation_recall_at_1": report.validation_recall,
+                }
+            ]
+        )
         return
     click.echo(
         f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}; "
@@ -200,28 +195,6 @@ def align_command(
 def _as_path(output: str) -> str:
     """How to name ``output`` again so that it reads as a path, not an encoder name."""
     return output if looks_like_path(output) else f"./{output}"
-
-
-def _pairs(
-    file: Path, root: Path, image_field: str, caption_field: str
-) -> tuple[list[str], list[str]]:
-    images: list[str] = []
-    captions: list[str] = []
-    for number, row in read_rows(file):
-        relative, caption = row.get(image_field), row.get(caption_field)
-        if not relative or not isinstance(caption, str) or not caption.strip():
-            raise InvalidInput(
-                f"{file}, row {number}: needs an '{image_field}' and a '{caption_field}' value "
-                "(name other columns with --image-field/--caption-field)."
-            )
-        path = root / str(relative)
-        if not path.is_file():
-            raise InvalidInput(f"{file}, row {number}: image {path} does not exist.")
-        images.append(str(path))
-        captions.append(caption.strip())
-    if not images:
-        raise InvalidInput(f"{file} holds no pairs.")
-    return images, captions
 
 
 @train_group.command("word2vec")
@@ -275,8 +248,8 @@ def _pairs(
     type=click.IntRange(min=0),
     help="Threads (0: one per core; 1: reproducible).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
-def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> None:
+@seed_option()
+def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: Any) -> None:
     """Train Word2Vec (skip-gram by default) on CORPUS, a text file with one sentence or
     paragraph per line; the folder written to --output loads as word vectors anywhere a
     model is asked for (--model DIR, --encoder DIR).
@@ -288,27 +261,22 @@ def word2vec_command(corpus: str, output: str, cbow: bool, **hyper: float) -> No
     """
     from embedspace.train.word2vec import Word2VecSettings, train_word2vec
 
-    settings = Word2VecSettings(
-        dim=int(hyper["dim"]),
-        window=int(hyper["window"]),
-        min_count=int(hyper["min_count"]),
-        epochs=int(hyper["epochs"]),
-        skip_gram=not cbow,
-        negative=int(hyper["negative"]),
-        sample=float(hyper["sample"]),
-        workers=int(hyper["workers"]),
-        seed=int(hyper["seed"]),
-    )
+    settings = Word2VecSettings(skip_gram=not cbow, **hyper)
     with Progress("Training Word2Vec (epochs)", total=settings.epochs) as bar:
-
-        def on_epoch(epoch: int, loss: float) -> None:
-            bar.update(epoch, description=f"Training Word2Vec (epochs), loss {loss:,.0f}")
-
-        words = train_word2vec(corpus, output, settings=settings, on_epoch=on_epoch)
+        words = train_word2vec(corpus, output, settings=settings, on_epoch=_epochs_on(bar))
     click.echo(
         f"Saved {len(words):,} words x {words.dim} to {output}. Try: embedspace words "
         f"neighbors {words.words[min(50, len(words) - 1)]} --model {_as_path(output)}"
     )
+
+
+def _epochs_on(bar: Progress) -> Callable[[int, float], Any]:
+    """An ``on_epoch(epoch, loss)`` that shows the epoch and its loss on ``bar``."""
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        bar.update(epoch, description=f"Training Word2Vec (epochs), loss {loss:,.0f}")
+
+    return on_epoch
 
 
 def _add_two_tower() -> None:

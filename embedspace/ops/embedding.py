@@ -5,12 +5,18 @@ steps cost what one call would)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.progress import ProgressCallback, report
+
+if TYPE_CHECKING:
+    from embedspace.io import Record
 
 #: Items per step (one progress report each).
 STEP = 512
@@ -40,3 +46,37 @@ def embed_texts(
         out[positions] = chosen.encode([items[i] for i in positions])
         report(on_progress, stage, min(start + step, len(items)), len(items))
     return out
+
+
+@dataclass(frozen=True)
+class EmbeddedItems:
+    """Records and their vectors (float32 ``(len(records), dim)``, in the same order)."""
+
+    records: list[Record]
+    vectors: np.ndarray
+
+
+def embed_items(
+    texts: Sequence[str],
+    files: Sequence[str | Path] = (),
+    *,
+    text_fields: Sequence[str] = (),
+    id_field: str | None = None,
+    encoder: str | Encoder = "minilm-l6",
+    on_progress: ProgressCallback | None = None,
+) -> EmbeddedItems:
+    """Embed ``texts`` (ids ``"0"``, ``"1"``, … in order) and the items of ``files``
+    (their ``text_fields``, ids from ``id_field``); a row that cannot be read is an error."""
+    from embedspace.errors import InvalidInput
+    from embedspace.io import Record, read_records
+
+    records = [Record(id=str(i), content=t) for i, t in enumerate(texts)]
+    for file in files:
+        for item in read_records(file, text_fields=text_fields, id_field=id_field):
+            if not isinstance(item, Record):
+                raise InvalidInput(f"{item}. Fix the row first.")
+            records.append(item)
+    if not records:
+        raise InvalidInput("Nothing to embed: give TEXTS or --file.")
+    vectors = embed_texts([r.content for r in records], encoder, on_progress=on_progress)
+    return EmbeddedItems(records, vectors)
