@@ -33,6 +33,8 @@ class ModelKind:
     how: str
 
 
+#: For people, one row per kind in ``registry.MODEL_FORMATS`` (same ``kind`` names; a test
+#: keeps the two in step).
 MODEL_KINDS = (
     ModelKind(
         "CLIP folder (text + images)",
