@@ -8,8 +8,7 @@ import click
 
 from embedspace.cli.output import print_matches
 from embedspace.io import Record, read_records
-from embedspace.store import Space, resolve
-from embedspace.store.database import DATABASE_FILE
+from embedspace.store import Space
 
 HEADLINES = Path(__file__).resolve().parent.parent / "data" / "headlines.csv"
 QUERIES = ("food", "money worries", "space exploration")
@@ -32,11 +31,7 @@ def demo_command(space_name: str) -> None:
     records = [
         r for r in read_records(HEADLINES, text_fields=["headline"]) if isinstance(r, Record)
     ]
-    path = resolve(space_name)
-    opened = (
-        Space.open(path) if (path / DATABASE_FILE).exists() else Space.create(path, "minilm-l6")
-    )
-    with opened as space:
+    with Space.open_or_create(space_name) as space:
         result = space.upsert_records(records)
         click.echo(
             f"Space '{space.name}' at {space.path}: {result.added} added, "
