@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, shorten
 from embedspace.ops.qa import Answer
 from embedspace.store import Space
@@ -65,11 +66,8 @@ def _say(answers: list[Answer], *, as_json: bool, threshold: float) -> None:
 @click.argument("space")
 @click.argument("question")
 @_qa
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object per answer: question, answer, matched_question, id, score, confident.",
+@json_option(
+    "One JSON object per answer: question, answer, matched_question, id, score, confident."
 )
 def ask_command(
     space: str, question: str, k: int, threshold: float, answer_field: str, as_json: bool

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from embedspace.cli.options import json_option, where_option
 from embedspace.cli.output import emit_json, parse_where, plural, print_table, shorten
 from embedspace.cli.progress import Progress, Stages
 from embedspace.ops.export import FORMATS, export_space
@@ -33,9 +34,7 @@ TABLE_ROWS = 50
     metavar="N",
     help=f"Show at most N items (default: {TABLE_ROWS} in the table, all with --json).",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per item: id, content, metadata."
-)
+@json_option("One JSON object per item: id, content, metadata.")
 def items_command(space: str, where: tuple[str, ...], limit: int | None, as_json: bool) -> None:
     """List the items of SPACE, oldest first: id, text (shortened) and metadata.
 
@@ -83,7 +82,7 @@ def _metadata(metadata: dict[str, Any]) -> str:
     is_flag=True,
     help="Remove the ids that are there and list the others, instead of stopping.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: removed, missing.")
+@json_option("One JSON object: removed, missing.")
 def remove_command(space: str, ids: tuple[str, ...], missing_ok: bool, as_json: bool) -> None:
     """Remove the items with these IDs from SPACE (in one transaction).
 
@@ -115,9 +114,7 @@ def remove_command(space: str, ids: tuple[str, ...], missing_ok: bool, as_json: 
     metavar="FILE",
     help=f"File to write: {' or '.join(FORMATS)} (its folder must exist).",
 )
-@click.option(
-    "--where", multiple=True, metavar="KEY=VALUE", help="Only items whose metadata matches."
-)
+@where_option
 def export_command(space: str, output: str, where: tuple[str, ...]) -> None:
     """Write the items of SPACE to a Parquet or JSON Lines file: id, content, metadata and
     vector per item, written atomically. 'embedspace index' reads it back (with

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from embedspace.cli.options import json_option
 from embedspace.cli.output import parse_where, print_matches
 from embedspace.errors import InvalidInput
 from embedspace.store import Space
@@ -25,12 +26,7 @@ _WHERE = click.option(
 _EXACT = click.option(
     "--exact", is_flag=True, help="Search exactly even when an HNSW index is used."
 )
-_JSON = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON object per line: id, score, content, metadata.",
-)
+_JSON = json_option("One JSON object per line: id, score, content, metadata.")
 
 
 @click.command("search")

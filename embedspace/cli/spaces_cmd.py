@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from embedspace import config
+from embedspace.cli.options import json_option
 from embedspace.cli.output import emit_json, print_table
 from embedspace.store import Space, delete_space, list_spaces
 
 
 @click.command("spaces")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per space.")
+@json_option("One JSON object per space.")
 def spaces_command(as_json: bool) -> None:
     """List the spaces in $EMBEDSPACE_HOME."""
     found = list_spaces()
@@ -34,7 +35,7 @@ def spaces_command(as_json: bool) -> None:
 
 @click.command("info")
 @click.argument("space")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@json_option("One JSON object.")
 def info_command(space: str, as_json: bool) -> None:
     """Show what SPACE holds: encoder, dimension, metric, the recipe(s) its vectors were
     made with and the one queries run here (minilm-l6 chooses per CPU), size, index state."""
