@@ -14,6 +14,8 @@ from embedspace.errors import InvalidInput
 from embedspace.train.recs_eval import Report
 
 if TYPE_CHECKING:
+    from embedspace.ops.recommend import Recommendation
+    from embedspace.train.two_tower import TwoTowerReport
     from embedspace.train.two_tower_fit import TrainingEpoch
 
 _COLUMNS = [
@@ -48,6 +50,14 @@ def _print_reports(reports: list[Report], title: str) -> None:
             for r in reports
         ],
     )
+
+
+def _show_reports(reports: list[Report], split: str, *, as_json: bool) -> None:
+    """The evaluation: JSON Lines, or a table titled by the test split."""
+    if as_json:
+        _emit_reports(reports)
+    else:
+        _print_reports(reports, f"{split}, seen items excluded")
 
 
 def _emit_reports(reports: list[Report]) -> None:
@@ -252,30 +262,18 @@ def two_tower_command(
           --user-features ml-100k/users.csv --item-features ml-100k/items.csv
     """
 
-    from embedspace.io.interactions import read_features, read_interactions
-    from embedspace.ops.recommend import feature_kinds, train_two_tower
+    from embedspace.io.interactions import InteractionColumns
+    from embedspace.ops.recommend import TrainingFiles, train_two_tower_from_files
     from embedspace.train.two_tower import TwoTowerSettings
 
-    data = read_interactions(
-        interactions,
-        user_column=user_column,
-        item_column=item_column,
-        time_column=time_column,
-        weight_column=weight_column,
-    )
-    users = read_features(user_features, id_column=user_column) if user_features else None
-    items = read_features(item_features, id_column=item_column) if item_features else None
-    user_kinds, item_kinds = feature_kinds(_kinds(kinds), users, items)
+    columns = InteractionColumns(user_column, item_column, time_column, weight_column)
+    files = TrainingFiles(interactions, user_features, item_features, columns, _kinds(kinds))
     settings = TwoTowerSettings(**hyper)
     try:
         with _TrainingProgress(settings.k) as shown:
-            report = train_two_tower(
-                data,
+            report, user = train_two_tower_from_files(
+                files,
                 output,
-                user_features=users,
-                item_features=items,
-                user_kinds=user_kinds,
-                item_kinds=item_kinds,
                 text_encoder=text_encoder,
                 settings=settings,
                 baselines=not no_baselines,
@@ -283,20 +281,32 @@ def two_tower_command(
                 on_progress=shown.stage,
             )
     except KeyboardInterrupt:
+        raise _interrupted(output) from None
+    _show_reports(report.reports, f"Test split ({settings.split})", as_json=as_json)
+    if not as_json:
         click.echo(
-            f"Interrupted. Nothing was saved: {output} is as it was (an earlier model there "
-            "is untouched).",
-            err=True,
+            f"Saved {_trained(report)}. Try: embedspace recommend {_path(output)} --user {user}"
         )
-        raise click.exceptions.Exit(130) from None
-    if as_json:
-        _emit_reports(report.reports)
-        return
-    _print_reports(report.reports, f"Test split ({settings.split}), seen items excluded")
-    click.echo(
-        f"Saved {report.path} (best epoch {report.best_epoch} of {report.epochs_run}, "
-        f"{report.seconds:.0f} s). Try: embedspace recommend {_path(output)} --user {data.users[0]}"
+
+
+def _trained(report: TwoTowerReport) -> str:
+    return (
+        f"{report.path} (best epoch {report.best_epoch} of {report.epochs_run}, "
+        f"{report.seconds:.0f} s)"
     )
+
+
+def _try(output: str, user: str) -> str:
+    return f"embedspace recommend {_path(output)} --user {user}"
+
+
+def _interrupted(output: str) -> click.exceptions.Exit:
+    click.echo(
+        f"Interrupted. Nothing was saved: {output} is as it was (an earlier model there "
+        "is untouched).",
+        err=True,
+    )
+    return click.exceptions.Exit(130)
 
 
 class _TrainingProgress:
@@ -373,22 +383,12 @@ def evaluate_command(
     Example:
       embedspace evaluate movies ml-100k/interactions.csv
     """
-    from embedspace.io.interactions import read_interactions
-    from embedspace.ops.recommend import Recommender as TwoTowerModel
-    from embedspace.ops.recommend import evaluate_two_tower
+    from embedspace.io.interactions import InteractionColumns
+    from embedspace.ops.recommend import evaluate_from_file
 
-    data = read_interactions(
-        interactions,
-        user_column=user_column,
-        item_column=item_column,
-        time_column=time_column,
-        weight_column=weight_column,
-    )
-    reports, how = evaluate_two_tower(TwoTowerModel(model), data, baselines=not no_baselines)
-    if as_json:
-        _emit_reports(reports)
-        return
-    _print_reports(reports, f"Test split ({how}), seen items excluded")
+    columns = InteractionColumns(user_column, item_column, time_column, weight_column)
+    reports, how = evaluate_from_file(model, interactions, columns, baselines=not no_baselines)
+    _show_reports(reports, f"Test split ({how})", as_json=as_json)
 
 
 @click.command("recommend")
@@ -411,15 +411,10 @@ def recommend_command(
       embedspace recommend movies --user 196 -k 5
       embedspace recommend movies --features '{"age": 25, "gender": "F", "occupation": "writer"}'
     """
-    from embedspace.ops.recommend import Recommender as TwoTowerModel
+    from embedspace.ops.recommend import recommend_for_user
 
-    if (user is None) == (features is None):
-        raise InvalidInput("Give --user ID, or --features JSON for a new user (one of the two).")
-    loaded = TwoTowerModel(model)
-    found = loaded.recommend(user, k, features=_features(features))
-    _print_items(
-        loaded, found, as_json=as_json, title=f"for user {user}" if user else "for a new user"
-    )
+    found = recommend_for_user(model, user, features=_features(features), k=k)
+    _print_items(found, as_json=as_json, title=f"for user {user}" if user else "for a new user")
 
 
 @click.command("similar-items")
@@ -439,31 +434,20 @@ def similar_items_command(
     Example:
       embedspace similar-items movies --item 50 -k 5
     """
-    from embedspace.ops.recommend import Recommender as TwoTowerModel
+    from embedspace.ops.recommend import similar_to_item
 
-    if (item is None) == (features is None):
-        raise InvalidInput("Give --item ID, or --features JSON for a new item (one of the two).")
-    loaded = TwoTowerModel(model)
-    found = loaded.similar_items(item, k, features=_features(features))
-    _print_items(
-        loaded, found, as_json=as_json, title=f"like item {item}" if item else "like the new item"
-    )
+    found = similar_to_item(model, item, features=_features(features), k=k)
+    _print_items(found, as_json=as_json, title=f"like item {item}" if item else "like the new item")
 
 
-def _print_items(model: Any, found: list[tuple[str, float]], *, as_json: bool, title: str) -> None:
+def _print_items(found: list[Recommendation], *, as_json: bool, title: str) -> None:
     if as_json:
-        emit_json({"item_id": item, "score": round(score, 6)} for item, score in found)
+        emit_json({"item_id": r.item_id, "score": round(r.score, 6)} for r in found)
         return
-    space = model.space()
-    names = {}
-    for item, _ in found:
-        stored = space.get(item)
-        names[item] = stored.content if stored else item
-    model.close()
     print_table(
         title,
         ["rank", "item_id", "score", "item"],
-        [(n, i, s, names[i]) for n, (i, s) in enumerate(found, 1)],
+        [(n, r.item_id, r.score, r.title) for n, r in enumerate(found, 1)],
     )
 
 

@@ -43,6 +43,27 @@ def _missing(path: Path, name: str, role: str, columns: Sequence[str], option: s
     )
 
 
+@dataclass(frozen=True)
+class InteractionColumns:
+    """Which columns of an interactions table hold what (``time`` is used when present;
+    ``weight``, when named, must exist)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    time: str | None = "timestamp"
+    weight: str | None = None
+
+    def read(self, path: str | Path) -> Interactions:
+        """``read_interactions(path)`` with these columns."""
+        return read_interactions(
+            path,
+            user_column=self.user,
+            item_column=self.item,
+            time_column=self.time,
+            weight_column=self.weight,
+        )
+
+
 def read_interactions(
     path: str | Path,
     *,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from embedspace.encoders.two_tower import CONFIG_FILE, SPACE_DIR, TwoTowers
 from embedspace.errors import InvalidInput
 from embedspace.io.folders import check_replaceable, write_atomically
-from embedspace.io.interactions import Interactions
+from embedspace.io.interactions import InteractionColumns, Interactions, read_features
 from embedspace.progress import ProgressCallback, report
 from embedspace.store.database import Stamp
 from embedspace.store.space import Space
@@ -194,6 +195,112 @@ def train_two_tower(
         trained.seconds,
         trained.reports,
     )
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    """Where a two-tower model learns from: an interactions table, optional user and item
+    feature tables (keyed by the user and item columns), and forced feature kinds
+    (``{column: categorical|numeric|text|ignore}``; the rest are inferred)."""
+
+    interactions: str | Path
+    user_features: str | Path | None = None
+    item_features: str | Path | None = None
+    columns: InteractionColumns = field(default_factory=InteractionColumns)
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+
+def train_two_tower_from_files(
+    files: TrainingFiles,
+    output: str | Path,
+    *,
+    text_encoder: str = "minilm-l6",
+    settings: TwoTowerSettings | None = None,
+    baselines: bool = True,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[TwoTowerReport, str]:
+    """Read ``files`` and ``train_two_tower`` on them. Returns the report and a user id
+    of the file (the first), to show how to ask for recommendations."""
+    data = files.columns.read(files.interactions)
+    users = items = None
+    if files.user_features is not None:
+        users = read_features(files.user_features, id_column=files.columns.user)
+    if files.item_features is not None:
+        items = read_features(files.item_features, id_column=files.columns.item)
+    user_kinds, item_kinds = feature_kinds(files.kinds, users, items)
+    trained = train_two_tower(
+        data,
+        output,
+        user_features=users,
+        item_features=items,
+        user_kinds=user_kinds,
+        item_kinds=item_kinds,
+        text_encoder=text_encoder,
+        settings=settings,
+        baselines=baselines,
+        on_epoch=on_epoch,
+        on_progress=on_progress,
+    )
+    return trained, str(data.users[0])
+
+
+def evaluate_from_file(
+    model: str | Path,
+    interactions: str | Path,
+    columns: InteractionColumns | None = None,
+    *,
+    baselines: bool = True,
+) -> tuple[list[Report], str]:
+    """``Recommender(model).evaluate`` on the interactions read from a file."""
+    data = (columns or InteractionColumns()).read(interactions)
+    with Recommender(model) as loaded:
+        return loaded.evaluate(data, baselines=baselines)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended (or similar) item: its id, score and what a person reads for it."""
+
+    item_id: str
+    score: float
+    title: str
+
+
+def recommend_for_user(
+    model: str | Path,
+    user: str | None = None,
+    *,
+    features: Mapping[str, Any] | None = None,
+    k: int = 10,
+) -> list[Recommendation]:
+    """``Recommender(model).recommend``, each item with its title (one of ``user`` and
+    ``features``: ``InvalidInput`` otherwise)."""
+    if (user is None) == (features is None):
+        raise InvalidInput("Give --user ID, or --features JSON for a new user (one of the two).")
+    with Recommender(model) as loaded:
+        return _titled(loaded, loaded.recommend(user, k, features=features))
+
+
+def similar_to_item(
+    model: str | Path,
+    item: str | None = None,
+    *,
+    features: Mapping[str, Any] | None = None,
+    k: int = 10,
+) -> list[Recommendation]:
+    """``Recommender(model).similar_items``, each item with its title (one of ``item`` and
+    ``features``: ``InvalidInput`` otherwise)."""
+    if (item is None) == (features is None):
+        raise InvalidInput("Give --item ID, or --features JSON for a new item (one of the two).")
+    with Recommender(model) as loaded:
+        return _titled(loaded, loaded.similar_items(item, k, features=features))
+
+
+def _titled(model: Recommender, found: list[tuple[str, float]]) -> list[Recommendation]:
+    """The found items with the titles stored in the model's item Space."""
+    titles = {i.id: i.content for i in model.space().get_many([item for item, _ in found])}
+    return [Recommendation(item, score, titles.get(item, item)) for item, score in found]
 
 
 def _write_item_space(
