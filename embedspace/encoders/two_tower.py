@@ -30,6 +30,7 @@ import numpy as np
 
 from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError, InvalidInput
+from embedspace.progress import ProgressCallback
 
 CONFIG_FILE = "two_tower.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -411,18 +412,19 @@ class TwoTowers:
 
 class TwoTowerEncoder(Encoder):
     """One tower of a two-tower model as an encoder: ``encode(ids)`` gives the stored
-    vectors of known user (or item) ids."""
+    vectors of known user (or item) ids. Its items are ids (``str``), modality ``"id"``."""
 
     metric = "cosine"
     normalized = True
     modalities = frozenset({"id"})
+    default_batch_size = 4096  # a batch is a table lookup
 
-    def __init__(self, path: Path, tower: str = "item") -> None:
+    def __init__(self, path: Path, tower: str = "item", *, model: TwoTowers | None = None) -> None:
         if tower not in ("user", "item"):
             raise InvalidInput(
                 f"A two-tower model has a 'user' and an 'item' tower, not '{tower}'."
             )
-        self.model = TwoTowers(path)
+        self.model = model if model is not None else TwoTowers(path)
         self.tower = tower
         self.name = f"{self.model.path}#{tower}"
         self.source = f"two-tower model {self.model.path} ({tower} tower)"
@@ -432,32 +434,30 @@ class TwoTowerEncoder(Encoder):
         """The model's vector size."""
         return self.model.dim
 
-    def encode(
-        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        """Vectors of known ids of this tower."""
-        if isinstance(items, str):
-            raise InvalidInput("encode() takes a list of ids, not one string: pass [id].")
-        ids = [str(i) for i in items]
+    def _modality_of(self, item: object) -> str | None:
+        return "id" if isinstance(item, str) else None
+
+    def _encode_batch(self, batch: list[Any], modality: str = "id") -> np.ndarray:
+        ids = [str(i) for i in batch]
         if self.tower == "user":
             return self.model.user_vectors(ids)
         return self.model.item_vectors(ids)
 
     def encode_query(
-        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
+        self,
+        items: Sequence[Any],
+        *,
+        batch_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
     ) -> np.ndarray:
         """Queries of the item Space are users: their vectors."""
-        return (
-            self.model.user_vectors([str(i) for i in items])
-            if self.tower == "item"
-            else self.encode(items)
+        tower = self
+        if self.tower == "item":
+            tower = TwoTowerEncoder(self.model.path, "user", model=self.model)
+        return tower.encode(
+            items, batch_size=batch_size, on_progress=on_progress, progress=progress
         )
-
-    def encode_document(
-        self, items: Sequence[str], *, batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        """Documents are ids of this tower."""
-        return self.encode(items)
 
 
 def check_model(path: Path) -> None:
