@@ -105,6 +105,10 @@ def index_command(
             sync=sync,
             on_progress=progress,
         )
+    _print_report(report, as_json=as_json)
+
+
+def _print_report(report: IngestReport, *, as_json: bool) -> None:
     _print_rejections(report)
     if report.truncated:
         click.echo(
