@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import TextIO
 
@@ -38,3 +39,19 @@ def print_progress(stream: TextIO | None = None, *, interval: float = 5.0) -> Pr
         print(f"{stage}: {amount}", file=stream if stream is not None else sys.stderr, flush=True)
 
     return show
+
+
+def legacy_progress(
+    on_progress: ProgressCallback | None, progress: bool, *, stacklevel: int = 3
+) -> ProgressCallback | None:
+    """``on_progress``, or for the deprecated ``progress=True`` of the public methods a
+    printer of plain lines (with a ``DeprecationWarning`` pointing at the caller)."""
+    if not progress:
+        return on_progress
+    warnings.warn(
+        "progress=True is deprecated: pass on_progress=callback (see embedspace.progress; "
+        "embedspace.progress.print_progress() prints plain lines).",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return on_progress if on_progress is not None else print_progress()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
-from embedspace.progress import ProgressCallback, print_progress, report
+from embedspace.progress import ProgressCallback, legacy_progress, report
 
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -152,7 +152,7 @@ class Encoder(ABC):
             groups.setdefault(self._modality(position, item), []).append(position)
         for modality in groups:
             self._check_takes(modality)
-        callback = _progress_callback(on_progress, progress)
+        callback = legacy_progress(on_progress, progress)
         return self._embed_groups(
             listed, groups, f"Embedding with {self.name}", batch_size, callback
         )
@@ -198,7 +198,7 @@ class Encoder(ABC):
         self._check_takes("image")
         listed = list(images)
         groups = {"image": list(range(len(listed)))} if listed else {}
-        callback = _progress_callback(on_progress, progress)
+        callback = legacy_progress(on_progress, progress)
         stage = f"Embedding images with {self.name}"
         return self._embed_groups(listed, groups, stage, batch_size, callback)
 
@@ -340,21 +340,6 @@ class Encoder(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-def _progress_callback(
-    on_progress: ProgressCallback | None, progress: bool
-) -> ProgressCallback | None:
-    """``on_progress``, or (deprecated ``progress=True``) a printer of plain lines."""
-    if not progress:
-        return on_progress
-    warnings.warn(
-        "progress=True is deprecated: pass on_progress=callback (see embedspace.progress; "
-        "embedspace.progress.print_progress() prints plain lines).",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return on_progress if on_progress is not None else print_progress()
 
 
 def _takes_batch_only(method: Callable[..., Any]) -> bool:

@@ -155,3 +155,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+
+
+def records_to_write(
+    items: Sequence[str] | Sequence[Record],
+    ids: Sequence[str] | None,
+    metadata: Sequence[Mapping[str, Any]] | None,
+    vectors: np.ndarray | None,
+    dim: int,
+) -> list[Record]:
+    """What a write stores: Records as given (checked: vector sizes, unique ids), or
+    Records built from texts, ids, metadata and vectors."""
+    listed = list(items) if not isinstance(items, str | bytes) else items
+    if listed and all(isinstance(r, Record) for r in listed):
+        if ids is not None or metadata is not None or vectors is not None:
+            raise InvalidInput(
+                "Records carry their own ids, metadata and vectors: pass only the records."
+            )
+        records = [r for r in listed if isinstance(r, Record)]
+        for record in records:
+            if record.vector is not None:
+                check_dim(record.vector.reshape(1, -1), dim, f"item '{record.id}'")
+        check_unique([r.id for r in records])
+        return records
+    return build_records(listed, ids, metadata, vectors, dim)  # type: ignore[arg-type]

@@ -31,17 +31,17 @@ from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, Sp
 from embedspace.io.folder_items import image_records
 from embedspace.io.outputs import folder_mode
 from embedspace.io.records import Record, Rejection
+from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
-from embedspace.store.ann import AnnIndex, ProgressCallback
+from embedspace.store.ann import AnnIndex
 from embedspace.store.items import (
     Item,
     Match,
     Snapshot,
     WriteResult,
-    build_records,
     check_dim,
-    check_unique,
     id_list,
+    records_to_write,
 )
 from embedspace.store.search import NeighbourSearch
 from embedspace.store.snapshot import read_snapshot
@@ -293,53 +293,79 @@ class Space:
     # -------------------------------------------------------------------- writes
     def add(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] | Sequence[Record],
         ids: Sequence[str] | None = None,
         metadata: Sequence[Mapping[str, Any]] | None = None,
         *,
         vectors: np.ndarray | None = None,
+        on_progress: ProgressCallback | None = None,
         progress: bool = False,
     ) -> WriteResult:
         """Add new items in one transaction; fails (writing nothing) if any id exists.
 
-        ``ids`` default to a hash of each text; ``vectors`` (``(n, dim)``) skips the
-        encoder and stores the given embeddings instead. Metadata keeps its types: numbers
-        and booleans stay numbers and booleans, and ``where`` filters compare them so.
+        The same as ``upsert`` (see there for the arguments) except that it refuses ids
+        that are already in the space.
         """
-        records = build_records(texts, ids, metadata, vectors, self.stamp.dim)
-        return self._write(records, replace=False, progress=progress)
+        records = self._records(texts, ids, metadata, vectors)
+        return self._write(records, False, legacy_progress(on_progress, progress))
 
     def upsert(
         self,
-        texts: Sequence[str],
+        items: Sequence[str] | Sequence[Record],
         ids: Sequence[str] | None = None,
         metadata: Sequence[Mapping[str, Any]] | None = None,
         *,
         vectors: np.ndarray | None = None,
+        on_progress: ProgressCallback | None = None,
         progress: bool = False,
     ) -> WriteResult:
-        """Insert or replace items in one transaction; unchanged texts are not re-embedded."""
-        records = build_records(texts, ids, metadata, vectors, self.stamp.dim)
-        return self._write(records, replace=True, progress=progress)
+        """Insert or replace items in one transaction; unchanged content is not re-embedded.
 
-    def upsert_records(self, records: Sequence[Record], *, progress: bool = False) -> WriteResult:
-        """``upsert`` for Records (as the readers in ``embedspace.io`` produce)."""
-        for record in records:
-            if record.vector is not None:
-                check_dim(record.vector.reshape(1, -1), self.stamp.dim, f"item '{record.id}'")
-        check_unique([r.id for r in records])
-        return self._write(list(records), replace=True, progress=progress)
+        ``items`` are texts (with optional ``ids``, default a hash of each text, and
+        ``metadata``), or ``Record``s as the readers in ``embedspace.io`` make them (texts
+        and images; their ids, metadata and any vectors travel with them). ``vectors``
+        (``(n, dim)``) skips the encoder and stores the given embeddings. Metadata keeps its
+        types: numbers and booleans stay numbers and booleans, and ``where`` filters compare
+        them so. ``on_progress(stage, done, total)`` hears about the embedding;
+        ``progress=True`` (deprecated) prints plain lines on standard error.
+        """
+        records = self._records(items, ids, metadata, vectors)
+        return self._write(records, True, legacy_progress(on_progress, progress))
+
+    def upsert_records(
+        self,
+        records: Sequence[Record],
+        *,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
+    ) -> WriteResult:
+        """``upsert(records)``: kept for code written before ``upsert`` took Records."""
+        return self.upsert(records, on_progress=on_progress, progress=progress)
 
     def upsert_images(
-        self, path: str | Path | Sequence[str | Path], *, progress: bool = False
+        self,
+        path: str | Path | Sequence[str | Path],
+        *,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
     ) -> tuple[WriteResult, list[Rejection]]:
-        """Insert or replace the images in a folder (recursively), a file, or a list of files.
+        """Insert or replace the images in a folder (recursively), a file, or a list of
+        files: ``upsert(embedspace.io.image_records(path))``.
 
         Ids are paths relative to the folder named. Corrupt or non-image files are skipped
         and returned as Rejections (each with its path); nothing half-written is stored.
         """
         records, rejected = image_records(path)
-        return self.upsert_records(records, progress=progress), rejected
+        return self.upsert(records, on_progress=on_progress, progress=progress), rejected
+
+    def _records(
+        self,
+        items: Sequence[str] | Sequence[Record],
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping[str, Any]] | None,
+        vectors: np.ndarray | None,
+    ) -> list[Record]:
+        return records_to_write(items, ids, metadata, vectors, self.stamp.dim)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
@@ -353,8 +379,10 @@ class Space:
         untouched). Raises ``InvalidInput`` naming ids that are not in the space."""
         return self._writer.update_metadata(updates)
 
-    def _write(self, records: list[Record], *, replace: bool, progress: bool) -> WriteResult:
-        result = self._writer.write(records, replace=replace, progress=progress)
+    def _write(
+        self, records: list[Record], replace: bool, on_progress: ProgressCallback | None
+    ) -> WriteResult:
+        result = self._writer.write(records, replace=replace, on_progress=on_progress)
         if result.added or result.updated:
             self._after_write()
         return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from embedspace.encoders import Encoder
 from embedspace.errors import InvalidInput
 from embedspace.io.records import Record, record_hash
+from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
 from embedspace.store.items import WriteResult, id_list, metadata_json
 
@@ -38,7 +40,9 @@ class ItemWriter:
     ) -> None:
         self._db, self._name, self._stamp, self._encoder = database, name, stamp, encoder
 
-    def write(self, records: list[Record], *, replace: bool, progress: bool) -> WriteResult:
+    def write(
+        self, records: list[Record], *, replace: bool, on_progress: ProgressCallback | None = None
+    ) -> WriteResult:
         """Insert (``replace``: or replace) ``records`` in one transaction."""
         existing = self.lookup([r.id for r in records])
         if not replace and existing:
@@ -57,7 +61,7 @@ class ItemWriter:
         to_embed = [i for i in needed if hashes[i] not in cached]
         fresh: dict[int, np.ndarray] = {}
         if to_embed:
-            made = self._embed([records[i] for i in to_embed], progress)
+            made = self._embed([records[i] for i in to_embed], on_progress)
             fresh = dict(zip(to_embed, made, strict=True))
         connection = self._db.connection
         with db.transaction(connection):
@@ -69,7 +73,7 @@ class ItemWriter:
                 )
             if fresh:
                 self._record_recipe()
-            return self._commit(records, hashes, existing, cached, fresh, progress)
+            return self._commit(records, hashes, existing, cached, fresh, on_progress)
 
     def _record_recipe(self) -> None:
         """Remember, in the write's transaction, the recipe the encoder ran with (e.g.
@@ -88,7 +92,7 @@ class ItemWriter:
         existing: dict[str, tuple[int, str, str]],
         cached: dict[str, np.ndarray],
         fresh: dict[int, np.ndarray],
-        progress: bool,
+        on_progress: ProgressCallback | None,
     ) -> WriteResult:
         connection = self._db.connection
         added = updated = unchanged = 0
@@ -110,7 +114,7 @@ class ItemWriter:
             if vector is None:
                 vector = cached.get(hashes[position])
             if vector is None:  # its cached twin was deleted by another writer meanwhile
-                vector = self._embed([record], progress)[0]
+                vector = self._embed([record], on_progress)[0]
             if old is not None:
                 replaced.append(old[0])
                 updated += 1
@@ -172,21 +176,14 @@ class ItemWriter:
         except OSError as error:
             raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
 
-    def _embed(self, records: list[Record], progress: bool) -> np.ndarray:
-        """Texts through ``encode_document``, images through ``encode_images``."""
-        encoder = self._encoder()
-        out = np.empty((len(records), self._stamp.dim), dtype=np.float32)
-        images = [i for i, r in enumerate(records) if r.modality == "image"]
-        texts = [i for i, r in enumerate(records) if r.modality != "image"]
-        if texts:
-            out[texts] = encoder.encode_document(
-                [records[i].content for i in texts], progress=progress
-            )
-        if images:
-            out[images] = encoder.encode_images(
-                [records[i].content for i in images], progress=progress
-            )
-        return out
+    def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
+        """The records' vectors, in one pass of the encoder's loop (texts and images
+        together; image records hold a file path, given to the encoder as a ``Path``)."""
+        items = [
+            Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
+            for r in records
+        ]
+        return self._encoder().encode_document(items, on_progress=on_progress)
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors as stored and searched: finite float32, unit length in cosine spaces."""
