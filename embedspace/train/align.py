@@ -25,6 +25,7 @@ from embedspace.encoders.base import Encoder
 from embedspace.encoders.registry import get as get_encoder
 from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.folders import check_replaceable, write_atomically
+from embedspace.progress import ProgressCallback, legacy_progress
 
 log = logging.getLogger("embedspace")
 KIND = "an alignment model"
@@ -67,13 +68,16 @@ def train_align(
     image_encoder: str | Encoder = "efficientnet-lite0",
     text_encoder: str | Encoder = "minilm-l6",
     settings: AlignSettings | None = None,
+    on_progress: ProgressCallback | None = None,
     progress: bool = False,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> AlignReport:
     """Fit projection heads so ``images[i]`` and ``captions[i]`` meet; save to ``output``.
 
     Returns an ``AlignReport``; the saved folder loads with ``embedspace.encoders.get(path)``.
-    ``on_epoch(epoch, train_loss, validation_loss)`` is called after every epoch.
+    ``on_progress(stage, done, total)`` hears about embedding the images and captions
+    (``progress=True``, deprecated, prints plain lines); ``on_epoch(epoch, train_loss,
+    validation_loss)`` is called after every epoch.
     """
     settings = settings or AlignSettings()
     _check(images, captions, settings)
@@ -84,9 +88,12 @@ def train_align(
             f"'{image_tower.name}' must embed images and '{text_tower.name}' text; "
             "e.g. --image-encoder efficientnet-lite0 --text-encoder minilm-l6."
         )
-    image_features = image_tower.encode_images(list(images), progress=progress)
+    on_progress = legacy_progress(on_progress, progress)
+    image_features = image_tower.encode_images(list(images), on_progress=on_progress)
     unique, caption_ids = np.unique(np.asarray(captions, dtype=object), return_inverse=True)
-    text_features = text_tower.encode([str(c) for c in unique], progress=progress)[caption_ids]
+    text_features = text_tower.encode([str(c) for c in unique], on_progress=on_progress)[
+        caption_ids
+    ]
     weights, report = _fit(image_features, text_features, caption_ids, settings, on_epoch)
     config = {
         "format": FORMAT,
