@@ -390,3 +390,33 @@ def test_a_space_records_the_recipe_and_warns_when_queries_run_another(
     elsewhere.add(["a bird"], ids=["4"])
     assert elsewhere.info()["recipes"] == ["int8-s8", "int8-u8"]
     elsewhere.close()
+
+
+def test_a_vector_embedded_inside_the_write_records_its_recipe_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upsert that found an item unchanged, then saw it deleted by another writer once
+    inside its transaction, embeds it there: that vector's recipe is recorded too."""
+    space = es.Space.create(tmp_path / "s", encoder=_RecipeEncoder("int8-u8"))
+    space.add(["a cat"], ids=["1"], vectors=np.ones((1, space.stamp.dim), np.float32))
+    assert space.info()["recipes"] == []  # given vectors: no recipe made them
+    writer = space._writer
+    real_lookup = writer.lookup
+    calls = []
+
+    def stale_then_real(ids: list[str]) -> dict[str, tuple[int, str, str]]:
+        calls.append(ids)
+        found = real_lookup(ids)
+        if len(calls) == 1:  # before the transaction: unchanged, nothing to embed
+            return found
+        # Meanwhile another writer deleted it (its row, as seen inside this transaction).
+        space._db.connection.execute("DELETE FROM items WHERE id = ?", ("1",))
+        return real_lookup(ids)
+
+    monkeypatch.setattr(writer, "lookup", stale_then_real)
+    result = space.upsert(["a cat"], ids=["1"])
+    monkeypatch.undo()
+    assert len(calls) == 2 and result.added == 1
+    assert space.info()["recipes"] == ["int8-u8"]
+    assert space.get("1") is not None
+    space.close()

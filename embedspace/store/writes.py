@@ -115,6 +115,7 @@ class ItemWriter:
                 vector = cached.get(hashes[position])
             if vector is None:  # its cached twin was deleted by another writer meanwhile
                 vector = self._embed([record], on_progress)[0]
+                self._record_recipe()  # in this transaction, like any fresh vector
             if old is not None:
                 replaced.append(old[0])
                 updated += 1
