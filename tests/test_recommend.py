@@ -458,7 +458,7 @@ def test_feature_kinds_go_to_the_table_that_has_the_column(tmp_path: Path) -> No
 
 
 def test_training_progress_on_a_terminal_is_a_bar_with_the_last_epoch(capsys) -> None:
-    from embedspace.cli.recs_cmd import _TrainingProgress
+    from embedspace.cli.train_cmd import _TrainingProgress
     from embedspace.train.two_tower_fit import TrainingEpoch
 
     with _TrainingProgress(10, terminal=True) as shown:

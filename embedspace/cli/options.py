@@ -51,3 +51,26 @@ word_model_option = click.option(
     metavar="NAME|PATH",
     help="Word vectors: glove-50, a .bin/.vec/.txt file, or a 'train word2vec' folder.",
 )
+
+
+_COLUMNS = [
+    click.option("--user-column", default="user_id", show_default=True, help="Column of user ids."),
+    click.option("--item-column", default="item_id", show_default=True, help="Column of item ids."),
+    click.option(
+        "--time-column",
+        default="timestamp",
+        show_default=True,
+        help="Column of times (used when present; orders each user's history).",
+    ),
+    click.option(
+        "--weight-column",
+        help="Column of weights (e.g. rating) that scale each interaction's loss.",
+    ),
+]
+
+
+def interaction_columns(function: Any) -> Any:
+    """The options naming an interactions table's columns (user, item, time, weight)."""
+    for option in reversed(_COLUMNS):
+        function = option(function)
+    return function
