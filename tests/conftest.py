@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,9 +21,9 @@ class CountingEncoder(HashingEncoder):
         super().__init__(dim=64, name="fake")
         self.calls: list[str] = []
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         self.calls.extend(batch)
-        return super()._encode_batch(batch)
+        return super()._encode_batch(batch, modality)
 
 
 COLOURS = {
@@ -47,8 +48,11 @@ class FakeImageEncoder(HashingEncoder):
         super().__init__(dim=48, name=name)
         self.image_calls = 0
 
-    def _encode_batch(self, batch: list[str]) -> np.ndarray:
-        hashed = super()._encode_batch(batch)
+    def _encode_batch(self, batch: list[Any], modality: str = "text") -> np.ndarray:
+        if modality == "image":
+            self.image_calls += len(batch)
+            return np.stack(batch)
+        hashed = super()._encode_batch(batch, modality)
         out = []
         for text, fallback in zip(batch, hashed, strict=True):
             colour = next((c for word, c in COLOURS.items() if word in text.lower()), None)
@@ -61,10 +65,6 @@ class FakeImageEncoder(HashingEncoder):
     def _prepare_image(self, image: object) -> np.ndarray:
         thumbnail = image.resize((4, 4))  # type: ignore[attr-defined]
         return np.asarray(thumbnail, dtype=np.float32).reshape(-1) / 127.5 - 1.0
-
-    def _encode_image_batch(self, batch: list[np.ndarray]) -> np.ndarray:
-        self.image_calls += len(batch)
-        return np.stack(batch)
 
 
 class FakeImageOnlyEncoder(FakeImageEncoder):

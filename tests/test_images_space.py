@@ -83,8 +83,10 @@ def test_a_failing_encoder_writes_nothing(tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos")
 
     class Broken(type(es.encoders.get("fake-image"))):  # type: ignore[misc]
-        def _encode_image_batch(self, batch: list[np.ndarray]) -> np.ndarray:
-            raise RuntimeError("the model crashed")
+        def _encode_batch(self, batch: list[np.ndarray], modality: str = "text") -> np.ndarray:
+            if modality == "image":
+                raise RuntimeError("the model crashed")
+            return super()._encode_batch(batch, modality)
 
     space = es.Space.create("pics", encoder=Broken())
     with pytest.raises(RuntimeError):
