@@ -42,6 +42,32 @@ def record_hash(record: Record) -> str:
     return content_hash(record.content)
 
 
+def unicode_problem(value: Any) -> str | None:
+    """What makes ``value`` unstorable as UTF-8 text, or ``None``: a lone surrogate (as
+    ``errors="surrogateescape"`` decoding or a JSON ``"\\udc80"`` escape make) in a string, or
+    in any string of nested lists and mappings (keys too)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return (
+                f"a lone surrogate {value[error.start]!r} at position {error.start}, which is "
+                "not valid Unicode text"
+            )
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unicode_problem(key) or unicode_problem(item)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = unicode_problem(item)
+            if problem:
+                return problem
+    return None
+
+
 def derive_id(content: str) -> str:
     """A stable id for content that came without one: the first 16 hex digits of its hash."""
     return content_hash(content)[:16]

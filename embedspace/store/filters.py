@@ -18,13 +18,18 @@ names and values only ever reach SQLite as parameters.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from embedspace.errors import InvalidInput, did_you_mean
+from embedspace.io.records import unicode_problem
 from embedspace.store.database import NUMBER_FUNCTION
 
 log = logging.getLogger("embedspace")
@@ -37,14 +42,42 @@ _ORDERING = ("<", "<=", ">", ">=")
 _FIELD_SAMPLE = 2000
 
 # A field's value as a number (JSON numbers, and text that reads as one), or as text.
+# ``{t}`` and ``{v}`` are the field's JSON type and value (``_Field``), one parameter each.
 _NUMBER = (
-    "(CASE json_type(metadata, ?) WHEN 'integer' THEN json_extract(metadata, ?) "
-    "WHEN 'real' THEN json_extract(metadata, ?) "
-    f"WHEN 'text' THEN {NUMBER_FUNCTION}(json_extract(metadata, ?)) END)"
+    "(CASE {t} WHEN 'integer' THEN {v} WHEN 'real' THEN {v} "
+    f"WHEN 'text' THEN {NUMBER_FUNCTION}({{v}}) END)"
 )
-_TEXT = "(CASE json_type(metadata, ?) WHEN 'text' THEN json_extract(metadata, ?) END)"
-_IS_NULL = "COALESCE(json_type(metadata, ?), 'null') = 'null'"
-_BOOLEAN = f"(json_type(metadata, ?) = ? OR lower({_TEXT}) = ?)"
+_TEXT = "(CASE {t} WHEN 'text' THEN {v} END)"
+_IS_NULL = "COALESCE({t}, 'null') = 'null'"
+_BOOLEAN = f"({{t}} = ? OR lower({_TEXT}) = ?)"
+_ANY_OF = "(SELECT value FROM json_each(?))"
+#: Numbers beyond this cannot be compared (SQLite reads such JSON numbers as infinity).
+_LARGEST = 1.7976931348623157e308
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """How SQL reads one top-level metadata field: by JSON path for keys that are stored
+    as written, else (keys with ``"``, ``\\`` or control characters, which SQLite paths
+    cannot name) by looking the key up among the object's entries."""
+
+    key: str
+
+    @property
+    def by_path(self) -> bool:
+        return json.dumps(self.key, ensure_ascii=False)[1:-1] == self.key
+
+    def sql(self, template: str) -> str:
+        if self.by_path:
+            kind, value = "json_type(metadata, ?)", "json_extract(metadata, ?)"
+        else:
+            kind = "(SELECT type FROM json_each(metadata) WHERE key = ?)"
+            value = "(SELECT value FROM json_each(metadata) WHERE key = ?)"
+        return template.format(t=kind, v=value)
+
+    @property
+    def param(self) -> str:
+        return '$."' + self.key + '"' if self.by_path else self.key
 
 
 def where_sql(where: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -55,14 +88,21 @@ def where_sql(where: Mapping[str, Any]) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for key, wanted in where.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput(f"where keys must be non-empty strings, not {key!r}.")
-        path = '$."' + key.replace('"', '\\"') + '"'
+        field = _Field(_key(key))
         for operator, operand in conditions(key, wanted):
-            clause, values = _condition(path, key, operator, operand)
+            clause, values = _condition(field, operator, operand)
             clauses.append(clause)
             params.extend(values)
     return " AND ".join(clauses), params
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"where keys must be non-empty strings, not {key!r}.")
+    problem = unicode_problem(key)
+    if problem:
+        raise InvalidInput(f"The where key {key!r} holds {problem}; no field can have it.")
+    return key
 
 
 def conditions(key: str, wanted: Any) -> list[tuple[str, Any]]:
@@ -82,7 +122,9 @@ def conditions(key: str, wanted: Any) -> list[tuple[str, Any]]:
     return [("==", wanted)]
 
 
-def _condition(path: str, key: str, operator: str, operand: Any) -> tuple[str, list[Any]]:
+def _condition(field: _Field, operator: str, operand: Any) -> tuple[str, list[Any]]:
+    key, path = field.key, field.param
+    operand = _scalar(key, operand)
     if operator in ("in", "not in"):
         if isinstance(operand, str | bytes) or not isinstance(
             operand, list | tuple | set | frozenset
@@ -92,39 +134,73 @@ def _condition(path: str, key: str, operator: str, operand: Any) -> tuple[str, l
             )
         if not operand:
             raise InvalidInput(f"where['{key}'] has an empty list: give at least one value.")
-        parts = [_equal(path, key, value) for value in operand]
-        clause = "(" + " OR ".join(p[0] for p in parts) + ")"
-        values = [v for p in parts for v in p[1]]
+        clause, values = _any_of(field, [_scalar(key, value) for value in operand])
         return (clause if operator == "in" else f"NOT COALESCE({clause}, 0)"), values
     if operator == "==":
-        return _equal(path, key, operand)
+        return _equal(field, operand)
     if operator == "!=":
         if operand is None:
-            return f"NOT {_IS_NULL}", [path]
-        clause, values = _equal(path, key, operand)
+            return "NOT " + field.sql(_IS_NULL), [path]
+        clause, values = _equal(field, operand)
         return f"NOT COALESCE({clause}, 0)", values
     if _is_number(operand):
-        return f"{_NUMBER} {operator} ?", [path] * 4 + [_sql_value(operand)]
+        return f"{field.sql(_NUMBER)} {operator} ?", [path] * 4 + [_sql_value(key, operand)]
     if isinstance(operand, str):
-        return f"{_TEXT} {operator} ?", [path] * 2 + [operand]
+        return f"{field.sql(_TEXT)} {operator} ?", [path] * 2 + [operand]
     raise InvalidInput(
         f"where['{key}'] {{{operator!r}: {operand!r}}}: {operator} compares numbers or strings."
     )
 
 
-def _equal(path: str, key: str, value: Any) -> tuple[str, list[Any]]:
+def _any_of(field: _Field, values: list[Any]) -> tuple[str, list[Any]]:
+    """A field equal to any of ``values``: numbers and strings each in one ``IN`` over a
+    JSON array (one parameter, however many values), booleans and None as equalities."""
+    numbers = [_sql_value(field.key, v) for v in values if _is_number(v)]
+    strings = [v for v in values if isinstance(v, str)]
+    others = [v for v in values if not _is_number(v) and not isinstance(v, str)]
+    for value in others:
+        if value is not None and not isinstance(value, bool):
+            _equal(field, value)  # raises: not a filter value
+    alone: list[Any] = [v for v in (None, True, False) if any(o is v for o in others)]
+    alone += sorted({n for n in numbers if math.isinf(n)})  # JSON has no infinity
+    numbers = [n for n in numbers if not math.isinf(n)]
+    parts = [_equal(field, v) for v in alone]
+    path = field.param
+    if len(numbers) == 1:
+        parts.append(_equal(field, numbers[0]))
+    elif numbers:
+        parts.append((f"{field.sql(_NUMBER)} IN {_ANY_OF}", [path] * 4 + [json.dumps(numbers)]))
+    if len(strings) == 1:
+        parts.append(_equal(field, strings[0]))
+    elif strings:
+        parts.append((f"{field.sql(_TEXT)} IN {_ANY_OF}", [path] * 2 + [json.dumps(strings)]))
+    return "(" + " OR ".join(p[0] for p in parts) + ")", [v for p in parts for v in p[1]]
+
+
+def _equal(field: _Field, value: Any) -> tuple[str, list[Any]]:
+    path = field.param
     if value is None:
-        return _IS_NULL, [path]
+        return field.sql(_IS_NULL), [path]
     if isinstance(value, bool):
         word = "true" if value else "false"
-        return _BOOLEAN, [path, word, path, path, word]
+        return field.sql(_BOOLEAN), [path, word, path, path, word]
     if _is_number(value):
-        return f"{_NUMBER} = ?", [path] * 4 + [_sql_value(value)]
+        return f"{field.sql(_NUMBER)} = ?", [path] * 4 + [_sql_value(field.key, value)]
     if isinstance(value, str):
-        return f"{_TEXT} = ?", [path] * 2 + [value]
+        return f"{field.sql(_TEXT)} = ?", [path] * 2 + [value]
     raise InvalidInput(
-        f"where['{key}'] = {value!r}: filter values must be strings, numbers, booleans or None."
+        f"where['{field.key}'] = {value!r}: filter values must be strings, numbers, booleans "
+        "or None."
     )
+
+
+def _scalar(key: str, value: Any) -> Any:
+    """``value`` with numpy scalars as plain Python ones; strings checked for Unicode."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and (problem := unicode_problem(value)):
+        raise InvalidInput(f"where['{key}'] = {value!r} holds {problem}; nothing can match it.")
+    return value
 
 
 def _is_number(value: Any) -> bool:
@@ -135,8 +211,13 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _sql_value(number: int | float) -> int | float:
+def _sql_value(key: str, number: int | float) -> int | float:
     if isinstance(number, int) and not -(2**63) <= number < 2**63:
+        if abs(number) > _LARGEST:
+            raise InvalidInput(
+                f"where['{key}'] compares with a number of {len(str(abs(number)))} digits; "
+                "numbers must be within ±1.8e308 to be compared."
+            )
         return float(number)  # SQLite integers are 64-bit
     return number
 
@@ -151,9 +232,9 @@ def fields_in_no_item(connection: sqlite3.Connection, where: Mapping[str, Any]) 
     for key, wanted in where.items():
         if all(op == "==" and operand is None for op, operand in conditions(key, wanted)):
             continue
-        path = '$."' + key.replace('"', '\\"') + '"'
+        field = _Field(_key(key))
         found = connection.execute(
-            "SELECT 1 FROM items WHERE json_type(metadata, ?) IS NOT NULL LIMIT 1", (path,)
+            f"SELECT 1 FROM items WHERE {field.sql('{t}')} IS NOT NULL LIMIT 1", (field.param,)
         ).fetchone()
         if found is None:
             missing.append(key)

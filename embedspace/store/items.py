@@ -3,15 +3,37 @@ that turn user input into Records (all or nothing: a bad input raises before any
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from embedspace.errors import DimensionMismatch, InvalidInput
+from embedspace.errors import InvalidInput
 from embedspace.io.records import Record, derive_id
+from embedspace.store.validate import (
+    check_dim,
+    check_id,
+    check_text,
+    check_vectors,
+    listed,
+    metadata_json,
+    vector_rows,
+)
+
+__all__ = [
+    "Item",
+    "Match",
+    "Snapshot",
+    "WriteResult",
+    "build_records",
+    "check_dim",
+    "check_records",
+    "check_unique",
+    "id_list",
+    "metadata_json",
+    "records_to_write",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +105,16 @@ def build_records(
     metadata: Sequence[Mapping[str, Any]] | None,
     vectors: np.ndarray | None,
     dim: int,
+    metric: str = "cosine",
 ) -> list[Record]:
-    if isinstance(texts, str | bytes):
-        raise InvalidInput("Pass a list of texts, not one string: add([text]).")
-    texts = list(texts)
+    """Records from texts and their optional ids, metadata and vectors, all checked."""
+    texts = listed(texts, "texts", "add([text])")
     for position, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"Text {position} is empty or not a string; every item needs text.")
+        check_text(text, f"Text {position}")
     item_ids = id_list(ids) if ids is not None else [derive_id(t) for t in texts]
-    metas = [dict(m) for m in metadata] if metadata is not None else [{} for _ in texts]
+    metas = listed(metadata, "metadata mappings", "[{...}]") if metadata is not None else None
+    if metas is None:
+        metas = [{} for _ in texts]
     if len(item_ids) != len(texts) or len(metas) != len(texts):
         raise InvalidInput(
             f"Got {len(texts)} texts, {len(item_ids)} ids and {len(metas)} metadata entries; "
@@ -100,61 +123,45 @@ def build_records(
     check_unique(item_ids)
     for item_id, meta in zip(item_ids, metas, strict=True):
         metadata_json(meta, item_id)
+    metas = [dict(m) for m in metas]
     rows: list[np.ndarray | None] = [None] * len(texts)
     if vectors is not None:
-        array = np.asarray(vectors, dtype=np.float32)
+        array = vector_rows(vectors, "the given vectors")
         if array.ndim != 2 or len(array) != len(texts):
             raise InvalidInput(f"vectors must have shape ({len(texts)}, {dim}), not {array.shape}.")
-        check_dim(array, dim, "the given vectors")
+        check_vectors(array, dim, metric, "the given vectors")
         rows = list(array)
     return [Record(i, t, m, v) for i, t, m, v in zip(item_ids, texts, metas, rows, strict=True)]
 
 
 def id_list(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str | bytes):
-        raise InvalidInput("Pass a list of ids, not one string: e.g. delete([id]).")
-    result = list(ids)
-    for item_id in result:
-        if not isinstance(item_id, str) or not item_id:
-            raise InvalidInput(f"Ids must be non-empty strings, not {item_id!r}.")
-    return result
+    """``ids`` as a list of checked ids (non-empty strings of valid Unicode)."""
+    return [check_id(item_id) for item_id in listed(ids, "ids", "delete([id])")]
 
 
 def check_unique(ids: list[str]) -> None:
+    """Raise ``InvalidInput`` naming ids that repeat."""
     if len(set(ids)) != len(ids):
         seen: set[str] = set()
         repeated = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
         raise InvalidInput(f"Ids repeat within one call: {', '.join(repeated[:5])}.")
 
 
-def check_dim(vectors: np.ndarray, dim: int, what: str, encoder: str | None = None) -> None:
-    if vectors.shape[-1] != dim:
-        made_by = f" made by '{encoder}'" if encoder else ""
-        raise DimensionMismatch(
-            f"{what.capitalize()} has {vectors.shape[-1]} values per vector, but the space holds "
-            f"{dim}-d vectors{made_by}. Embed with the space's encoder."
-        )
-
-
-def metadata_json(metadata: Mapping[str, Any], item_id: str) -> str:
-    """Metadata as stored: JSON with its types kept (numbers, booleans, strings, null, lists,
-    mappings), numpy scalars as plain numbers. Raises ``InvalidInput`` for NaN, infinity
-    or values JSON cannot hold."""
-    try:
-        return json.dumps(
-            metadata, sort_keys=True, ensure_ascii=False, allow_nan=False, default=_plain
-        )
-    except (TypeError, ValueError) as error:
-        raise InvalidInput(
-            f"The metadata of item '{item_id}' cannot be stored: {error}. Use strings, "
-            "numbers, booleans, None, lists and mappings (None for a missing number)."
-        ) from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+def check_records(records: Sequence[Record], dim: int, metric: str = "cosine") -> None:
+    """Check Records as a write would, before anything is written: ids, contents,
+    metadata, vectors (size, finite, usable in ``metric``), ids unique."""
+    for record in records:
+        check_id(record.id)
+        if record.modality == "image":
+            if not isinstance(record.content, str) or not record.content:
+                raise InvalidInput(f"Item '{record.id}' has no image path.")
+        else:
+            check_text(record.content, f"The text of item '{record.id}'")
+        metadata_json(record.metadata, record.id)
+        if record.vector is not None:
+            vector = vector_rows(record.vector, f"the vector of item '{record.id}'")
+            check_vectors(vector.reshape(1, -1), dim, metric, f"item '{record.id}'")
+    check_unique([r.id for r in records])
 
 
 def records_to_write(
@@ -163,19 +170,17 @@ def records_to_write(
     metadata: Sequence[Mapping[str, Any]] | None,
     vectors: np.ndarray | None,
     dim: int,
+    metric: str = "cosine",
 ) -> list[Record]:
-    """What a write stores: Records as given (checked: vector sizes, unique ids), or
-    Records built from texts, ids, metadata and vectors."""
-    listed = list(items) if not isinstance(items, str | bytes) else items
-    if listed and all(isinstance(r, Record) for r in listed):
+    """What a write stores: Records as given (checked: ids, texts, metadata, vectors, unique
+    ids), or Records built from texts, ids, metadata and vectors."""
+    items = listed(items, "texts (or Records)", "add([text])")
+    if items and all(isinstance(r, Record) for r in items):
         if ids is not None or metadata is not None or vectors is not None:
             raise InvalidInput(
                 "Records carry their own ids, metadata and vectors: pass only the records."
             )
-        records = [r for r in listed if isinstance(r, Record)]
-        for record in records:
-            if record.vector is not None:
-                check_dim(record.vector.reshape(1, -1), dim, f"item '{record.id}'")
-        check_unique([r.id for r in records])
+        records = [r for r in items if isinstance(r, Record)]
+        check_records(records, dim, metric)
         return records
-    return build_records(listed, ids, metadata, vectors, dim)  # type: ignore[arg-type]
+    return build_records(items, ids, metadata, vectors, dim, metric)

@@ -20,6 +20,9 @@ from embedspace.store.items import WriteResult, id_list, metadata_json
 
 MODALITIES = ("text", "image")
 CHUNK = 900  # SQLite host parameters per IN (...) list
+#: Cosine vectors with values beyond this (or below its inverse) are scaled before their
+#: norm is taken, which would overflow (or underflow) float32.
+_SAFE_PEAK = 1e15
 
 
 def recipes(connection: Any) -> list[str]:
@@ -147,8 +150,16 @@ class ItemWriter:
         return len(rowids)
 
     def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
-        """Merge new fields into existing items' metadata, in one transaction."""
+        """Merge new fields into existing items' metadata, in one transaction. Everything
+        is checked before the transaction: ids, and each update as metadata is."""
+        if not isinstance(updates, Mapping):
+            raise InvalidInput(
+                f"update_metadata takes a mapping of id to new fields, not "
+                f"{type(updates).__name__}: e.g. {{'id1': {{'topic': 'food'}}}}."
+            )
         wanted = id_list(list(updates))
+        for item_id in wanted:
+            metadata_json(updates[item_id], item_id)
         connection = self._db.connection
         with db.transaction(connection):
             found = self.lookup(wanted)
@@ -187,10 +198,17 @@ class ItemWriter:
         return self._encoder().encode_document(items, on_progress=on_progress)
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors as stored and searched: finite float32, unit length in cosine spaces."""
+        """Vectors as stored and searched: finite float32, unit length in cosine spaces
+        (scaled by their largest value first, so that values near float32's limit do not
+        overflow the norm; an all-zero vector an encoder made stays zero)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
         if not np.isfinite(vectors).all():
             raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
         if self._stamp.metric == "cosine":
+            peak = np.abs(vectors).max(axis=1, keepdims=True)
+            extreme = (peak > _SAFE_PEAK) | ((peak > 0) & (peak < 1 / _SAFE_PEAK))
+            if extreme.any():
+                vectors = vectors / np.where(extreme, peak, 1.0)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.where(norms > 0, norms, 1.0)
         return np.ascontiguousarray(vectors, dtype=np.float32)
