@@ -19,9 +19,11 @@ from embedspace.errors import (
     InvalidInput,
     MissingExtra,
     ModelNotAvailable,
+    ReadOnlySpace,
     SpaceClosed,
     SpaceExists,
     SpaceNotFound,
+    StorageError,
     UnknownEncoder,
 )
 from embedspace.io import Record, Rejection, read_image_records, read_records
@@ -85,6 +87,7 @@ __all__ = [
     "Match",
     "MissingExtra",
     "ModelNotAvailable",
+    "ReadOnlySpace",
     "Neighbour",
     "OutlierScore",
     "Record",
@@ -94,6 +97,7 @@ __all__ = [
     "SpaceClosed",
     "SpaceExists",
     "SpaceNotFound",
+    "StorageError",
     "Speller",
     "Recommender",
     "TwoTowerModel",

@@ -78,6 +78,20 @@ class CorruptSpace(EmbedspaceError):
     status = 500
 
 
+class StorageError(EmbedspaceError):
+    """The disk refused: it is full, read-only, not permitted, or failing. Nothing was
+    written; the message says which, and what to do."""
+
+    status = 507
+
+
+class ReadOnlySpace(StorageError):
+    """A space that can be searched but not changed here (a read-only disk or folder, or
+    no write permission)."""
+
+    status = 409
+
+
 class MissingExtra(EmbedspaceError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 

