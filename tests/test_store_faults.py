@@ -64,9 +64,12 @@ def test_a_read_only_space_with_unread_log_says_so(tmp_path: Path) -> None:
     _space(source, encoder="hashing")  # the child process knows no test encoders
     subprocess.run([sys.executable, "-c", _LEAVE_LOG, str(source)], check=True)
     assert (source / "space.db-wal").stat().st_size > 0
-    with mounted("ro", tmp_path / "view", source=tmp_path / "source") as view:
-        with pytest.raises(es.ReadOnlySpace, match="write-ahead log"):
-            es.Space.open(view / "news")
+    view = tmp_path / "view"
+    with (
+        mounted("ro", view, source=tmp_path / "source"),
+        pytest.raises(es.ReadOnlySpace, match="write-ahead log"),
+    ):
+        es.Space.open(view / "news")
     with es.Space.open(source) as space:  # where it can be written, nothing was lost
         assert space.get("late") is not None
 
@@ -111,10 +114,9 @@ def test_a_failed_commit_is_reported_not_hidden_by_its_rollback(tmp_path: Path) 
     the cleanup must not replace the real error."""
     _space(tmp_path / "news")
     connection = db.connect(tmp_path / "news")
-    with pytest.raises(ValueError, match="the real error"):
-        with db.transaction(connection):
-            connection.execute("ROLLBACK")  # the transaction ends under our feet
-            raise ValueError("the real error")
+    with pytest.raises(ValueError, match="the real error"), db.transaction(connection):
+        connection.execute("ROLLBACK")  # the transaction ends under our feet
+        raise ValueError("the real error")
     connection.close()
 
 
