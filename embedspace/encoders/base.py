@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
+from embedspace.io.records import unicode_problem
 from embedspace.progress import ProgressCallback, legacy_progress, report
 
 METRICS = ("cosine", "dot", "euclidean")
@@ -216,8 +217,8 @@ class Encoder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         self.check_available()
         size = batch_size or self.default_batch_size
-        if size < 1:
-            raise InvalidInput(f"batch_size must be at least 1, not {size}.")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise InvalidInput(f"batch_size must be a whole number of at least 1, not {size!r}.")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         done = 0
         report(on_progress, stage, done, len(items))
@@ -307,6 +308,8 @@ class Encoder(ABC):
             )
         if modality == "text" and not item.strip():  # type: ignore[attr-defined]
             raise InvalidInput(f"Item {position} is empty; remove empty texts first.")
+        if modality == "text" and (problem := unicode_problem(item)):
+            raise InvalidInput(f"Item {position} holds {problem}; decode it with errors='replace'.")
         return modality
 
     def _check_takes(self, modality: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from embedspace.errors import InvalidInput
 from embedspace.io.csv_table import csv_rows, infer_types
-from embedspace.io.records import Record, Rejection, derive_id
+from embedspace.io.records import Record, Rejection, derive_id, unicode_problem
 
 #: Columns tried, in order, when no ``text_fields`` are named.
 DEFAULT_TEXT_FIELDS = ("text", "content", "body", "sentence", "headline", "title")
@@ -261,23 +261,45 @@ def _default_text_field(file: Path, names: list[str]) -> tuple[str, ...]:
     )
 
 
-def _row_record(
-    file: Path, number: int, row: dict[str, Any], columns: _Columns
-) -> Record | Rejection:
+class _BadRow(Exception):
+    """Why a row cannot become a Record (caught in ``_row_record``, made a Rejection)."""
+
+
+def _row_text(row: dict[str, Any], columns: _Columns) -> str:
+    """The row's text: its text fields joined by newlines."""
     parts = []
     for name in columns.text:
         value = row.get(name)
         if _is_blank(value):
-            return Rejection(str(file), number, f"has no text in field '{name}'")
+            raise _BadRow(f"has no text in field '{name}'")
+        if isinstance(value, dict | list):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            raise _BadRow(f"has {kind} in field '{name}', not text")
         parts.append(str(value).strip())
-    content = "\n".join(parts)
-    if columns.id is not None:
-        raw_id = row.get(columns.id)
-        if _is_blank(raw_id):
-            return Rejection(str(file), number, f"has no id in field '{columns.id}'")
-        item_id = str(raw_id).strip()
-    else:
-        item_id = derive_id(content)
+    return "\n".join(parts)
+
+
+def _row_id(row: dict[str, Any], column: str) -> str:
+    """The row's id from ``column``: a string or an integer."""
+    raw_id = row.get(column)
+    if _is_blank(raw_id):
+        raise _BadRow(f"has no id in field '{column}'")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        raise _BadRow(f"has the id {_clip(raw_id)} in '{column}'; ids are strings or integers")
+    return str(raw_id).strip()
+
+
+def _row_record(
+    file: Path, number: int, row: dict[str, Any], columns: _Columns
+) -> Record | Rejection:
+    try:
+        content = _row_text(row, columns)
+        item_id = _row_id(row, columns.id) if columns.id is not None else derive_id(content)
+    except _BadRow as bad:
+        return Rejection(str(file), number, str(bad))
+    problem = unicode_problem(content) or unicode_problem(item_id) or unicode_problem(row)
+    if problem:
+        return Rejection(str(file), number, f"holds {problem}")
     vector = None
     if columns.vector is not None:
         vector_or_reason = _parse_vector(row.get(columns.vector), columns.vector)
@@ -314,13 +336,24 @@ def _parse_vector(value: Any, field: str) -> np.ndarray | str:
             value = json.loads(value)
         except json.JSONDecodeError:
             return f"field '{field}' is not a JSON list of numbers"
+    if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+        return f"field '{field}' holds true/false values; a vector is a list of numbers"
     try:
-        vector = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
+        with np.errstate(over="ignore"):
+            vector = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
         return f"field '{field}' is not a list of numbers"
     if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
-        return f"field '{field}' must be a non-empty list of finite numbers"
+        return (
+            f"field '{field}' must be a non-empty list of finite numbers (within float32's "
+            "range, ±3.4e38)"
+        )
     return vector
+
+
+def _clip(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_blank(value: Any) -> bool:
