@@ -14,7 +14,9 @@ import pytest
 
 import embedspace as es
 from embedspace.store import ann
+from embedspace.store.exact import load_faiss
 from embedspace.store.hnsw import INDEX_FILE, MAGIC, HnswIndex
+from embedspace.store.update_lock import LOCK_FILE, update_lock
 
 N, DIM = 3000, 64
 
@@ -216,7 +218,7 @@ def test_a_writer_leaves_the_update_to_the_process_holding_the_lock(tmp_path: Pa
     space = _space(tmp_path, _data())
     folder = tmp_path / "ann"
     before = HnswIndex.peek(folder)
-    with ann._update_lock(folder / ann.LOCK_FILE, wait=False) as locked:
+    with update_lock(folder / LOCK_FILE, wait=False) as locked:
         assert locked
         _add(space, _data(seed=6, n=ann.PENDING_MIN), prefix="x")  # would update; can't
         assert HnswIndex.peek(folder) == before
@@ -226,7 +228,9 @@ def test_a_writer_leaves_the_update_to_the_process_holding_the_lock(tmp_path: Pa
     assert after is not None and after.count == N + ann.PENDING_MIN + 1
 
 
-def test_a_sidecar_from_before_the_fast_checksum_still_loads(tmp_path: Path) -> None:
+def test_a_sidecar_from_before_the_binding_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     vectors = _data()
     _space(tmp_path, vectors).close()
     folder = tmp_path / "ann"
@@ -234,17 +238,20 @@ def test_a_sidecar_from_before_the_fast_checksum_still_loads(tmp_path: Path) -> 
     start = len(MAGIC) + 4
     (size,) = struct.unpack("<I", data[len(MAGIC) : start])
     header = json.loads(data[start : start + size])
-    graph = folder / header["graph"]
-    del header["graph_sum64"], header["max_rowid"]  # as the first format wrote it
-    header["graph_crc32"] = zlib.crc32(graph.read_bytes())
+    for key in ("space_id", "token"):  # as the format before the binding wrote it
+        del header[key]
+    body = data[start + size : -4]
+    header["crc32"] = zlib.crc32(body)
     encoded = json.dumps(header).encode()
-    body = data[start + size :]
-    (folder / INDEX_FILE).write_bytes(MAGIC + struct.pack("<I", len(encoded)) + encoded + body)
-    stamp = HnswIndex.peek(folder)
-    assert stamp is not None and stamp.max_rowid == N
+    old = b"EMBEDSPACE-HNSW\x02" + struct.pack("<I", len(encoded)) + encoded + body
+    (folder / INDEX_FILE).write_bytes(old)
     reopened = es.Space.open(folder, ann_threshold=500)
-    assert reopened.search(vectors[5], k=1)[0].id == "5"
-    assert reopened._ann._graph is not None  # read, not refused
+    with caplog.at_level(logging.WARNING, logger="embedspace"):
+        assert reopened.search(vectors[5], k=3) == reopened.search(vectors[5], k=3, exact=True)
+    assert "written by an older embedspace" in caplog.text and reopened._ann._graph is None
+    reopened.add(["one more"], ids=["extra"], vectors=_data(seed=3, n=1))  # rebuilds it
+    stamp = HnswIndex.peek(folder)
+    assert stamp is not None and stamp.count == N + 1 and stamp.token is not None
 
 
 def test_a_text_query_reads_the_sidecar_while_it_is_embedded(tmp_path: Path) -> None:
@@ -262,20 +269,41 @@ def test_a_text_query_reads_the_sidecar_while_it_is_embedded(tmp_path: Path) -> 
     ]
 
 
-def test_a_failed_sidecar_write_does_not_fail_the_committed_add(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "failure", [OSError(28, "No space left on device"), RuntimeError("fwrite failed")]
+)
+def test_a_failed_sidecar_write_fails_neither_the_add_nor_searches_nor_optimize(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Exception,
 ) -> None:
-    def full_disk(self: HnswIndex, folder: Path) -> None:
-        raise OSError(28, "No space left on device")
+    faiss = load_faiss()
 
-    monkeypatch.setattr(HnswIndex, "save", full_disk)
+    def full_disk(*args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(faiss, "write_index", full_disk)  # as faiss meets a full disk
     vectors = _data()
     with caplog.at_level(logging.WARNING, logger="embedspace"):
         space = _space(tmp_path, vectors)  # reaches the threshold: the build cannot be saved
-    assert len(space) == N and "Could not update the HNSW index of 'ann'" in caplog.text
+    assert len(space) == N and "Could not save the HNSW index of 'ann'" in caplog.text
+    folder = tmp_path / "ann"
+    assert not (folder / INDEX_FILE).exists() and list(folder.glob(".hnsw-*.tmp")) == []
+    graph = space._ann._graph
+    assert graph is not None and len(graph.rowids) == N  # kept in memory, and searched
     assert space.search(vectors[9], k=1)[0].id == "9"
-    with pytest.raises(es.EmbedspaceError, match="Could not write the HNSW index.*disk space"):
-        space.optimize()
+    more = _data(seed=8, n=50)
+    _add(space, more, prefix="m")
+    space.optimize()  # cannot save either: a warning, not an error
+    assert space._ann._graph is not None and len(space._ann._graph.rowids) == N + 50
+    queries = _data(seed=11, n=10)
+    assert _recall(space, queries) >= 0.95
+    assert space.search(more[3], k=1)[0].id == "m3"
+    monkeypatch.undo()  # the disk has room again: the next optimize() saves it
+    space.optimize()
+    saved = HnswIndex.peek(folder)
+    assert saved is not None and saved.count == N + 50
 
 
 def test_a_space_emptied_by_deletions_searches_to_nothing(tmp_path: Path) -> None:

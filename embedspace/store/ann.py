@@ -3,44 +3,55 @@
 Writers keep the sidecar current at write time. The write that takes a space to its ANN
 threshold builds it (reporting progress through ``on_progress``); later writes apply their
 changes to it incrementally once enough have gathered (``pending_limit``) and save it. Only
-one process updates a sidecar at a time (a lock file beside it); a writer that finds the
-lock taken leaves its changes to the process holding it, or to the next write.
+one process updates a sidecar at a time (``update_lock.py``); a writer that finds the lock
+taken leaves its changes to the process holding it, or to the next write.
 
 A search only reads: the saved graph, memory-mapped; rows deleted since it was saved are
-skipped (tombstones), and rows added since are searched exactly and merged in. So every
-search, in any process, sees every committed row, and none of them pays for a build. With
-no usable sidecar (never built, deleted, damaged) a search says so and searches exactly;
-the next write, or ``Space.optimize()``, builds it.
+skipped (tombstones), and rows added since are searched exactly and merged in. That tail is
+bounded (writers save every ``pending_limit`` changes, and a reader whose tail has grown
+that long maps the newer graph), so readers never re-insert rows into a graph and never
+starve while writers write. Every search, in any process, sees every committed row.
+
+The sidecar is only used while it belongs to the database (``lineage.py``: same space id,
+and the database's token for the sidecar's data version is the one it was built at);
+anything else (a restored ``space.db``, a lost ``-wal``, another space's sidecar) is
+reported with a warning and the index is rebuilt from the database: by the next write or
+``Space.optimize()``, searching exactly until then. With no usable sidecar (never built,
+deleted, damaged) a search says so and searches exactly. A space that cannot be written
+here (read-only disk or folder), or a save the disk refuses, keeps the graph in memory for
+this process instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
-from embedspace.store.database import Changes, changes_since, data_version
+from embedspace.store.database import Changes, changes_since, data_version, space_id
 from embedspace.store.exact import VectorTable
 from embedspace.store.hnsw import (
     INDEX_FILE,
     REBUILD_DEAD_FRACTION,
+    TEMP_PATTERN,
     DamagedIndex,
     HnswIndex,
     SidecarStamp,
+    remove_leftovers,
 )
+from embedspace.store.lineage import binding_problem
+from embedspace.store.update_lock import LOCK_FILE, update_lock
 
 log = logging.getLogger("embedspace")
 
 #: ``on_progress(stage, done, total)``: the shape of ``embedspace.progress``'s callback.
 ProgressCallback = Callable[[str, int, "int | None"], None]
-LOCK_FILE = ".hnsw.lock"
 #: A sidecar may lag this many changes behind before a writer applies them (see
 #: ``pending_limit``).
 PENDING_MIN = 1000
@@ -64,8 +75,10 @@ class AnnIndex:
         self.folder, self.name, self.dim, self.metric = folder, name, dim, metric
         self._graph: HnswIndex | None = None  # the sidecar as last read or saved here
         self._recent = VectorTable(dim)  # rows committed after the graph's max_rowid
+        self._signature: tuple[int, int] | None = None  # (mtime, size) of the graph's stamp
         self._refused: tuple[int, int] | None = None  # (mtime, size) of an unusable stamp
         self._reported: set[str] = set()  # warnings already given by this process
+        self._tidy()
 
     @property
     def exists(self) -> bool:
@@ -76,6 +89,18 @@ class AnnIndex:
         """Let go of the graph (memory, and the mapping of the file)."""
         self._graph = None
         self._recent = VectorTable(self.dim)
+
+    def _tidy(self) -> None:
+        """Remove what killed saves left behind (temp files, unnamed graphs), unless a save
+        is running now (it holds the update lock) or the folder cannot be written."""
+        if not any(self.folder.glob(TEMP_PATTERN)):
+            return
+        with (
+            contextlib.suppress(OSError),
+            update_lock(self.folder / LOCK_FILE, wait=False) as locked,
+        ):
+            if locked:
+                remove_leftovers(self.folder)
 
     # ------------------------------------------------------------------- searching
     def search(
@@ -123,11 +148,21 @@ class AnnIndex:
             self._load_for_reading()
 
     def _readable(self, connection: sqlite3.Connection) -> HnswIndex | None:
-        version = data_version(connection)
+        """The graph to search, with ``_recent`` holding what it lacks; ``None``: search
+        exactly. The database's version is read after the sidecar, so a sidecar saved
+        meanwhile is never mistaken for one ahead of its database."""
         if self._graph is None or (
             len(self._recent) >= pending_limit(len(self._graph.rowids)) and self._newer_on_disk()
         ):
             self._load_for_reading()
+        version = data_version(connection)
+        if self._graph is not None and not self._belongs(connection, self._graph, version):
+            self.close()  # what this process held no longer matches: read the file again
+            self._load_for_reading()
+            if self._graph is not None and not self._belongs(connection, self._graph, version):
+                self._refused, self._graph = self._signature, None
+        if self._graph is None and self._cannot_save(connection):
+            self._build_in_memory(connection)
         graph = self._graph
         if graph is None:
             return None
@@ -136,7 +171,11 @@ class AnnIndex:
             if changes is not None and len(changes.deleted):
                 graph.apply(
                     Changes(
-                        changes.version, changes.rowids[:0], changes.vectors[:0], changes.deleted
+                        changes.version,
+                        changes.rowids[:0],
+                        changes.vectors[:0],
+                        changes.deleted,
+                        changes.token,
                     )
                 )
         if len(self._recent) > 10 * pending_limit(len(graph.rowids)):
@@ -150,13 +189,41 @@ class AnnIndex:
             )
         return graph
 
+    def _belongs(self, connection: sqlite3.Connection, graph: HnswIndex, version: int) -> bool:
+        """Whether ``graph`` and the recent rows held with it belong to the database at data
+        ``version`` (warns if not: the problem, and that the index is rebuilt from it)."""
+        held = self._recent if self._recent.version >= graph.version else graph
+        problem = binding_problem(
+            connection, graph.space_id, held.version, held.token, current=version
+        )
+        if problem is None:
+            return True
+        if self._cannot_save(connection):
+            then = "this process rebuilds it from the database in memory (the space cannot be "
+            then += "written here)"
+        else:
+            then = "searching exactly until it is rebuilt from the database (by the next "
+            then += "write, or Space.optimize())"
+        self._warn_once(
+            f"binding {problem}",
+            "The HNSW index of '%s' does not match its database: %s; %s.",
+            self.name,
+            problem,
+            then,
+        )
+        return False
+
     def _newer_on_disk(self) -> bool:
         try:
             stamp = HnswIndex.peek(self.folder)
         except DamagedIndex:
             return False
+        graph = self._graph
         return (
-            stamp is not None and self._graph is not None and stamp.graph != self._graph.graph_name
+            stamp is not None
+            and graph is not None
+            and stamp.graph != graph.graph_name
+            and stamp.version >= graph.version
         )
 
     def _stamp_signature(self) -> tuple[int, int] | None:
@@ -198,8 +265,28 @@ class AnnIndex:
             )
             return
         self._refused = None
-        self._graph = graph
+        self._hold(graph, signature)
+
+    def _hold(self, graph: HnswIndex, signature: tuple[int, int] | None = None) -> None:
+        """Search ``graph`` from now on, with an empty tail of recent rows after it."""
+        self._graph, self._signature = graph, signature
         self._recent = VectorTable(self.dim, after_rowid=graph.max_rowid, version=graph.version)
+        self._recent.token = graph.token
+
+    def _cannot_save(self, connection: sqlite3.Connection) -> bool:
+        """Whether this process cannot write the space (read-only open, disk or folder)."""
+        read_only = bool(connection.execute("PRAGMA query_only").fetchone()[0])
+        return read_only or not os.access(self.folder, os.W_OK)
+
+    def _build_in_memory(self, connection: sqlite3.Connection) -> None:
+        """Build the graph for this process alone (it cannot be saved here)."""
+        self._warn_once(
+            "in memory",
+            "Space '%s' cannot be written here, so its HNSW index cannot be saved; this "
+            "process builds it in memory and keeps it there.",
+            self.name,
+        )
+        self._hold(self._build(connection, None))
 
     def _warn_once(self, kind: str, message: str, *args: object) -> None:
         if kind not in self._reported:
@@ -216,12 +303,14 @@ class AnnIndex:
     ) -> None:
         """Keep the sidecar current after a committed write that left ``count`` items:
         build it when the space reaches ``threshold``, apply pending changes once there
-        are enough, and leave it to another process that is updating it already."""
+        are enough, and leave it to another process that is updating it already. The
+        write itself is committed: a sidecar that cannot be saved is a warning, never an
+        error."""
         if count < threshold and not self.exists:
             return
         try:
             self.update(connection, count, force=False, wait=False, on_progress=on_progress)
-        except OSError as error:  # the write itself is committed: say so, don't fail it
+        except OSError as error:  # reading the sidecar failed: the write stays committed
             log.warning(
                 "Could not update the HNSW index of '%s' (%s). Searches still see every item "
                 "(those it lacks exactly); Space.optimize() retries.",
@@ -240,16 +329,32 @@ class AnnIndex:
     ) -> None:
         """Build the sidecar, or apply what it lacks (all of it if ``force``, else once
         ``pending_limit`` is reached), and save it. ``wait``: wait for another process that
-        holds the update lock instead of leaving the work to it."""
-        with _update_lock(self.folder / LOCK_FILE, wait=wait) as locked:
-            if not locked:
-                return
-            for leftover in self.folder.glob(".hnsw-*.tmp"):  # from a writer killed mid-save
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-            for _ in range(_MAX_ROUNDS):
-                if not self._update_once(connection, count, force, on_progress):
-                    break
+        holds the update lock instead of leaving the work to it. Where it cannot be saved
+        (read-only, disk full) the graph is brought up to date in memory, with a warning."""
+        if self._cannot_save(connection):
+            self._update_in_memory(connection)
+            return
+        try:
+            with update_lock(self.folder / LOCK_FILE, wait=wait) as locked:
+                if not locked:
+                    return
+                remove_leftovers(self.folder)  # of writers killed mid-save
+                for _ in range(_MAX_ROUNDS):
+                    if not self._update_once(connection, count, force, on_progress):
+                        break
+        except OSError as error:  # the lock file itself cannot be made
+            self._warn_unsaved(error)
+            self._update_in_memory(connection)
+
+    def _update_in_memory(self, connection: sqlite3.Connection) -> None:
+        """Bring the graph this process searches fully up to date, without saving it."""
+        graph = self._readable(connection)
+        if graph is None:
+            self._build_in_memory(connection)
+            return
+        if len(self._recent) or graph.version != self._recent.version:
+            graph.apply(changes_since(connection, graph.version, graph.max_rowid, self.dim))
+            self._hold(graph, self._signature)
 
     def _update_once(
         self,
@@ -258,11 +363,10 @@ class AnnIndex:
         force: bool,
         on_progress: ProgressCallback | None,
     ) -> bool:
-        """One round of ``update``; returns whether it changed the sidecar."""
-        graph = self._sound_graph(force)
+        """One round of ``update``; returns whether it changed the saved sidecar."""
+        graph = self._sound_graph(connection, force)
         if graph is None:
-            self._save(self._build(connection, on_progress))
-            return True
+            return self._save(self._build(connection, on_progress))
         pending = _pending(connection, graph.version, graph.max_rowid)
         if isinstance(graph, HnswIndex):
             pending += graph.unsaved  # deletions a search here applied, not yet saved
@@ -272,47 +376,72 @@ class AnnIndex:
             try:
                 graph = HnswIndex.load(self.folder, self.dim, self.metric)
             except DamagedIndex as error:
-                self._warn_rebuild(error)
+                self._warn_rebuild(str(error))
                 graph = None
             if graph is None:
-                self._save(self._build(connection, on_progress))
-                return True
+                return self._save(self._build(connection, on_progress))
         changes = changes_since(connection, graph.version, graph.max_rowid, self.dim)
         stage = f"Updating the HNSW index of {self.name}"
         graph.apply(changes, progress=_reporter(on_progress, stage))
         if graph.dead_fraction > REBUILD_DEAD_FRACTION:
             graph = self._build(connection, on_progress)
-        self._save(graph)
-        return True
+        return self._save(graph)
 
-    def _sound_graph(self, verify: bool) -> HnswIndex | SidecarStamp | None:
-        """The saved sidecar as far as a writer needs to know it: the graph this process
-        holds if it is the saved one, else the saved stamp (``verify``: the whole sidecar,
-        checksums included); ``None`` if it is missing or damaged."""
+    def _sound_graph(
+        self, connection: sqlite3.Connection, verify: bool
+    ) -> HnswIndex | SidecarStamp | None:
+        """The sidecar as far as a writer needs to know it: the graph this process holds if
+        it is the saved one (or newer, unsaved), else the saved stamp (``verify``: the whole
+        sidecar, checksums included); ``None`` if it is missing, damaged or belongs to
+        another database (said in a warning)."""
+        try:
+            found = self._saved_or_held(verify)
+        except DamagedIndex as error:
+            self._warn_rebuild(str(error))
+            return None
+        if found is None:
+            return None
+        problem = binding_problem(connection, found.space_id, found.version, found.token)
+        if problem is not None:
+            self.close()
+            self._warn_rebuild(f"it does not match its database: {problem}")
+            return None
+        return found
+
+    def _saved_or_held(self, verify: bool) -> HnswIndex | SidecarStamp | None:
+        held = self._graph
         try:
             stamp = HnswIndex.peek(self.folder)
-            if stamp is None:
-                return None
-            if self._graph is not None and self._graph.graph_name == stamp.graph:
-                return self._graph
-            stat = (self.folder / INDEX_FILE).stat()
-            if self._refused == (stat.st_mtime_ns, stat.st_size):
-                raise DamagedIndex("a search found it unsound")
-            try:
-                size = (self.folder / stamp.graph).stat().st_size
-            except FileNotFoundError:
-                raise DamagedIndex("graph file missing") from None
-            if size != stamp.graph_bytes:
-                raise DamagedIndex("graph file size mismatch")
-            if verify:
-                return HnswIndex.load(self.folder, self.dim, self.metric)
-        except DamagedIndex as error:
-            self._warn_rebuild(error)
+        except DamagedIndex:
+            if held is not None and held.graph_name is None:  # unsaved here: ours is newer
+                return held
+            raise
+        if held is not None and (
+            held.graph_name == (stamp.graph if stamp else None)
+            or (held.graph_name is None and (stamp is None or held.version >= stamp.version))
+        ):
+            return held
+        if stamp is None:
             return None
+        stat = (self.folder / INDEX_FILE).stat()
+        if self._refused == (stat.st_mtime_ns, stat.st_size):
+            raise DamagedIndex("a search found it unsound")
+        try:
+            size = (self.folder / stamp.graph).stat().st_size
+        except FileNotFoundError:
+            raise DamagedIndex("graph file missing") from None
+        if size != stamp.graph_bytes:
+            raise DamagedIndex("graph file size mismatch")
+        if verify:
+            return HnswIndex.load(self.folder, self.dim, self.metric)
         return stamp
 
-    def _warn_rebuild(self, error: DamagedIndex) -> None:
-        log.warning("The HNSW index of '%s' is damaged (%s); rebuilding it.", self.name, error)
+    def _warn_rebuild(self, reason: str) -> None:
+        log.warning(
+            "The HNSW index of '%s' is unusable (%s); rebuilding it from the database.",
+            self.name,
+            reason,
+        )
 
     def _build(
         self, connection: sqlite3.Connection, on_progress: ProgressCallback | None
@@ -321,16 +450,35 @@ class AnnIndex:
         stage = f"Building the HNSW index of {self.name}"
         log.info("%s (%d items).", stage, len(changes.rowids))
         graph = HnswIndex(self.dim, self.metric)
+        graph.space_id = space_id(connection)
         if on_progress is not None:
             on_progress(stage, 0, len(changes.rowids))
         graph.apply(changes, progress=_reporter(on_progress, stage))
         return graph
 
-    def _save(self, graph: HnswIndex) -> None:
-        graph.save(self.folder)
-        self._graph = graph
-        self._recent = VectorTable(self.dim, after_rowid=graph.max_rowid, version=graph.version)
+    def _save(self, graph: HnswIndex) -> bool:
+        """Save ``graph`` and search it from now on; returns whether it was saved (a disk
+        that refuses is a warning: the graph is kept in memory, and saved by a later
+        update)."""
         self._refused = None
+        try:
+            graph.save(self.folder)
+        except OSError as error:
+            graph.graph_name = None
+            self._hold(graph)
+            self._warn_unsaved(error)
+            return False
+        self._hold(graph, self._stamp_signature())
+        return True
+
+    def _warn_unsaved(self, error: OSError) -> None:
+        log.warning(
+            "Could not save the HNSW index of '%s' (%s); this process keeps it in memory "
+            "and searches still see every item. Free some disk space (or fix the folder's "
+            "permissions): the next write, or Space.optimize(), saves it.",
+            self.name,
+            error,
+        )
 
 
 def _pending(connection: sqlite3.Connection, version: int, max_rowid: int) -> int:
@@ -348,48 +496,3 @@ def _reporter(
     if on_progress is None:
         return None
     return lambda done, total: on_progress(stage, done, total)
-
-
-@contextlib.contextmanager
-def _update_lock(path: Path, *, wait: bool) -> Iterator[bool]:
-    """An exclusive lock on ``path`` for as long as the block runs (released by the OS if
-    the process dies); yields ``False`` at once when another process holds it and
-    ``wait`` is false."""
-    with open(path, "a+b") as handle:
-        if not _lock(handle, wait):
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            _unlock(handle)
-
-
-def _lock(handle: IO[bytes], wait: bool) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(handle: IO[bytes]) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -92,6 +92,7 @@ class VectorTable:
     def __init__(self, dim: int, *, after_rowid: int = 0, version: int = -1) -> None:
         self.dim = dim
         self.version = version
+        self.token: str | None = None  # the token of ``version`` (``Changes.token``)
         self.after_rowid = after_rowid
         self.rowids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, dim), dtype=np.float32)
@@ -122,7 +123,7 @@ class VectorTable:
         if len(changes.rowids):
             self.rowids = np.concatenate([self.rowids, changes.rowids])
             self.matrix = np.ascontiguousarray(np.concatenate([self.matrix, changes.vectors]))
-        self.version = changes.version
+        self.version, self.token = changes.version, changes.token
 
     def search(
         self, queries: np.ndarray, k: int, metric: str, *, allowed: np.ndarray | None = None

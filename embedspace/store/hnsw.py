@@ -2,10 +2,13 @@
 
 faiss ``IndexHNSWFlat`` is the engine (fastest measured here; see bench/RESULTS.md). faiss
 HNSW cannot remove vectors, so deleted rows become tombstones that a bitmap selector skips
-during the graph walk, and the index is rebuilt once too many are dead. The file is stamped
-with the data version it reflects, written atomically (temp file + rename) and checked on
-load (magic, sizes, checksums); anything wrong means "rebuild from SQLite", never wrong
-answers. When it is kept current, and how searches cover what it lacks: ``store/ann.py``.
+during the graph walk, and the index is rebuilt once too many are dead. The stamp file binds
+the graph to the database it was built from: the space's id, the data version it reflects
+and that version's token (``database.version_token``), all under one checksum with the rest
+of the stamp. Files are written atomically (a new file + rename, never changed in place, so
+a reader that mapped one keeps reading it) and checked on load (magic, sizes, checksums);
+anything wrong means "rebuild from SQLite", never wrong answers. When it is kept current,
+how the binding is checked, and how searches cover what it lacks: ``store/ann.py``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,13 @@ from embedspace.config import cpu_count
 from embedspace.store.database import Changes
 from embedspace.store.exact import faiss_threads, load_faiss
 
-MAGIC = b"EMBEDSPACE-HNSW\x02"
-INDEX_FILE = "hnsw.index"  # the stamp: version, rowids, tombstones, and which graph file
+#: Stamp file: MAGIC, u32 header size, JSON header, rowids (int64), tombstone bits, and a
+#: CRC-32 (u32) of everything before it, header included.
+MAGIC = b"EMBEDSPACE-HNSW\x03"
+OLD_MAGICS = (b"EMBEDSPACE-HNSW\x02",)  # header outside the checksum, no binding
+INDEX_FILE = "hnsw.index"  # the stamp: binding, rowids, tombstones, and which graph file
+#: Temporary files of a save in progress (``.hnsw-<pid>-<random>.tmp``).
+TEMP_PATTERN = ".hnsw-*.tmp"
 GRAPH_PREFIX, GRAPH_SUFFIX = "hnsw-", ".faiss"
 DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 80
@@ -49,14 +57,17 @@ class DamagedIndex(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SidecarStamp:
-    """What a saved sidecar covers: deletions up to data ``version``, rows up to
-    ``max_rowid``; ``graph`` names its graph file."""
+    """What a saved sidecar covers: deletions up to data ``version`` (whose token is
+    ``token``) of the space ``space_id``, rows up to ``max_rowid``; ``graph`` names its
+    graph file."""
 
     version: int
     max_rowid: int
     count: int
     graph: str
     graph_bytes: int
+    space_id: str | None = None
+    token: str | None = None
 
 
 class HnswIndex:
@@ -79,6 +90,9 @@ class HnswIndex:
         self.rowids = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
         self.version = -1
+        #: The binding (see the module docstring): set by whoever builds or loads it.
+        self.space_id: str | None = None
+        self.token: str | None = None
         self._live_selector: tuple[Any, np.ndarray] | None = None  # cached tombstone filter
         self._dead_count: int | None = None
         self._last_params: tuple[tuple[int, int], Any, Any] | None = None
@@ -146,7 +160,7 @@ class HnswIndex:
                 self.alive = np.concatenate([self.alive, np.ones(stop - start, dtype=bool)])
                 if progress is not None:
                     progress(stop, total)
-        self.version = changes.version
+        self.version, self.token = changes.version, changes.token
         self._live_selector = None
         self._dead_count = None
         changed = len(changes.rowids) + len(changes.deleted)
@@ -194,14 +208,19 @@ class HnswIndex:
         """Write the sidecar: the faiss graph to a new file, then the small stamp file that
         names it, each via temp file + fsync + rename; then drop graphs no stamp names.
 
-        A reader holding an older graph keeps reading it (an open file outlives its name).
+        No file is ever changed in place: a reader holding an older graph keeps reading it
+        (an open or mapped file outlives its name). Raises ``OSError`` when the disk refuses
+        (faiss's own ``RuntimeError`` included); nothing is half-written then.
         """
         faiss = load_faiss()
-        token = uuid.uuid4().hex[:12]
-        graph = folder / f"{GRAPH_PREFIX}{token}{GRAPH_SUFFIX}"
-        temp_graph = folder / f".{graph.name}.tmp"
+        prefix = f".{GRAPH_PREFIX}{os.getpid()}-"  # temp files name their writer
+        graph = folder / f"{GRAPH_PREFIX}{uuid.uuid4().hex[:12]}{GRAPH_SUFFIX}"
+        temp_graph = folder / f"{prefix}{graph.name}.tmp"
         try:
-            faiss.write_index(self.index, str(temp_graph))
+            try:
+                faiss.write_index(self.index, str(temp_graph))
+            except RuntimeError as error:  # faiss reports a full disk this way
+                raise OSError(f"faiss could not write {temp_graph.name}: {error}") from None
             _fsync(temp_graph)
             graph_sum = _file_sum64(temp_graph)
             os.replace(temp_graph, graph)
@@ -214,26 +233,31 @@ class HnswIndex:
         ]
         header = json.dumps(
             {
+                "space_id": self.space_id,
                 "version": self.version,
+                "token": self.token,
                 "dim": self.dim,
                 "metric": self.metric,
                 "m": self.m,
                 "count": len(self.rowids),
                 "max_rowid": self.max_rowid,
                 "sizes": [len(p) for p in body],
-                "crc32": zlib.crc32(body[1], zlib.crc32(body[0])),
                 "graph": graph.name,
                 "graph_bytes": graph.stat().st_size,
                 "graph_sum64": graph_sum,
             }
         ).encode()
-        handle, temp = tempfile.mkstemp(prefix=".hnsw-", suffix=".tmp", dir=folder)
-        os.chmod(temp, graph.stat().st_mode & 0o777)  # as readable as the graph (mkstemp: 0600)
+        stamp = b"".join([MAGIC, struct.pack("<I", len(header)), header, *body])
+        stamp += struct.pack("<I", zlib.crc32(stamp))
         try:
+            handle, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+        except BaseException:
+            graph.unlink(missing_ok=True)
+            raise
+        try:
+            os.chmod(temp, graph.stat().st_mode & 0o777)  # as readable as the graph
             with os.fdopen(handle, "wb") as out:
-                out.write(MAGIC + struct.pack("<I", len(header)) + header)
-                for part in body:
-                    out.write(part)
+                out.write(stamp)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, folder / INDEX_FILE)
@@ -256,18 +280,15 @@ class HnswIndex:
             data = (folder / INDEX_FILE).read_bytes()
         except FileNotFoundError:
             return None
-        header, parts = _parse_stamp(data)
-        if "max_rowid" in header:
-            max_rowid = int(header["max_rowid"])
-        else:  # written before the stamp recorded it
-            rowids = np.frombuffer(parts[0], dtype=np.int64)
-            max_rowid = int(rowids[-1]) if len(rowids) else 0
+        header, _ = _parse_stamp(data)
         return SidecarStamp(
             int(header["version"]),
-            max_rowid,
+            int(header["max_rowid"]),
             int(header["count"]),
             str(header["graph"]),
             int(header["graph_bytes"]),
+            _text_or_none(header["space_id"]),
+            _text_or_none(header["token"]),
         )
 
     @classmethod
@@ -302,6 +323,8 @@ class HnswIndex:
             np.frombuffer(parts[1], dtype=np.uint8), count=count, bitorder="little"
         ).astype(bool)
         made.version = int(header["version"])
+        made.space_id = _text_or_none(header["space_id"])
+        made.token = _text_or_none(header["token"])
         flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
         try:
             made.index = faiss.read_index(str(graph), flags)
@@ -314,36 +337,77 @@ class HnswIndex:
         return made
 
 
+_REQUIRED = (
+    "space_id",
+    "version",
+    "token",
+    "dim",
+    "metric",
+    "m",
+    "count",
+    "max_rowid",
+    "graph",
+    "graph_bytes",
+    "graph_sum64",
+)
+
+
 def _parse_stamp(data: bytes) -> tuple[dict[str, Any], list[memoryview]]:
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+    """The header and the two body parts of a stamp file, all checked (``DamagedIndex``)."""
+    if any(data.startswith(old) for old in OLD_MAGICS):
+        raise DamagedIndex("written by an older embedspace, without a binding to its database")
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
         raise DamagedIndex("bad magic")
+    view = memoryview(data)
+    (expected,) = struct.unpack("<I", view[-4:])
+    if zlib.crc32(view[:-4]) != expected:
+        raise DamagedIndex("checksum mismatch")
     start = len(MAGIC) + 4
-    (header_size,) = struct.unpack("<I", data[len(MAGIC) : start])
+    (header_size,) = struct.unpack("<I", view[len(MAGIC) : start])
     try:
-        header = json.loads(data[start : start + header_size])
+        header = json.loads(bytes(view[start : start + header_size]))
         sizes = [int(s) for s in header["sizes"]]
-        required = ("version", "dim", "metric", "m", "count", "graph", "graph_bytes")
-        missing = [key for key in required if key not in header]
-        if "graph_sum64" not in header and "graph_crc32" not in header:
-            missing.append("graph_sum64")
     except (ValueError, KeyError, TypeError) as error:
         raise DamagedIndex(f"bad header: {error}") from None
+    missing = [key for key in _REQUIRED if key not in header]
     if missing:
         raise DamagedIndex(f"header lacks {', '.join(missing)}")
     offset = start + header_size
-    if offset + sum(sizes) != len(data) or len(sizes) != 2:
+    if len(sizes) != 2 or offset + sum(sizes) != len(data) - 4:
         raise DamagedIndex("truncated")
-    view = memoryview(data)
-    parts = [view[offset : offset + sizes[0]], view[offset + sizes[0] :]]
-    if zlib.crc32(parts[1], zlib.crc32(parts[0])) != header["crc32"]:
-        raise DamagedIndex("checksum mismatch")
+    parts = [view[offset : offset + sizes[0]], view[offset + sizes[0] : len(data) - 4]]
     return header, parts
 
 
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _graph_checksum_ok(graph: Path, header: dict[str, Any]) -> bool:
-    if "graph_sum64" in header:
-        return _file_sum64(graph) == int(header["graph_sum64"])
-    return _file_crc(graph) == int(header["graph_crc32"])  # sidecars written before the sum
+    return _file_sum64(graph) == int(header["graph_sum64"])
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Delete what interrupted saves left in ``folder`` (temp files, and graph files no
+    stamp names); returns how many files went. Call it only while holding the update lock:
+    every save runs under it, so no temp file then belongs to a save in progress."""
+    removed = 0
+    try:
+        named = HnswIndex.peek(folder)
+    except DamagedIndex:
+        named = None  # the stamp is unsound: graphs stay until a save replaces it
+    leftovers = list(folder.glob(TEMP_PATTERN))
+    if named is not None:
+        leftovers += [
+            graph
+            for graph in folder.glob(f"{GRAPH_PREFIX}*{GRAPH_SUFFIX}")
+            if graph.name != named.graph
+        ]
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):  # still open elsewhere (Windows): next time
+            leftover.unlink()
+            removed += 1
+    return removed
 
 
 def _file_sum64(path: Path) -> int:
@@ -362,11 +426,6 @@ def _file_sum64(path: Path) -> int:
         del words  # the mapping cannot close while an array points into it
         tail = int.from_bytes(view[whole * 8 :], "little")
     return (total + tail) % 2**64
-
-
-def _file_crc(path: Path) -> int:
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return zlib.crc32(view)
 
 
 def _fsync(path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from embedspace.store.ann import AnnIndex
 from embedspace.store.exact import VectorTable, top_k
 from embedspace.store.filters import warn_fields_in_no_item, where_sql
 from embedspace.store.items import Match
+from embedspace.store.lineage import lineage_problem
 
 log = logging.getLogger("embedspace")
 
@@ -53,9 +55,27 @@ class NeighbourSearch:
             if found is not None:
                 keep = found[0][0] >= 0
                 return found[0][0][keep], found[1][0][keep]
-        self._table.refresh(connection, db.data_version(connection))
+        self._refresh_table(connection)
         rowids, scores = self._table.search(vector, k, self._stamp.metric)
         return rowids[0], scores[0]
+
+    def _refresh_table(self, connection: sqlite3.Connection) -> None:
+        """Bring the in-memory vectors up to date; read them all again if the database is
+        no longer the one they were read from (restored from an older copy, ``-wal`` lost):
+        row numbers may have been reused since."""
+        version = db.data_version(connection)
+        table = self._table
+        if table.version >= 0:
+            problem = lineage_problem(connection, table.version, table.token, current=version)
+            if problem is not None:
+                log.warning(
+                    "The database of space '%s' changed under this process: %s; reading its "
+                    "vectors from the database again.",
+                    self._name,
+                    problem,
+                )
+                self._table = VectorTable(self._stamp.dim)
+        self._table.refresh(connection, version)
 
     def _filtered(
         self,
