@@ -13,22 +13,24 @@ space follows an edited file or folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedspace import config
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
-from embedspace.errors import InvalidInput, SpaceExists
+from embedspace.errors import DimensionMismatch, InvalidInput, SpaceExists
 from embedspace.io import Record, Rejection, read_records
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
+from embedspace.store.items import check_records
 
 #: Items per write transaction.
 BATCH = 1024
@@ -95,7 +97,13 @@ def ingest(
     folders = {s.key for s in sources if s.path.is_dir()}
     named = {r.modality for r in records if r.metadata[SOURCE_KEY] not in folders}
     target = _open_or_create(
-        space, {r.modality for r in records}, named, encoder, metric, on_progress
+        space,
+        {r.modality for r in records},
+        named,
+        encoder,
+        metric,
+        on_progress,
+        check=lambda dim, kind: _check_all(records, dim, kind),
     )
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
@@ -271,10 +279,14 @@ def _open_or_create(
     encoder: str | None,
     metric: str | None,
     on_progress: ProgressCallback | None,
+    *,
+    check: Callable[[int, str], None],
 ) -> Space:
     """The space to write to; its HNSW builds report to ``on_progress``. A new space's
     default encoder suits ``modalities``; the encoder must embed the ``required`` ones
-    (those of named files: files found in folders may be left out instead)."""
+    (those of named files: files found in folders may be left out instead).
+    ``check(dim, metric)`` raises if the records cannot go into a space of that size and
+    metric: it runs before a space is created, and on the space opened."""
     path = resolve(space)
     if Space.exists(path):
         opened = Space.open(path, encoder=encoder, on_progress=on_progress)
@@ -284,11 +296,15 @@ def _open_or_create(
                 f"Space '{space}' uses the {opened.stamp.metric} metric; --metric only applies "
                 "when a space is created. Drop --metric, or index into a new space."
             )
-        check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
+        with _closed_on_error(opened):
+            check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
+            check(opened.stamp.dim, opened.stamp.metric)
         return opened
     default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
     chosen = get_encoder(encoder or default)
     check_modalities(chosen, _needed(chosen, modalities, required))  # before creating anything
+    check(chosen.dim, metric or "cosine")
+    chosen.check_available()
     if path.parent == config.home():
         path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
     else:
@@ -300,9 +316,30 @@ def _open_or_create(
     except SpaceExists:  # another process created it meanwhile: write into it
         if not Space.exists(path):
             raise
-        return _open_or_create(space, modalities, required, encoder, metric, on_progress)
+        return _open_or_create(
+            space, modalities, required, encoder, metric, on_progress, check=check
+        )
     except OSError as error:
         raise write_error(path, error) from None
+
+
+def _check_all(records: list[Record], dim: int, metric: str) -> None:
+    """Every record fits a space of ``dim`` and ``metric`` (ids, texts, metadata, and the
+    size of every given vector), checked before anything is written."""
+    try:
+        check_records(records, dim, metric)
+    except (InvalidInput, DimensionMismatch) as error:
+        raise type(error)(f"{error} Nothing was written.") from None
+
+
+@contextlib.contextmanager
+def _closed_on_error(space: Space) -> Iterator[None]:
+    """Close ``space`` if the block raises."""
+    try:
+        yield
+    except BaseException:
+        space.close()
+        raise
 
 
 def _needed(encoder: Encoder, modalities: set[str], required: set[str]) -> set[str]:

@@ -53,9 +53,12 @@ def _as_matrix(items: Items, encoder: str | Encoder | None, metric: str) -> np.n
 def _unit(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (by their largest value first, so that values near
     float32's limit do not overflow the norm); all-zero rows stay zero."""
-    peak = np.abs(vectors).max(axis=1, keepdims=True) if vectors.size else 1.0
-    scaled = vectors / np.where(peak > 0, peak, 1.0)
-    return scaled / np.maximum(np.linalg.norm(scaled, axis=1, keepdims=True), 1e-12)
+    if not vectors.size:
+        return vectors
+    peak = np.abs(vectors).max(axis=1, keepdims=True)
+    scaled: np.ndarray = vectors / np.where(peak > 0, peak, 1.0)
+    unit: np.ndarray = scaled / np.maximum(np.linalg.norm(scaled, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
 def similarity_matrix(
