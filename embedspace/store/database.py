@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import inspect
 import json
 import os
 import re
@@ -345,6 +347,56 @@ def _statements(script: str) -> Iterator[str]:
             if pending.strip(" \n;"):
                 yield pending
             pending = ""
+
+
+def database_error(error: sqlite3.Error, folder: Path) -> EmbedspaceError | None:
+    """The ``EmbedspaceError`` for an ``sqlite3`` error met while using the space in
+    ``folder``: the disk refusing (``StorageError``), a damaged database
+    (``CorruptSpace``), a lock held too long; ``None`` for anything else (a bug)."""
+    if _storage_problem(error) is not None:
+        return storage_error(error, folder)
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"Another process kept {folder} locked for over {BUSY_TIMEOUT_SECONDS:.0f} s; "
+            "nothing was written. Wait for it to finish, then run this again."
+        )
+    if not isinstance(error, sqlite3.DatabaseError) or isinstance(
+        error, sqlite3.ProgrammingError | sqlite3.InterfaceError | sqlite3.IntegrityError
+    ):
+        return None
+    return CorruptSpace(
+        f"The database of {folder} is damaged ({error}). Restore the folder from a backup, "
+        "or delete the space and index the data again."
+    )
+
+
+def guard_public_methods(cls: type) -> type:
+    """Make every public method of ``cls`` (a class with a ``path``) raise the typed
+    ``EmbedspaceError`` for database errors (``database_error``) instead of ``sqlite3``'s:
+    one place, so no method can let a raw ``sqlite3`` error through to a user."""
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and (not name.startswith("_") or name in _DUNDERS):
+            setattr(cls, name, _guarded(member))
+    return cls
+
+
+#: The special methods that read the database (``len(space)``, ``"id" in space``, ...).
+_DUNDERS = ("__len__", "__contains__", "__iter__")
+
+
+def _guarded(method: Any) -> Any:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            typed = database_error(error, Path(self.path))
+            if typed is None:
+                raise
+            raise typed from None
+
+    return call
 
 
 @contextmanager

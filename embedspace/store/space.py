@@ -71,6 +71,7 @@ def resolve(name_or_path: str | Path) -> Path:
     return config.home() / text
 
 
+@db.guard_public_methods
 class Space:
     """A persisted collection of items, their vectors, and the indexes to search them.
 
