@@ -160,3 +160,16 @@ def test_folders_of_killed_creations_are_removed(tmp_path: Path) -> None:
     (tmp_path / ".news.creating-999999998-x").mkdir()
     es.Space.create(tmp_path / "news", encoder="fake").close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]
+
+
+def test_a_damaged_database_raises_corrupt_space_not_sqlite3_errors(tmp_path: Path) -> None:
+    _space(tmp_path / "news", count=400)
+    file = tmp_path / "news" / "space.db"
+    data = bytearray(file.read_bytes())
+    pages = len(data) // 4096
+    for page in range(2, pages):  # every page but the schema: the items' b-tree is there
+        data[page * 4096 : (page + 1) * 4096] = bytes(4096)
+    file.write_bytes(bytes(data))
+    with pytest.raises(es.CorruptSpace, match="damaged"):
+        space = es.Space.open(tmp_path / "news")
+        space.snapshot()
