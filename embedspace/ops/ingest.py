@@ -103,7 +103,7 @@ def ingest(
         encoder,
         metric,
         on_progress,
-        check=lambda dim, kind: _check_all(records, dim, kind),
+        check=lambda dim, kind, made_by: _check_all(records, dim, kind, made_by),
     )
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
@@ -280,13 +280,13 @@ def _open_or_create(
     metric: str | None,
     on_progress: ProgressCallback | None,
     *,
-    check: Callable[[int, str], None],
+    check: Callable[[int, str, str], None],
 ) -> Space:
     """The space to write to; its HNSW builds report to ``on_progress``. A new space's
     default encoder suits ``modalities``; the encoder must embed the ``required`` ones
     (those of named files: files found in folders may be left out instead).
-    ``check(dim, metric)`` raises if the records cannot go into a space of that size and
-    metric: it runs before a space is created, and on the space opened."""
+    ``check(dim, metric, encoder)`` raises if the records cannot go into a space of that
+    size, metric and encoder: it runs before a space is created, and on the space opened."""
     path = resolve(space)
     if Space.exists(path):
         opened = Space.open(path, encoder=encoder, on_progress=on_progress)
@@ -298,12 +298,12 @@ def _open_or_create(
             )
         with _closed_on_error(opened):
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
-            check(opened.stamp.dim, opened.stamp.metric)
+            check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
         return opened
     default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
     chosen = get_encoder(encoder or default)
     check_modalities(chosen, _needed(chosen, modalities, required))  # before creating anything
-    check(chosen.dim, metric or "cosine")
+    check(chosen.dim, metric or "cosine", chosen.name)
     chosen.check_available()
     if path.parent == config.home():
         path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
@@ -323,11 +323,11 @@ def _open_or_create(
         raise write_error(path, error) from None
 
 
-def _check_all(records: list[Record], dim: int, metric: str) -> None:
+def _check_all(records: list[Record], dim: int, metric: str, encoder: str) -> None:
     """Every record fits a space of ``dim`` and ``metric`` (ids, texts, metadata, and the
     size of every given vector), checked before anything is written."""
     try:
-        check_records(records, dim, metric)
+        check_records(records, dim, metric, encoder)
     except (InvalidInput, DimensionMismatch) as error:
         raise type(error)(f"{error} Nothing was written.") from None
 

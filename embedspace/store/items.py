@@ -147,7 +147,9 @@ def check_unique(ids: list[str]) -> None:
         raise InvalidInput(f"Ids repeat within one call: {', '.join(repeated[:5])}.")
 
 
-def check_records(records: Sequence[Record], dim: int, metric: str = "cosine") -> None:
+def check_records(
+    records: Sequence[Record], dim: int, metric: str = "cosine", encoder: str | None = None
+) -> None:
     """Check Records as a write would, before anything is written: ids, contents,
     metadata, vectors (size, finite, usable in ``metric``), ids unique."""
     for record in records:
@@ -160,7 +162,7 @@ def check_records(records: Sequence[Record], dim: int, metric: str = "cosine") -
         metadata_json(record.metadata, record.id)
         if record.vector is not None:
             vector = vector_rows(record.vector, f"the vector of item '{record.id}'")
-            check_vectors(vector.reshape(1, -1), dim, metric, f"item '{record.id}'")
+            check_vectors(vector.reshape(1, -1), dim, metric, f"item '{record.id}'", encoder)
     check_unique([r.id for r in records])
 
 

@@ -177,9 +177,14 @@ def check_dim(vectors: np.ndarray, dim: int, what: str, encoder: str | None = No
     """Raise ``DimensionMismatch`` unless ``vectors`` have ``dim`` values each."""
     if vectors.shape[-1] != dim:
         made_by = f" made by '{encoder}'" if encoder else ""
+        advice = (
+            "Give vectors of that size, or use a space (an encoder) of their size."
+            if what.startswith(("item", "the given"))
+            else "Embed with the space's encoder."
+        )
         raise DimensionMismatch(
             f"{what.capitalize()} has {vectors.shape[-1]} values per vector, but the space holds "
-            f"{dim}-d vectors{made_by}. Embed with the space's encoder."
+            f"{dim}-d vectors{made_by}. {advice}"
         )
 
 
