@@ -82,55 +82,8 @@ def shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-#: ``--where`` operators, longest first so ``<=`` is not read as ``<``.
-_WHERE_OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
-
-
 def parse_where(pairs: Sequence[str]) -> dict[str, Any] | None:
-    """``--where`` conditions → a where mapping for ``Space.search`` (``store/filters.py``).
+    """``--where`` conditions → a where mapping (``store.conditions.parse_conditions``)."""
+    from embedspace.store.conditions import parse_conditions
 
-    Each is ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY<VALUE``, ``KEY<=VALUE``, ``KEY>VALUE`` or
-    ``KEY>=VALUE``. A VALUE that reads as a number is compared as one (also with numbers
-    stored as text), ``true``/``false`` match booleans, ``null`` a missing field; anything
-    else is a string. Every condition must hold, except that ``KEY=VALUE`` repeated for
-    one key means any of those values (and ``KEY!=VALUE`` repeated, none of them).
-    """
-    from embedspace.errors import InvalidInput
-    from embedspace.store.database import parse_number
-
-    where: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        at = min((i for i in (pair.find(op) for op in "!=<>") if i >= 0), default=-1)
-        key = pair[:at].strip() if at >= 0 else ""
-        operator = next((op for op in _WHERE_OPERATORS if pair.startswith(op, at)), "")
-        if not key or not operator:
-            raise InvalidInput(
-                f"--where takes KEY=VALUE, KEY!=VALUE, KEY<VALUE, KEY<=VALUE, KEY>VALUE or "
-                f"KEY>=VALUE, not '{pair}'."
-            )
-        text = pair[at + len(operator) :]
-        number = parse_number(text)
-        lowered = text.strip().lower()
-        value: Any = text
-        if number is not None:
-            value = number
-        elif lowered in ("true", "false"):
-            value = lowered == "true"
-        elif lowered == "null":
-            value = None
-        conditions = where.setdefault(key, {})
-        if operator in ("=", "!="):
-            conditions.setdefault("in" if operator == "=" else "not in", []).append(value)
-        elif operator in conditions:
-            raise InvalidInput(f"--where gives '{key}{operator}' twice: keep one.")
-        else:
-            conditions[operator] = value
-    return {key: _simplest(conditions) for key, conditions in where.items()} or None
-
-
-def _simplest(conditions: dict[str, Any]) -> Any:
-    """``{"in": [v]}`` as ``v`` and ``{"in": [a, b]}`` as ``[a, b]``, as people write them."""
-    if list(conditions) == ["in"]:
-        values = conditions["in"]
-        return values[0] if len(values) == 1 else values
-    return conditions
+    return parse_conditions(pairs, option="--where")
