@@ -77,6 +77,7 @@ class AnnIndex:
         self._recent = VectorTable(dim)  # rows committed after the graph's max_rowid
         self._signature: tuple[int, int] | None = None  # (mtime, size) of the graph's stamp
         self._refused: tuple[int, int] | None = None  # (mtime, size) of an unusable stamp
+        self._refusal = ""  # why it was refused
         self._reported: set[str] = set()  # warnings already given by this process
         self._tidy()
 
@@ -161,6 +162,7 @@ class AnnIndex:
             self._load_for_reading()
             if self._graph is not None and not self._belongs(connection, self._graph, version):
                 self._refused, self._graph = self._signature, None
+                self._refusal = "it does not match its database"
         if self._graph is None and self._cannot_save(connection):
             self._build_in_memory(connection)
         graph = self._graph
@@ -247,7 +249,7 @@ class AnnIndex:
                 signature = self._stamp_signature()
                 graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
         except DamagedIndex as error:
-            self._refused = signature
+            self._refused, self._refusal = signature, f"damaged: {error}"
             self._warn_once(
                 "damaged",
                 "The HNSW index of '%s' is damaged (%s); searching exactly until it is "
@@ -425,7 +427,7 @@ class AnnIndex:
             return None
         stat = (self.folder / INDEX_FILE).stat()
         if self._refused == (stat.st_mtime_ns, stat.st_size):
-            raise DamagedIndex("a search found it unsound")
+            raise DamagedIndex(self._refusal or "a search here found it unusable")
         try:
             size = (self.folder / stamp.graph).stat().st_size
         except FileNotFoundError:
