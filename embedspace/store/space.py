@@ -61,7 +61,12 @@ def resolve(name_or_path: str | Path) -> Path:
     """A bare name lives in ``$EMBEDSPACE_HOME``; anything with a path separator is a path."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or "/" in text or "\\" in text or text.startswith("~"):
-        return checked_path(Path(text).expanduser())
+        try:
+            return checked_path(Path(text).expanduser())
+        except RuntimeError:  # ~user of no such user
+            raise InvalidInput(
+                f"No home folder for {text.split('/')[0]!r}: check the path."
+            ) from None
     if not _NAME.fullmatch(text) or len(text) > MAX_NAME:
         raise InvalidInput(
             f"{text[:MAX_NAME]!r} is not a valid space name: use up to {MAX_NAME} letters, "
