@@ -92,6 +92,30 @@ class ReadOnlySpace(StorageError):
     status = 409
 
 
+class Unauthorized(EmbedspaceError):
+    """A request without the token the server asks for (or with a wrong one)."""
+
+    status = 401
+
+
+class Forbidden(EmbedspaceError):
+    """A request whose token may not do this (a read-only token asking to write)."""
+
+    status = 403
+
+
+class TooLarge(EmbedspaceError):
+    """A request body, batch or upload over the server's limits."""
+
+    status = 413
+
+
+class Overloaded(EmbedspaceError):
+    """The server is at its cap of concurrent requests; retry shortly."""
+
+    status = 429
+
+
 class MissingExtra(EmbedspaceError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 

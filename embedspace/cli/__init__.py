@@ -126,6 +126,7 @@ def _register() -> None:
         pictures_cmd,
         recs_cmd,
         search_cmd,
+        serve_cmd,
         spaces_cmd,
         train_cmd,
         words_cmd,
@@ -145,7 +146,7 @@ def _register() -> None:
         drift_cmd,
         faq_cmd,
     )
-    others = (pictures_cmd, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, demo_cmd)
+    others = (pictures_cmd, words_cmd, fix_cmd, match_cmd, recs_cmd, train_cmd, serve_cmd, demo_cmd)
     for module in (*modules, *others):
         for command in module.COMMANDS:
             main.add_command(command)

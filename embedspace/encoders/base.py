@@ -91,6 +91,12 @@ class Encoder(ABC):
         embedded); 0 for encoders without a length limit."""
         return 0
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """How many tokens the model reads for ``texts`` (what an embeddings API bills as
+        ``usage``): the tokenizer's count where there is one, else whitespace-separated
+        words."""
+        return sum(len(text.split()) for text in texts)
+
     def recipe_note(self) -> str:
         """For people: which recipe runs on this machine and why, if already known without
         preparing anything (``""`` for encoders without recipes)."""

@@ -143,6 +143,16 @@ class OnnxTextEncoder(Encoder):
         self._input_names = {i.name for i in session.get_inputs()}
         return session
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model reads for ``texts``: special tokens included, each text cut to
+        the model's length as when embedded."""
+        tokenizer = self._load_tokenizer()
+        total = 0
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):
+            encodings = tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
+            total += sum(len(e.ids) for e in encodings)
+        return total
+
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""
         if not texts:

@@ -33,6 +33,33 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+_FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+
+
+def check_image_bytes(data: bytes, max_pixels: int) -> str:
+    """Check uploaded bytes before anything decodes them: a supported image format whose
+    width x height (read from the header) is at most ``max_pixels`` — no decompression
+    bombs. Returns the file suffix for the format; raises ``InvalidInput`` or
+    ``TooLarge``."""
+    import io
+
+    from embedspace.errors import TooLarge
+
+    image_module, _ = _pil()
+    try:
+        with image_module.open(io.BytesIO(data)) as opened:
+            kind, (width, height) = opened.format, opened.size
+    except (OSError, ValueError, SyntaxError, image_module.DecompressionBombError):
+        raise InvalidInput(
+            "The upload is not a readable image (JPEG, PNG, WebP, GIF or BMP)."
+        ) from None
+    if kind not in _FORMAT_SUFFIXES:
+        raise InvalidInput(f"Images in {kind} format are not supported; send JPEG or PNG.")
+    if width * height > max_pixels:
+        raise TooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels.")
+    return _FORMAT_SUFFIXES[kind]
+
+
 def load_image(path: str | Path, *, min_side: int | None = None) -> Any:
     """Decode an image as RGB: first frame of an animation, EXIF orientation applied,
     transparency composited on white, grayscale and palettes expanded.

@@ -1,0 +1,79 @@
+"""Dynamic batching: texts from many concurrent callers are embedded in shared batches.
+
+A server gets many small requests at once (a search box, a chatbot's retriever sending one
+to eight sentences each). Embedding each alone leaves the encoder's batch loop idle; this
+queue gathers what arrives while the previous batch runs (up to ``max_batch`` texts),
+embeds it in one call on a worker thread (the encoder orders each batch by length), and
+hands every caller its own rows. Written here, not taken from a library, because it is a
+few lines over asyncio and the encoder contract, and every face that serves can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class _Request:
+    texts: list[str]
+    future: asyncio.Future[np.ndarray]
+
+
+class DynamicBatcher:
+    """Embeds texts for concurrent callers in shared batches: ``await batcher.embed(texts)``.
+
+    ``encode`` is called on a worker thread with a list of texts and must return their
+    vectors in order. Each event loop gets its own queue and worker (started on first use).
+    """
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], *, max_batch: int = 256) -> None:
+        self._encode = encode
+        self.max_batch = max_batch
+        self._queues: dict[asyncio.AbstractEventLoop, asyncio.Queue[_Request]] = {}
+        self._workers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self.batches = 0  # how many encoder calls so far (for metrics and tests)
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts``, embedded together with other callers' texts."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._queues:
+            self._queues[loop] = asyncio.Queue()
+            self._workers[loop] = loop.create_task(self._work(self._queues[loop]))
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        await self._queues[loop].put(_Request(list(texts), future))
+        return await future
+
+    async def _work(self, queue: asyncio.Queue[_Request]) -> None:
+        while True:
+            taken = [await queue.get()]
+            size = len(taken[0].texts)
+            while not queue.empty() and size + len(queue._queue[0].texts) <= self.max_batch:  # type: ignore[attr-defined]
+                request = queue.get_nowait()
+                taken.append(request)
+                size += len(request.texts)
+            texts = [text for request in taken for text in request.texts]
+            try:
+                vectors = await asyncio.to_thread(self._encode, texts)
+            except Exception as error:  # every waiting caller gets the encoder's error
+                for request in taken:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                continue
+            self.batches += 1
+            start = 0
+            for request in taken:
+                rows = vectors[start : start + len(request.texts)]
+                start += len(request.texts)
+                if not request.future.done():
+                    request.future.set_result(rows)
+
+    async def close(self) -> None:
+        """Stop the workers (pending callers are cancelled)."""
+        for task in self._workers.values():
+            task.cancel()
+        self._workers.clear()
+        self._queues.clear()

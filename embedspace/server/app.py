@@ -1,0 +1,144 @@
+"""The HTTP face: ``create_app(settings)`` builds a FastAPI app (no module-level state: two
+apps in one process share nothing), and ``serve(settings)`` runs it with uvicorn.
+
+Every request passes two guards before its route: a cap on requests in flight (429 with
+``Retry-After``) and a body size limit (413), both answered in the one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from embedspace.server import errors
+from embedspace.server.openai_api import router as openai_router
+from embedspace.server.settings import ServerSettings
+from embedspace.server.spaces_api import router as spaces_router
+from embedspace.server.state import ServerState
+from embedspace.version import __version__
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """A new app serving ``settings.spaces`` (all spaces in ``$EMBEDSPACE_HOME`` when
+    empty), the OpenAI-compatible embeddings API, and the web page at ``/``."""
+    settings = settings or ServerSettings()
+    settings.check()
+    state = ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.close()
+
+    app = FastAPI(
+        title="embedspace",
+        version=__version__,
+        description="Embeddings, spaces and search over HTTP; OpenAI-compatible embeddings.",
+        lifespan=lifespan,
+    )
+    app.state.embedspace = state
+    errors.install(app)
+    app.middleware("http")(_guards(state))
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.include_router(openai_router)
+    app.include_router(spaces_router)
+    _basics(app, state)
+    return app
+
+
+Next = Callable[[Request], Awaitable[Response]]
+
+
+def _guards(state: ServerState) -> Callable[[Request, Next], Awaitable[Response]]:
+    limit = state.settings.max_body_bytes
+
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if state.in_flight >= state.settings.max_concurrent:
+            return errors.error_response(
+                429,
+                f"The server is handling {state.in_flight} requests, its limit; retry shortly.",
+                code="overloaded",
+                headers={"Retry-After": "1"},
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return errors.error_response(
+                413, f"The request body is over {limit:,} bytes.", code="too_large"
+            )
+        if declared is None and request.method in ("POST", "PUT", "PATCH"):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return errors.error_response(
+                        413, f"The request body is over {limit:,} bytes.", code="too_large"
+                    )
+            request._body = body  # read once, kept for the route
+        state.in_flight += 1
+        state.requests[request.url.path.split("/")[1] or "page"] += 1
+        try:
+            return await call_next(request)
+        finally:
+            state.in_flight -= 1
+
+    return guard
+
+
+def _basics(app: FastAPI, state: ServerState) -> None:
+    """``/health``, ``/metrics`` and the web page."""
+
+    @app.get("/health", tags=["Server"])
+    def health() -> dict[str, Any]:
+        """Whether the server runs, and what it serves."""
+        return {"status": "ok", "version": __version__, "models": list(state.settings.models)}
+
+    @app.get("/metrics", tags=["Server"], response_class=PlainTextResponse)
+    def metrics() -> str:
+        """Prometheus text: requests by first path segment, requests in flight."""
+        lines = [
+            "# HELP embedspace_requests_total Requests received, by first path segment.",
+            "# TYPE embedspace_requests_total counter",
+            *(
+                f'embedspace_requests_total{{path="{path}"}} {count}'
+                for path, count in sorted(state.requests.items())
+            ),
+            "# HELP embedspace_requests_in_flight Requests being handled now.",
+            "# TYPE embedspace_requests_in_flight gauge",
+            f"embedspace_requests_in_flight {state.in_flight}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    static = resources.files("embedspace.server") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"))
+
+
+def serve(settings: ServerSettings) -> None:
+    """Run the app with uvicorn until interrupted (the ``embedspace serve`` command)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,  # request lines would carry query texts; tokens are never logged
+    )

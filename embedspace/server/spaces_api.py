@@ -1,0 +1,228 @@
+"""Spaces over HTTP: list, create, inspect and delete spaces; write, read and delete items;
+search by text, vector or image, and similar items. Each route parses, makes one call to
+the store (or ops), and renders JSON."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from embedspace.errors import InvalidInput, TooLarge
+from embedspace.io.records import Record
+from embedspace.server.auth import reader, writer
+from embedspace.server.state import ServerState
+from embedspace.store import Match, Space, delete_space
+from embedspace.store.conditions import parse_conditions
+
+router = APIRouter(tags=["Spaces"])
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.embedspace
+    return state
+
+
+def _match(match: Match) -> dict[str, Any]:
+    return {
+        "id": match.id,
+        "score": round(float(match.score), 6),
+        "content": match.content,
+        "metadata": match.metadata,
+    }
+
+
+class NewSpace(BaseModel):
+    """``POST /spaces``: a new space (encoder and metric as for ``Space.create``)."""
+
+    name: str
+    encoder: str = "minilm-l6"
+    metric: Literal["cosine", "dot", "euclidean"] = "cosine"
+
+
+class NewItem(BaseModel):
+    """One item to write: ``text`` (embedded) or ``vector`` (stored as given)."""
+
+    id: str | None = None
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    vector: list[float] | None = None
+
+
+class Items(BaseModel):
+    """``POST /spaces/{name}/items``: a batch, written in one transaction."""
+
+    items: list[NewItem]
+    mode: Literal["upsert", "add"] = "upsert"
+
+
+class Ids(BaseModel):
+    """``POST /spaces/{name}/items/delete``."""
+
+    ids: list[str]
+
+
+class Search(BaseModel):
+    """``POST /spaces/{name}/search``: ``query`` text or a ``vector``; ``where`` as for
+    ``Space.search`` (a mapping) or ``conditions`` as the CLI writes them."""
+
+    query: str | None = None
+    vector: list[float] | None = None
+    k: int = Field(10, ge=1, le=1000)
+    where: dict[str, Any] | None = None
+    conditions: list[str] = Field(default_factory=list)
+    exact: bool = False
+
+
+@router.get("/spaces", dependencies=[Depends(reader)])
+def list_served(request: Request) -> dict[str, Any]:
+    """The spaces served, with their size and encoder."""
+    state = _state(request)
+    rows = []
+    for name in state.spaces.names():
+        with state.spaces.using(name) as space:
+            rows.append(_summary(space))
+    return {"spaces": rows}
+
+
+def _summary(space: Space) -> dict[str, Any]:
+    info = space.info()
+    keep = ("name", "encoder", "dim", "metric", "count", "data_version", "recipes")
+    return {key: info[key] for key in keep}
+
+
+@router.post("/spaces", status_code=201, dependencies=[Depends(writer)])
+def create(body: NewSpace, request: Request) -> dict[str, Any]:
+    """Create an empty space."""
+    path = _state(request).spaces.can_create(body.name)
+    with Space.create(path, encoder=body.encoder, metric=body.metric) as space:
+        return _summary(space)
+
+
+@router.get("/spaces/{name}", dependencies=[Depends(reader)])
+def info(name: str, request: Request) -> dict[str, Any]:
+    """A space's stamp, size and index state."""
+    with _state(request).spaces.using(name) as space:
+        return _summary(space)
+
+
+@router.delete("/spaces/{name}", dependencies=[Depends(writer)])
+def delete(name: str, request: Request) -> dict[str, Any]:
+    """Delete a space and everything in it."""
+    state = _state(request)
+    path = state.spaces.path(name)
+    state.spaces.forget(name)
+    delete_space(path)
+    return {"deleted": name}
+
+
+@router.post("/spaces/{name}/items", dependencies=[Depends(writer)])
+def write(name: str, body: Items, request: Request) -> dict[str, Any]:
+    """Add or upsert a batch of items in one transaction."""
+    state = _state(request)
+    if len(body.items) > state.settings.max_batch:
+        raise TooLarge(f"{len(body.items):,} items; the limit is {state.settings.max_batch:,}.")
+    with state.spaces.using(name) as space:
+        records = [_record(item, space) for item in body.items]
+        result = space.add(records) if body.mode == "add" else space.upsert(records)
+    return {
+        "added": result.added,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "embedded": result.embedded,
+    }
+
+
+def _record(item: NewItem, space: Space) -> Record:
+    from embedspace.io.records import derive_id
+
+    vector = None if item.vector is None else np.asarray(item.vector, dtype=np.float32)
+    return Record(item.id or derive_id(item.text), item.text, dict(item.metadata), vector=vector)
+
+
+@router.get("/spaces/{name}/items/{item_id}", dependencies=[Depends(reader)])
+def get_item(name: str, item_id: str, request: Request, vector: bool = False) -> dict[str, Any]:
+    """One item (with its vector if ``vector=true``)."""
+    with _state(request).spaces.using(name) as space:
+        (item,) = space.get_many([item_id])
+    out: dict[str, Any] = {"id": item.id, "content": item.content, "metadata": item.metadata}
+    if vector:
+        out["vector"] = [float(x) for x in item.vector]
+    return out
+
+
+@router.post("/spaces/{name}/items/delete", dependencies=[Depends(writer)])
+def delete_items(name: str, body: Ids, request: Request) -> dict[str, Any]:
+    """Delete items by id in one transaction."""
+    with _state(request).spaces.using(name) as space:
+        return {"deleted": space.delete(body.ids)}
+
+
+@router.post("/spaces/{name}/search", dependencies=[Depends(reader)])
+def search(name: str, body: Search, request: Request) -> dict[str, Any]:
+    """The ``k`` items closest to a text or a vector."""
+    if (body.query is None) == (body.vector is None):
+        raise InvalidInput("Give query (a text) or vector (a list of numbers), one of the two.")
+    where = body.where or parse_conditions(body.conditions)
+    query: str | np.ndarray = (
+        body.query if body.query is not None else np.asarray(body.vector, dtype=np.float32)
+    )
+    with _state(request).spaces.using(name) as space:
+        found = space.search(query, k=body.k, where=where, exact=body.exact)
+    return {"matches": [_match(m) for m in found]}
+
+
+@router.get("/spaces/{name}/search", dependencies=[Depends(reader)])
+def search_get(
+    name: str,
+    request: Request,
+    q: Annotated[str, Query(min_length=1, description="The text to search for.")],
+    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    where: Annotated[list[str] | None, Query(description="KEY=VALUE, KEY<VALUE, ...")] = None,
+) -> dict[str, Any]:
+    """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``."""
+    with _state(request).spaces.using(name) as space:
+        found = space.search(q, k=k, where=parse_conditions(where or [], option="where"))
+    return {"matches": [_match(m) for m in found]}
+
+
+@router.get("/spaces/{name}/similar/{item_id}", dependencies=[Depends(reader)])
+def similar(
+    name: str, item_id: str, request: Request, k: Annotated[int, Query(ge=1, le=1000)] = 10
+) -> dict[str, Any]:
+    """The items closest to a stored item (itself left out)."""
+    with _state(request).spaces.using(name) as space:
+        return {"matches": [_match(m) for m in space.similar(item_id, k=k)]}
+
+
+@router.post("/spaces/{name}/search/image", dependencies=[Depends(reader)])
+async def search_image(
+    name: str,
+    request: Request,
+    image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, GIF, BMP).")],
+    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> dict[str, Any]:
+    """The items closest to an uploaded image (spaces of an image encoder)."""
+    import asyncio
+
+    state = _state(request)
+    data = await image.read(state.settings.max_image_bytes + 1)
+    if len(data) > state.settings.max_image_bytes:
+        raise TooLarge(f"The image is over {state.settings.max_image_bytes:,} bytes.")
+    return await asyncio.to_thread(_search_image_bytes, state, name, data, k)
+
+
+def _search_image_bytes(state: ServerState, name: str, data: bytes, k: int) -> dict[str, Any]:
+    from embedspace.io.images import check_image_bytes
+
+    suffix = check_image_bytes(data, state.settings.max_image_pixels)
+    with tempfile.TemporaryDirectory(prefix="embedspace-upload-") as folder:
+        file = Path(folder) / f"upload{suffix}"
+        file.write_bytes(data)
+        with state.spaces.using(name) as space:
+            found = space.search_image(file, k=k)
+    return {"matches": [_match(m) for m in found]}

@@ -1,0 +1,140 @@
+"""What one app holds while it runs: its settings, encoders with their batchers, the open
+spaces, and counters. Made by ``create_app``; nothing is shared between two apps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from embedspace import config
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
+from embedspace.errors import InvalidInput, SpaceNotFound
+from embedspace.ops.batching import DynamicBatcher
+from embedspace.server.settings import ServerSettings
+from embedspace.store import Space, resolve
+
+
+class ServedSpaces:
+    """The spaces an app serves, opened on first use and kept open. Each has a lock: a
+    Space handle is used by one request at a time (requests run on worker threads)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._fixed = {Path(n).name if "/" in n else n: resolve(n) for n in names}
+        self._open: dict[str, Space] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def names(self) -> list[str]:
+        """The served spaces' names (the fixed list, or every space in the home folder)."""
+        if self._fixed:
+            return sorted(n for n, p in self._fixed.items() if Space.exists(p))
+        home = config.home()
+        if not home.is_dir():
+            return []
+        return sorted(
+            p.name for p in home.iterdir() if not p.name.startswith(".") and Space.exists(p)
+        )
+
+    def path(self, name: str) -> Path:
+        """Where the space ``name`` lives; ``SpaceNotFound`` for a name not served (also any
+        name that tries to leave the spaces folder)."""
+        if self._fixed:
+            if name not in self._fixed:
+                raise SpaceNotFound(f"No space '{name}' is served here; GET /spaces lists them.")
+            return self._fixed[name]
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+        try:
+            return resolve(name)
+        except InvalidInput:
+            raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.") from None
+
+    def can_create(self, name: str) -> Path:
+        """Where a new space ``name`` goes; refused when the app serves a fixed list."""
+        if self._fixed:
+            raise InvalidInput(
+                "This server serves a fixed list of spaces; start it without SPACE arguments "
+                "to create spaces over HTTP."
+            )
+        path = resolve(name)
+        if path.parent != config.home():
+            raise InvalidInput(f"'{name}' is not a space name: use letters, digits, '-', '_'.")
+        return path
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[Space]:
+        """The open space ``name``, held for the block."""
+        path = self.path(name)
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            space = self._open.get(name)
+            if space is None:
+                if not Space.exists(path):
+                    raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+                space = Space.open(path)
+                self._open[name] = space
+            yield space
+
+    def forget(self, name: str) -> None:
+        """Close ``name`` (before it is deleted)."""
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            space = self._open.pop(name, None)
+            if space is not None:
+                space.close()
+
+    def close(self) -> None:
+        """Close every open space."""
+        for name in list(self._open):
+            self.forget(name)
+
+
+class ServerState:
+    """Everything a running app owns."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.spaces = ServedSpaces(settings.spaces)
+        self.started = time.time()
+        self.requests: Counter[str] = Counter()
+        self.in_flight = 0
+        self._encoders: dict[str, Encoder] = {}
+        self._batchers: dict[str, DynamicBatcher] = {}
+        self._lock = threading.Lock()
+
+    def encoder(self, model: str) -> Encoder:
+        """The encoder ``model`` (one of the served models), constructed once."""
+        if model not in self.settings.models:
+            raise InvalidInput(
+                f"Model '{model}' is not served here; GET /v1/models lists the models "
+                f"({', '.join(self.settings.models)})."
+            )
+        with self._lock:
+            if model not in self._encoders:
+                self._encoders[model] = get_encoder(model)
+            return self._encoders[model]
+
+    async def embed(self, model: str, texts: list[str]) -> np.ndarray:
+        """``texts`` embedded by ``model`` in batches shared with concurrent requests."""
+        encoder = self.encoder(model)
+        with self._lock:
+            batcher = self._batchers.get(model)
+            if batcher is None:
+                batcher = DynamicBatcher(lambda batch: encoder.encode_document(batch))
+                self._batchers[model] = batcher
+        return await batcher.embed(texts)
+
+    async def close(self) -> None:
+        """Stop the batchers and close the spaces."""
+        for batcher in self._batchers.values():
+            await batcher.close()
+        self.spaces.close()

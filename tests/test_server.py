@@ -1,0 +1,249 @@
+"""The HTTP face, in-process (FastAPI's TestClient) with the fake encoders, and one live
+server answering the real OpenAI client with the shipped model."""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import has, needs_minilm
+
+import embedspace as es
+
+pytestmark = pytest.mark.skipif(not has("fastapi"), reason="needs embedspace[serve]")
+
+if has("fastapi"):
+    from fastapi.testclient import TestClient
+
+    from embedspace.server import ServerSettings, create_app
+
+FAKE = dict(models=("fake",), default_model="fake")
+
+
+def _client(**settings: Any) -> TestClient:
+    return TestClient(create_app(ServerSettings(**{**FAKE, **settings})))
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with es.Space.create("news", encoder="fake") as space:
+        space.add(
+            ["a cat sat on the mat", "stocks fell sharply", "a dog chased the cat"],
+            ids=["cat", "stocks", "dog"],
+            metadata=[{"topic": "pets"}, {"topic": "money"}, {"topic": "pets"}],
+        )
+    with _client() as test_client:
+        yield test_client
+
+
+def _error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
+def test_openai_embeddings_match_the_encoder_as_floats_and_base64(client: TestClient) -> None:
+    texts = ["a cat", "the stock market"]
+    expected = es.encoders.get("fake").encode(texts)
+    floats = client.post("/v1/embeddings", json={"input": texts, "model": "fake"}).json()
+    assert floats["object"] == "list" and floats["model"] == "fake"
+    got = np.array([row["embedding"] for row in floats["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [row["index"] for row in floats["data"]] == [0, 1]
+    assert floats["usage"]["prompt_tokens"] == 5 == floats["usage"]["total_tokens"]
+    packed = client.post(
+        "/v1/embeddings", json={"input": "a cat", "model": "fake", "encoding_format": "base64"}
+    ).json()["data"][0]["embedding"]
+    decoded = np.frombuffer(base64.b64decode(packed), dtype="<f4")
+    np.testing.assert_allclose(decoded, expected[0], atol=1e-6)
+    models = client.get("/v1/models").json()
+    assert [m["id"] for m in models["data"]] == ["fake"]
+
+
+def test_openai_embeddings_refuse_what_they_cannot_do(client: TestClient) -> None:
+    tokens = _error(client.post("/v1/embeddings", json={"input": [[1, 2, 3]]}), 400)
+    assert "token ids" in tokens["message"] and "check_embedding_ctx_length" in tokens["message"]
+    dims = _error(
+        client.post("/v1/embeddings", json={"input": "x", "model": "fake", "dimensions": 8}), 400
+    )
+    assert "64-dimensional" in dims["message"]
+    _error(client.post("/v1/embeddings", json={"input": ["ok", " "]}), 400)
+    _error(client.post("/v1/embeddings", json={"input": "x", "model": "gpt-4"}), 400)
+    with _client(max_batch=3) as small:
+        _error(small.post("/v1/embeddings", json={"input": ["a", "b", "c", "d"]}), 413)
+
+
+def test_spaces_over_http(client: TestClient) -> None:
+    listed = client.get("/spaces").json()["spaces"]
+    assert [(s["name"], s["count"]) for s in listed] == [("news", 3)]
+    found = client.post("/spaces/news/search", json={"query": "a cat sat", "k": 2}).json()
+    assert found["matches"][0]["id"] == "cat"
+    by_get = client.get("/spaces/news/search", params={"q": "a cat sat", "k": 2}).json()
+    assert by_get == found
+    pets = client.get("/spaces/news/search", params={"q": "stocks", "where": "topic=pets"}).json()[
+        "matches"
+    ]
+    assert {m["id"] for m in pets} == {"cat", "dog"}
+    vector = es.encoders.get("fake").encode(["stocks fell sharply"])[0].tolist()
+    by_vector = client.post("/spaces/news/search", json={"vector": vector, "k": 1}).json()
+    assert by_vector["matches"][0]["id"] == "stocks"
+    assert client.get("/spaces/news/similar/cat", params={"k": 1}).json()["matches"][0]["id"]
+    written = client.post(
+        "/spaces/news/items",
+        json={"items": [{"id": "bird", "text": "a bird sang", "metadata": {"topic": "pets"}}]},
+    ).json()
+    assert written["added"] == 1
+    item = client.get("/spaces/news/items/bird", params={"vector": True}).json()
+    assert item["content"] == "a bird sang" and len(item["vector"]) == 64
+    assert client.post("/spaces/news/items/delete", json={"ids": ["bird"]}).json()["deleted"] == 1
+    assert client.post("/spaces", json={"name": "notes", "encoder": "fake"}).status_code == 201
+    assert client.delete("/spaces/notes").json() == {"deleted": "notes"}
+    _error(client.get("/spaces/notes"), 404)
+    _error(client.get("/spaces/..%2F..%2Fetc/search", params={"q": "x"}), 404)
+
+
+def test_every_route_answers_errors_in_one_shape(client: TestClient) -> None:
+    """Each route, given something wrong, answers the same JSON error shape."""
+    bad: list[tuple[str, str, dict[str, Any]]] = [
+        ("post", "/v1/embeddings", {"json": {"input": 5}}),
+        ("get", "/spaces/nowhere", {}),
+        ("post", "/spaces", {"json": {"name": "x", "metric": "manhattan"}}),
+        ("delete", "/spaces/nowhere", {}),
+        ("post", "/spaces/news/items", {"json": {"items": [{"text": ""}], "mode": "add"}}),
+        ("get", "/spaces/news/items/missing", {}),
+        ("post", "/spaces/news/items/delete", {"json": {"ids": "cat"}}),
+        ("post", "/spaces/news/search", {"json": {"k": 2}}),
+        ("get", "/spaces/news/search", {"params": {"q": "x", "k": 0}}),
+        ("get", "/spaces/news/similar/missing", {}),
+        ("post", "/spaces/news/search/image", {"files": {"image": ("x.png", b"not an image")}}),
+        ("get", "/no/such/route", {}),
+        ("get", "/v1/models", {"headers": {"content-length": "99999999"}}),
+    ]
+    routes = {
+        route.path  # type: ignore[attr-defined]
+        for route in client.app.routes  # type: ignore[attr-defined]
+        if getattr(route, "include_in_schema", False)
+    }
+    tried = {path for _, path, _ in bad}
+    untried = {r for r in routes if not any(_same_route(r, t) for t in tried)}
+    assert untried <= {"/health", "/metrics"}, untried
+    for method, path, kwargs in bad:
+        response = getattr(client, method)(path, **kwargs)
+        assert response.status_code >= 400, (path, response.text)
+        _error(response, response.status_code)
+
+
+def _same_route(template: str, path: str) -> bool:
+    parts, actual = template.split("/"), path.split("/")
+    return len(parts) == len(actual) and all(
+        p == a or p.startswith("{") for p, a in zip(parts, actual, strict=True)
+    )
+
+
+def test_tokens_guard_reads_and_writes() -> None:
+    es.Space.create("news", encoder="fake").close()
+    with _client(token="secret", read_only_token="look") as client:
+        _error(client.get("/spaces"), 401)
+        _error(client.get("/spaces", headers={"Authorization": "Bearer wrong"}), 401)
+        assert client.get("/spaces", headers={"Authorization": "Bearer look"}).status_code == 200
+        write = {"json": {"items": [{"text": "x"}]}}
+        forbidden = _error(
+            client.post("/spaces/news/items", headers={"Authorization": "Bearer look"}, **write),
+            403,
+        )
+        assert "only read" in forbidden["message"]
+        ok = client.post("/spaces/news/items", headers={"Authorization": "Bearer secret"}, **write)
+        assert ok.status_code == 200
+    with pytest.raises(es.InvalidInput, match="token"):
+        create_app(ServerSettings(host="0.0.0.0", **FAKE))  # type: ignore[arg-type]
+
+
+def test_limits_answer_413_and_429(client: TestClient) -> None:
+    with _client(max_body_bytes=100) as small:
+        _error(small.post("/v1/embeddings", json={"input": ["x" * 200]}), 413)
+    assert client.get("/spaces").status_code == 200
+    state = client.app.state.embedspace  # type: ignore[attr-defined]
+    state.in_flight = state.settings.max_concurrent
+    busy = client.get("/spaces")
+    state.in_flight = 0
+    assert _error(busy, 429)["type"] == "rate_limit_error"
+    assert busy.headers["retry-after"] == "1"
+    metrics = client.get("/metrics").text
+    assert 'embedspace_requests_total{path="spaces"}' in metrics
+
+
+def test_image_search_bounds_uploads(tmp_path: Path) -> None:
+    from PIL import Image
+
+    with es.Space.create("pics", encoder="fake-image") as space:
+        for name, colour in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+            Image.new("RGB", (16, 16), colour).save(tmp_path / f"{name}.png")
+        space.upsert_images(tmp_path)
+
+    def png(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", size, colour).save(out, format="PNG")
+        return out.getvalue()
+
+    with _client(models=("fake-image",), default_model="fake-image", max_image_pixels=10_000) as c:
+        found = c.post(
+            "/spaces/pics/search/image", files={"image": ("q.png", png((20, 20), (250, 5, 5)))}
+        ).json()
+        assert found["matches"][0]["id"] == "red.png"
+        bomb = png((200, 200), (0, 0, 0))  # 40,000 pixels over a 10,000 limit
+        _error(c.post("/spaces/pics/search/image", files={"image": ("b.png", bomb)}), 413)
+
+
+def test_two_apps_share_nothing() -> None:
+    first, second = create_app(ServerSettings(**FAKE)), create_app(ServerSettings(**FAKE))  # type: ignore[arg-type]
+    assert first.state.embedspace is not second.state.embedspace
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_the_openai_client_gets_the_same_vectors_as_embed() -> None:
+    """A live uvicorn on 127.0.0.1 answers the official OpenAI client (base64 by default,
+    and float) with minilm-l6's vectors."""
+    import uvicorn
+    from openai import OpenAI
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ServerSettings(port=port)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+        texts = ["The rover landed on Mars.", "Stocks fell sharply.", "A cat sat on the mat."]
+        expected = es.encoders.get("minilm-l6").encode(texts)
+        default = client.embeddings.create(input=texts, model="minilm-l6")
+        floats = client.embeddings.create(input=texts, model="minilm-l6", encoding_format="float")
+        for response in (default, floats):
+            got = np.array([row.embedding for row in response.data], dtype=np.float32)
+            cosine = np.sum(got * expected, axis=1)
+            assert cosine.min() > 0.999  # batched with other texts: int8 may move a little
+            assert response.usage.prompt_tokens > len(texts)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
