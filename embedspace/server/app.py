@@ -20,6 +20,8 @@ from embedspace.server.openai_api import router as openai_router
 from embedspace.server.settings import ServerSettings
 from embedspace.server.spaces_api import router as spaces_router
 from embedspace.server.state import ServerState
+from embedspace.server.tools_api import router as tools_router
+from embedspace.server.views_api import router as views_router
 from embedspace.version import __version__
 
 
@@ -55,6 +57,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         )
     app.include_router(openai_router)
     app.include_router(spaces_router)
+    app.include_router(tools_router)
+    app.include_router(views_router)
     _basics(app, state)
     return app
 
