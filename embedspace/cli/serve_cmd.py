@@ -26,6 +26,14 @@ from embedspace.server.settings import TOKEN_VARIABLE
     help="Encoder(s) served at /v1/embeddings (repeat; default minilm-l6).",
 )
 @click.option("--cors", "cors", multiple=True, metavar="ORIGIN", help="Allow a browser origin.")
+@click.option(
+    "--recommender",
+    "recommenders",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True, file_okay=False),
+    help="A two-tower model folder served at /recommenders/NAME (repeat).",
+)
 def serve_command(
     spaces: tuple[str, ...],
     host: str,
@@ -34,6 +42,7 @@ def serve_command(
     read_only_token: str | None,
     models: tuple[str, ...],
     cors: tuple[str, ...],
+    recommenders: tuple[str, ...],
 ) -> None:
     """Serve SPACES (default: every space in $EMBEDSPACE_HOME) over HTTP: an
     OpenAI-compatible /v1/embeddings, spaces and search under /spaces, the web page at /,
@@ -42,6 +51,7 @@ def serve_command(
     \b
     Examples:
       embedspace serve news                      # http://127.0.0.1:8000
+      embedspace serve news faq --recommender movies   # also recommendations
       embedspace serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
       curl -s localhost:8000/v1/embeddings -H 'Content-Type: application/json' \\
            -d '{"input": ["a cat"], "model": "minilm-l6"}'
@@ -58,6 +68,7 @@ def serve_command(
         models=chosen,
         default_model=chosen[0],
         cors_origins=cors,
+        recommenders=recommenders,
     )
     settings.check()
     click.echo(f"Serving on http://{host}:{port} (API docs: /docs). Ctrl-C stops.", err=True)

@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import InvalidInput
+from embedspace.ops.picture_data import map_snapshot, sentence_similarities
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
 from embedspace.render.plots import check_output, heatmap, points, scatter
-
-#: Most sentences a heatmap holds (more would be unreadable).
-MOST_SENTENCES = 60
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,6 @@ def draw_heatmap(
     """How similar every pair of ``sentences`` (and of the texts of ``file``) is, as a
     cosine-similarity heatmap written to ``path`` (.png or .html)."""
     from embedspace.io import Record, read_records
-    from embedspace.ops import similarity_matrix
 
     check_output(path)
     texts = list(sentences)
@@ -50,13 +47,8 @@ def draw_heatmap(
         ]
     if len(texts) < 2:
         raise InvalidInput("Give at least two sentences (as arguments or with --file).")
-    if len(texts) > MOST_SENTENCES:
-        raise InvalidInput(
-            f"{len(texts)} sentences would be unreadable; a heatmap holds up to "
-            f"{MOST_SENTENCES}. Try 'embedspace map'."
-        )
     report(on_progress, f"Embedding {counted(len(texts), 'sentence')}", 0, None)
-    matrix = similarity_matrix(texts, texts, encoder=encoder)
+    matrix = sentence_similarities(texts, encoder)
     title = f"Cosine similarity ({encoder})"
     heatmap(np.asarray(matrix), texts, path, title=title)
     return Picture(path, title, len(texts))
@@ -77,29 +69,20 @@ def draw_map(
     """The items of ``space`` (those matching ``where``; a random sample of at most
     ``limit``) projected to ``dims`` dimensions with ``method`` and drawn to ``path``,
     coloured by the metadata field ``colour``, each with its id and text on hover."""
-    from embedspace.ops.projection import project
     from embedspace.store import Space
 
     check_output(path)
     with Space.open(space) as opened:
         snapshot = opened.snapshot(where)
-    if len(snapshot) < 2:
-        raise InvalidInput(f"'{space}' has fewer than two items to draw.")
-    rows = np.arange(len(snapshot))
-    if len(rows) > limit:
-        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-    if colour and all(colour not in snapshot.metadata[i] for i in rows):
-        fields = sorted({k for i in rows[:200] for k in snapshot.metadata[i]})
-        raise InvalidInput(
-            f"No item has a metadata field '{colour}'; fields: {', '.join(fields) or 'none'}."
-        )
-    report(on_progress, f"Projecting {counted(len(rows), 'item')} with {method.upper()}", 0, None)
-    coordinates = project(snapshot.vectors[rows], dims, method, seed)
-    hover = [f"{snapshot.ids[i]}: {' '.join(snapshot.contents[i].split())[:120]}" for i in rows]
-    colours = [str(snapshot.metadata[i].get(colour, "(none)")) for i in rows] if colour else None
-    title = f"{opened.name}: {len(rows)} of {len(snapshot)} items, {method.upper()} {dims}D"
-    points(coordinates, hover, colours, path, title=title, colour_name=colour or "")
-    return Picture(path, title, len(rows))
+    shown = min(len(snapshot), limit)
+    report(on_progress, f"Projecting {counted(shown, 'item')} with {method.upper()}", 0, None)
+    mapped = map_snapshot(
+        snapshot, name=str(space), dims=dims, method=method, colour=colour, limit=limit, seed=seed
+    )
+    hover = [f"{i}: {text[:120]}" for i, text in zip(mapped.ids, mapped.texts, strict=True)]
+    title = f"{opened.name}: {len(mapped.ids)} of {mapped.total} items, {method.upper()} {dims}D"
+    points(mapped.coordinates, hover, mapped.colours, path, title=title, colour_name=colour or "")
+    return Picture(path, title, len(mapped.ids))
 
 
 def draw_words(

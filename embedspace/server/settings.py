@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from embedspace.errors import InvalidInput
 
@@ -20,7 +21,8 @@ class ServerSettings:
     (``max_body_bytes``, 413), texts per request (``max_batch``, 413), requests in flight
     (``max_concurrent``, 429 with Retry-After), uploaded images (``max_image_bytes`` and
     ``max_image_pixels``). ``cors_origins``: browser origins allowed to call the API
-    (none by default).
+    (none by default). ``recommenders``: two-tower model folders served under
+    ``/recommenders/{folder name}``.
     """
 
     spaces: tuple[str, ...] = ()
@@ -37,6 +39,7 @@ class ServerSettings:
     max_image_pixels: int = 40_000_000
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     workers: int = 1
+    recommenders: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Raise ``InvalidInput`` for settings that must not run: a server reachable from
@@ -51,6 +54,25 @@ class ServerSettings:
         for name in ("max_body_bytes", "max_batch", "max_concurrent", "workers", "port"):
             if getattr(self, name) < 1:
                 raise InvalidInput(f"{name} must be at least 1.")
+        self.recommender_folders()
+
+    def recommender_folders(self) -> dict[str, Path]:
+        """The served two-tower models by name (their folder's name). Raises
+        ``InvalidInput`` for a folder that is not a two-tower model, or two of one name."""
+        from embedspace.encoders.two_tower import is_two_tower_directory
+
+        folders: dict[str, Path] = {}
+        for given in self.recommenders:
+            path = Path(given).expanduser().resolve()
+            if not is_two_tower_directory(path):
+                raise InvalidInput(
+                    f"{given} is not a two-tower model folder; make one with "
+                    "'embedspace train two-tower'."
+                )
+            if path.name in folders:
+                raise InvalidInput(f"Two recommenders are named '{path.name}'; rename a folder.")
+            folders[path.name] = path
+        return folders
 
 
 def _loopback(host: str) -> bool:
