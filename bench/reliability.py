@@ -24,6 +24,7 @@ checked after each, and a table of trials, faults and failures (all must be zero
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -42,10 +43,30 @@ from bench.data import machine
 
 ANN_THRESHOLD = 150  # small: the sidecar is built, updated and saved in every trial
 
-WRITER = textwrap.dedent(
+
+def text_of(key: str) -> str:
+    """Six words picked by a hash of ``key``: distinct texts whose (hashing) vectors are far
+    apart, so that a miss of the HNSW index is a fault, not approximation."""
+    import hashlib
+
+    digest = hashlib.sha256(key.encode()).digest()
+    return " ".join(f"w{b * 7 + i}" for i, b in enumerate(digest[:6]))
+
+
+TEXT_OF = inspect.getsource(text_of)  # the same function in the child processes' scripts
+
+
+def _script(source: str) -> str:
+    """A child process's script: ``text_of`` defined, the ANN threshold filled in."""
+    body = textwrap.dedent(source)
+    return body.replace("__TEXT__\n", TEXT_OF)
+
+
+WRITER = _script(
     """
     import json, random, sys
     import embedspace as es
+    __TEXT__
     path, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
     space = es.Space.open(path, ann_threshold=__ANN__)
@@ -61,14 +82,14 @@ WRITER = textwrap.dedent(
             size = rng.randint(1, 400)
             ids = [f"s{seed}-o{op}-{i}" for i in range(size)]
             say(kind, ids)
-            space.add([f"text of {i}" for i in ids], ids=ids)
+            space.add([text_of(i) for i in ids], ids=ids)
             ack(kind, ids)
         elif kind == "upsert":
             known = space.ids()
             ids = rng.sample(known, min(len(known), rng.randint(1, 50)))
             text = f"rewritten at s{seed}-o{op}"
             say(kind, ids, text)
-            space.upsert([f"{text} {i}" for i in ids], ids=ids)
+            space.upsert([text_of(f"{text} {i}") for i in ids], ids=ids)
             ack(kind, ids, text)
         elif kind == "delete":
             known = space.ids()
@@ -84,23 +105,24 @@ WRITER = textwrap.dedent(
             es.Space.create(name, encoder="hashing").close()
             ack(kind, [name])
     """
-).replace("__ANN__", str(ANN_THRESHOLD))
+)
 
-LEAVE_LOG = textwrap.dedent(
+LEAVE_LOG = _script(
     """
     import os, sqlite3, sys
     import embedspace as es
     path = sys.argv[1]
     keep = sqlite3.connect(os.path.join(path, "space.db"))  # no checkpoint when it ends
     keep.execute("PRAGMA journal_mode=WAL")
+    __TEXT__
     with es.Space.open(path, ann_threshold=__ANN__) as space:
         ids = [f"late-{i}" for i in range(40)]
-        space.add([f"text of {i}" for i in ids], ids=ids)
+        space.add([text_of(i) for i in ids], ids=ids)
     os._exit(0)
     """
-).replace("__ANN__", str(ANN_THRESHOLD))
+)
 
-SEARCHER = textwrap.dedent(
+SEARCHER = _script(
     """
     import json, sys
     import numpy as np
@@ -117,7 +139,7 @@ SEARCHER = textwrap.dedent(
     except es.EmbedspaceError as error:
         print(json.dumps({"error": type(error).__name__, "message": str(error)}))
     """
-).replace("__ANN__", str(ANN_THRESHOLD))
+)
 
 
 @dataclass
@@ -141,7 +163,7 @@ def _new_space(path: Path, items: int) -> None:
     with es.Space.create(path, encoder="hashing", ann_threshold=ANN_THRESHOLD) as space:
         if items:
             ids = [f"base-{i}" for i in range(items)]
-            space.add([f"text of {i}" for i in ids], ids=ids)
+            space.add([text_of(i) for i in ids], ids=ids)
 
 
 def kill_trial(folder: Path, seed: int, tally: Tally) -> None:
@@ -197,7 +219,7 @@ def _check_space(path: Path, acked: list[dict[str, object]], rng: random.Random)
         connection.close()
         if integrity != "ok":
             problems.append(f"integrity check: {integrity}")
-        acknowledged: dict[str, str] = {f"base-{i}": f"text of base-{i}" for i in range(300)}
+        acknowledged = {f"base-{i}": text_of(f"base-{i}") for i in range(300)}
         in_flight = None
         for entry in acked:
             if entry["done"]:
@@ -232,9 +254,9 @@ def _apply(state: dict[str, str], entry: dict[str, object]) -> None:
     """One writer operation, applied to the expected items."""
     ids = [str(i) for i in entry["ids"]]  # type: ignore[attr-defined]
     if entry["op"] == "add":
-        state.update({i: f"text of {i}" for i in ids})
+        state.update({i: text_of(i) for i in ids})
     elif entry["op"] == "upsert":
-        state.update({i: f"{entry['text']} {i}" for i in ids})
+        state.update({i: text_of(f"{entry['text']} {i}") for i in ids})
     elif entry["op"] == "delete":
         for i in ids:
             state.pop(i, None)
@@ -286,7 +308,7 @@ def corruption_trials(folder: Path, rounds: int, seed: int, tally: Tally) -> Non
     pristine = folder / "pristine"
     _new_space(pristine, 2000)
     _python(LEAVE_LOG, str(pristine))  # later writes still in space.db-wal, as after a crash
-    probes = [f"text of base-{i}" for i in rng.sample(range(2000), 8)]
+    probes = [text_of(f"base-{i}") for i in rng.sample(range(2000), 8)]
     before = json.loads(_python(SEARCHER, str(pristine), json.dumps(probes)).stdout)["ok"]
     names = sorted(p.name for p in pristine.iterdir() if p.is_file() and "lock" not in p.name)
     for name in names:

@@ -158,6 +158,7 @@ def test_folders_of_killed_creations_are_removed(tmp_path: Path) -> None:
     assert alive.exists() and not dead.exists()
     alive.rmdir()
     (tmp_path / ".news.creating-999999998-x").mkdir()
+    (tmp_path / ".other.creating-999999997-y").mkdir()  # another space's killed creation
     es.Space.create(tmp_path / "news", encoder="fake").close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]
 

@@ -59,12 +59,12 @@ def create_folder(path: Path, stamp: db.Stamp, software_version: str, shown_as: 
 
 
 def remove_abandoned(path: Path) -> list[Path]:
-    """Remove the temporary folders that killed creations of ``path`` left behind (their
-    process is gone); returns what was removed."""
+    """Remove the temporary folders that killed creations of spaces next to ``path`` left
+    behind (``.<name>.creating-<pid>-*`` whose process is gone); returns what was removed."""
     removed = []
-    for folder in path.parent.glob(f".{path.name}.creating-*"):
-        pid = folder.name.removeprefix(f".{path.name}.creating-").partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    for folder in path.parent.glob(".*.creating-*"):
+        pid = folder.name.rpartition(".creating-")[2].partition("-")[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
