@@ -41,7 +41,7 @@ def create_folder(path: Path, stamp: db.Stamp, software_version: str, shown_as: 
             tempfile.mkdtemp(prefix=f".{path.name}.creating-{os.getpid()}-", dir=path.parent)
         )
     except OSError as error:
-        raise db.storage_error(error, path.parent) from None
+        raise db.storage_error(error, path) from None
     try:
         os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
         db.initialise(building, stamp, software_version)
@@ -52,7 +52,7 @@ def create_folder(path: Path, stamp: db.Stamp, software_version: str, shown_as: 
         shutil.rmtree(building, ignore_errors=True)
         if error.errno in _TAKEN:
             raise exists from None
-        raise db.storage_error(error, path.parent) from None
+        raise db.storage_error(error, path) from None
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

@@ -265,6 +265,11 @@ def storage_error(error: BaseException, folder: Path) -> EmbedspaceError:
             f"Cannot open the database in {folder}: check that the folder exists and that "
             "you may read it (and write it, to change it)."
         )
+    if isinstance(error, OSError):
+        return StorageError(
+            f"Could not write {folder} ({error.strerror or error}); nothing was written. "
+            "Choose a folder on a disk you can write to, with space left."
+        )
     return StorageError(
         f"The disk failed while using {folder} ({error}); nothing was written. Check the "
         "disk, then run it again."
