@@ -51,7 +51,7 @@ def serve_command(
     \b
     Examples:
       embedspace serve news                      # http://127.0.0.1:8000
-      embedspace serve news faq --recommender movies   # also recommendations
+      embedspace serve faq --recommender movies  # also recommendations
       embedspace serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
       curl -s localhost:8000/v1/embeddings -H 'Content-Type: application/json' \\
            -d '{"input": ["a cat"], "model": "minilm-l6"}'
