@@ -36,6 +36,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ TEXT_OF = inspect.getsource(text_of)  # the same function in the child processes
 
 def _script(source: str) -> str:
     """A child process's script: ``text_of`` defined, the ANN threshold filled in."""
-    body = textwrap.dedent(source)
+    body = textwrap.dedent(source).replace("__ANN__", str(ANN_THRESHOLD))
     return body.replace("__TEXT__\n", TEXT_OF)
 
 
@@ -149,6 +150,7 @@ class Tally:
     trials: int = 0
     faults: int = 0
     failures: list[str] = field(default_factory=list)
+    during: Counter[str] = field(default_factory=Counter)  # what was in flight when hit
 
 
 def _python(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -187,6 +189,8 @@ def kill_trial(folder: Path, seed: int, tally: Tally) -> None:
         tally.failures.append(f"seed {seed}: writer ended by itself: {err.strip()[-300:]}")
         return
     acked = [json.loads(line) for line in out.splitlines() if line.strip().endswith("}")]
+    last = acked[-1] if acked else None
+    tally.during["between operations" if last is None or last["done"] else str(last["op"])] += 1
     problems = _check_space(path, acked, rng)
     problems += _check_made_spaces(folder, acked)
     tally.failures += [f"seed {seed}: {p}" for p in problems]
@@ -370,6 +374,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, tally in rows.items():
         print(f"| {name} | {tally.trials} | {tally.faults} | {len(tally.failures)} |")
+    killed = rows["SIGKILL of a writer"].during
+    print("\nKilled during: " + ", ".join(f"{k} {v}" for k, v in sorted(killed.items())))
     for name, tally in rows.items():
         for failure in tally.failures[:10]:
             print(f"- {name}: {failure}")
