@@ -22,10 +22,7 @@ from test_server_views import shop_model  # noqa: F401  (a fixture: the tiny two
 
 import embedspace as es
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not has("fastapi"), reason="needs embedspace[serve]"),
-]
+pytestmark = pytest.mark.skipif(not has("fastapi"), reason="needs embedspace[serve]")
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TOPICS = ("pets", "money", "space")
