@@ -99,10 +99,12 @@ WRITER = _script(
             space.delete(ids)
             ack(kind, ids)
         elif kind == "save":
+            say(kind, [])
             space.optimize()
             ack(kind, [])
         else:
             name = f"{path}-made-s{seed}-o{op}"
+            say(kind, [name])
             es.Space.create(name, encoder="hashing").close()
             ack(kind, [name])
     """
