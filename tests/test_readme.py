@@ -80,6 +80,7 @@ MARKERS = {
     "embedspace words analogy": "test_words_examples",
     "examples/movielens.py": "test_recommendations_examples",
     "embedspace dedup news": "test_multitool_examples",
+    "embedspace serve news": "test_server_examples",
 }
 
 
@@ -88,7 +89,8 @@ def test_every_bash_block_is_run_by_a_test() -> None:
         owners = [test for marker, test in MARKERS.items() if marker in block]
         assert len(owners) == 1, f"no test (or several) runs this README block:\n{block}"
         assert owners[0] in globals(), owners[0]
-    assert len(_blocks("python")) == 2  # test_python_example and test_images_examples
+    assert len(_blocks("python")) == 3  # test_python_example, test_images_examples and
+    # test_server_examples
 
 
 @needs_minilm
@@ -197,3 +199,42 @@ def test_multitool_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert labelled["wire-10"] == "sports" and labelled["dale-1"] == "food"
     assert "forgot password" in outputs[9].lower()
     assert (tmp_path / "heat.png").exists() and (tmp_path / "news.html").exists()
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_server_examples(tmp_path: Path) -> None:
+    """The Server block runs in bash as written (on a free port instead of 8000), with the
+    OpenAI-client example run while the server is up."""
+    import socket
+    import subprocess
+
+    pytest.importorskip("fastapi")
+    pytest.importorskip("openai")
+    shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    block = next(b for b in _blocks("bash") if "embedspace serve news" in b)
+    client = _blocks("python")[2]
+    assert block.rstrip().endswith("kill $!") and "localhost:8000" in client
+    script = "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + block.replace(
+        "kill $!", f".venv/bin/python - <<'EOF'\n{client}EOF\nkill $!"
+    ).replace("8000", port)
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers, rest = [], done.stdout[done.stdout.index('{"status"') :].strip()  # after index
+    while rest.startswith("{"):
+        answer, end = json.JSONDecoder().raw_decode(rest)
+        answers.append(answer)
+        rest = rest[end:].strip()
+    health, embeddings, found, money, dedup = answers
+    assert health["status"] == "ok"
+    assert [len(row["embedding"]) for row in embeddings["data"]] == [384, 384]
+    assert found["matches"][0]["id"] == "dale-1"  # "food" finds the burritos
+    assert money["matches"] and "dale-1" not in {m["id"] for m in money["matches"]}
+    assert dedup["threshold"] == 0.9 and "groups" in dedup
+    assert rest == "2 384"
