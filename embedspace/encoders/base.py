@@ -224,7 +224,7 @@ class Encoder(ABC):
         self.check_available()
         size = batch_size or self.default_batch_size
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise InvalidInput(f"batch_size must be a whole number of at least 1, not {size!r}.")
+            raise InvalidInput(f"batch_size must be at least 1 (a whole number), not {size!r}.")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         done = 0
         report(on_progress, stage, done, len(items))
