@@ -429,6 +429,7 @@ def main() -> None:
     env = {**os.environ, "EMBEDSPACE_HOME": str(folder / "home")}
     try:
         print(f"# Serving — {machine()}\n\nCPU: {cpu_flags()}\n")
+        print("Load average at the start: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
         print("## (a) /v1/embeddings throughput\n")
         print("\n".join(throughput(args.rounds, args.requests, env)), flush=True)
         space = folder / "bench100k"
@@ -439,6 +440,7 @@ def main() -> None:
             print("\n".join(latency(port, space.name, args.rate, args.seconds, args.runs)))
             print("\n## (c) Soak\n", flush=True)
             print("\n".join(soak(port, server.pid, space.name, args.soak_minutes, args.soak_rate)))
+        print("\nLoad average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
