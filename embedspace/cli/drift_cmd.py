@@ -81,23 +81,8 @@ def drift_command(
 
 def _print(found: Comparison, *, as_json: bool) -> None:
     result = found.result
-    changed = [
-        {"id": c.id, "similarity": c.similarity, "content": c.content} for c in found.most_changed
-    ]
     if as_json:
-        emit_json(
-            [
-                {
-                    "drift": result.drift,
-                    "p_value": result.p_value,
-                    "effect_size": result.effect_size,
-                    "alpha": result.alpha,
-                    "reference_size": result.reference_size,
-                    "current_size": result.current_size,
-                    "most_changed": changed,
-                }
-            ]
-        )
+        emit_json([found.as_dict()])
         return
     verdict = "DRIFT" if result.drift else "no drift detected"
     click.echo(

@@ -111,6 +111,22 @@ class Comparison:
     result: DriftResult
     most_changed: list[ChangedItem]
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values, as the CLI's ``--json`` and the HTTP API give them."""
+        result = self.result
+        return {
+            "drift": result.drift,
+            "p_value": result.p_value,
+            "effect_size": result.effect_size,
+            "alpha": result.alpha,
+            "reference_size": result.reference_size,
+            "current_size": result.current_size,
+            "most_changed": [
+                {"id": c.id, "similarity": c.similarity, "content": c.content}
+                for c in self.most_changed
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class _Side:
