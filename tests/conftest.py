@@ -182,3 +182,40 @@ def mounted(
         yield target
     finally:
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(settings_for: Any) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1 (in a thread) serving ``create_app(settings_for(port))``;
+    yields its base URL, stops it after the block."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from embedspace.server import create_app
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings_for(port)), port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import has, needs_minilm
+from conftest import has, live_server, needs_minilm
 
 import embedspace as es
 
@@ -221,31 +218,15 @@ def test_two_apps_share_nothing() -> None:
     assert first.state.embedspace is not second.state.embedspace
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 @needs_minilm
 def test_the_openai_client_gets_the_same_vectors_as_embed() -> None:
     """A live uvicorn on 127.0.0.1 answers the official OpenAI client (base64 by default,
     and float) with minilm-l6's vectors."""
-    import uvicorn
     from openai import OpenAI
 
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ServerSettings(port=port)), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+    with live_server(lambda port: ServerSettings(port=port)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
         texts = ["The rover landed on Mars.", "Stocks fell sharply.", "A cat sat on the mat."]
         expected = es.encoders.get("minilm-l6").encode(texts)
         default = client.embeddings.create(input=texts, model="minilm-l6")
@@ -255,6 +236,3 @@ def test_the_openai_client_gets_the_same_vectors_as_embed() -> None:
             cosine = np.sum(got * expected, axis=1)
             assert cosine.min() > 0.999  # batched with other texts: int8 may move a little
             assert response.usage.prompt_tokens > len(texts)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -4,15 +4,12 @@ same as the in-process encoder (what ``embedspace embed`` prints)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import has, needs_minilm
+from conftest import has, live_server, needs_minilm
 
 import embedspace as es
 
@@ -25,33 +22,13 @@ pytestmark = [
 TEXTS = ["The rover landed on Mars.", "Stocks fell sharply.", "A cat sat on the mat."]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """A live server with the shipped model, for the whole module."""
-    import uvicorn
+    from embedspace.server import ServerSettings
 
-    from embedspace.server import ServerSettings, create_app
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ServerSettings(port=port)), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(lambda port: ServerSettings(port=port)) as url:
+        yield f"{url}/v1"
 
 
 def _same_as_encoder(vectors: Any) -> None:

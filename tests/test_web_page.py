@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import has, require
+from conftest import has, live_server, require
 from test_server_views import shop_model  # noqa: F401  (a fixture: the tiny two-tower model)
 
 import embedspace as es
@@ -61,12 +59,6 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _png(colour: tuple[int, int, int], size: int = 24) -> bytes:
     from PIL import Image
 
@@ -104,28 +96,15 @@ def _spaces(folder: Path) -> None:
 @contextmanager
 def _serving(folder: Path, recommenders: tuple[str, ...] = ()) -> Iterator[str]:
     """A live uvicorn on 127.0.0.1 serving the spaces of ``_spaces`` (and ``recommenders``)."""
-    import uvicorn
-
-    from embedspace.server import ServerSettings, create_app
+    from embedspace.server import ServerSettings
 
     _spaces(folder)
-    port = _free_port()
-    settings = ServerSettings(
-        port=port, models=("fake",), default_model="fake", recommenders=recommenders
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(
+        lambda port: ServerSettings(
+            port=port, models=("fake",), default_model="fake", recommenders=recommenders
+        )
+    ) as url:
+        yield url
 
 
 @pytest.fixture
