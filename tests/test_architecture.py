@@ -78,3 +78,19 @@ def test_lower_floors_do_not_import_the_package_root(floor: str) -> None:
         if graph.direct_import_exists(importer=module, imported="embedspace")
     }
     assert not offenders
+
+
+def test_the_cli_starts_without_heavy_imports() -> None:
+    """Every command pays for what ``embedspace --help`` imports: the server's FastAPI,
+    torch, scikit-learn and onnxruntime load only when a command needs them."""
+    import subprocess
+    import sys
+
+    heavy = ["fastapi", "uvicorn", "torch", "sklearn", "onnxruntime", "faiss", "plotly"]
+    script = (
+        f"import sys, embedspace.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "", f"imported at CLI start: {loaded}"
