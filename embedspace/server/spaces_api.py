@@ -4,6 +4,7 @@ the store (or ops), and renders JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -163,21 +164,22 @@ def delete_items(name: str, body: Ids, request: Request) -> dict[str, Any]:
 
 
 @router.post("/spaces/{name}/search", dependencies=[Depends(reader)])
-def search(name: str, body: Search, request: Request) -> dict[str, Any]:
+async def search(name: str, body: Search, request: Request) -> dict[str, Any]:
     """The ``k`` items closest to a text or a vector."""
     if (body.query is None) == (body.vector is None):
         raise InvalidInput("Give query (a text) or vector (a list of numbers), one of the two.")
     where = body.where or parse_conditions(body.conditions)
-    query: str | np.ndarray = (
-        body.query if body.query is not None else np.asarray(body.vector, dtype=np.float32)
-    )
-    with _state(request).spaces.using(name) as space:
-        found = space.search(query, k=body.k, where=where, exact=body.exact)
+    state = _state(request)
+    if body.query is not None:
+        vector = (await state.query_vectors(name, [body.query]))[0]
+    else:
+        vector = np.asarray(body.vector, dtype=np.float32)
+    found = await asyncio.to_thread(_nearest, state, name, vector, body.k, where, body.exact)
     return {"matches": [_match(m) for m in found]}
 
 
 @router.get("/spaces/{name}/search", dependencies=[Depends(reader)])
-def search_get(
+async def search_get(
     name: str,
     request: Request,
     q: Annotated[str, Query(min_length=1, description="The text to search for.")],
@@ -185,9 +187,24 @@ def search_get(
     where: Annotated[list[str] | None, Query(description="KEY=VALUE, KEY<VALUE, ...")] = None,
 ) -> dict[str, Any]:
     """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``."""
-    with _state(request).spaces.using(name) as space:
-        found = space.search(q, k=k, where=parse_conditions(where or [], option="where"))
+    conditions = parse_conditions(where or [], option="where")
+    state = _state(request)
+    vector = (await state.query_vectors(name, [q]))[0]
+    found = await asyncio.to_thread(_nearest, state, name, vector, k, conditions, False)
     return {"matches": [_match(m) for m in found]}
+
+
+def _nearest(
+    state: ServerState,
+    name: str,
+    vector: np.ndarray,
+    k: int,
+    where: dict[str, Any] | None,
+    exact: bool,
+) -> list[Match]:
+    """A search by vector, holding the space only for it (the query was embedded before)."""
+    with state.spaces.using(name) as space:
+        return space.search(vector, k=k, where=where, exact=exact)
 
 
 @router.get("/spaces/{name}/similar/{item_id}", dependencies=[Depends(reader)])
@@ -207,8 +224,6 @@ async def search_image(
     k: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> dict[str, Any]:
     """The items closest to an uploaded image (spaces of an image encoder)."""
-    import asyncio
-
     state = _state(request)
     data = await image.read(state.settings.max_image_bytes + 1)
     if len(data) > state.settings.max_image_bytes:

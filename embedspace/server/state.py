@@ -3,6 +3,7 @@ spaces, and counters. Made by ``create_app``; nothing is shared between two apps
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -83,6 +84,11 @@ class ServedSpaces:
                 self._open[name] = space
             yield space
 
+    def encoder(self, name: str) -> Encoder:
+        """The encoder of the space ``name`` (made on first use)."""
+        with self.using(name) as space:
+            return space.encoder
+
     def forget(self, name: str) -> None:
         """Close ``name`` (before it is deleted)."""
         with self._guard:
@@ -131,6 +137,18 @@ class ServerState:
             if batcher is None:
                 batcher = DynamicBatcher(lambda batch: encoder.encode_document(batch))
                 self._batchers[model] = batcher
+        return await batcher.embed(texts)
+
+    async def query_vectors(self, space: str, texts: list[str]) -> np.ndarray:
+        """Search queries for ``space`` embedded by its encoder, batched with concurrent
+        requests' queries (outside the space's lock, so searches do not wait on them)."""
+        encoder = await asyncio.to_thread(self.spaces.encoder, space)
+        key = f"query:{encoder.name}"
+        with self._lock:
+            batcher = self._batchers.get(key)
+            if batcher is None:
+                batcher = DynamicBatcher(lambda batch: encoder.encode_query(batch))
+                self._batchers[key] = batcher
         return await batcher.embed(texts)
 
     async def close(self) -> None:
