@@ -186,19 +186,7 @@ def drift(body: Drift, request: Request) -> dict[str, Any]:
         permutations=body.permutations,
         seed=body.seed,
     )
-    result = found.result
-    return {
-        "drift": result.drift,
-        "p_value": result.p_value,
-        "effect_size": result.effect_size,
-        "alpha": result.alpha,
-        "reference_size": result.reference_size,
-        "current_size": result.current_size,
-        "most_changed": [
-            {"id": c.id, "similarity": c.similarity, "content": c.content}
-            for c in found.most_changed
-        ],
-    }
+    return found.as_dict()
 
 
 def _where(value: dict[str, Any] | list[str] | None) -> dict[str, Any] | None:
