@@ -236,3 +236,57 @@ def test_the_openai_client_gets_the_same_vectors_as_embed() -> None:
             cosine = np.sum(got * expected, axis=1)
             assert cosine.min() > 0.999  # batched with other texts: int8 may move a little
             assert response.usage.prompt_tokens > len(texts)
+
+
+def test_names_cannot_leave_the_spaces_folder_and_models_are_only_the_served_ones(
+    client: TestClient,
+) -> None:
+    for name in ("~", "~root", "%2E%2E", ".hidden", "a b"):
+        _error(client.get(f"/spaces/{name}"), 404)
+        _error(client.delete(f"/spaces/{name}"), 404)
+    refused = _error(client.post("/spaces", json={"name": "x", "encoder": "/etc"}), 400)
+    assert "not served" in refused["message"]
+    assert not es.Space.exists("x")
+
+
+def test_one_bad_query_does_not_fail_the_queries_batched_with_it() -> None:
+    import asyncio
+
+    from embedspace.ops.batching import DynamicBatcher
+
+    encoder = es.encoders.get("fake")
+    batcher = DynamicBatcher(lambda texts: encoder.encode(texts))
+
+    async def three() -> list[Any]:
+        return await asyncio.gather(
+            batcher.embed(["a cat"]),
+            batcher.embed(["   "]),
+            batcher.embed(["a dog"]),
+            return_exceptions=True,
+        )
+
+    good, bad, other = asyncio.run(three())
+    assert isinstance(bad, es.InvalidInput)
+    np.testing.assert_allclose(good, encoder.encode(["a cat"]), atol=1e-6)
+    np.testing.assert_allclose(other, encoder.encode(["a dog"]), atol=1e-6)
+
+
+def test_an_image_may_be_larger_than_the_body_limit(tmp_path: Path) -> None:
+    from PIL import Image
+
+    with es.Space.create("pics", encoder="fake-image") as space:
+        Image.new("RGB", (16, 16), (255, 0, 0)).save(tmp_path / "red.png")
+        space.upsert_images(tmp_path)
+    noisy = np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noisy).save(out, format="PNG")
+    assert len(out.getvalue()) > 1_000_000
+    settings = dict(models=("fake-image",), default_model="fake-image", max_body_bytes=500_000)
+    with _client(**settings) as c:
+        answer = c.post("/spaces/pics/search/image", files={"image": ("n.png", out.getvalue())})
+        assert answer.status_code == 200, answer.text
+        _error(c.post("/v1/embeddings", json={"input": ["x" * 600_000]}), 413)
+    metrics_client = _client()
+    with metrics_client as c:
+        c.get("/no-such-thing-%22%0Abad")
+        assert "bad" not in c.get("/metrics").text

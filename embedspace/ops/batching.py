@@ -58,10 +58,13 @@ class DynamicBatcher:
             texts = [text for request in taken for text in request.texts]
             try:
                 vectors = await asyncio.to_thread(self._encode, texts)
-            except Exception as error:  # every waiting caller gets the encoder's error
-                for request in taken:
-                    if not request.future.done():
-                        request.future.set_exception(error)
+            except Exception as error:
+                if len(taken) == 1:
+                    if not taken[0].future.done():
+                        taken[0].future.set_exception(error)
+                else:  # one caller's bad text must not fail the others: each alone
+                    for request in taken:
+                        await self._alone(request)
                 continue
             self.batches += 1
             start = 0
@@ -71,9 +74,24 @@ class DynamicBatcher:
                 if not request.future.done():
                     request.future.set_result(rows)
 
+    async def _alone(self, request: _Request) -> None:
+        """Embed one caller's texts by themselves; its own error goes to it alone."""
+        try:
+            rows = await asyncio.to_thread(self._encode, request.texts)
+        except Exception as error:
+            if not request.future.done():
+                request.future.set_exception(error)
+            return
+        self.batches += 1
+        if not request.future.done():
+            request.future.set_result(rows)
+
     async def close(self) -> None:
-        """Stop the workers (pending callers are cancelled)."""
+        """Stop the workers; callers still waiting are cancelled."""
         for task in self._workers.values():
             task.cancel()
+        for queue in self._queues.values():
+            while not queue.empty():
+                queue.get_nowait().future.cancel()
         self._workers.clear()
         self._queues.clear()

@@ -67,40 +67,64 @@ Next = Callable[[Request], Awaitable[Response]]
 
 
 def _guards(state: ServerState) -> Callable[[Request, Next], Awaitable[Response]]:
-    limit = state.settings.max_body_bytes
+    settings = state.settings
+    # An image upload may be as large as the image limit (plus its multipart wrapping).
+    upload_limit = max(settings.max_body_bytes, settings.max_image_bytes + 64 * 1024)
 
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if state.in_flight >= state.settings.max_concurrent:
+    async def guard(request: Request, call_next: Next) -> Response:
+        if state.in_flight >= settings.max_concurrent:
             return errors.error_response(
                 429,
                 f"The server is handling {state.in_flight} requests, its limit; retry shortly.",
                 code="overloaded",
                 headers={"Retry-After": "1"},
             )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return errors.error_response(
-                413, f"The request body is over {limit:,} bytes.", code="too_large"
-            )
-        if declared is None and request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return errors.error_response(
-                        413, f"The request body is over {limit:,} bytes.", code="too_large"
-                    )
-            request._body = body  # read once, kept for the route
-        state.in_flight += 1
-        state.requests[request.url.path.split("/")[1] or "page"] += 1
+        path = request.url.path
+        limit = upload_limit if path.endswith("/search/image") else settings.max_body_bytes
+        state.in_flight += 1  # counted before the body is read: slow uploads count too
         try:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                return _too_large(limit)
+            if declared is None and request.method in ("POST", "PUT", "PATCH"):
+                body = b""
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > limit:
+                        return _too_large(limit)
+                request._body = body  # read once, kept for the route
+            segment = path.split("/")[1] or "page"
+            state.requests[segment if segment in _COUNTED else "other"] += 1
             return await call_next(request)
         finally:
             state.in_flight -= 1
 
     return guard
+
+
+#: The first path segments ``/metrics`` counts by name (any other path counts as "other",
+#: so clients cannot add labels).
+_COUNTED = frozenset(
+    {
+        "v1",
+        "spaces",
+        "heatmap",
+        "drift",
+        "recommenders",
+        "health",
+        "metrics",
+        "docs",
+        "static",
+        "openapi.json",
+        "page",
+    }
+)
+
+
+def _too_large(limit: int) -> Response:
+    return errors.error_response(
+        413, f"The request body is over {limit:,} bytes.", code="too_large"
+    )
 
 
 def _basics(app: FastAPI, state: ServerState) -> None:

@@ -17,7 +17,7 @@ from embedspace.errors import InvalidInput, TooLarge
 from embedspace.io.records import Record
 from embedspace.server.auth import reader, writer
 from embedspace.server.state import ServerState
-from embedspace.store import Match, Space, delete_space
+from embedspace.store import Match, Space
 from embedspace.store.conditions import parse_conditions
 
 router = APIRouter(tags=["Spaces"])
@@ -99,8 +99,10 @@ def _summary(space: Space) -> dict[str, Any]:
 @router.post("/spaces", status_code=201, dependencies=[Depends(writer)])
 def create(body: NewSpace, request: Request) -> dict[str, Any]:
     """Create an empty space."""
-    path = _state(request).spaces.can_create(body.name)
-    with Space.create(path, encoder=body.encoder, metric=body.metric) as space:
+    state = _state(request)
+    path = state.spaces.can_create(body.name)
+    encoder = state.encoder(body.encoder)  # only the served models: no paths, no downloads
+    with Space.create(path, encoder=encoder, metric=body.metric) as space:
         return _summary(space)
 
 
@@ -114,10 +116,7 @@ def info(name: str, request: Request) -> dict[str, Any]:
 @router.delete("/spaces/{name}", dependencies=[Depends(writer)])
 def delete(name: str, request: Request) -> dict[str, Any]:
     """Delete a space and everything in it."""
-    state = _state(request)
-    path = state.spaces.path(name)
-    state.spaces.forget(name)
-    delete_space(path)
+    _state(request).spaces.delete(name)
     return {"deleted": name}
 
 

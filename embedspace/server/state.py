@@ -4,6 +4,7 @@ spaces, and counters. Made by ``create_app``; nothing is shared between two apps
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import Counter
@@ -19,7 +20,11 @@ from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
 from embedspace.server.settings import ServerSettings
-from embedspace.store import Space, resolve
+from embedspace.store import Space, delete_space, resolve
+
+#: What a space name served over HTTP may be: a plain folder name in the spaces folder
+#: (no path separators, no "~", no leading dot), as ``Space.create`` accepts for a name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 
 class ServedSpaces:
@@ -39,9 +44,7 @@ class ServedSpaces:
         home = config.home()
         if not home.is_dir():
             return []
-        return sorted(
-            p.name for p in home.iterdir() if not p.name.startswith(".") and Space.exists(p)
-        )
+        return sorted(p.name for p in home.iterdir() if _NAME.fullmatch(p.name) and Space.exists(p))
 
     def path(self, name: str) -> Path:
         """Where the space ``name`` lives; ``SpaceNotFound`` for a name not served (also any
@@ -50,12 +53,9 @@ class ServedSpaces:
             if name not in self._fixed:
                 raise SpaceNotFound(f"No space '{name}' is served here; GET /spaces lists them.")
             return self._fixed[name]
-        if "/" in name or "\\" in name or name.startswith("."):
+        if not _NAME.fullmatch(name):
             raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
-        try:
-            return resolve(name)
-        except InvalidInput:
-            raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.") from None
+        return config.home() / name
 
     def can_create(self, name: str) -> Path:
         """Where a new space ``name`` goes; refused when the app serves a fixed list."""
@@ -88,6 +88,18 @@ class ServedSpaces:
         """The encoder of the space ``name`` (made on first use)."""
         with self.using(name) as space:
             return space.encoder
+
+    def delete(self, name: str) -> None:
+        """Close and delete the space ``name``, holding its lock so that no request reopens
+        it halfway."""
+        path = self.path(name)
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            space = self._open.pop(name, None)
+            if space is not None:
+                space.close()
+            delete_space(path)
 
     def forget(self, name: str) -> None:
         """Close ``name`` (before it is deleted)."""
