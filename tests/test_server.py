@@ -290,3 +290,51 @@ def test_an_image_may_be_larger_than_the_body_limit(tmp_path: Path) -> None:
     with metrics_client as c:
         c.get("/no-such-thing-%22%0Abad")
         assert "bad" not in c.get("/metrics").text
+
+
+def test_settings_travel_to_worker_processes() -> None:
+    from embedspace.server.settings import from_environment, to_environment
+
+    settings = ServerSettings(spaces=("news",), token="t", models=("fake",), workers=3)
+    assert from_environment(to_environment(settings)) == settings
+
+
+def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
+    """``embedspace serve --workers 2``: worker processes built from the parent's settings
+    answer the API."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from conftest import free_port
+
+    with es.Space.create(tmp_path / "home" / "news", encoder="hashing") as space:
+        space.add(["a cat sat on the mat", "stocks fell"], ids=["cat", "stocks"])
+    port = free_port()
+    env = {**os.environ, "EMBEDSPACE_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "embedspace", "serve", "--model", "hashing"]
+    server = subprocess.Popen(
+        [*command, "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        found = httpx.get(f"http://127.0.0.1:{port}/spaces/news/search", params={"q": "cat"})
+        assert found.json()["matches"][0]["id"] == "cat"
+        embedded = httpx.post(
+            f"http://127.0.0.1:{port}/v1/embeddings", json={"input": ["a cat"]}
+        ).json()
+        assert embedded["model"] == "hashing" and len(embedded["data"]) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

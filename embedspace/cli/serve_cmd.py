@@ -27,6 +27,13 @@ from embedspace.server.settings import TOKEN_VARIABLE
 )
 @click.option("--cors", "cors", multiple=True, metavar="ORIGIN", help="Allow a browser origin.")
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes sharing the port (each loads its own model).",
+)
+@click.option(
     "--recommender",
     "recommenders",
     multiple=True,
@@ -42,6 +49,7 @@ def serve_command(
     read_only_token: str | None,
     models: tuple[str, ...],
     cors: tuple[str, ...],
+    workers: int,
     recommenders: tuple[str, ...],
 ) -> None:
     """Serve SPACES (default: every space in $EMBEDSPACE_HOME) over HTTP: an
@@ -68,6 +76,7 @@ def serve_command(
         models=chosen,
         default_model=chosen[0],
         cors_origins=cors,
+        workers=workers,
         recommenders=recommenders,
     )
     settings.check()

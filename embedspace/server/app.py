@@ -159,14 +159,44 @@ def _basics(app: FastAPI, state: ServerState) -> None:
         return FileResponse(str(static / "index.html"))
 
 
+#: The environment variable that hands the settings to ``--workers`` processes.
+SETTINGS_VARIABLE = "EMBEDSPACE_SERVER_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (``serve`` with ``workers`` > 1): its settings come
+    from ``$EMBEDSPACE_SERVER_SETTINGS``, set by the parent."""
+    import os
+
+    from embedspace.server.settings import from_environment
+
+    return create_app(from_environment(os.environ[SETTINGS_VARIABLE]))
+
+
 def serve(settings: ServerSettings) -> None:
-    """Run the app with uvicorn until interrupted (the ``embedspace serve`` command)."""
+    """Run the app with uvicorn until interrupted (the ``embedspace serve`` command): in
+    this process, or in ``settings.workers`` worker processes sharing the port (each with
+    its own encoders and open spaces; SQLite lets them read and write the same spaces)."""
+    import os
+
     import uvicorn
 
+    from embedspace.server.settings import to_environment
+
+    settings.check()
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,  # request lines would carry query texts; tokens are never logged
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    os.environ[SETTINGS_VARIABLE] = to_environment(settings)
     uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,  # request lines would carry query texts; tokens are never logged
+        "embedspace.server.app:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        **common,
     )

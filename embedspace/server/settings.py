@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from embedspace.errors import InvalidInput
 
@@ -73,6 +74,26 @@ class ServerSettings:
                 raise InvalidInput(f"Two recommenders are named '{path.name}'; rename a folder.")
             folders[path.name] = path
         return folders
+
+
+def to_environment(settings: ServerSettings) -> str:
+    """``settings`` as one JSON string, for worker processes (``--workers``) to read back
+    with ``from_environment``."""
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(settings))
+
+
+def from_environment(text: str) -> ServerSettings:
+    """The settings ``to_environment`` wrote."""
+    import json
+
+    values: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in json.loads(text).items()
+    }
+    return ServerSettings(**values)
 
 
 def _loopback(host: str) -> bool:
