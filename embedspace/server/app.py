@@ -6,14 +6,15 @@ Every request passes two guards before its route: a cap on requests in flight (4
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedspace.server import errors
 from embedspace.server.openai_api import router as openai_router
@@ -45,7 +46,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.embedspace = state
     errors.install(app)
-    app.middleware("http")(_guards(state))
+    app.add_middleware(_Guard, state=state)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -63,43 +64,75 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-Next = Callable[[Request], Awaitable[Response]]
+class _Guard:
+    """Plain ASGI middleware in front of every route: a cap on requests in flight (429
+    with ``Retry-After``), a body size limit (413; an image upload may be as large as the
+    image limit), and the request counters of ``/metrics``. Plain ASGI, not Starlette's
+    ``BaseHTTPMiddleware``, which adds a task and a stream copy to every request."""
 
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app, self.state = app, state
+        settings = state.settings
+        self.upload_limit = max(settings.max_body_bytes, settings.max_image_bytes + 64 * 1024)
 
-def _guards(state: ServerState) -> Callable[[Request, Next], Awaitable[Response]]:
-    settings = state.settings
-    # An image upload may be as large as the image limit (plus its multipart wrapping).
-    upload_limit = max(settings.max_body_bytes, settings.max_image_bytes + 64 * 1024)
-
-    async def guard(request: Request, call_next: Next) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state, settings = self.state, self.state.settings
         if state.in_flight >= settings.max_concurrent:
-            return errors.error_response(
-                429,
-                f"The server is handling {state.in_flight} requests, its limit; retry shortly.",
-                code="overloaded",
-                headers={"Retry-After": "1"},
+            busy = f"The server is handling {state.in_flight} requests, its limit; retry shortly."
+            response = errors.error_response(
+                429, busy, code="overloaded", headers={"Retry-After": "1"}
             )
-        path = request.url.path
-        limit = upload_limit if path.endswith("/search/image") else settings.max_body_bytes
+            await response(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limit = self.upload_limit if path.endswith("/search/image") else settings.max_body_bytes
         state.in_flight += 1  # counted before the body is read: slow uploads count too
         try:
-            declared = request.headers.get("content-length")
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                return _too_large(limit)
-            if declared is None and request.method in ("POST", "PUT", "PATCH"):
-                body = b""
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > limit:
-                        return _too_large(limit)
-                request._body = body  # read once, kept for the route
+                await _too_large(limit)(scope, receive, send)
+                return
+            if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await _read_body(receive, limit)
+                if body is None:
+                    await _too_large(limit)(scope, receive, send)
+                    return
+                receive = _replay(body)
             segment = path.split("/")[1] or "page"
             state.requests[segment if segment in _COUNTED else "other"] += 1
-            return await call_next(request)
+            await self.app(scope, receive, send)
         finally:
             state.in_flight -= 1
 
-    return guard
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """A body sent without a length, read up to ``limit`` bytes; ``None`` past it."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if len(body) > limit:
+            return None
+        if not message.get("more_body", False):
+            return body
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands the app a body already read."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 #: The first path segments ``/metrics`` counts by name (any other path counts as "other",
