@@ -338,3 +338,19 @@ def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_body_without_a_length_is_limited_and_replayed(client: TestClient) -> None:
+    import json
+
+    def chunks(data: bytes) -> Iterator[bytes]:
+        for start in range(0, len(data), 1000):
+            yield data[start : start + 1000]
+
+    small = json.dumps({"input": ["a cat"], "model": "fake"}).encode()
+    headers = {"content-type": "application/json"}
+    answer = client.post("/v1/embeddings", content=chunks(small), headers=headers)
+    assert answer.status_code == 200 and len(answer.json()["data"]) == 1
+    with _client(max_body_bytes=5000) as limited:
+        big = json.dumps({"input": ["x" * 6000]}).encode()
+        _error(limited.post("/v1/embeddings", content=chunks(big), headers=headers), 413)
