@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from embedspace.errors import InvalidInput, TooLarge
-from embedspace.io.records import Record
+from embedspace.io.records import Record, derive_id
 from embedspace.server.auth import reader, writer
 from embedspace.server.state import ServerState
 from embedspace.store import Match, Space
@@ -127,7 +127,7 @@ def write(name: str, body: Items, request: Request) -> dict[str, Any]:
     if len(body.items) > state.settings.max_batch:
         raise TooLarge(f"{len(body.items):,} items; the limit is {state.settings.max_batch:,}.")
     with state.spaces.using(name) as space:
-        records = [_record(item, space) for item in body.items]
+        records = [_record(item) for item in body.items]
         result = space.add(records) if body.mode == "add" else space.upsert(records)
     return {
         "added": result.added,
@@ -137,9 +137,7 @@ def write(name: str, body: Items, request: Request) -> dict[str, Any]:
     }
 
 
-def _record(item: NewItem, space: Space) -> Record:
-    from embedspace.io.records import derive_id
-
+def _record(item: NewItem) -> Record:
     vector = None if item.vector is None else np.asarray(item.vector, dtype=np.float32)
     return Record(item.id or derive_id(item.text), item.text, dict(item.metadata), vector=vector)
 

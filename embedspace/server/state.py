@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -144,24 +144,20 @@ class ServerState:
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
         """``texts`` embedded by ``model`` in batches shared with concurrent requests."""
         encoder = self.encoder(model)
-        with self._lock:
-            batcher = self._batchers.get(model)
-            if batcher is None:
-                batcher = DynamicBatcher(lambda batch: encoder.encode_document(batch))
-                self._batchers[model] = batcher
-        return await batcher.embed(texts)
+        return await self._batcher(model, encoder.encode_document).embed(texts)
 
     async def query_vectors(self, space: str, texts: list[str]) -> np.ndarray:
         """Search queries for ``space`` embedded by its encoder, batched with concurrent
         requests' queries (outside the space's lock, so searches do not wait on them)."""
         encoder = await asyncio.to_thread(self.spaces.encoder, space)
-        key = f"query:{encoder.name}"
+        return await self._batcher(f"query:{encoder.name}", encoder.encode_query).embed(texts)
+
+    def _batcher(self, key: str, encode: Callable[[list[str]], np.ndarray]) -> DynamicBatcher:
+        """The batcher under ``key``, made on first use around ``encode``."""
         with self._lock:
-            batcher = self._batchers.get(key)
-            if batcher is None:
-                batcher = DynamicBatcher(lambda batch: encoder.encode_query(batch))
-                self._batchers[key] = batcher
-        return await batcher.embed(texts)
+            if key not in self._batchers:
+                self._batchers[key] = DynamicBatcher(encode)
+            return self._batchers[key]
 
     async def close(self) -> None:
         """Stop the batchers and close the spaces."""
