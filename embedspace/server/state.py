@@ -73,9 +73,7 @@ class ServedSpaces:
     def using(self, name: str) -> Iterator[Space]:
         """The open space ``name``, held for the block."""
         path = self.path(name)
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock_of(name):
             space = self._open.get(name)
             if space is None:
                 if not Space.exists(path):
@@ -93,9 +91,7 @@ class ServedSpaces:
         """Close and delete the space ``name``, holding its lock so that no request reopens
         it halfway."""
         path = self.path(name)
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock_of(name):
             space = self._open.pop(name, None)
             if space is not None:
                 space.close()
@@ -103,12 +99,15 @@ class ServedSpaces:
 
     def forget(self, name: str) -> None:
         """Close ``name`` (before it is deleted)."""
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock_of(name):
             space = self._open.pop(name, None)
             if space is not None:
                 space.close()
+
+    def _lock_of(self, name: str) -> threading.Lock:
+        """The lock of the space ``name`` (one request uses a Space handle at a time)."""
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
 
     def close(self) -> None:
         """Close every open space."""
