@@ -34,6 +34,7 @@ from embedspace.errors import (
     SpaceNotFound,
     StorageError,
 )
+from embedspace.io.outputs import write_error
 
 DATABASE_FILE = "space.db"
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -266,10 +267,7 @@ def storage_error(error: BaseException, folder: Path) -> EmbedspaceError:
             "you may read it (and write it, to change it)."
         )
     if isinstance(error, OSError):
-        return StorageError(
-            f"Could not write {folder} ({error.strerror or error}); nothing was written. "
-            "Choose a folder on a disk you can write to, with space left."
-        )
+        return StorageError(write_error(folder, error).message)  # as every other output says
     return StorageError(
         f"The disk failed while using {folder} ({error}); nothing was written. Check the "
         "disk, then run it again."
