@@ -146,23 +146,19 @@ class OnnxTextEncoder(Encoder):
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model reads for ``texts``: special tokens included, each text cut to
         the model's length as when embedded."""
-        tokenizer = self._load_tokenizer()
-        total = 0
-        for start in range(0, len(texts), _TOKENIZE_CHUNK):
-            encodings = tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
-            total += sum(len(e.ids) for e in encodings)
-        return total
+        return sum(len(e.ids) for e in self._encodings(texts))
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""
+        return sum(1 for e in self._encodings(texts) if e.overflowing)
+
+    def _encodings(self, texts: Sequence[str]) -> Iterator[Any]:
+        """The tokenizer's encodings of ``texts``, tokenized a chunk at a time."""
         if not texts:
-            return 0
+            return
         tokenizer = self._load_tokenizer()
-        count = 0
         for start in range(0, len(texts), _TOKENIZE_CHUNK):
-            encodings = tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
-            count += sum(1 for e in encodings if e.overflowing)
-        return count
+            yield from tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
 
     def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         session = self._session_for(len(batch))
