@@ -180,3 +180,17 @@ def test_index_reports_texts_cut_to_the_models_length(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["truncated"] == 1
     assert "1 item were longer than the encoder reads" in result.stderr
+
+
+@needs_minilm
+def test_a_caller_can_ask_for_one_thread_per_call_and_gets_the_same_vectors() -> None:
+    from embedspace.encoders.onnx_text import OnnxTextEncoder
+    from embedspace.encoders.threads import encoder_threads
+
+    exact = encoders.get("minilm-l6-fp32")
+    assert isinstance(exact, OnnxTextEncoder)
+    many = SENTENCES * 3  # more than a query's few texts: normally every core
+    with encoder_threads(1):
+        alone = exact.encode(many)
+    assert set(exact._sessions) == {1}  # no all-core session was started for the batch
+    np.testing.assert_allclose(alone, exact.encode(many), atol=1e-5)

@@ -21,6 +21,7 @@ import numpy as np
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.bucketing import padded_cuts
+from embedspace.encoders.threads import threads_asked
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
 
 log = logging.getLogger("embedspace")
@@ -91,8 +92,9 @@ class OnnxTextEncoder(Encoder):
     def _session_for(self, count: int) -> Any:
         """The session for embedding ``count`` texts: one thread for a few (a query: no
         thread pool to start, 26 ms less, and no contention with other work), all cores
-        for more. Each is made on first use."""
-        threads = 1 if count <= SINGLE_QUERY else cpu_count()
+        for more, unless the caller asked for a number (``encoder_threads``). Each is made
+        on first use."""
+        threads = threads_asked() or (1 if count <= SINGLE_QUERY else cpu_count())
         with self._starting:  # two threads' first calls start one session, not two
             if threads not in self._sessions:
                 self._sessions[threads] = self._start_session(threads)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from embedspace.errors import InvalidInput, TooLarge
 from embedspace.server.auth import reader
+from embedspace.server.responses import VectorsResponse
 from embedspace.server.state import ServerState
 
 
@@ -49,14 +50,14 @@ def _texts(value: Any, limit: int) -> list[str]:
     return list(value)
 
 
-def _encoded(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+def _encoded(vector: np.ndarray, encoding_format: str) -> np.ndarray | str:
     if encoding_format == "base64":
         return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode()
-    return [float(x) for x in vector]
+    return np.ascontiguousarray(vector, dtype=np.float32)
 
 
-@router.post("/v1/embeddings")
-async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+@router.post("/v1/embeddings", response_class=VectorsResponse)
+async def embeddings(body: EmbeddingRequest, request: Request) -> VectorsResponse:
     """Embed ``input`` with ``model`` (default: the server's default model)."""
     state: ServerState = request.app.state.embedspace
     model = body.model or state.settings.default_model
@@ -70,15 +71,17 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]
     vectors, tokens = await asyncio.gather(
         state.embed(model, texts), asyncio.to_thread(encoder.count_tokens, texts)
     )
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)}
-            for i, v in enumerate(vectors)
-        ],
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return VectorsResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)}
+                for i, v in enumerate(vectors)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 @router.get("/v1/models")

@@ -155,7 +155,10 @@ class ServerState:
         """The batcher under ``key``, made on first use around ``encode``."""
         with self._lock:
             if key not in self._batchers:
-                self._batchers[key] = DynamicBatcher(encode)
+                # one batch per core, each on one thread (see encoders/threads.py)
+                self._batchers[key] = DynamicBatcher(
+                    encode, workers=config.cpu_count(), threads_per_call=1
+                )
             return self._batchers[key]
 
     async def close(self) -> None:
