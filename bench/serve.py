@@ -447,6 +447,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="latency runs for (b)")
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--soak-rate", type=float, default=20.0, help="requests/s in (c)")
+    parser.add_argument(
+        "--parts", default="abc", help="which tables: a throughput, b latency, c soak"
+    )
     parser.add_argument("--plain-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_server:
@@ -458,16 +461,23 @@ def main() -> None:
     try:
         print(f"# Serving — {machine()}\n\nCPU: {cpu_flags()}\n")
         print("Load average at the start: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
-        print("## (a) /v1/embeddings throughput\n")
-        print("\n".join(throughput(args.rounds, args.requests, env)), flush=True)
+        if "a" in args.parts:
+            print("## (a) /v1/embeddings throughput\n")
+            print("\n".join(throughput(args.rounds, args.requests, env)), flush=True)
+        if "b" not in args.parts and "c" not in args.parts:
+            return
         space = folder / "bench100k"
         took = build_space(space, args.items)
         port = _free_port()
         with running(embedspace_server(port, str(space)), port, env) as server:
-            print(f"\n## (b) Search latency on {args.items:,} items (built in {took:.0f} s)\n")
-            print("\n".join(latency(port, space.name, rates, args.seconds, args.runs)))
-            print("\n## (c) Soak\n", flush=True)
-            print("\n".join(soak(port, server.pid, space.name, args.soak_minutes, args.soak_rate)))
+            if "b" in args.parts:
+                print(f"\n## (b) Search latency on {args.items:,} items (built in {took:.0f} s)\n")
+                print("\n".join(latency(port, space.name, rates, args.seconds, args.runs)))
+            if "c" in args.parts:
+                print("\n## (c) Soak\n", flush=True)
+                print(
+                    "\n".join(soak(port, server.pid, space.name, args.soak_minutes, args.soak_rate))
+                )
         print("\nLoad average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -68,6 +68,7 @@ class OnnxTextEncoder(Encoder):
         self._starting = threading.Lock()
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
+        self._found = False  # the model's files were found once (they stay installed)
 
     @property
     def dim(self) -> int:
@@ -84,8 +85,11 @@ class OnnxTextEncoder(Encoder):
 
     def availability_error(self) -> EmbedspaceError | None:
         """``ModelNotAvailable`` when the model's files are not installed, else ``None``."""
+        if self._found:  # checked on every encode call: a query need not look it up again
+            return None
         reason = self._unavailable()
         if reason is None:
+            self._found = True
             return None
         return ModelNotAvailable(f"Encoder '{self.name}' cannot run: {reason}")
 

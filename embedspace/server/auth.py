@@ -1,6 +1,9 @@
 """Bearer tokens: compared in constant time, never logged. ``reader`` lets the token or the
 read-only token through; ``writer`` only the token. With no token set (loopback only,
-``ServerSettings.check``), everything is open."""
+``ServerSettings.check``), everything is open.
+
+Both are ``async`` although they wait for nothing: FastAPI runs a plain ``def`` dependency
+on its thread pool, a thread hop on every request for a few string comparisons."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def _same(given: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def reader(request: Request) -> None:
+async def reader(request: Request) -> None:
     """Allow the token and the read-only token (or anyone, when no token is set)."""
     settings = request.app.state.embedspace.settings
     if not settings.token and not settings.read_only_token:
@@ -35,7 +38,7 @@ def reader(request: Request) -> None:
         )
 
 
-def writer(request: Request) -> None:
+async def writer(request: Request) -> None:
     """Allow only the token (or anyone, when no token is set)."""
     settings = request.app.state.embedspace.settings
     if not settings.token and not settings.read_only_token:

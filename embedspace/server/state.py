@@ -82,6 +82,12 @@ class ServedSpaces:
                 self._open[name] = space
             yield space
 
+    def open_encoder(self, name: str) -> Encoder | None:
+        """The encoder of ``name`` if the space is open already (no lock, no disk), else
+        ``None``: the search path asks this first to save a thread hop per query."""
+        space = self._open.get(name)
+        return None if space is None else space.encoder
+
     def encoder(self, name: str) -> Encoder:
         """The encoder of the space ``name`` (made on first use)."""
         with self.using(name) as space:
@@ -148,7 +154,9 @@ class ServerState:
     async def query_vectors(self, space: str, texts: list[str]) -> np.ndarray:
         """Search queries for ``space`` embedded by its encoder, batched with concurrent
         requests' queries (outside the space's lock, so searches do not wait on them)."""
-        encoder = await asyncio.to_thread(self.spaces.encoder, space)
+        encoder = self.spaces.open_encoder(space) or await asyncio.to_thread(
+            self.spaces.encoder, space
+        )
         return await self._batcher(f"query:{encoder.name}", encoder.encode_query).embed(texts)
 
     def _batcher(self, key: str, encode: Callable[[list[str]], np.ndarray]) -> DynamicBatcher:
