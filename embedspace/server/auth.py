@@ -2,8 +2,9 @@
 read-only token through; ``writer`` only the token. With no token set (loopback only,
 ``ServerSettings.check``), everything is open.
 
-Both are ``async`` although they wait for nothing: FastAPI runs a plain ``def`` dependency
-on its thread pool, a thread hop on every request for a few string comparisons."""
+The dependencies are ``async`` although they wait for nothing: FastAPI runs a plain ``def``
+dependency on its thread pool, a thread hop on every request for a few string comparisons.
+Routes that decide late whether they write call ``may_write`` themselves."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _same(given: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def reader(request: Request) -> None:
+def may_read(request: Request) -> None:
     """Allow the token and the read-only token (or anyone, when no token is set)."""
     settings = request.app.state.embedspace.settings
     if not settings.token and not settings.read_only_token:
@@ -38,7 +39,7 @@ async def reader(request: Request) -> None:
         )
 
 
-async def writer(request: Request) -> None:
+def may_write(request: Request) -> None:
     """Allow only the token (or anyone, when no token is set)."""
     settings = request.app.state.embedspace.settings
     if not settings.token and not settings.read_only_token:
@@ -49,3 +50,13 @@ async def writer(request: Request) -> None:
     if _same(given, settings.read_only_token):
         raise Forbidden("This token may only read (search, get, embed); writing needs the token.")
     raise Unauthorized("Missing or wrong token: send the header 'Authorization: Bearer <token>'.")
+
+
+async def reader(request: Request) -> None:
+    """The dependency of routes that read: ``may_read``."""
+    may_read(request)
+
+
+async def writer(request: Request) -> None:
+    """The dependency of routes that write: ``may_write``."""
+    may_write(request)

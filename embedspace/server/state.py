@@ -154,9 +154,9 @@ class ServerState:
     async def query_vectors(self, space: str, texts: list[str]) -> np.ndarray:
         """Search queries for ``space`` embedded by its encoder, batched with concurrent
         requests' queries (outside the space's lock, so searches do not wait on them)."""
-        encoder = self.spaces.open_encoder(space) or await asyncio.to_thread(
-            self.spaces.encoder, space
-        )
+        encoder = self.spaces.open_encoder(space)
+        if encoder is None:
+            encoder = await asyncio.to_thread(self.spaces.encoder, space)
         return await self._batcher(f"query:{encoder.name}", encoder.encode_query).embed(texts)
 
     def _batcher(self, key: str, encode: Callable[[list[str]], np.ndarray]) -> DynamicBatcher:

@@ -17,7 +17,7 @@ from embedspace.ops.cluster import cluster_space
 from embedspace.ops.dedup import find_duplicates
 from embedspace.ops.drift import compare
 from embedspace.ops.outliers import METHODS, find_outliers
-from embedspace.server.auth import reader, writer
+from embedspace.server.auth import may_write, reader
 from embedspace.server.state import ServerState
 from embedspace.store import Space
 from embedspace.store.conditions import parse_conditions
@@ -111,7 +111,7 @@ def cluster(name: str, body: Cluster, request: Request) -> dict[str, Any]:
     """Clusters with their size, keywords and central items; each item's cluster
     (``-1``: in none). Writing ``write_field`` needs the token that may write."""
     if body.write_field:
-        writer(request)
+        may_write(request)
     with _state(request).spaces.using(name) as space:
         found = cluster_space(
             space,
