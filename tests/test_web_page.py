@@ -165,6 +165,14 @@ def test_search_shows_ranked_results_and_filters(site: str, browser: WebDriver) 
     scores = _scores(found)
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0, abs=1e-3)
     assert "10 results" in browser.find_element(By.ID, "search-status").text
+    mode = Select(browser.find_element(By.ID, "mode"))
+    mode.select_by_value("keyword")  # by words: bm25 scores, "7" only in n7
+    query.send_keys(Keys.ENTER)
+    _until(lambda: _scores(_results(browser, "results"))[0] > 1.5, "keyword (bm25) scores")
+    assert _ids(_results(browser, "results"))[0] == "n7"
+    mode.select_by_value("dense")
+    query.send_keys(Keys.ENTER)
+    _until(lambda: _scores(_results(browser, "results"))[0] < 1.01, "dense scores again")
     browser.find_element(By.ID, "filter-input").send_keys("topic=pets", Keys.ENTER)
     _until(lambda: "n7" not in _ids(_results(browser, "results")), "filtered results")
     filtered = _results(browser, "results")

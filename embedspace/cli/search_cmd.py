@@ -8,6 +8,7 @@ from embedspace.cli.options import json_option
 from embedspace.cli.output import parse_where, print_matches
 from embedspace.errors import InvalidInput
 from embedspace.store import Space
+from embedspace.store.fusion import MODES
 
 _K = click.option(
     "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many results."
@@ -27,6 +28,21 @@ _EXACT = click.option(
     "--exact", is_flag=True, help="Search exactly even when an HNSW index is used."
 )
 _JSON = json_option("One JSON object per line: id, score, content, metadata.")
+_MODE = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="dense",
+    show_default=True,
+    help="dense: by meaning (vectors). keyword: by words (bm25: exact names, codes, rare "
+    "words; case, accents and English word endings folded). hybrid: the best 100 of each, "
+    "filtered by --where first, fused by reciprocal rank.",
+)
+_ALPHA = click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1),
+    help="With --mode hybrid: score ALPHA x dense + (1 - ALPHA) x keyword (each scaled to "
+    "0..1) instead of fusing ranks.",
+)
 
 
 @click.command("search")
@@ -41,6 +57,8 @@ _JSON = json_option("One JSON object per line: id, score, content, metadata.")
 @_K
 @_WHERE
 @_EXACT
+@_MODE
+@_ALPHA
 @_JSON
 def search_command(
     space: str,
@@ -49,6 +67,8 @@ def search_command(
     k: int,
     where: tuple[str, ...],
     exact: bool,
+    mode: str,
+    alpha: float | None,
     as_json: bool,
 ) -> None:
     """Find the items of SPACE closest in meaning to QUERY, or to an --image.
@@ -61,18 +81,24 @@ def search_command(
     Examples:
       embedspace search news "food"
       embedspace search news "elections" -k 3 --where source=dale-times --json
+      embedspace search news "Dale Times" --mode keyword
+      embedspace search news "space exploration" --mode hybrid
       embedspace search shop "headphones" --where 'price<300' --where topic!=refurbished
       embedspace search photos --image query.jpg -k 5
       embedspace search photos "a cat"
     """
     if (query is None) == (image is None):
         raise InvalidInput("Give a QUERY text or --image FILE (one of the two).")
+    if image is not None and mode != "dense":
+        raise InvalidInput(f"--mode {mode} searches words: it needs a QUERY text, not --image.")
     with Space.open(space) as opened:
         where_ = parse_where(where)
         if image is not None:
             matches = opened.search_image(image, k=k, where=where_, exact=exact)
         else:
-            matches = opened.search(str(query), k=k, where=where_, exact=exact)
+            matches = opened.search(
+                str(query), k=k, where=where_, exact=exact, mode=mode, alpha=alpha
+            )
     title = f"like image {image}" if image is not None else repr(query)
     print_matches(matches, as_json=as_json, title=f"{title} in {space}")
 

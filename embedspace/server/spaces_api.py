@@ -77,6 +77,8 @@ class Search(BaseModel):
     where: dict[str, Any] | None = None
     conditions: list[str] = Field(default_factory=list)
     exact: bool = False
+    mode: Literal["dense", "keyword", "hybrid"] = "dense"
+    alpha: float | None = Field(None, ge=0, le=1)
 
 
 @router.get("/spaces", dependencies=[Depends(reader)])
@@ -166,12 +168,10 @@ async def search(name: str, body: Search, request: Request) -> dict[str, Any]:
     if (body.query is None) == (body.vector is None):
         raise InvalidInput("Give query (a text) or vector (a list of numbers), one of the two.")
     where = body.where or parse_conditions(body.conditions)
-    state = _state(request)
-    if body.query is not None:
-        vector = (await state.query_vectors(name, [body.query]))[0]
-    else:
-        vector = np.asarray(body.vector, dtype=np.float32)
-    found = await asyncio.to_thread(_nearest, state, name, vector, body.k, where, body.exact)
+    query = body.query if body.query is not None else np.asarray(body.vector, dtype=np.float32)
+    found = await _state(request).search(
+        name, query, body.k, where=where, exact=body.exact, mode=body.mode, alpha=body.alpha
+    )
     return {"matches": [_match(m) for m in found]}
 
 
@@ -182,26 +182,13 @@ async def search_get(
     q: Annotated[str, Query(min_length=1, description="The text to search for.")],
     k: Annotated[int, Query(ge=1, le=1000)] = 10,
     where: Annotated[list[str] | None, Query(description="KEY=VALUE, KEY<VALUE, ...")] = None,
+    mode: Annotated[Literal["dense", "keyword", "hybrid"], Query()] = "dense",
 ) -> dict[str, Any]:
-    """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``."""
+    """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``
+    (``&mode=keyword`` or ``hybrid`` to search by words too)."""
     conditions = parse_conditions(where or [], option="where")
-    state = _state(request)
-    vector = (await state.query_vectors(name, [q]))[0]
-    found = await asyncio.to_thread(_nearest, state, name, vector, k, conditions, False)
+    found = await _state(request).search(name, q, k, where=conditions, mode=mode)
     return {"matches": [_match(m) for m in found]}
-
-
-def _nearest(
-    state: ServerState,
-    name: str,
-    vector: np.ndarray,
-    k: int,
-    where: dict[str, Any] | None,
-    exact: bool,
-) -> list[Match]:
-    """A search by vector, holding the space only for it (the query was embedded before)."""
-    with state.spaces.using(name) as space:
-        return space.search(vector, k=k, where=where, exact=exact)
 
 
 @router.get("/spaces/{name}/similar/{item_id}", dependencies=[Depends(reader)])

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
 from embedspace.server.settings import ServerSettings
-from embedspace.store import Space, delete_space, resolve
+from embedspace.store import Match, Space, delete_space, resolve
 
 #: What a space name served over HTTP may be: a plain folder name in the spaces folder
 #: (no path separators, no "~", no leading dot), as ``Space.create`` accepts for a name.
@@ -158,6 +159,32 @@ class ServerState:
         if encoder is None:
             encoder = await asyncio.to_thread(self.spaces.encoder, space)
         return await self._batcher(f"query:{encoder.name}", encoder.encode_query).embed(texts)
+
+    async def search(
+        self,
+        space: str,
+        query: str | np.ndarray,
+        k: int,
+        *,
+        where: dict[str, Any] | None = None,
+        exact: bool = False,
+        mode: str = "dense",
+        alpha: float | None = None,
+    ) -> list[Match]:
+        """``Space.search`` for a request: a text query is embedded first, batched with
+        other requests' queries outside the space's lock (not for ``mode="keyword"``, which
+        needs no vector); the space is held only for the search itself."""
+        embedded = None
+        if isinstance(query, str) and mode != "keyword" and query.strip():
+            embedded = (await self.query_vectors(space, [query]))[0]
+
+        def search() -> list[Match]:
+            with self.spaces.using(space) as opened:
+                return opened.search(
+                    query, k, where=where, exact=exact, mode=mode, alpha=alpha, embedded=embedded
+                )
+
+        return await asyncio.to_thread(search)
 
     def _batcher(self, key: str, encode: Callable[[list[str]], np.ndarray]) -> DynamicBatcher:
         """The batcher under ``key``, made on first use around ``encode``."""

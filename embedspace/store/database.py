@@ -78,6 +78,27 @@ MIGRATIONS: tuple[str, ...] = (
     SELECT CAST(value AS INTEGER), lower(hex(randomblob(8))) FROM meta
     WHERE key = 'data_version';
     """,
+    # 3: a keyword index (FTS5, bm25) over the items' content, an external-content table
+    # kept by triggers, so it changes in the same transaction as the items. unicode61 folds
+    # case and (remove_diacritics 2) accents; porter stems English words. Existing spaces
+    # get theirs built here ('rebuild' reads every item).
+    """
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        content, content='items', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+        INSERT INTO items_fts(rowid, content) VALUES (NEW.rowid, NEW.content);
+    END;
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        INSERT INTO items_fts(items_fts, rowid, content) VALUES ('delete', OLD.rowid, OLD.content);
+    END;
+    CREATE TRIGGER items_fts_update AFTER UPDATE OF content ON items BEGIN
+        INSERT INTO items_fts(items_fts, rowid, content) VALUES ('delete', OLD.rowid, OLD.content);
+        INSERT INTO items_fts(rowid, content) VALUES (NEW.rowid, NEW.content);
+    END;
+    INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

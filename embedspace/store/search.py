@@ -1,5 +1,6 @@
 """Finding a space's nearest rows: exactly (all vectors in memory), through the HNSW index
-(``ann.py``), or within the items a ``where`` filter keeps (``filters.py``)."""
+(``ann.py``), or within the items a ``where`` filter keeps (``filters.py``); and the
+keyword (``keyword.py``) and hybrid (``fusion.py``) searches built on them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.exact import VectorTable, top_k
 from embedspace.store.filters import warn_fields_in_no_item, where_sql
+from embedspace.store.fusion import (
+    CANDIDATES,
+    convex_combination,
+    reciprocal_rank_fusion,
+)
 from embedspace.store.items import Match
+from embedspace.store.keyword import keyword_search
 from embedspace.store.lineage import lineage_problem
 
 log = logging.getLogger("embedspace")
@@ -58,6 +65,35 @@ class NeighbourSearch:
         self._refresh_table(connection)
         rowids, scores = self._table.search(vector, k, self._stamp.metric)
         return rowids[0], scores[0]
+
+    def keyword(self, text: str, k: int, where: Mapping[str, Any] | None) -> list[Match]:
+        """The ``k`` items whose content best matches the words of ``text`` (bm25)."""
+        if where:
+            self._check_fields(where)
+        return self.matches(*keyword_search(self._db.connection, text, k, where))
+
+    def hybrid(
+        self,
+        vector: np.ndarray,
+        text: str,
+        k: int,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        alpha: float | None,
+        ann_threshold: int,
+    ) -> list[Match]:
+        """Dense and keyword candidates (``CANDIDATES`` each, ``where`` applied to both
+        before fusion), fused by reciprocal rank, or by ``alpha`` when given."""
+        connection = self._db.connection
+        wanted = min(max(k, CANDIDATES), db.item_count(connection))
+        if wanted < 1:
+            return []
+        # two reads: an item deleted in between is left out by ``matches``
+        dense = self.nearest(vector, wanted, where=where, exact=exact, ann_threshold=ann_threshold)
+        words = keyword_search(connection, text, wanted, where)
+        if alpha is None:
+            return self.matches(*reciprocal_rank_fusion(dense, words, k=k))
+        return self.matches(*convex_combination(dense, words, alpha=alpha, k=k))
 
     def _refresh_table(self, connection: sqlite3.Connection) -> None:
         """Bring the in-memory vectors up to date; read them all again if the database is

@@ -31,6 +31,7 @@ from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.creation import create_folder
+from embedspace.store.fusion import check_mode
 from embedspace.store.items import (
     Item,
     Match,
@@ -49,7 +50,7 @@ from embedspace.store.validate import (
     checked_path,
     query_vector,
 )
-from embedspace.store.writes import CHUNK, ItemWriter, recipes
+from embedspace.store.writes import CHUNK, ItemWriter, warn_if_other_recipe
 
 log = logging.getLogger("embedspace")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -462,6 +463,9 @@ class Space:
         *,
         where: Mapping[str, Any] | None = None,
         exact: bool = False,
+        mode: str = "dense",
+        alpha: float | None = None,
+        embedded: np.ndarray | None = None,
     ) -> list[Match]:
         """The ``k`` items closest to ``query`` (a text, or a vector of the space's size).
 
@@ -471,10 +475,26 @@ class Space:
         ``embedspace.store.filters``); a field no item has is logged as a warning. Selective
         filters are searched exactly, so they never lose recall. ``exact=True`` skips the
         HNSW index.
+
+        ``mode``: ``"dense"`` (by meaning), ``"keyword"`` (bm25 over the words of a text
+        query: exact names, codes, rare words; scores are bm25's) or ``"hybrid"`` (the best
+        100 of each, filtered by ``where`` first, fused by reciprocal rank, or by ``alpha *
+        dense + (1 - alpha) * keyword`` of min-max scaled scores when ``alpha`` is given).
+        ``embedded``: the text query's vector when made already (a server embeds queries
+        in shared batches).
         """
         k = check_k(k)
+        check_mode(mode, query, alpha)
+        if mode == "keyword":
+            check_text(query, "The query")  # type: ignore[arg-type]  # check_mode: a str
+            return self._search.keyword(str(query), k, where)
         read_ahead = not exact and not where and len(self) >= self.ann_threshold
-        return self._nearest(self._query_vector(query, read_ahead=read_ahead), k, where, exact)
+        vector = self._query_vector(query if embedded is None else embedded, read_ahead=read_ahead)
+        if mode == "hybrid":
+            return self._search.hybrid(
+                vector, str(query), k, where, exact, alpha, self.ann_threshold
+            )
+        return self._nearest(vector, k, where, exact)
 
     def similar(
         self,
@@ -533,22 +553,11 @@ class Space:
             return f"encoder unavailable: {error}"
 
     def _check_recipe(self) -> None:
-        """Warn once if queries run another recipe than the stored vectors were made with
-        (e.g. a space built on a VNNI machine, searched on an AVX2 one)."""
-        if self._recipe_checked:
-            return
-        self._recipe_checked = True
-        here, stored = self.encoder.runtime_recipe(), recipes(self._db.connection)
-        if here and stored and here not in stored:
-            log.warning(
-                "Space '%s' holds vectors made by %s with the %s recipe; queries here run %s "
-                "(this CPU's choice). Scores may differ by about 0.001; re-index for "
-                "identical vectors, or use minilm-l6-fp32 everywhere.",
-                self.name,
-                self.stamp.encoder,
-                " and ".join(stored),
-                here,
-            )
+        """Warn once if queries run another recipe than the stored vectors were made with."""
+        if not self._recipe_checked:
+            self._recipe_checked = True
+            here = self.encoder.runtime_recipe()
+            warn_if_other_recipe(self._db.connection, self.name, self.stamp.encoder, here)
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool

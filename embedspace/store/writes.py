@@ -5,6 +5,7 @@ the derived indexes."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
 from embedspace.store.items import WriteResult, id_list, metadata_json
 
+log = logging.getLogger("embedspace")
 MODALITIES = ("text", "image")
 CHUNK = 900  # SQLite host parameters per IN (...) list
 #: Cosine vectors with values beyond this (or below its inverse) are scaled before their
@@ -28,6 +30,22 @@ _SAFE_PEAK = 1e15
 def recipes(connection: Any) -> list[str]:
     """The encoder recipes the space's stored vectors were made with, oldest first."""
     return [str(r) for r in db.read_meta(connection).get("recipes", [])]
+
+
+def warn_if_other_recipe(connection: Any, name: str, encoder: str, here: str) -> None:
+    """Log a warning if queries here run another recipe (``here``) than the space's stored
+    vectors were made with (e.g. a space built on a VNNI machine, searched on an AVX2 one)."""
+    stored = recipes(connection)
+    if here and stored and here not in stored:
+        log.warning(
+            "Space '%s' holds vectors made by %s with the %s recipe; queries here run %s "
+            "(this CPU's choice). Scores may differ by about 0.001; re-index for "
+            "identical vectors, or use minilm-l6-fp32 everywhere.",
+            name,
+            encoder,
+            " and ".join(stored),
+            here,
+        )
 
 
 class ItemWriter:

@@ -170,7 +170,7 @@ $("filters").addEventListener("click", (event) => {
 async function runSearch() {
   const q = $("query").value.trim();
   if (!space() || !q) return;
-  const params = new URLSearchParams({ q, k: $("k").value || "10" });
+  const params = new URLSearchParams({ q, k: $("k").value || "10", mode: $("mode").value || "dense" });
   state.filters.forEach((f) => params.append("where", f));
   const started = performance.now();
   setStatus("search-status", "Searching…");
