@@ -28,6 +28,8 @@ def test_index_search_and_reindex(csv_file: Path) -> None:
         "count": 3,
         "seconds": 0,
         "truncated": 0,
+        "split": 0,
+        "passages": 0,
     }
     table = run("search", "docs", "cat on a mat", "-k", "2")
     assert table.exit_code == 0

@@ -196,6 +196,8 @@ def test_files_in_a_folder_that_the_encoder_cannot_embed_are_skipped_and_reporte
         "count": 1,
         "seconds": 0,
         "truncated": 0,
+        "split": 0,
+        "passages": 0,
     }
     assert "README.txt: is a text file, and encoder 'fake-image-only' embeds image only" in (
         result.stderr

@@ -67,6 +67,7 @@ def test_spaces_made_before_the_keyword_index_get_it_built_when_opened(space: es
         for trigger in ("insert", "delete", "update"):
             connection.execute(f"DROP TRIGGER items_fts_{trigger}")
         connection.execute("DROP TABLE items_fts")
+        connection.execute("DROP INDEX items_document")
         connection.execute("PRAGMA user_version = 2")
     connection.close()
     with es.Space.open(path) as reopened:

@@ -345,7 +345,7 @@ def test_an_older_space_gets_its_id_and_tokens_on_its_next_write(tmp_path: Path)
         DROP TRIGGER versions_on_insert; DROP TRIGGER versions_on_update;
         DROP TABLE versions; DELETE FROM meta WHERE key = 'space_id';
         DROP TRIGGER items_fts_insert; DROP TRIGGER items_fts_delete;
-        DROP TRIGGER items_fts_update; DROP TABLE items_fts;
+        DROP TRIGGER items_fts_update; DROP TABLE items_fts; DROP INDEX items_document;
         PRAGMA user_version = 1;
         """
     )

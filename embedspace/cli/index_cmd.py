@@ -6,6 +6,7 @@ import click
 
 from embedspace.cli.output import emit_json, plural
 from embedspace.cli.progress import Stages
+from embedspace.ops.chunking import DEFAULT_OVERLAP
 from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
 
 
@@ -53,6 +54,21 @@ from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
     help=f"Also remove the items read earlier from these FILES that are no longer in them "
     f"(each item records its file or folder in the metadata field '{SOURCE_KEY}').",
 )
+@click.option(
+    "--chunk-tokens",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Store texts longer than N tokens as passages of at most N tokens, cut at "
+    "sentence ends (default: what the encoder reads, minilm-l6 256; 0: never split). "
+    "Searches then rank documents by their best passage.",
+)
+@click.option(
+    "--chunk-overlap",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help=f"Tokens each passage repeats from the end of the one before (default: "
+    f"{DEFAULT_OVERLAP}, at most an eighth of --chunk-tokens).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 def index_command(
     space: str,
@@ -64,6 +80,8 @@ def index_command(
     metric: str | None,
     skip_invalid: bool,
     sync: bool,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
     as_json: bool,
 ) -> None:
     """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line),
@@ -86,6 +104,7 @@ def index_command(
     Examples:
       embedspace index news headlines.csv --text-field headline --id-field id
       embedspace index news headlines.csv --text-field headline --sync   # after edits
+      embedspace index manuals ./manuals --chunk-tokens 128   # long documents as passages
       embedspace index notes ./notes                  # every .txt and .md file, one item each
       embedspace index ./papers.space papers.parquet --text-field title --text-field abstract
       embedspace index photos ./holiday-photos                 # search by image or text
@@ -103,6 +122,8 @@ def index_command(
             metric=metric,
             skip_invalid=skip_invalid,
             sync=sync,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
             on_progress=progress,
         )
     _print_report(report, as_json=as_json)
@@ -114,7 +135,15 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
         click.echo(
             f"Note: {plural(report.truncated, 'item')} were longer than the encoder reads "
             "(minilm-l6: 256 tokens, about 190 words) and were cut to fit, so only their "
-            "beginning is searchable. Split long documents into passages before indexing.",
+            "beginning is searchable. Leave --chunk-tokens at its default to index long "
+            "texts as passages.",
+            err=True,
+        )
+    if report.split:
+        click.echo(
+            f"Split {plural(report.split, 'long document')} into "
+            f"{plural(report.passages, 'passage')} (searches rank documents by their best "
+            "passage; --passages lists passages).",
             err=True,
         )
     if as_json:
@@ -128,6 +157,8 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
             "count": report.count,
             "seconds": report.seconds,
             "truncated": report.truncated,
+            "split": report.split,
+            "passages": report.passages,
         }
         emit_json([counts if report.removed is None else counts | {"removed": report.removed}])
         return

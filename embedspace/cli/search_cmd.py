@@ -59,6 +59,11 @@ _ALPHA = click.option(
 @_EXACT
 @_MODE
 @_ALPHA
+@click.option(
+    "--passages",
+    is_flag=True,
+    help="List matching passages of long documents, not each document once.",
+)
 @_JSON
 def search_command(
     space: str,
@@ -69,6 +74,7 @@ def search_command(
     exact: bool,
     mode: str,
     alpha: float | None,
+    passages: bool,
     as_json: bool,
 ) -> None:
     """Find the items of SPACE closest in meaning to QUERY, or to an --image.
@@ -97,7 +103,13 @@ def search_command(
             matches = opened.search_image(image, k=k, where=where_, exact=exact)
         else:
             matches = opened.search(
-                str(query), k=k, where=where_, exact=exact, mode=mode, alpha=alpha
+                str(query),
+                k=k,
+                where=where_,
+                exact=exact,
+                mode=mode,
+                alpha=alpha,
+                passages=passages,
             )
     title = f"like image {image}" if image is not None else repr(query)
     print_matches(matches, as_json=as_json, title=f"{title} in {space}")

@@ -91,6 +91,17 @@ class Encoder(ABC):
         embedded); 0 for encoders without a length limit."""
         return 0
 
+    @property
+    def max_tokens(self) -> int | None:
+        """Tokens the model reads of one text (the rest is cut), or ``None`` if unlimited:
+        ``index`` splits longer documents into passages of this size."""
+        return None
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, uncut (the tokenizer's count, special tokens included,
+        where there is one; else whitespace-separated words)."""
+        return [len(text.split()) for text in texts]
+
     def count_tokens(self, texts: Sequence[str]) -> int:
         """How many tokens the model reads for ``texts`` (what an embeddings API bills as
         ``usage``): the tokenizer's count where there is one, else whitespace-separated

@@ -69,6 +69,7 @@ class OnnxTextEncoder(Encoder):
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
         self._found = False  # the model's files were found once (they stay installed)
+        self._uncut: Any = None  # a tokenizer without truncation, for token_counts
 
     @property
     def dim(self) -> int:
@@ -154,6 +155,20 @@ class OnnxTextEncoder(Encoder):
         """Tokens the model reads for ``texts``: special tokens included, each text cut to
         the model's length as when embedded."""
         return sum(len(e.ids) for e in self._encodings(texts))
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The tokenizer's truncation length (minilm-l6: 256), or ``None`` if it has none."""
+        truncation = getattr(self._load_tokenizer(), "truncation", None)
+        return int(truncation["max_length"]) if truncation else None
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as the model would read them if nothing were cut."""
+        with self._starting:
+            if self._uncut is None:  # a second tokenizer: the shared one stays truncating
+                self._uncut = self._tokenizer_factory()
+                self._uncut.no_truncation()
+        return [len(e.ids) for e in self._uncut.encode_batch(list(texts))] if texts else []
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""

@@ -28,6 +28,8 @@ from embedspace.io import Record, Rejection, read_records
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
+from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.ops.chunking import Chunked, split_documents, write_batches
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.items import check_records
@@ -54,6 +56,8 @@ class IngestReport:
     count: int
     seconds: float
     truncated: int = 0  # texts longer than the encoder reads: cut to fit when embedded
+    split: int = 0  # long documents stored as passages (``ops/chunking.py``)
+    passages: int = 0  # the passages they became
 
 
 @dataclass
@@ -77,6 +81,8 @@ def ingest(
     metric: str | None = None,
     skip_invalid: bool = False,
     sync: bool = False,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Read ``paths`` (tables, text files, images, folders of images and text files) into
@@ -84,7 +90,10 @@ def ingest(
 
     Rows without text or id stop the run (``InvalidInput``, nothing written) unless
     ``skip_invalid``; unreadable images and text files in folders are always skipped. All
-    skipped inputs are in the report's ``rejected``.
+    skipped inputs are in the report's ``rejected``. Texts longer than the encoder reads
+    are stored as passages of ``chunk_tokens`` tokens (default: the encoder's window; 0:
+    never split) overlapping by ``chunk_overlap``; a re-indexed document's passages are
+    replaced in one transaction.
     """
     started = time.perf_counter()
     sources = [_Source(Path(p), str(Path(p).resolve())) for p in paths]
@@ -108,7 +117,9 @@ def ingest(
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
         rejected += unfit
-        written = _write(target, records, on_progress)
+        chunked = split_documents(records, target.encoder, chunk_tokens, chunk_overlap)
+        records = chunked.records
+        written = _write(target, chunked, on_progress)
         removed = _remove_gone(target, sources, on_progress) if sync else None
         target.optimize()
         texts = [r.content for r in records if r.modality == "text" and r.vector is None]
@@ -124,24 +135,28 @@ def ingest(
             count=len(target),
             seconds=round(time.perf_counter() - started, 3),
             truncated=target.encoder.count_truncated(texts),
+            split=chunked.split,
+            passages=chunked.passages,
         )
 
 
-def _write(
-    space: Space, records: list[Record], on_progress: ProgressCallback | None
-) -> WriteResult:
-    """Upsert ``records`` in batches of ``BATCH``, one transaction each."""
-    added = updated = unchanged = embedded = 0
+def _write(space: Space, chunked: Chunked, on_progress: ProgressCallback | None) -> WriteResult:
+    """Upsert the records in batches of about ``BATCH``, one transaction each (a document's
+    passages, and the removal of its old ones, in one)."""
+    added = updated = unchanged = embedded = removed = done = 0
     stage = f"Indexing into {space.name}"
-    report(on_progress, stage, 0, len(records))
-    for start in range(0, len(records), BATCH):
-        result = space.upsert_records(records[start : start + BATCH])
+    total = len(chunked.records)
+    report(on_progress, stage, 0, total)
+    for batch, replacing in write_batches(chunked, BATCH):
+        result = space.upsert(batch, replacing=replacing)
         added += result.added
         updated += result.updated
         unchanged += result.unchanged
         embedded += result.embedded
-        report(on_progress, stage, min(start + BATCH, len(records)), len(records))
-    return WriteResult(added, updated, unchanged, embedded)
+        removed += result.removed
+        done += len(batch)
+        report(on_progress, stage, done, total)
+    return WriteResult(added, updated, unchanged, embedded, removed)
 
 
 def read_source(
@@ -231,8 +246,12 @@ def _remove_gone(space: Space, sources: list[_Source], on_progress: ProgressCall
     for number, source in enumerate(sources):
         report(on_progress, f"Removing what is gone from {space.name}", number, len(sources))
         kept = set(source.ids) | _unreadable_ids(source)
-        stored = space.snapshot({SOURCE_KEY: source.key}).ids
-        gone = [item_id for item_id in stored if item_id not in kept]
+        stored = space.snapshot({SOURCE_KEY: source.key})
+        gone = [
+            item_id
+            for item_id, metadata in zip(stored.ids, stored.metadata, strict=True)
+            if item_id not in kept and metadata.get(DOCUMENT_KEY) not in kept
+        ]
         if gone:
             removed += space.delete(gone)
     return removed

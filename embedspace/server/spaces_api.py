@@ -79,6 +79,7 @@ class Search(BaseModel):
     exact: bool = False
     mode: Literal["dense", "keyword", "hybrid"] = "dense"
     alpha: float | None = Field(None, ge=0, le=1)
+    passages: bool = False
 
 
 @router.get("/spaces", dependencies=[Depends(reader)])
@@ -170,7 +171,14 @@ async def search(name: str, body: Search, request: Request) -> dict[str, Any]:
     where = body.where or parse_conditions(body.conditions)
     query = body.query if body.query is not None else np.asarray(body.vector, dtype=np.float32)
     found = await _state(request).search(
-        name, query, body.k, where=where, exact=body.exact, mode=body.mode, alpha=body.alpha
+        name,
+        query,
+        body.k,
+        where=where,
+        exact=body.exact,
+        mode=body.mode,
+        alpha=body.alpha,
+        passages=body.passages,
     )
     return {"matches": [_match(m) for m in found]}
 

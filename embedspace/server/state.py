@@ -170,6 +170,7 @@ class ServerState:
         exact: bool = False,
         mode: str = "dense",
         alpha: float | None = None,
+        passages: bool = False,
     ) -> list[Match]:
         """``Space.search`` for a request: a text query is embedded first, batched with
         other requests' queries outside the space's lock (not for ``mode="keyword"``, which
@@ -181,7 +182,14 @@ class ServerState:
         def search() -> list[Match]:
             with self.spaces.using(space) as opened:
                 return opened.search(
-                    query, k, where=where, exact=exact, mode=mode, alpha=alpha, embedded=embedded
+                    query,
+                    k,
+                    where=where,
+                    exact=exact,
+                    mode=mode,
+                    alpha=alpha,
+                    embedded=embedded,
+                    passages=passages,
                 )
 
         return await asyncio.to_thread(search)

@@ -81,7 +81,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: a keyword index (FTS5, bm25) over the items' content, an external-content table
     # kept by triggers, so it changes in the same transaction as the items. unicode61 folds
     # case and (remove_diacritics 2) accents; porter stems English words. Existing spaces
-    # get theirs built here ('rebuild' reads every item).
+    # get theirs built here ('rebuild' reads every item). Also an index of the document a
+    # passage belongs to (long documents are stored as passages: ``io/passages.py``).
     """
     CREATE VIRTUAL TABLE items_fts USING fts5(
         content, content='items', content_rowid='rowid',
@@ -98,6 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO items_fts(rowid, content) VALUES (NEW.rowid, NEW.content);
     END;
     INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+    CREATE INDEX items_document ON items(json_extract(metadata, '$._document'));
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -97,6 +97,7 @@ class WriteResult:
     updated: int
     unchanged: int
     embedded: int
+    removed: int = 0  # old passages of re-indexed documents (``upsert(replacing=...)``)
 
 
 def build_records(

@@ -8,12 +8,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
+from embedspace.store.documents import best_per_document, has_passages
 from embedspace.store.exact import VectorTable, top_k
 from embedspace.store.filters import warn_fields_in_no_item, where_sql
 from embedspace.store.fusion import (
@@ -26,6 +28,19 @@ from embedspace.store.keyword import keyword_search
 from embedspace.store.lineage import lineage_problem
 
 log = logging.getLogger("embedspace")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search: the query's vector (``None`` for keyword search) and text, and how."""
+
+    vector: np.ndarray | None
+    text: str
+    mode: str
+    where: Mapping[str, Any] | None
+    exact: bool
+    alpha: float | None
+    ann_threshold: int
 
 
 class NeighbourSearch:
@@ -65,6 +80,40 @@ class NeighbourSearch:
         self._refresh_table(connection)
         rowids, scores = self._table.search(vector, k, self._stamp.metric)
         return rowids[0], scores[0]
+
+    def search(self, request: SearchRequest, k: int, *, passages: bool) -> list[Match]:
+        """The ``k`` best matches of ``request`` in its mode; documents stored as passages
+        once each, by their best passage (unless ``passages``)."""
+
+        def fetch(count: int) -> list[Match]:
+            if request.mode == "keyword":
+                return self.keyword(request.text, count, request.where)
+            assert request.vector is not None  # dense and hybrid searches have one
+            if request.mode == "hybrid":
+                return self.hybrid(
+                    request.vector,
+                    request.text,
+                    count,
+                    request.where,
+                    request.exact,
+                    request.alpha,
+                    request.ann_threshold,
+                )
+            count = min(count, db.item_count(self._db.connection))
+            if count < 1:
+                return []
+            found = self.nearest(
+                request.vector,
+                count,
+                where=request.where,
+                exact=request.exact,
+                ann_threshold=request.ann_threshold,
+            )
+            return self.matches(*found)
+
+        if passages or not has_passages(self._db.connection):
+            return fetch(k)
+        return best_per_document(fetch, k)
 
     def keyword(self, text: str, k: int, where: Mapping[str, Any] | None) -> list[Match]:
         """The ``k`` items whose content best matches the words of ``text`` (bm25)."""

@@ -40,7 +40,7 @@ from embedspace.store.items import (
     id_list,
     records_to_write,
 )
-from embedspace.store.search import NeighbourSearch
+from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
 from embedspace.store.validate import (
     MAX_NAME,
@@ -315,8 +315,11 @@ class Space:
         vectors: np.ndarray | None = None,
         on_progress: ProgressCallback | None = None,
         progress: bool = False,
+        replacing: Sequence[str] = (),
     ) -> WriteResult:
         """Insert or replace items in one transaction; unchanged content is not re-embedded.
+        ``replacing``: ids of documents these items are the whole of (their passages):
+        any other item of theirs is deleted in the same transaction.
 
         ``items`` are texts (with optional ``ids``, default a hash of each text, and
         ``metadata``), or ``Record``s as the readers in ``embedspace.io`` make them (texts
@@ -327,7 +330,7 @@ class Space:
         ``progress=True`` (deprecated) prints plain lines on standard error.
         """
         records = self._records(items, ids, metadata, vectors)
-        return self._write(records, True, legacy_progress(on_progress, progress))
+        return self._write(records, True, legacy_progress(on_progress, progress), replacing)
 
     def upsert_records(
         self,
@@ -377,10 +380,16 @@ class Space:
         return self._writer.update_metadata(updates)
 
     def _write(
-        self, records: list[Record], replace: bool, on_progress: ProgressCallback | None
+        self,
+        records: list[Record],
+        replace: bool,
+        on_progress: ProgressCallback | None,
+        replacing: Sequence[str] = (),
     ) -> WriteResult:
-        result = self._writer.write(records, replace=replace, on_progress=on_progress)
-        if result.added or result.updated:
+        result = self._writer.write(
+            records, replace=replace, on_progress=on_progress, replacing=replacing
+        )
+        if result.added or result.updated or result.removed:
             self._after_write()
         return result
 
@@ -466,6 +475,7 @@ class Space:
         mode: str = "dense",
         alpha: float | None = None,
         embedded: np.ndarray | None = None,
+        passages: bool = False,
     ) -> list[Match]:
         """The ``k`` items closest to ``query`` (a text, or a vector of the space's size).
 
@@ -480,21 +490,21 @@ class Space:
         query: exact names, codes, rare words; scores are bm25's) or ``"hybrid"`` (the best
         100 of each, filtered by ``where`` first, fused by reciprocal rank, or by ``alpha *
         dense + (1 - alpha) * keyword`` of min-max scaled scores when ``alpha`` is given).
-        ``embedded``: the text query's vector when made already (a server embeds queries
-        in shared batches).
+        ``embedded``: the query's vector if made already (a server batches them). Documents
+        indexed as passages come back once, by their best passage, unless ``passages``.
         """
         k = check_k(k)
         check_mode(mode, query, alpha)
+        vector = None
         if mode == "keyword":
             check_text(query, "The query")  # type: ignore[arg-type]  # check_mode: a str
-            return self._search.keyword(str(query), k, where)
-        read_ahead = not exact and not where and len(self) >= self.ann_threshold
-        vector = self._query_vector(query if embedded is None else embedded, read_ahead=read_ahead)
-        if mode == "hybrid":
-            return self._search.hybrid(
-                vector, str(query), k, where, exact, alpha, self.ann_threshold
-            )
-        return self._nearest(vector, k, where, exact)
+        else:
+            read_ahead = not exact and not where and len(self) >= self.ann_threshold
+            asked = query if embedded is None else embedded
+            vector = self._query_vector(asked, read_ahead=read_ahead)
+        text = query if isinstance(query, str) else ""
+        request = SearchRequest(vector, text, mode, where, exact, alpha, self.ann_threshold)
+        return self._search.search(request, k, passages=passages)
 
     def similar(
         self,

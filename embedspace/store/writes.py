@@ -62,9 +62,16 @@ class ItemWriter:
         self._db, self._name, self._stamp, self._encoder = database, name, stamp, encoder
 
     def write(
-        self, records: list[Record], *, replace: bool, on_progress: ProgressCallback | None = None
+        self,
+        records: list[Record],
+        *,
+        replace: bool,
+        on_progress: ProgressCallback | None = None,
+        replacing: Sequence[str] = (),
     ) -> WriteResult:
-        """Insert (``replace``: or replace) ``records`` in one transaction."""
+        """Insert (``replace``: or replace) ``records`` in one transaction; the items of the
+        documents ``replacing`` (their passages, or their own item) that are not among
+        ``records`` are deleted in the same transaction."""
         existing = self.lookup([r.id for r in records])
         if not replace and existing:
             taken = sorted(existing)[:5]
@@ -94,7 +101,28 @@ class ItemWriter:
                 )
             if fresh:
                 self._record_recipe()
-            return self._commit(records, hashes, existing, cached, fresh, on_progress)
+            done = self._commit(records, hashes, existing, cached, fresh, on_progress)
+            removed = self._remove_parts(replacing, {r.id for r in records})
+        return WriteResult(done.added, done.updated, done.unchanged, done.embedded, removed)
+
+    def _remove_parts(self, documents: Sequence[str], keep: set[str]) -> int:
+        """Delete the items of ``documents`` (by id, or by their ``_document`` field) that
+        are not in ``keep``: what a re-indexed document no longer has."""
+        connection = self._db.connection
+        stale: list[int] = []
+        wanted = list(dict.fromkeys(documents))
+        for start in range(0, len(wanted), CHUNK // 2):
+            chunk = wanted[start : start + CHUNK // 2]
+            marks = ",".join("?" * len(chunk))
+            rows = connection.execute(
+                f"SELECT rowid, id FROM items WHERE id IN ({marks}) "
+                f"OR json_extract(metadata, '$._document') IN ({marks})",
+                [*chunk, *chunk],
+            )
+            stale += [rowid for rowid, item_id in rows if item_id not in keep]
+        if stale:
+            self._delete_rows(stale, self.bump(-len(stale)))
+        return len(stale)
 
     def _record_recipe(self) -> None:
         """Remember, in the write's transaction, the recipe the encoder ran with (e.g.

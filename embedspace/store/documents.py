@@ -1,0 +1,43 @@
+"""Documents stored as passages come back from a search once each, by their best passage.
+
+``index`` stores a long document as passages (items ``DOC#1``, ``DOC#2``… whose metadata
+``_document`` names the document, ``io/passages.py``). A search ranks passages; what a
+reader wants is documents. ``best_per_document`` asks for more passages than ``k`` (four
+times, then more while needed), keeps each document's best-scoring passage in rank order,
+and returns it as the document's match: the document's id, that passage's score, and the
+passage as the snippet (its number in the metadata's ``_passage``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.store.items import Match
+
+#: Passages asked for per wanted document on the first try.
+_OVERFETCH = 4
+
+
+def has_passages(connection: sqlite3.Connection) -> bool:
+    """Whether any item is a passage of a document (the ``items_document`` index answers)."""
+    row = connection.execute(
+        "SELECT 1 FROM items WHERE json_extract(metadata, '$._document') IS NOT NULL LIMIT 1"
+    ).fetchone()
+    return row is not None
+
+
+def best_per_document(fetch: Callable[[int], list[Match]], k: int) -> list[Match]:
+    """The ``k`` best documents, from ``fetch(n)`` (the ``n`` best passages and items)."""
+    wanted = k * _OVERFETCH
+    while True:
+        found = fetch(wanted)
+        documents: dict[str, Match] = {}
+        for match in found:
+            document = str(match.metadata.get(DOCUMENT_KEY, match.id))
+            if document not in documents:
+                documents[document] = Match(document, match.score, match.content, match.metadata)
+        if len(documents) >= k or len(found) < wanted:
+            return list(documents.values())[:k]
+        wanted *= _OVERFETCH
