@@ -85,8 +85,9 @@ def index_command(
     as_json: bool,
 ) -> None:
     """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line),
-    image files, and folders of images and text files (.txt, .md: one item per file),
-    searched recursively.
+    image files, HTML pages and PDFs (one item per page), and folders of these and of text
+    files (.txt, .md: one item per file), searched recursively. Texts longer than the
+    encoder reads are stored as passages (see --chunk-tokens).
 
     Items whose text (or image file) is unchanged are not embedded again, so re-running on
     an edited file or folder is cheap; --sync also removes what was deleted from it. Other

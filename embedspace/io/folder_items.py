@@ -15,6 +15,7 @@ from pathlib import Path
 
 from embedspace.config import cpu_count
 from embedspace.errors import InvalidInput
+from embedspace.io.documents import DOCUMENT_SUFFIXES, read_document
 from embedspace.io.images import IMAGE_SUFFIXES, image_record, is_image_path
 from embedspace.io.readers import read_text_file
 from embedspace.io.records import Record, Rejection
@@ -25,18 +26,24 @@ TEXT_FILE_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
 
 def read_folder(path: str | Path, *, text_files: bool = True) -> Iterator[Record | Rejection]:
     """Yield a Record (or a Rejection) per image and, unless ``text_files`` is false, per
-    text file (``.txt``, ``.text``, ``.md``, ``.markdown``) under the folder ``path``, in
-    sorted path order."""
+    text file (``.txt``, ``.text``, ``.md``, ``.markdown``), HTML page and PDF page
+    (``io/documents.py``) under the folder ``path``, in sorted path order."""
     root = Path(path)
-    files = list(walk(root, IMAGE_SUFFIXES | (TEXT_FILE_SUFFIXES if text_files else set())))
+    texts = TEXT_FILE_SUFFIXES | DOCUMENT_SUFFIXES if text_files else frozenset()
+    files = list(walk(root, IMAGE_SUFFIXES | texts))
 
-    def read(file: Path) -> Record | Rejection:
-        return image_record(file, root) if is_image_path(file) else read_text_file(file, root)
+    def read(file: Path) -> list[Record | Rejection]:
+        if is_image_path(file):
+            return [image_record(file, root)]
+        if file.suffix.lower() in DOCUMENT_SUFFIXES:
+            return read_document(file, root)
+        return [read_text_file(file, root)]
 
     # Checking an image means decoding it; Pillow releases the GIL while decoding, so
     # threads check several at once. map() keeps the folder order.
     with ThreadPoolExecutor(max_workers=max(1, cpu_count())) as pool:
-        yield from pool.map(read, files)
+        for items in pool.map(read, files):
+            yield from items
 
 
 def walk(root: Path, suffixes: frozenset[str] | set[str]) -> Iterator[Path]:

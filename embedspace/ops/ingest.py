@@ -25,6 +25,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import DimensionMismatch, InvalidInput, SpaceExists
 from embedspace.io import Record, Rejection, read_records
+from embedspace.io.documents import DOCUMENT_SUFFIXES, read_document
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
@@ -168,6 +169,8 @@ def read_source(
         return True, list(read_folder(path))
     if is_image_path(path) and path.is_file():
         return True, [image_record(path, path.parent)]
+    if path.suffix.lower() in DOCUMENT_SUFFIXES and path.is_file():
+        return False, read_document(path, path.parent)
     return False, list(
         read_records(path, text_fields=text_fields, id_field=id_field, vector_field=vector_field)
     )
