@@ -7,6 +7,8 @@ import click
 from embedspace.cli.options import json_option
 from embedspace.cli.output import parse_where, print_matches
 from embedspace.errors import InvalidInput
+from embedspace.ops.rerank import DEFAULT_TOP
+from embedspace.ops.rerank import search as search_text
 from embedspace.store import Space
 from embedspace.store.fusion import MODES
 
@@ -60,6 +62,22 @@ _ALPHA = click.option(
 @_MODE
 @_ALPHA
 @click.option(
+    "--rerank",
+    metavar="FOLDER",
+    type=click.Path(file_okay=False),
+    help="Re-order the first results with this cross-encoder (a sentence-transformers "
+    "CrossEncoder folder, or its ONNX export: model.onnx + tokenizer.json). None ships "
+    "with embedspace.",
+)
+@click.option(
+    "--rerank-top",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP,
+    show_default=True,
+    metavar="N",
+    help="Results the cross-encoder re-orders.",
+)
+@click.option(
     "--passages",
     is_flag=True,
     help="List matching passages of long documents, not each document once.",
@@ -74,6 +92,8 @@ def search_command(
     exact: bool,
     mode: str,
     alpha: float | None,
+    rerank: str | None,
+    rerank_top: int,
     passages: bool,
     as_json: bool,
 ) -> None:
@@ -89,23 +109,26 @@ def search_command(
       embedspace search news "elections" -k 3 --where source=dale-times --json
       embedspace search news "Dale Times" --mode keyword
       embedspace search news "space exploration" --mode hybrid
+      embedspace search docs "how do I reset it" --rerank ./my-cross-encoder
       embedspace search shop "headphones" --where 'price<300' --where topic!=refurbished
       embedspace search photos --image query.jpg -k 5
       embedspace search photos "a cat"
     """
     if (query is None) == (image is None):
         raise InvalidInput("Give a QUERY text or --image FILE (one of the two).")
-    if image is not None and mode != "dense":
-        raise InvalidInput(f"--mode {mode} searches words: it needs a QUERY text, not --image.")
+    if image is not None and (mode != "dense" or rerank):
+        raise InvalidInput("--mode and --rerank read a QUERY text; they cannot use --image.")
     with Space.open(space) as opened:
-        where_ = parse_where(where)
         if image is not None:
-            matches = opened.search_image(image, k=k, where=where_, exact=exact)
+            matches = opened.search_image(image, k=k, where=parse_where(where), exact=exact)
         else:
-            matches = opened.search(
+            matches = search_text(
+                opened,
                 str(query),
-                k=k,
-                where=where_,
+                k,
+                rerank_with=rerank,
+                top=rerank_top,
+                where=parse_where(where),
                 exact=exact,
                 mode=mode,
                 alpha=alpha,
