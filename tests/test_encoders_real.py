@@ -176,10 +176,15 @@ def test_index_reports_texts_cut_to_the_models_length(tmp_path: Path) -> None:
     rows = [{"id": "long", "text": long_text}, {"id": "short", "text": "a short one"}]
     source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     assert encoders.get("minilm-l6").count_truncated([long_text, "a short one"]) == 1
-    result = CliRunner().invoke(main, ["index", str(tmp_path / "s"), str(source), "--json"])
+    args = ["index", str(tmp_path / "s"), str(source), "--json"]
+    result = CliRunner().invoke(main, [*args, "--chunk-tokens", "0"])  # splitting off
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["truncated"] == 1
     assert "1 item were longer than the encoder reads" in result.stderr
+    result = CliRunner().invoke(main, args)  # by default: passages that fit
+    report = json.loads(result.stdout)
+    assert report["truncated"] == 0 and report["split"] == 1 and report["passages"] >= 2
+    assert "Split 1 long document into" in result.stderr
 
 
 @needs_minilm
