@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,29 @@ def test_http_search_by_mode(space: es.Space) -> None:
         vector_keyword = {"vector": [0.1] * 64, "mode": "keyword"}
         refused = client.post("/spaces/news/search", json=vector_keyword)
         assert refused.status_code == 400
+
+
+def test_a_trigram_keyword_index_finds_partial_words_and_code_fragments(tmp_path: Path) -> None:
+    with es.Space.create("grams", encoder="fake", keyword_index="trigram") as grams:
+        grams.add(list(TEXTS.values()), ids=list(TEXTS))
+        assert grams.info()["keyword_index"] == "trigram"
+        assert ids(grams.search("warehou", mode="keyword")) == ["part"]
+        assert ids(grams.search("447", mode="keyword")) == ["part"]
+        assert grams.search("of", mode="keyword") == []  # under 3 characters: no term
+        grams.delete(["part"])
+        assert grams.search("warehou", mode="keyword") == []
+    with es.Space.create("words", encoder="fake") as words:
+        words.add(list(TEXTS.values()), ids=list(TEXTS))
+        assert words.info()["keyword_index"] == "porter"
+        assert words.search("warehou", mode="keyword") == []
+    with pytest.raises(InvalidInput, match="porter or trigram"):
+        es.Space.create("bad", encoder="fake", keyword_index="ngram")
+    source = tmp_path / "docs.csv"
+    source.write_text("id,text\na,Order XK-4471 shipped\n", encoding="utf-8")
+    runner = CliRunner()
+    made = ["index", "codes", str(source), "--encoder", "fake", "--keyword-index", "trigram"]
+    assert runner.invoke(main, made).exit_code == 0
+    found = runner.invoke(main, ["search", "codes", "K-447", "--mode", "keyword", "--json"])
+    assert json.loads(found.output.splitlines()[0])["id"] == "a"
+    again = runner.invoke(main, [*made[:-1], "porter"])
+    assert again.exit_code == 1 and "has a trigram keyword index" in again.output

@@ -69,6 +69,13 @@ from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
     help=f"Tokens each passage repeats from the end of the one before (default: "
     f"{DEFAULT_OVERLAP}, at most an eighth of --chunk-tokens).",
 )
+@click.option(
+    "--keyword-index",
+    type=click.Choice(["porter", "trigram"]),
+    help="For a new space, the keyword index (search --mode keyword/hybrid): porter (words; "
+    "case, accents and English endings folded; the default) or trigram (any 3+ characters: "
+    "codes and partial words).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 def index_command(
     space: str,
@@ -82,6 +89,7 @@ def index_command(
     sync: bool,
     chunk_tokens: int | None,
     chunk_overlap: int | None,
+    keyword_index: str | None,
     as_json: bool,
 ) -> None:
     """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line),
@@ -125,6 +133,7 @@ def index_command(
             sync=sync,
             chunk_tokens=chunk_tokens,
             chunk_overlap=chunk_overlap,
+            keyword_index=keyword_index,
             on_progress=progress,
         )
     _print_report(report, as_json=as_json)

@@ -84,6 +84,7 @@ def ingest(
     sync: bool = False,
     chunk_tokens: int | None = None,
     chunk_overlap: int | None = None,
+    keyword_index: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Read ``paths`` (tables, text files, images, folders of images and text files) into
@@ -94,7 +95,8 @@ def ingest(
     skipped inputs are in the report's ``rejected``. Texts longer than the encoder reads
     are stored as passages of ``chunk_tokens`` tokens (default: the encoder's window; 0:
     never split) overlapping by ``chunk_overlap``; a re-indexed document's passages are
-    replaced in one transaction.
+    replaced in one transaction. ``keyword_index`` (``porter`` or ``trigram``) is the kind
+    of keyword index a new space gets.
     """
     started = time.perf_counter()
     sources = [_Source(Path(p), str(Path(p).resolve())) for p in paths]
@@ -114,6 +116,7 @@ def ingest(
         metric,
         on_progress,
         check=lambda dim, kind, made_by: _check_all(records, dim, kind, made_by),
+        keyword_index=keyword_index,
     )
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
@@ -303,6 +306,7 @@ def _open_or_create(
     on_progress: ProgressCallback | None,
     *,
     check: Callable[[int, str, str], None],
+    keyword_index: str | None = None,
 ) -> Space:
     """The space to write to; its HNSW builds report to ``on_progress``. A new space's
     default encoder suits ``modalities``; the encoder must embed the ``required`` ones
@@ -319,6 +323,12 @@ def _open_or_create(
                 "when a space is created. Drop --metric, or index into a new space."
             )
         with _closed_on_error(opened):
+            kept = opened.info()["keyword_index"]
+            if keyword_index is not None and keyword_index != kept:
+                raise InvalidInput(
+                    f"Space '{space}' has a {kept} keyword index; --keyword-index only "
+                    "applies when a space is created. Drop it, or index into a new space."
+                )
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
         return opened
@@ -333,13 +343,24 @@ def _open_or_create(
         check_new_folder(path, "a space")
     try:
         return Space.create(
-            path, encoder=chosen, metric=metric or "cosine", on_progress=on_progress
+            path,
+            encoder=chosen,
+            metric=metric or "cosine",
+            on_progress=on_progress,
+            keyword_index=keyword_index or "porter",
         )
     except SpaceExists:  # another process created it meanwhile: write into it
         if not Space.exists(path):
             raise
         return _open_or_create(
-            space, modalities, required, encoder, metric, on_progress, check=check
+            space,
+            modalities,
+            required,
+            encoder,
+            metric,
+            on_progress,
+            check=check,
+            keyword_index=keyword_index,
         )
     except OSError as error:
         raise write_error(path, error) from None

@@ -21,7 +21,13 @@ from embedspace.store import database as db
 _TAKEN = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
 
 
-def create_folder(path: Path, stamp: db.Stamp, software_version: str, shown_as: str) -> None:
+def create_folder(
+    path: Path,
+    stamp: db.Stamp,
+    software_version: str,
+    shown_as: str,
+    keyword_index: str = "porter",
+) -> None:
     """Create the space folder ``path`` with an initialised database stamped ``stamp``.
 
     Raises ``SpaceExists`` when something is (or, racing another process, has just been)
@@ -44,7 +50,7 @@ def create_folder(path: Path, stamp: db.Stamp, software_version: str, shown_as: 
         raise db.storage_error(error, path) from None
     try:
         os.chmod(building, folder_mode())  # as mkdir would make it (mkdtemp: 0700)
-        db.initialise(building, stamp, software_version)
+        db.initialise(building, stamp, software_version, keyword_index)
         if path.is_dir() and not path.is_symlink():
             path.rmdir()  # an empty folder made for the space (fails if filled meanwhile)
         os.rename(building, path)  # fails if another process's space is there by now

@@ -165,12 +165,28 @@ def is_read_only(connection: sqlite3.Connection) -> bool:
     return bool(connection.execute("PRAGMA query_only").fetchone()[0])
 
 
-def initialise(path: Path, stamp: Stamp, software_version: str) -> None:
-    """Create the database in ``path`` (an empty folder) with its schema and stamp."""
+#: How the keyword index cuts text: words (folded, stemmed), or every 3 characters.
+KEYWORD_INDEXES = {
+    "porter": "porter unicode61 remove_diacritics 2",
+    "trigram": "trigram",  # substrings: codes, partial words (terms of 3+ characters)
+}
+
+
+def initialise(
+    path: Path, stamp: Stamp, software_version: str, keyword_index: str = "porter"
+) -> None:
+    """Create the database in ``path`` (an empty folder) with its schema and stamp, and
+    its keyword index of the kind ``keyword_index`` (``KEYWORD_INDEXES``)."""
     connection = _open(path / DATABASE_FILE)
     try:
         migrate(connection)
         with transaction(connection):
+            if keyword_index != "porter":  # the triggers name the table: they stay
+                connection.execute("DROP TABLE items_fts")
+                connection.execute(
+                    "CREATE VIRTUAL TABLE items_fts USING fts5(content, content='items', "
+                    f"content_rowid='rowid', tokenize='{KEYWORD_INDEXES[keyword_index]}')"
+                )
             write_meta(
                 connection,
                 {
@@ -181,6 +197,7 @@ def initialise(path: Path, stamp: Stamp, software_version: str) -> None:
                     "data_version": 0,
                     "count": 0,
                     "created_by": f"embedspace {software_version}",
+                    "keyword_index": keyword_index,
                 },
             )
     finally:

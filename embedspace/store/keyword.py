@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import ReadOnlySpace
+from embedspace.store.database import read_meta
 from embedspace.store.filters import where_sql
 
 #: Distinct words a keyword query keeps (a 100 KB query becomes its first 64 words).
@@ -24,10 +25,13 @@ MAX_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def match_expression(text: str) -> str | None:
-    """An FTS5 MATCH expression for the words of ``text`` (``None``: it has none)."""
+def match_expression(text: str, *, trigram: bool = False) -> str | None:
+    """An FTS5 MATCH expression for the words of ``text`` (``None``: it has none). For a
+    trigram index, words shorter than 3 characters are left out (they match nothing)."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
+        if trigram and len(word) < 3:
+            continue
         if word not in terms:
             terms.append(word)
         if len(terms) == MAX_TERMS:
@@ -45,10 +49,11 @@ def keyword_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rowids and bm25 scores (higher is better) of the ``k`` items that best match the
     words of ``text``, among those whose metadata matches ``where``."""
-    expression = match_expression(text)
+    _check_index(connection)
+    trigram = read_meta(connection).get("keyword_index") == "trigram"
+    expression = match_expression(text, trigram=trigram)
     if expression is None or k < 1:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    _check_index(connection)
     clause, params = where_sql(where) if where else ("1", [])
     # FTS5's bm25() is lower-is-better; negated so that scores rise with relevance
     rows = connection.execute(

@@ -31,6 +31,7 @@ from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.creation import create_folder
+from embedspace.store.describe import space_info
 from embedspace.store.fusion import check_mode
 from embedspace.store.items import (
     Item,
@@ -117,8 +118,11 @@ class Space:
         *,
         ann_threshold: int = ANN_THRESHOLD,
         on_progress: ProgressCallback | None = None,
+        keyword_index: str = "porter",
     ) -> Space:
         """Create a new, empty space stamped with ``encoder`` and ``metric``.
+        ``keyword_index``: ``"porter"`` (words: case, accents, English endings folded) or
+        ``"trigram"`` (any 3+ characters: codes and partial words) for keyword search.
 
         ``encoder`` is an encoder (or its name), or a ``Stamp`` for a space of vectors made
         elsewhere (a trained model's item vectors, say): the stamp names what made them,
@@ -130,6 +134,8 @@ class Space:
         """
         if metric not in METRICS:
             raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
+        if keyword_index not in db.KEYWORD_INDEXES:
+            raise InvalidInput(f"keyword_index must be porter or trigram, not {keyword_index!r}.")
         path = resolve(name_or_path)
         chosen: Encoder | None
         if isinstance(encoder, db.Stamp):
@@ -139,7 +145,7 @@ class Space:
             stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
         from embedspace.version import __version__
 
-        create_folder(path, stamp, __version__, str(name_or_path))
+        create_folder(path, stamp, __version__, str(name_or_path), keyword_index)
         return cls(
             path, db.connect(path), chosen, ann_threshold=ann_threshold, on_progress=on_progress
         )
@@ -251,25 +257,8 @@ class Space:
 
     def info(self) -> dict[str, Any]:
         """Stamp, size, data version and index state, as plain JSON-able values."""
-        meta = db.read_meta(self._db.connection)
-        return {
-            "name": self.name,
-            "path": str(self.path),
-            "encoder": self.stamp.encoder,
-            "dim": self.stamp.dim,
-            "metric": self.stamp.metric,
-            "recipes": [str(r) for r in meta.get("recipes", [])],  # meta is read once here
-            "recipe_here": self._recipe_here(),
-            "count": int(meta.get("count", 0)),
-            "data_version": int(meta.get("data_version", 0)),
-            "created_by": meta.get("created_by"),
-            "hnsw_index_bytes": sum(
-                f.stat().st_size for f in self.path.glob("hnsw*") if f.is_file()
-            ),
-            "database_bytes": sum(
-                f.stat().st_size for f in self.path.glob(db.DATABASE_FILE + "*") if f.is_file()
-            ),
-        }
+        meta = db.read_meta(self._db.connection)  # read once for all of it
+        return space_info(self.name, self.path, self.stamp, meta, self._recipe_here())
 
     # ------------------------------------------------------- the mapping of ids
     def __len__(self) -> int:
