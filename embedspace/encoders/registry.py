@@ -52,6 +52,11 @@ _BUILTINS = (
         aliases=("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"),
     ),
     EncoderEntry("minilm-l6-fp32", "embedspace.encoders.minilm:minilm_l6_fp32"),
+    EncoderEntry(
+        "multilingual-e5-small",
+        "embedspace.encoders.e5:MultilingualE5Small",
+        aliases=("e5-small", "intfloat/multilingual-e5-small"),
+    ),
     EncoderEntry("hashing", "embedspace.encoders.hashing:HashingEncoder"),
     EncoderEntry("efficientnet-lite0", "embedspace.encoders.efficientnet:EfficientNetLite0"),
     EncoderEntry(
