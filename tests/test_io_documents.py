@@ -106,3 +106,25 @@ def test_a_folder_of_pages_and_pdfs_is_indexed_and_searched(tmp_path: Path) -> N
         assert space.search("leather", k=1, mode="keyword")[0].metadata["title"] == "Care"
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["added"] == 3 and report["rejected"] == 1
+
+
+def test_an_open_head_and_svg_titles_do_not_hide_the_page(tmp_path: Path) -> None:
+    title, text = html_text("<head><title>T</title><body><svg><title>icon</title></svg><p>Hi there")
+    assert title == "T" and text == "Hi there"
+
+
+def test_a_pdf_in_a_folder_without_pypdf_is_skipped_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedspace.errors import MissingExtra
+    from embedspace.io import folder_items
+
+    def missing(file: Path, root: Path) -> list[Record | Rejection]:
+        raise MissingExtra("Reading PDF files", "documents", "pypdf")
+
+    monkeypatch.setattr(folder_items, "read_document", missing)
+    (tmp_path / "a.pdf").write_bytes(pdf(["x"]))
+    (tmp_path / "b.txt").write_text("notes", encoding="utf-8")
+    found = list(read_folder(tmp_path))
+    assert isinstance(found[0], Rejection) and "embedspace[documents]" in str(found[0])
+    assert isinstance(found[1], Record)

@@ -115,3 +115,24 @@ def test_bad_chunk_options_and_reserved_fields(tmp_path: Path) -> None:
     source.write_text(json.dumps({"id": "a", "text": story(10)}))
     result = runner.invoke(main, [*base, "--chunk-tokens", "20", "--chunk-overlap", "15"])
     assert result.exit_code == 1 and "--chunk-overlap must be between 0 and 9" in result.output
+
+
+def test_turning_splitting_off_replaces_the_old_passages_and_deleting_a_document_deletes_them(
+    tmp_path: Path,
+) -> None:
+    _index(tmp_path, {"long": story(12), "other": story(12, "boats")})
+    again = _index(
+        tmp_path, {"long": story(12), "other": story(12, "boats")}, "--chunk-tokens", "0"
+    )
+    with es.Space.open("docs") as space:
+        assert set(space.ids()) == {"long", "other"} and again["count"] == 2
+    _index(tmp_path, {"long": story(12), "other": story(12, "boats")})
+    with es.Space.open("docs") as space:
+        parts = [i for i in space.ids() if i.startswith("other#")]
+        assert parts and space.delete(["other"]) == len(parts)
+        assert not any(i.startswith("other") for i in space.ids())
+        plan = space._db.connection.execute(  # the passage check reads the index, not rows
+            "EXPLAIN QUERY PLAN SELECT 1 FROM items "
+            "WHERE json_extract(metadata, '$._document') > '' LIMIT 1"
+        ).fetchall()
+    assert "USING INDEX items_document" in str(plan)

@@ -105,3 +105,12 @@ def test_evaluate_search_scores_each_mode_and_the_cli_prints_them(tmp_path: Path
     other.write_text("query-id\tcorpus-id\tscore\nzz\tpart\t1\n", encoding="utf-8")
     refused = runner.invoke(main, [*args[:-1], str(other)])
     assert refused.exit_code == 1 and "query ids differ" in refused.output
+
+
+def test_non_utf8_and_non_object_query_files_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "latin.csv").write_bytes("id,text\nq1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        read_queries(tmp_path / "latin.csv")
+    (tmp_path / "strings.jsonl").write_text('"just a string"\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match="not an object"):
+        read_queries(tmp_path / "strings.jsonl")

@@ -28,7 +28,7 @@ from embedspace.errors import InvalidInput, MissingExtra
 
 #: Pairs scored per model call.
 BATCH = 32
-#: Tokens of a (query, text) pair the model reads; the text is cut first.
+#: Tokens of a (query, text) pair the model reads; the longer of the two is cut first.
 MAX_TOKENS = 512
 
 
@@ -83,7 +83,7 @@ class CrossEncoder:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
         tokenizer.enable_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_count()
@@ -123,7 +123,7 @@ class CrossEncoder:
                 [query] * len(texts),
                 texts,
                 padding=True,
-                truncation="only_second",
+                truncation="longest_first",
                 max_length=MAX_TOKENS,
                 return_tensors="pt",
             )

@@ -25,7 +25,7 @@ HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 DOCUMENT_SUFFIXES = HTML_SUFFIXES | PDF_SUFFIXES
 
-_SKIPPED = {"script", "style", "noscript", "template", "svg", "head"}
+_SKIPPED = {"script", "style", "noscript", "template", "svg"}
 _BLOCKS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
     "section", "article", "header", "footer", "blockquote", "pre", "dd", "dt", "hr",
@@ -39,11 +39,16 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.title: list[str] = []
-        self._skipping = 0
+        self._skipping = 0  # inside script, style, svg, ...
+        self._in_head = False  # <head> may be left open (HTML5): <body> ends it
         self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
+        if tag == "head":
+            self._in_head = True
+        elif tag == "body":
+            self._in_head = False
+        elif tag == "title" and not self._skipping:  # not an <svg>'s <title>
             self._in_title = True
         elif tag in _SKIPPED:
             self._skipping += 1
@@ -51,7 +56,9 @@ class _Text(HTMLParser):
             self.parts.append("\n\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
+        if tag == "head":
+            self._in_head = False
+        elif tag == "title":
             self._in_title = False
         elif tag in _SKIPPED:
             self._skipping = max(0, self._skipping - 1)
@@ -61,7 +68,7 @@ class _Text(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title.append(data)
-        elif not self._skipping:
+        elif not self._skipping and not self._in_head:
             self.parts.append(data)
 
 

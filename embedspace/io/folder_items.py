@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from embedspace.config import cpu_count
-from embedspace.errors import InvalidInput
+from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.documents import DOCUMENT_SUFFIXES, read_document
 from embedspace.io.images import IMAGE_SUFFIXES, image_record, is_image_path
 from embedspace.io.readers import read_text_file
@@ -36,7 +36,10 @@ def read_folder(path: str | Path, *, text_files: bool = True) -> Iterator[Record
         if is_image_path(file):
             return [image_record(file, root)]
         if file.suffix.lower() in DOCUMENT_SUFFIXES:
-            return read_document(file, root)
+            try:
+                return read_document(file, root)
+            except MissingExtra as error:  # a stray PDF must not stop a folder of notes
+                return [Rejection(str(file), 0, f"was skipped: {error}")]
         return [read_text_file(file, root)]
 
     # Checking an image means decoding it; Pillow releases the GIL while decoding, so

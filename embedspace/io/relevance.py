@@ -44,6 +44,8 @@ def read_queries(path: str | Path) -> dict[str, str]:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise InvalidInput(f"{file}, line {number}: not JSON ({error.msg}).") from None
+            if not isinstance(row, dict):
+                raise InvalidInput(f"{file}, line {number}: not an object with _id and text.")
             key, text = _pick(row, _QUERY_ID, file, number), _pick(row, _QUERY_TEXT, file, number)
             queries[str(key)] = str(text)
         return _non_empty(queries, file)
@@ -80,6 +82,12 @@ def _existing(path: str | Path, what: str) -> Path:
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(f"No {what} file at {file}. Check the path.")
+    try:
+        file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"{file} is not UTF-8 text (byte {error.start}): convert it, e.g. with iconv."
+        ) from None
     return file
 
 

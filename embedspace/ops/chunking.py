@@ -63,14 +63,15 @@ def split_documents(
     texts = [r for r in records if r.modality == "text" and r.vector is None]
     for record in texts:
         reserved = {DOCUMENT_KEY, PASSAGE_KEY} & set(record.metadata)
-        if reserved and size is not None:
+        if reserved:
             raise InvalidInput(
                 f"Item '{record.id}' has a field '{sorted(reserved)[0]}', which embedspace "
                 "reserves for the passages of long documents. Rename that field; nothing was "
                 "written."
             )
+    documents = [r.id for r in texts]  # replaced even when not split: old passages go
     if size is None or not texts:
-        return Chunked(records, [], 0, 0)
+        return Chunked(records, documents, 0, 0)
     if overlap is None:
         overlap = min(DEFAULT_OVERLAP, size // 8)
     if not 0 <= overlap < size // 2:
@@ -91,7 +92,7 @@ def split_documents(
         out += passage_records(record, parts)
         split += 1
         passages += len(parts)
-    return Chunked(out, [r.id for r in texts], split, passages)
+    return Chunked(out, documents, split, passages)
 
 
 def write_batches(chunked: Chunked, batch: int) -> Iterator[tuple[list[Record], list[str]]]:

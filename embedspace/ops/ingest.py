@@ -121,6 +121,7 @@ def ingest(
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
         rejected += unfit
+        read = len(records)
         chunked = split_documents(records, target.encoder, chunk_tokens, chunk_overlap)
         records = chunked.records
         written = _write(target, chunked, on_progress)
@@ -129,7 +130,7 @@ def ingest(
         texts = [r.content for r in records if r.modality == "text" and r.vector is None]
         return IngestReport(
             space=target.name,
-            read=len(records),
+            read=read,
             added=written.added,
             updated=written.updated,
             unchanged=written.unchanged,

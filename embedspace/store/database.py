@@ -183,10 +183,17 @@ def initialise(
         with transaction(connection):
             if keyword_index != "porter":  # the triggers name the table: they stay
                 connection.execute("DROP TABLE items_fts")
-                connection.execute(
-                    "CREATE VIRTUAL TABLE items_fts USING fts5(content, content='items', "
-                    f"content_rowid='rowid', tokenize='{KEYWORD_INDEXES[keyword_index]}')"
-                )
+                try:
+                    connection.execute(
+                        "CREATE VIRTUAL TABLE items_fts USING fts5(content, content='items', "
+                        f"content_rowid='rowid', tokenize='{KEYWORD_INDEXES[keyword_index]}')"
+                    )
+                except sqlite3.OperationalError as error:
+                    raise EmbedspaceError(
+                        f"This Python's SQLite ({sqlite3.sqlite_version}) cannot make a "
+                        f"{keyword_index} keyword index ({error}); it needs SQLite 3.34 or "
+                        "newer. Use the porter index, or a Python with a newer SQLite."
+                    ) from None
             write_meta(
                 connection,
                 {
@@ -372,13 +379,22 @@ class DatabaseHandle:
 
 
 def migrate(connection: sqlite3.Connection) -> None:
-    """Apply the migrations this database has not had yet, each in its own transaction."""
-    with transaction(connection):
-        current = connection.execute("PRAGMA user_version").fetchone()[0]
-        for number in range(current, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[number]):
-                connection.execute(statement)
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    """Apply the migrations this database has not had yet, in one transaction."""
+    try:
+        with transaction(connection):
+            current = connection.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(current, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[number]):
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.OperationalError as error:
+        if "fts5" not in str(error) and "tokenizer" not in str(error):
+            raise
+        raise EmbedspaceError(
+            f"This Python's SQLite ({sqlite3.sqlite_version}) lacks what the keyword index "
+            f"needs ({error}): FTS5, and for trigram indexes SQLite 3.34 or newer. Use a "
+            "Python built with a newer SQLite (python.org and most Linux builds have it)."
+        ) from None
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -357,7 +357,8 @@ class Space:
         return records_to_write(items, ids, metadata, vectors, self.stamp.dim, self.stamp.metric)
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete items by id in one transaction; returns how many existed."""
+        """Delete items by id (a document's id: all its passages) in one transaction;
+        returns how many items were deleted."""
         deleted = self._writer.delete(ids)
         if deleted:
             self._after_write()

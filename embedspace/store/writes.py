@@ -105,12 +105,28 @@ class ItemWriter:
             removed = self._remove_parts(replacing, {r.id for r in records})
         return WriteResult(done.added, done.updated, done.unchanged, done.embedded, removed)
 
+    def _passages_of(self, documents: list[str]) -> list[int]:
+        """Rowids of the passages of ``documents`` (deleting a document deletes them)."""
+        rowids: list[int] = []
+        for start in range(0, len(documents), CHUNK):
+            chunk = documents[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rowids += [
+                row[0]
+                for row in self._db.connection.execute(
+                    "SELECT rowid FROM items WHERE json_extract(metadata, '$._document') "
+                    f"IN ({marks})",
+                    chunk,
+                )
+            ]
+        return rowids
+
     def _remove_parts(self, documents: Sequence[str], keep: set[str]) -> int:
         """Delete the items of ``documents`` (by id, or by their ``_document`` field) that
         are not in ``keep``: what a re-indexed document no longer has."""
         connection = self._db.connection
         stale: list[int] = []
-        wanted = list(dict.fromkeys(documents))
+        wanted = list(dict.fromkeys(id_list(documents))) if documents else []
         for start in range(0, len(wanted), CHUNK // 2):
             chunk = wanted[start : start + CHUNK // 2]
             marks = ",".join("?" * len(chunk))
@@ -188,9 +204,10 @@ class ItemWriter:
         wanted = id_list(ids)
         with db.transaction(self._db.connection):
             found = self.lookup(wanted)
-            if not found:
-                return 0
             rowids = [rowid for rowid, _, _ in found.values()]
+            rowids += self._passages_of([i for i in wanted if i not in found])
+            if not rowids:
+                return 0
             version = self.bump(-len(rowids))
             self._delete_rows(rowids, version)
         return len(rowids)
