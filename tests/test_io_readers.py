@@ -223,3 +223,14 @@ def test_a_folder_holds_text_files_and_images(tmp_path: Path) -> None:
     assert records["red.png"].modality == "image"
     reasons = sorted(str(r) for r in found if isinstance(r, Rejection))
     assert "blob.txt: is not a text file" in reasons[0] and "empty.txt: is empty" in reasons[1]
+
+
+def test_a_jsonl_row_that_is_a_string_is_named_as_such_not_quoted_as_a_reason(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text('"just a string"\n{"text": "ok"}\n{broken\n', encoding="utf-8")
+    found = list(read_records(source))
+    assert isinstance(found[0], Rejection) and "not an object" in str(found[0])
+    assert "just a string" not in str(found[0])
+    assert isinstance(found[2], Rejection) and "is not valid JSON" in str(found[2])

@@ -73,7 +73,7 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="'high' is not a number"):
         read_qrels(tmp_path / "grade.csv")
     (tmp_path / "broken.jsonl").write_text('{"_id": "q1", \n', encoding="utf-8")
-    with pytest.raises(InvalidInput, match="line 1: not JSON"):
+    with pytest.raises(InvalidInput, match="row 1: is not valid JSON"):
         read_queries(tmp_path / "broken.jsonl")
 
 
@@ -112,5 +112,5 @@ def test_non_utf8_and_non_object_query_files_are_clear_errors(tmp_path: Path) ->
     with pytest.raises(InvalidInput, match="not UTF-8"):
         read_queries(tmp_path / "latin.csv")
     (tmp_path / "strings.jsonl").write_text('"just a string"\n', encoding="utf-8")
-    with pytest.raises(InvalidInput, match="not an object"):
+    with pytest.raises(InvalidInput, match="row 1: is not an object"):
         read_queries(tmp_path / "strings.jsonl")

@@ -29,6 +29,10 @@ _INT64 = 1 << 63
 FIELD_LIMIT = (1 << (8 * ctypes.sizeof(ctypes.c_long) - 1)) - 1
 
 
+class RowProblem(str):
+    """Why a row of a table could not be read (told apart from a row that is a string)."""
+
+
 def csv_rows(file: Path, text: str, delimiter: str) -> Iterator[tuple[int, Any]]:
     """``(line, row)`` for each row (a dict by header name), or ``(line, problem)`` for a
     row with more fields than the header; ``line`` is where the row ends.
@@ -44,7 +48,7 @@ def csv_rows(file: Path, text: str, delimiter: str) -> Iterator[tuple[int, Any]]
             start, following = following, reader.line_num + 1
             extra = row.pop(None, None)  # type: ignore[call-overload]
             if extra:
-                yield reader.line_num, f"has {len(extra)} more fields than the header"
+                yield reader.line_num, RowProblem(f"has {len(extra)} more fields than the header")
             else:
                 yield reader.line_num, row
     except csv.Error as error:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import InvalidInput
-from embedspace.io.csv_table import csv_rows, infer_types
+from embedspace.io.csv_table import RowProblem, csv_rows, infer_types
 from embedspace.io.records import Record, Rejection, derive_id, unicode_problem
 
 #: Columns tried, in order, when no ``text_fields`` are named.
@@ -93,7 +93,7 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise InvalidInput(f"{file}: expected a table (.csv, .tsv, .jsonl, .json or .parquet).")
     for number, row in rows:
         if not isinstance(row, dict):
-            problem = row if isinstance(row, str) else "is not an object"
+            problem = row if isinstance(row, RowProblem) else "is not an object"
             raise InvalidInput(f"{file}, row {number}: {problem}.")
         yield number, row
 
@@ -158,7 +158,7 @@ def _jsonl_rows(file: Path, text: str) -> Iterator[tuple[int, Any]]:
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as error:
-            yield number, f"is not valid JSON ({error.msg})"
+            yield number, RowProblem(f"is not valid JSON ({error.msg})")
 
 
 def _json_rows(file: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -204,7 +204,7 @@ def _tabular_records(
     columns = _columns(file, objects, text_fields, id_field, vector_field, typed)
     seen_ids: dict[str, int] = {}
     for number, row in rows:
-        if isinstance(row, str):
+        if isinstance(row, RowProblem):
             yield Rejection(str(file), number, row)
             continue
         if not isinstance(row, dict):

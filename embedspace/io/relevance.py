@@ -15,13 +15,12 @@ A judgement of 0 or less means "not relevant" and is kept only as such.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from embedspace.errors import InvalidInput
+from embedspace.io.readers import read_rows
 
 T = TypeVar("T")
 
@@ -33,41 +32,24 @@ _QRELS_SCORE = ("score", "relevance", "grade", "label")
 
 
 def read_queries(path: str | Path) -> dict[str, str]:
-    """Query id -> query text, from BEIR ``queries.jsonl`` or a CSV/TSV file."""
+    """Query id -> query text, from BEIR ``queries.jsonl`` or a CSV/TSV/JSON/Parquet file."""
     file = _existing(path, "queries")
-    if file.suffix.lower() in (".jsonl", ".json"):
-        queries: dict[str, str] = {}
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidInput(f"{file}, line {number}: not JSON ({error.msg}).") from None
-            if not isinstance(row, dict):
-                raise InvalidInput(f"{file}, line {number}: not an object with _id and text.")
-            key, text = _pick(row, _QUERY_ID, file, number), _pick(row, _QUERY_TEXT, file, number)
-            queries[str(key)] = str(text)
-        return _non_empty(queries, file)
-    rows = _table(file)
-    return _non_empty(
-        {
-            str(_pick(row, _QUERY_ID, file, n)): str(_pick(row, _QUERY_TEXT, file, n))
-            for n, row in rows
-        },
-        file,
-    )
+    queries = {
+        str(_pick(row, _QUERY_ID, file, n)): str(_pick(row, _QUERY_TEXT, file, n))
+        for n, row in read_rows(file)
+    }
+    return _non_empty(queries, file)
 
 
 def read_qrels(path: str | Path) -> dict[str, dict[str, float]]:
     """Query id -> {document id: relevance}, from BEIR ``qrels/*.tsv`` or a CSV file."""
     file = _existing(path, "qrels")
     qrels: dict[str, dict[str, float]] = {}
-    for number, row in _table(file):
+    for number, row in read_rows(file):
         query = str(_pick(row, _QRELS_QUERY, file, number))
         document = str(_pick(row, _QRELS_DOC, file, number))
         score_field = next((f for f in _QRELS_SCORE if f in row), None)
-        raw = row[score_field] if score_field else "1"
+        raw = row[score_field] if score_field else 1
         try:
             score = float(raw)
         except (TypeError, ValueError):
@@ -82,21 +64,7 @@ def _existing(path: str | Path, what: str) -> Path:
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(f"No {what} file at {file}. Check the path.")
-    try:
-        file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(
-            f"{file} is not UTF-8 text (byte {error.start}): convert it, e.g. with iconv."
-        ) from None
     return file
-
-
-def _table(file: Path) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV (``,``) or TSV (tab) file with a header, numbered from 2."""
-    text = file.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if file.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    return [(number, row) for number, row in enumerate(reader, 2)]
 
 
 def _pick(row: Mapping[str, object], names: tuple[str, ...], file: Path, number: int) -> object:
