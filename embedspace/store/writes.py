@@ -206,6 +206,7 @@ class ItemWriter:
             found = self.lookup(wanted)
             rowids = [rowid for rowid, _, _ in found.values()]
             rowids += self._passages_of([i for i in wanted if i not in found])
+            rowids = list(dict.fromkeys(rowids))  # a passage named and its document: once
             if not rowids:
                 return 0
             version = self.bump(-len(rowids))
