@@ -153,6 +153,16 @@ def test_http_search_by_mode(space: es.Space) -> None:
         ] == ["cafe"]
         got = client.get("/spaces/news/search", params={"q": "espresso", "mode": "keyword"})
         assert [m["id"] for m in got.json()["matches"]] == ["cafe"]
+        params = {"q": "warehouse", "mode": "hybrid", "alpha": 0.0, "passages": "true"}
+        hybrid_get = client.get("/spaces/news/search", params=params).json()["matches"]
+        assert hybrid_get[0]["id"] == "part"
+        refused_alpha = client.get("/spaces/news/search", params={"q": "cat", "alpha": 0.5})
+        assert refused_alpha.status_code == 400 and "hybrid" in refused_alpha.text
+        new = {"name": "grams", "encoder": "fake", "keyword_index": "trigram"}
+        made = client.post("/spaces", json=new)
+        assert made.status_code == 201, made.text
+        with es.Space.open("grams") as grams:
+            assert grams.info()["keyword_index"] == "trigram"
         vector_keyword = {"vector": [0.1] * 64, "mode": "keyword"}
         refused = client.post("/spaces/news/search", json=vector_keyword)
         assert refused.status_code == 400

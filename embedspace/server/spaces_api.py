@@ -43,6 +43,7 @@ class NewSpace(BaseModel):
     name: str
     encoder: str = "minilm-l6"
     metric: Literal["cosine", "dot", "euclidean"] = "cosine"
+    keyword_index: Literal["porter", "trigram"] = "porter"
 
 
 class NewItem(BaseModel):
@@ -105,7 +106,9 @@ def create(body: NewSpace, request: Request) -> dict[str, Any]:
     state = _state(request)
     path = state.spaces.can_create(body.name)
     encoder = state.encoder(body.encoder)  # only the served models: no paths, no downloads
-    with Space.create(path, encoder=encoder, metric=body.metric) as space:
+    with Space.create(
+        path, encoder=encoder, metric=body.metric, keyword_index=body.keyword_index
+    ) as space:
         return _summary(space)
 
 
@@ -191,11 +194,15 @@ async def search_get(
     k: Annotated[int, Query(ge=1, le=1000)] = 10,
     where: Annotated[list[str] | None, Query(description="KEY=VALUE, KEY<VALUE, ...")] = None,
     mode: Annotated[Literal["dense", "keyword", "hybrid"], Query()] = "dense",
+    alpha: Annotated[float | None, Query(ge=0, le=1)] = None,
+    passages: bool = False,
 ) -> dict[str, Any]:
     """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``
-    (``&mode=keyword`` or ``hybrid`` to search by words too)."""
+    (``&mode=keyword`` or ``hybrid`` to search by words too, ``&alpha=``, ``&passages=true``)."""
     conditions = parse_conditions(where or [], option="where")
-    found = await _state(request).search(name, q, k, where=conditions, mode=mode)
+    found = await _state(request).search(
+        name, q, k, where=conditions, mode=mode, alpha=alpha, passages=passages
+    )
     return {"matches": [_match(m) for m in found]}
 
 
