@@ -99,21 +99,30 @@ class NeighbourSearch:
                     request.alpha,
                     request.ann_threshold,
                 )
-            count = min(count, db.item_count(self._db.connection))
-            if count < 1:
-                return []
-            found = self.nearest(
-                request.vector,
-                count,
-                where=request.where,
-                exact=request.exact,
-                ann_threshold=request.ann_threshold,
+            return self.dense(
+                request.vector, count, request.where, request.exact, request.ann_threshold
             )
-            return self.matches(*found)
 
         if passages or not has_passages(self._db.connection):
             return fetch(k)
         return best_per_document(fetch, k)
+
+    def dense(
+        self,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        ann_threshold: int,
+    ) -> list[Match]:
+        """The items of the ``k`` rows nearest ``vector`` (never more than there are: faiss
+        allocates ``k`` per query)."""
+        k = min(k, db.item_count(self._db.connection))
+        if k < 1:
+            return []
+        return self.matches(
+            *self.nearest(vector, k, where=where, exact=exact, ann_threshold=ann_threshold)
+        )
 
     def keyword(self, text: str, k: int, where: Mapping[str, Any] | None) -> list[Match]:
         """The ``k`` items whose content best matches the words of ``text`` (bm25)."""

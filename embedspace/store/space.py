@@ -562,13 +562,7 @@ class Space:
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
     ) -> list[Match]:
-        k = min(k, len(self))  # never more than there are (faiss allocates k per query)
-        if k < 1:
-            return []
-        rowids, scores = self._search.nearest(
-            vector, k, where=where, exact=exact, ann_threshold=self.ann_threshold
-        )
-        return self._search.matches(rowids, scores)
+        return self._search.dense(vector, k, where, exact, self.ann_threshold)
 
     # ------------------------------------------------------------------ indexes
     def optimize(self) -> None:
