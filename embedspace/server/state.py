@@ -99,17 +99,19 @@ class ServedSpaces:
         it halfway."""
         path = self.path(name)
         with self._lock_of(name):
-            space = self._open.pop(name, None)
-            if space is not None:
-                space.close()
+            self._close_held(name)
             delete_space(path)
 
     def forget(self, name: str) -> None:
-        """Close ``name`` (before it is deleted)."""
+        """Close ``name`` if it is open."""
         with self._lock_of(name):
-            space = self._open.pop(name, None)
-            if space is not None:
-                space.close()
+            self._close_held(name)
+
+    def _close_held(self, name: str) -> None:
+        """Close the open space ``name``; the caller holds its lock."""
+        space = self._open.pop(name, None)
+        if space is not None:
+            space.close()
 
     def _lock_of(self, name: str) -> threading.Lock:
         """The lock of the space ``name`` (one request uses a Space handle at a time)."""
