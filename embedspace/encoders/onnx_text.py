@@ -168,17 +168,18 @@ class OnnxTextEncoder(Encoder):
             if self._uncut is None:  # a second tokenizer: the shared one stays truncating
                 self._uncut = self._tokenizer_factory()
                 self._uncut.no_truncation()
-        return [len(e.ids) for e in self._uncut.encode_batch(list(texts))] if texts else []
+        return [len(e.ids) for e in self._encodings(texts, self._uncut)]
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many ``texts`` exceed the tokenizer's truncation length (cut when embedded)."""
         return sum(1 for e in self._encodings(texts) if e.overflowing)
 
-    def _encodings(self, texts: Sequence[str]) -> Iterator[Any]:
-        """The tokenizer's encodings of ``texts``, tokenized a chunk at a time."""
+    def _encodings(self, texts: Sequence[str], tokenizer: Any = None) -> Iterator[Any]:
+        """The encodings of ``texts`` by ``tokenizer`` (default: the model's, which cuts
+        texts to its length), tokenized a chunk at a time."""
         if not texts:
             return
-        tokenizer = self._load_tokenizer()
+        tokenizer = tokenizer or self._load_tokenizer()
         for start in range(0, len(texts), _TOKENIZE_CHUNK):
             yield from tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_CHUNK]))
 
