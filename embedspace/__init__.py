@@ -44,6 +44,7 @@ from embedspace.ops.outliers import OutlierScore, outliers
 from embedspace.ops.qa import Answer, ask
 from embedspace.ops.recommend import Recommender, train_two_tower
 from embedspace.ops.record_match import RecordPair, dedup_records, match_records
+from embedspace.ops.sql import SqlSession, sql
 from embedspace.ops.typos import FixResult, Speller
 from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
@@ -100,6 +101,7 @@ __all__ = [
     "StorageError",
     "Speller",
     "Recommender",
+    "SqlSession",
     "TwoTowerModel",
     "TwoTowerReport",
     "TwoTowerSettings",
@@ -131,6 +133,7 @@ __all__ = [
     "similarity",
     "similarity_correlation",
     "similarity_matrix",
+    "sql",
     "train_align",
     "train_two_tower",
     "train_word2vec",

@@ -129,6 +129,7 @@ def _register() -> None:
         search_cmd,
         serve_cmd,
         spaces_cmd,
+        sql_cmd,
         train_cmd,
         words_cmd,
     )
@@ -138,6 +139,7 @@ def _register() -> None:
         items_cmd,
         search_cmd,
         evaluate_cmd,
+        sql_cmd,
         spaces_cmd,
         encoders_cmd,
         embed_cmd,

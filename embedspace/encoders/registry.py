@@ -57,6 +57,11 @@ _BUILTINS = (
         "embedspace.encoders.e5:MultilingualE5Small",
         aliases=("e5-small", "intfloat/multilingual-e5-small"),
     ),
+    EncoderEntry(
+        "mpnet-base",
+        "embedspace.encoders.mpnet:mpnet_base",
+        aliases=("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"),
+    ),
     EncoderEntry("hashing", "embedspace.encoders.hashing:HashingEncoder"),
     EncoderEntry("efficientnet-lite0", "embedspace.encoders.efficientnet:EfficientNetLite0"),
     EncoderEntry(

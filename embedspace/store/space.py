@@ -260,6 +260,11 @@ class Space:
         meta = db.read_meta(self._db.connection)  # read once for all of it
         return space_info(self.name, self.path, self.stamp, meta, self._recipe_here())
 
+    @property
+    def data_version(self) -> int:
+        """Goes up with every committed write: what a copy of the items is checked against."""
+        return db.data_version(self._db.connection)
+
     # ------------------------------------------------------- the mapping of ids
     def __len__(self) -> int:
         return db.item_count(self._db.connection)
