@@ -130,6 +130,37 @@ def test_command_line_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @needs_minilm
+def test_sql_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("duckdb")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
+    outputs = _run_block("embedspace sql", monkeypatch)
+    searched = CliRunner().invoke(main, ["search", "news", "food", "-k", "3", "--json"])
+    expected = [json.loads(line)["id"] for line in searched.stdout.splitlines()]
+    assert [line.split("│")[1].strip() for line in outputs[1].splitlines() if "│" in line] == (
+        expected
+    )
+    ranked = [line.split("│")[1].strip() for line in outputs[2].splitlines() if "│" in line]
+    filtered = CliRunner().invoke(
+        main,
+        [
+            "search",
+            "news",
+            "space exploration",
+            "--where",
+            "topic=science",
+            "-k",
+            "3",
+            "--exact",
+            "--json",
+        ],
+    )
+    assert ranked == [json.loads(line)["id"] for line in filtered.stdout.splitlines()]
+    counts = outputs[3].splitlines()
+    assert counts[0] == "topic,n" and sum(int(line.split(",")[1]) for line in counts[1:]) == 45
+
+
+@needs_minilm
 @pytest.mark.slow
 def test_images_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("skimage")

@@ -182,12 +182,12 @@ class NeighbourSearch:
         clause, params = where_sql(where)
         connection = self._db.connection
         self._check_fields(where)
-        (count,) = connection.execute(
-            f"SELECT count(*) FROM items WHERE {clause}", params
-        ).fetchone()
+        # One scan of the filter (it reads every item's metadata: the slow part), then the
+        # vectors of the rows it kept, by rowid.
+        selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
+        allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
+        count = len(allowed)
         if not exact and count >= ann_threshold:
-            selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
-            allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
             found = self._ann.search(connection, vector, k, allowed=allowed)
             if found is not None:
                 keep = found[0][0] >= 0
@@ -199,7 +199,8 @@ class NeighbourSearch:
                     k,
                 )
         rows = connection.execute(
-            f"SELECT rowid, vector FROM items WHERE {clause}", params
+            "SELECT rowid, vector FROM items WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(allowed.tolist()),),
         ).fetchall()
         matrix = db.vectors_from_blobs([r[1] for r in rows], self._stamp.dim)
         positions, scores = top_k(matrix, vector, k, self._stamp.metric)
