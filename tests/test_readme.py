@@ -81,6 +81,8 @@ MARKERS = {
     "examples/movielens.py": "test_recommendations_examples",
     "embedspace dedup news": "test_multitool_examples",
     "embedspace serve news": "test_server_examples",
+    "embedspace sql": "test_sql_example",
+    "--engine ray": "test_ray_example",
 }
 
 
@@ -158,6 +160,18 @@ def test_sql_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert ranked == [json.loads(line)["id"] for line in filtered.stdout.splitlines()]
     counts = outputs[3].splitlines()
     assert counts[0] == "topic,n" and sum(int(line.split(",")[1]) for line in counts[1:]) == 45
+
+
+@needs_minilm
+def test_ray_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
+    outputs = _run_block("--engine ray", monkeypatch)
+    assert "45 added" in outputs[0] and "45 embedded" in outputs[0]
+    first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
+    assert "dale-1" in first_row  # the same burritos as an index in one process finds
 
 
 @needs_minilm

@@ -8,6 +8,7 @@ from embedspace.cli.output import emit_json, plural
 from embedspace.cli.progress import Stages
 from embedspace.ops.chunking import DEFAULT_OVERLAP
 from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
+from embedspace.ops.ray_engine import ENGINES, engine_named
 
 
 @click.command("index")
@@ -76,6 +77,20 @@ from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
     "case, accents and English endings folded; the default) or trigram (any 3+ characters: "
     "codes and partial words).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Where texts are embedded: in this process, or on Ray (a local Ray started for the "
+    "run, or the cluster at --address); the space is written here either way.",
+)
+@click.option("--address", help="With --engine ray: the Ray cluster (ray://host:10001).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="With --engine ray: embedding actors (default: one per CPU of the cluster).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 def index_command(
     space: str,
@@ -90,6 +105,9 @@ def index_command(
     chunk_tokens: int | None,
     chunk_overlap: int | None,
     keyword_index: str | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Embed FILES into SPACE: CSV/TSV, JSONL, JSON, Parquet, or text (one item per line),
@@ -119,6 +137,9 @@ def index_command(
       embedspace index photos ./holiday-photos                 # search by image or text
       embedspace index shoes ./catalogue --encoder efficientnet-lite0   # by image only
       embedspace index copy news.parquet --vector-field vector   # from 'embedspace export'
+      embedspace index big corpus.parquet --text-field text --engine ray   # local Ray
+      embedspace index big corpus.parquet --text-field text --engine ray \\
+          --address ray://head:10001
     """
     with Stages() as progress:
         report = ingest(
@@ -134,6 +155,7 @@ def index_command(
             chunk_tokens=chunk_tokens,
             chunk_overlap=chunk_overlap,
             keyword_index=keyword_index,
+            engine=engine_named(engine, address=address, workers=workers),
             on_progress=progress,
         )
     _print_report(report, as_json=as_json)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from embedspace import config
 from embedspace.encoders import Encoder
@@ -31,6 +33,7 @@ from embedspace.io.images import image_record, is_image_path
 from embedspace.io.outputs import check_new_folder, write_error
 from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.ops.chunking import Chunked, split_documents, write_batches
+from embedspace.ops.ray_engine import RayEngine
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.items import check_records
@@ -85,6 +88,7 @@ def ingest(
     chunk_tokens: int | None = None,
     chunk_overlap: int | None = None,
     keyword_index: str | None = None,
+    engine: RayEngine | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Read ``paths`` (tables, text files, images, folders of images and text files) into
@@ -96,7 +100,8 @@ def ingest(
     are stored as passages of ``chunk_tokens`` tokens (default: the encoder's window; 0:
     never split) overlapping by ``chunk_overlap``; a re-indexed document's passages are
     replaced in one transaction. ``keyword_index`` (``porter`` or ``trigram``) is the kind
-    of keyword index a new space gets.
+    of keyword index a new space gets. ``engine`` (a ``RayEngine``) embeds the texts on Ray
+    instead of in this process; the space is written here either way.
     """
     started = time.perf_counter()
     sources = [_Source(Path(p), str(Path(p).resolve())) for p in paths]
@@ -124,7 +129,10 @@ def ingest(
         read = len(records)
         chunked = split_documents(records, target.encoder, chunk_tokens, chunk_overlap)
         records = chunked.records
-        written = _write(target, chunked, on_progress)
+        made = engine.vectors(target, records, on_progress) if engine else None
+        written = _write(target, chunked, on_progress, made)
+        if engine:
+            engine.finished()
         removed = _remove_gone(target, sources, on_progress) if sync else None
         target.optimize()
         texts = [r.content for r in records if r.modality == "text" and r.vector is None]
@@ -145,7 +153,12 @@ def ingest(
         )
 
 
-def _write(space: Space, chunked: Chunked, on_progress: ProgressCallback | None) -> WriteResult:
+def _write(
+    space: Space,
+    chunked: Chunked,
+    on_progress: ProgressCallback | None,
+    made: Mapping[str, np.ndarray] | None = None,
+) -> WriteResult:
     """Upsert the records in batches of about ``BATCH``, one transaction each (a document's
     passages, and the removal of its old ones, in one)."""
     added = updated = unchanged = embedded = removed = done = 0
@@ -153,7 +166,7 @@ def _write(space: Space, chunked: Chunked, on_progress: ProgressCallback | None)
     total = len(chunked.records)
     report(on_progress, stage, 0, total)
     for batch, replacing in write_batches(chunked, BATCH):
-        result = space.upsert(batch, replacing=replacing)
+        result = space.upsert(batch, replacing=replacing, precomputed=made)
         added += result.added
         updated += result.updated
         unchanged += result.unchanged

@@ -310,10 +310,13 @@ class Space:
         on_progress: ProgressCallback | None = None,
         progress: bool = False,
         replacing: Sequence[str] = (),
+        precomputed: Mapping[str, np.ndarray] | None = None,
     ) -> WriteResult:
         """Insert or replace items in one transaction; unchanged content is not re-embedded.
         ``replacing``: ids of documents these items are the whole of (their passages):
-        any other item of theirs is deleted in the same transaction.
+        any other item of theirs is deleted in the same transaction. ``precomputed``: vectors
+        this space's encoder already made, by content hash (``content_hash``; a distributed
+        engine's output): used, and counted as embedded, instead of embedding again.
 
         ``items`` are texts (with optional ``ids``, default a hash of each text, and
         ``metadata``), or ``Record``s as the readers in ``embedspace.io`` make them (texts
@@ -324,7 +327,9 @@ class Space:
         ``progress=True`` (deprecated) prints plain lines on standard error.
         """
         records = self._records(items, ids, metadata, vectors)
-        return self._write(records, True, legacy_progress(on_progress, progress), replacing)
+        return self._write(
+            records, True, legacy_progress(on_progress, progress), replacing, precomputed
+        )
 
     def upsert_records(
         self,
@@ -380,9 +385,14 @@ class Space:
         replace: bool,
         on_progress: ProgressCallback | None,
         replacing: Sequence[str] = (),
+        precomputed: Mapping[str, np.ndarray] | None = None,
     ) -> WriteResult:
         result = self._writer.write(
-            records, replace=replace, on_progress=on_progress, replacing=replacing
+            records,
+            replace=replace,
+            on_progress=on_progress,
+            replacing=replacing,
+            precomputed=precomputed,
         )
         if result.added or result.updated or result.removed:
             self._after_write()
@@ -424,6 +434,11 @@ class Space:
     def ids(self) -> list[str]:
         """Every id, in insertion order."""
         return [r[0] for r in self._db.connection.execute("SELECT id FROM items ORDER BY rowid")]
+
+    def stored_contents(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these content hashes (``content_hash``) some item already has: their
+        vectors need not be made again."""
+        return set(self._writer.cached_vectors(list(hashes)))
 
     def vectors(self, ids: Sequence[str] | None = None) -> np.ndarray:
         """Stored vectors, ``(n, dim)`` float32: all (insertion order) or for ``ids`` (in order).

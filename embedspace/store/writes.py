@@ -68,10 +68,12 @@ class ItemWriter:
         replace: bool,
         on_progress: ProgressCallback | None = None,
         replacing: Sequence[str] = (),
+        precomputed: Mapping[str, np.ndarray] | None = None,
     ) -> WriteResult:
         """Insert (``replace``: or replace) ``records`` in one transaction; the items of the
         documents ``replacing`` (their passages, or their own item) that are not among
-        ``records`` are deleted in the same transaction."""
+        ``records`` are deleted in the same transaction. ``precomputed``: vectors of this
+        space's encoder by content hash, used instead of embedding those records."""
         existing = self.lookup([r.id for r in records])
         if not replace and existing:
             taken = sorted(existing)[:5]
@@ -85,12 +87,14 @@ class ItemWriter:
             for i, r in enumerate(records)
             if r.vector is None and (r.id not in existing or existing[r.id][1] != hashes[i])
         ]
-        cached = self._cached_vectors([hashes[i] for i in needed])
+        cached = self.cached_vectors([hashes[i] for i in needed])
         to_embed = [i for i in needed if hashes[i] not in cached]
-        fresh: dict[int, np.ndarray] = {}
+        given = precomputed or {}
+        fresh = {i: given[hashes[i]] for i in to_embed if hashes[i] in given}
+        to_embed = [i for i in to_embed if i not in fresh]
         if to_embed:
             made = self._embed([records[i] for i in to_embed], on_progress)
-            fresh = dict(zip(to_embed, made, strict=True))
+            fresh.update(zip(to_embed, made, strict=True))
         connection = self._db.connection
         with db.transaction(connection):
             # Re-read inside the write lock: another writer may have committed meanwhile.
@@ -311,7 +315,8 @@ class ItemWriter:
                 found[row[0]] = (row[1], row[2], row[3])
         return found
 
-    def _cached_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+    def cached_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these content hashes (those some item has)."""
         found: dict[str, np.ndarray] = {}
         unique = sorted(set(hashes))
         connection = self._db.connection
