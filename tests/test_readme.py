@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import embedspace as es
 from embedspace.cli import main
 from tests.conftest import needs_minilm
 
@@ -83,6 +84,7 @@ MARKERS = {
     "embedspace serve news": "test_server_examples",
     "embedspace sql": "test_sql_example",
     "--engine ray": "test_ray_example",
+    "--store $PG": "test_postgres_example",
 }
 
 
@@ -172,6 +174,29 @@ def test_ray_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "45 added" in outputs[0] and "45 embedded" in outputs[0]
     first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
     assert "dale-1" in first_row  # the same burritos as an index in one process finds
+
+
+@needs_minilm
+def test_postgres_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDSPACE_STORE", raising=False)  # --store sets it: restored after
+    shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
+    from embedspace.store.postgres import PostgresSpace
+
+    if "news" in PostgresSpace.list_at(postgres_url):
+        PostgresSpace.delete_at(postgres_url, "news")
+    try:
+        outputs = _run_block("--store $PG", monkeypatch, variables={"PG": postgres_url})
+    finally:
+        PostgresSpace.delete_at(postgres_url, "news")
+    assert "45 added" in outputs[0]
+    first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
+    assert "dale-1" in first_row  # as the SQLite space finds it
+    assert "Wrote 45 items" in outputs[3]
+    with es.Space.open(tmp_path / "news-local") as copied:
+        assert len(copied) == 45 and copied.search("food", 1)[0].id == "dale-1"
 
 
 @needs_minilm

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from embedspace.config import STORE_VARIABLE
 from embedspace.errors import EmbedspaceError
 
 log = logging.getLogger("embedspace")
@@ -55,7 +56,13 @@ def _fail(ctx: click.Context, message: str) -> None:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="embedspace")
 @click.option("-v", "--verbose", is_flag=True, help="Log what embedspace is doing to stderr.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--store",
+    metavar="URL",
+    help="Keep spaces given by bare name in this PostgreSQL database (pgvector) instead of "
+    "$EMBEDSPACE_HOME, e.g. postgresql://user@host:5432/db (or set $EMBEDSPACE_STORE).",
+)
+def main(verbose: bool, store: str | None) -> None:
     """Embed text and images, keep them in a crash-safe space, and search by meaning —
     offline.
 
@@ -70,13 +77,16 @@ def main(verbose: bool) -> None:
       embedspace words analogy man woman king       # queen
       embedspace fix "teh qiuck brwon fox"          # the quick brown fox
 
-    Spaces given by bare name live in $EMBEDSPACE_HOME (default: your user data folder);
-    anything with a '/' is a path. Every command that prints results takes --json.
+    Spaces given by bare name live in $EMBEDSPACE_HOME (default: your user data folder), or
+    in PostgreSQL with --store URL; anything with a '/' is a path. Every command that
+    prints results takes --json.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    if store:  # read by every command's Space.open/create below (config.store_url)
+        os.environ[STORE_VARIABLE] = store
     # One-time model preparation (up to ~40 s on first use) is worth a line on stderr.
     logging.getLogger("embedspace.prepare").setLevel(logging.INFO)
 

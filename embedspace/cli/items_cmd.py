@@ -11,7 +11,7 @@ import click
 from embedspace.cli.options import json_option, where_option
 from embedspace.cli.output import emit_json, parse_where, plural, print_table, shorten
 from embedspace.cli.progress import Progress, Stages
-from embedspace.ops.export import FORMATS, export_space
+from embedspace.ops.export import FORMATS, export_to
 from embedspace.ops.ingest import SOURCE_KEY
 from embedspace.ops.items import list_items, remove_items
 from embedspace.store import Space
@@ -110,25 +110,33 @@ def remove_command(space: str, ids: tuple[str, ...], missing_ok: bool, as_json: 
 @click.option(
     "-o",
     "--output",
-    required=True,
     metavar="FILE",
     help=f"File to write: {' or '.join(FORMATS)} (its folder must exist).",
 )
+@click.option(
+    "--to",
+    metavar="LOCATION",
+    help="Copy into a new space instead, vectors and all: a postgresql:// URL (the copy keeps "
+    "the name), a folder, or a name.",
+)
 @where_option
-def export_command(space: str, output: str, where: tuple[str, ...]) -> None:
+def export_command(space: str, output: str | None, to: str | None, where: tuple[str, ...]) -> None:
     """Write the items of SPACE to a Parquet or JSON Lines file: id, content, metadata and
     vector per item, written atomically. 'embedspace index' reads it back (with
-    --vector-field vector, nothing is embedded again).
+    --vector-field vector, nothing is embedded again). With --to, copy them into a new
+    space (SQLite or PostgreSQL) instead.
 
     \b
     Examples:
       embedspace export news -o news.parquet
       embedspace index news-copy news.parquet --vector-field vector --encoder minilm-l6
       embedspace export news -o food.jsonl --where topic=food
+      embedspace export news --to postgresql://me@db.example:5432/search   # to pgvector
+      embedspace --store postgresql://me@db.example:5432/search export news --to ./news
     """
     with Space.open(space) as opened, Progress(f"Exporting {opened.name}"):
-        count = export_space(opened, output, where=parse_where(where))
-    click.echo(f"Wrote {plural(count, 'item')} of '{space}' to {output}.")
+        count, target = export_to(opened, output=output, to=to, where=parse_where(where))
+    click.echo(f"Wrote {plural(count, 'item')} of '{space}' to {target}.")
 
 
 COMMANDS = [items_command, remove_command, export_command]

@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from embedspace.errors import InvalidInput
 from embedspace.io.outputs import check_output_file, write_file
 from embedspace.ops.ingest import SOURCE_KEY
 from embedspace.store import Snapshot, Space
 
 FORMATS = (".parquet", ".jsonl")
+COPY_BATCH = 1024  # items per transaction of copy_space
 
 
 def export_space(space: Space, path: str | Path, *, where: Mapping[str, Any] | None = None) -> int:
@@ -71,3 +73,54 @@ def _parquet(temp: Path, snapshot: Snapshot, metadata: list[dict[str, Any]], spa
         {"embedspace.encoder": space.stamp.encoder, "embedspace.metric": space.stamp.metric}
     )
     pq.write_table(table, temp)
+
+
+def copy_space(
+    space: Space, to: str | Path, *, where: Mapping[str, Any] | None = None
+) -> tuple[int, str]:
+    """Copy the items of ``space`` (those matching ``where``), with their vectors, into a new
+    space at ``to``: a ``postgresql://`` URL (the copy takes ``space``'s name there), a
+    folder, or a bare name. Nothing is embedded again. Returns (items copied, where)."""
+    from embedspace.io.records import Record
+    from embedspace.store.database import Stamp
+    from embedspace.store.space import postgres_location
+
+    stamp = space.stamp
+    name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None
+    made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized)
+    target = Space.create(to, made, stamp.metric, name=name)
+    snapshot = space.snapshot(where)
+    with target:
+        for start in range(0, len(snapshot), COPY_BATCH):
+            stop = start + COPY_BATCH
+            target.upsert(
+                [
+                    Record(item_id, content, metadata, vector)
+                    for item_id, content, metadata, vector in zip(
+                        snapshot.ids[start:stop],
+                        snapshot.contents[start:stop],
+                        snapshot.metadata[start:stop],
+                        snapshot.vectors[start:stop],
+                        strict=True,
+                    )
+                ]
+            )
+        location = postgres_location(to, name)
+        described = f"{location[1]} in {target.info()['path']}" if location else str(target.path)
+    return len(snapshot), described
+
+
+def export_to(
+    space: Space,
+    *,
+    output: str | Path | None = None,
+    to: str | Path | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> tuple[int, str]:
+    """``export_space`` to the file ``output``, or ``copy_space`` to the space ``to`` (one
+    of them); returns (items written, where)."""
+    if (output is None) == (to is None):
+        raise InvalidInput("Give one of an output file (-o FILE) and a space to copy to (--to).")
+    if to is not None:
+        return copy_space(space, to, where=where)
+    return export_space(space, str(output), where=where), str(output)

@@ -37,6 +37,7 @@ from embedspace.ops.ray_engine import RayEngine
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.items import check_records
+from embedspace.store.space import postgres_location
 
 #: Items per write transaction.
 BATCH = 1024
@@ -327,7 +328,8 @@ def _open_or_create(
     (those of named files: files found in folders may be left out instead).
     ``check(dim, metric, encoder)`` raises if the records cannot go into a space of that
     size, metric and encoder: it runs before a space is created, and on the space opened."""
-    path = resolve(space)
+    # a space in PostgreSQL (a bare name while $EMBEDSPACE_STORE is set) has no folder
+    path: str | Path = space if postgres_location(space, None) else resolve(space)
     if Space.exists(path):
         opened = Space.open(path, encoder=encoder, on_progress=on_progress)
         if metric is not None and metric != opened.stamp.metric:
@@ -351,9 +353,9 @@ def _open_or_create(
     check_modalities(chosen, _needed(chosen, modalities, required))  # before creating anything
     check(chosen.dim, metric or "cosine", chosen.name)
     chosen.check_available()
-    if path.parent == config.home():
+    if isinstance(path, Path) and path.parent == config.home():
         path.parent.mkdir(parents=True, exist_ok=True)  # the home folder is ours to make
-    else:
+    elif isinstance(path, Path):
         check_new_folder(path, "a space")
     try:
         return Space.create(
@@ -377,7 +379,7 @@ def _open_or_create(
             keyword_index=keyword_index,
         )
     except OSError as error:
-        raise write_error(path, error) from None
+        raise write_error(Path(path), error) from None
 
 
 def _check_all(records: list[Record], dim: int, metric: str, encoder: str) -> None:

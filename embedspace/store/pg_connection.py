@@ -1,0 +1,103 @@
+"""Connecting to PostgreSQL for spaces kept there (``store.postgres``): the connection
+(pgvector's types registered, the shared schema set up), and the small helpers both the
+writes and the searches use."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import numpy as np
+
+from embedspace.errors import InvalidInput, MissingExtra, StorageError
+
+SCHEMES = ("postgresql://", "postgres://")
+_SETUP = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE IF NOT EXISTS embedspace_spaces (
+    name text PRIMARY KEY,
+    items text NOT NULL UNIQUE,
+    encoder text NOT NULL,
+    dim integer NOT NULL,
+    metric text NOT NULL,
+    normalized boolean NOT NULL,
+    data_version bigint NOT NULL DEFAULT 0,
+    recipes jsonb NOT NULL DEFAULT '[]',
+    created_by text,
+    created timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE FUNCTION embedspace_number(t text) RETURNS float8
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF t ~ '^\\s*[+-]?(?:(?:0|[1-9][0-9]*)(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?\\s*$' THEN
+        RETURN trim(t)::float8;
+    END IF;
+    RETURN NULL;
+EXCEPTION WHEN numeric_value_out_of_range THEN
+    RETURN CASE WHEN trim(t) LIKE '-%' THEN '-Infinity'::float8 ELSE 'Infinity'::float8 END;
+END $$;
+"""
+
+
+def is_postgres(location: object) -> bool:
+    """Whether ``location`` is a PostgreSQL URL."""
+    return isinstance(location, str) and location.startswith(SCHEMES)
+
+
+def psycopg_module() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise MissingExtra("PostgreSQL spaces", "postgres", "psycopg") from None
+    return psycopg
+
+
+def connect(url: str) -> Any:
+    psycopg = psycopg_module()
+    from pgvector.psycopg import register_vector
+
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as error:
+        raise StorageError(
+            f"Cannot connect to PostgreSQL at {safe_url(url)}: {first_line(error)}. Check that "
+            "the server runs and the URL (user, host, port, database) is right."
+        ) from None
+    try:
+        connection.execute(_SETUP)
+    except psycopg.Error as error:
+        connection.close()
+        raise StorageError(
+            f"PostgreSQL at {safe_url(url)} cannot hold spaces: {first_line(error)}. The "
+            "pgvector extension must be installed on the server (CREATE EXTENSION vector)."
+        ) from None
+    register_vector(connection)
+    return connection
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A pgvector value as float32 numpy (psycopg hands back ``Vector`` objects)."""
+    found = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(found, dtype=np.float32)
+
+
+def table_name(name: str) -> str:
+    return "es_" + hashlib.sha256(name.encode()).hexdigest()[:20]
+
+
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", name):
+        raise InvalidInput(
+            f"{name!r} is not a valid space name: use up to 200 letters, digits, '-', '_' and "
+            "'.', starting with a letter or digit."
+        )

@@ -1,0 +1,210 @@
+"""Searching a PostgreSQL space (``store.postgres``): dense search on pgvector's
+HNSW index (iterative scans under filters; exact scans for selective filters and
+``exact=True``), keyword search on PostgreSQL's full text, and their fusion."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from embedspace.errors import InvalidInput
+from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.store.documents import best_per_document
+from embedspace.store.fusion import CANDIDATES, check_mode, convex_combination
+from embedspace.store.fusion import reciprocal_rank_fusion as rank_fusion
+from embedspace.store.items import Match
+from embedspace.store.pg_filters import where_pg
+from embedspace.store.validate import check_k, check_text, query_vector
+
+if TYPE_CHECKING:
+    from embedspace.store.postgres import PostgresSpace
+
+EXACT_BELOW = 20_000  # a filter keeping fewer items is searched exactly
+EF_SEARCH = 96  # candidates HNSW keeps per search (pgvector's default 40 loses recall)
+_DISTANCE = {"cosine": "<=>", "dot": "<#>", "euclidean": "<->"}
+_WORD = re.compile(r"\w+")
+
+
+def search(
+    space: PostgresSpace,
+    query: str | np.ndarray,
+    k: int = 10,
+    *,
+    where: Mapping[str, Any] | None = None,
+    exact: bool = False,
+    mode: str = "dense",
+    alpha: float | None = None,
+    embedded: np.ndarray | None = None,
+    passages: bool = False,
+) -> list[Match]:
+    """As ``Space.search``: dense (HNSW, iterative scans under filters), keyword
+    (PostgreSQL full text, ``ts_rank_cd``) or hybrid."""
+    k = check_k(k)
+    check_mode(mode, query, alpha)
+    vector = None
+    if mode == "keyword":
+        check_text(query, "The query")
+    else:
+        vector = _query_vector(space, query if embedded is None else embedded)
+    text = query if isinstance(query, str) else ""
+
+    def fetch(count: int) -> list[Match]:
+        if mode == "keyword":
+            return _matches(space, *_keyword(space, text, count, where))
+        assert vector is not None
+        if mode == "hybrid":
+            wanted = max(count, CANDIDATES)
+            dense = _dense(space, vector, wanted, where, exact)
+            words = _keyword(space, text, wanted, where)
+            if alpha is None:
+                return _matches(space, *rank_fusion(dense, words, k=count))
+            return _matches(space, *convex_combination(dense, words, alpha=alpha, k=count))
+        return _matches(space, *_dense(space, vector, count, where, exact))
+
+    if passages or not _has_passages(space):
+        return fetch(k)
+    return best_per_document(fetch, k)
+
+
+def _query_vector(space: PostgresSpace, query: str | np.ndarray) -> np.ndarray:
+    if isinstance(query, str):
+        if not query.strip():
+            raise InvalidInput("The query is empty: give some text to search for.")
+        check_text(query, "The query")
+        vector = space.encoder.encode_query([query])
+    else:
+        vector = query_vector(query, space.stamp.dim, space.stamp.metric, space.stamp.encoder)
+    return space._prepare(vector)
+
+
+def _nearest(
+    space: PostgresSpace,
+    vector: np.ndarray,
+    k: int,
+    where: Mapping[str, Any] | None,
+    exact: bool,
+) -> list[Match]:
+    return _matches(space, *_dense(space, space._prepare(vector), k, where, exact))
+
+
+def similar(
+    space: PostgresSpace,
+    item_id: str,
+    k: int = 10,
+    *,
+    where: Mapping[str, Any] | None = None,
+    exact: bool = False,
+) -> list[Match]:
+    """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
+    k = check_k(k)
+    item = space.get(item_id)
+    if item is None:
+        raise InvalidInput(f"No item '{item_id}' in space '{space._name}'.")
+    found = _nearest(space, item.vector.reshape(1, -1), k + 1, where, exact)
+    return [m for m in found if m.id != item_id][:k]
+
+
+def search_image(
+    space: PostgresSpace,
+    image: str | Path | Any,
+    k: int = 10,
+    *,
+    where: Mapping[str, Any] | None = None,
+    exact: bool = False,
+) -> list[Match]:
+    """The ``k`` items closest to an image (a file path or a PIL image)."""
+    k = check_k(k)
+    if isinstance(image, str | Path) and not Path(image).is_file():
+        raise InvalidInput(f"No image file at {image}. Check the path.")
+    return _nearest(space, space.encoder.encode_images([image]), k, where, exact)
+
+
+def _dense(
+    space: PostgresSpace,
+    vector: np.ndarray,
+    k: int,
+    where: Mapping[str, Any] | None,
+    exact: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rowids and higher-is-better scores of the ``k`` nearest rows."""
+    operator = _DISTANCE[space.stamp.metric]
+    clause, params = where_pg(where) if where else ("TRUE", [])
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    with space._transaction() as connection:
+        if where and not exact:
+            (count,) = connection.execute(
+                f"SELECT count(*) FROM {space._items} WHERE {clause}", params
+            ).fetchone()
+            exact = count < EXACT_BELOW
+        if exact:  # a sequential scan and a sort: every row is compared
+            connection.execute("SET LOCAL enable_indexscan = off")
+        else:
+            # as the SQLite spaces' HNSW (hnsw.DEFAULT_EF_SEARCH), at least k
+            connection.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(k, 1000))}")
+            if where:
+                connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = connection.execute(
+            f"SELECT rowid, embedding {operator} %s AS distance FROM {space._items} "
+            f"WHERE {clause} ORDER BY distance LIMIT %s",
+            [query, *params, k],
+        ).fetchall()
+    rows.sort(key=lambda r: (r[1], r[0]))  # relaxed order: sort what came back
+    rowids = np.array([r[0] for r in rows], dtype=np.int64)
+    distances = np.array([r[1] for r in rows], dtype=np.float64)
+    # <=> is 1 - cosine; <#> minus the inner product; <-> the distance
+    scores = 1.0 - distances if space.stamp.metric == "cosine" else -distances
+    return rowids, scores.astype(np.float32)
+
+
+def _keyword(
+    space: PostgresSpace, text: str, k: int, where: Mapping[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rowids and ``ts_rank_cd`` scores of the items sharing words with ``text`` (any
+    word: the words are OR-ed, as in SQLite spaces)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:64]
+    if not words:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    clause, params = where_pg(where) if where else ("TRUE", [])
+    terms = " || ".join(["plainto_tsquery('english', %s)"] * len(words))
+    with space._transaction() as connection:
+        rows = connection.execute(
+            f"WITH q AS (SELECT ({terms}) AS query) SELECT rowid, "
+            f"ts_rank_cd(words, q.query) AS score FROM {space._items}, q "
+            f"WHERE words @@ q.query AND {clause} ORDER BY score DESC, rowid LIMIT %s",
+            [*words, *params, k],
+        ).fetchall()
+    return (
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float32),
+    )
+
+
+def _matches(space: PostgresSpace, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
+    if not len(rowids):
+        return []
+    with space._transaction() as connection:
+        rows = {
+            r[0]: r[1:]
+            for r in connection.execute(
+                f"SELECT rowid, id, content, metadata FROM {space._items} WHERE rowid = ANY(%s)",
+                ([int(r) for r in rowids],),
+            )
+        }
+    return [
+        Match(rows[r][0], float(s), rows[r][1], rows[r][2])
+        for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
+        if r in rows
+    ]
+
+
+def _has_passages(space: PostgresSpace) -> bool:
+    with space._transaction() as connection:
+        row = connection.execute(
+            f"SELECT 1 FROM {space._items} WHERE metadata ->> %s > '' LIMIT 1",
+            (DOCUMENT_KEY,),
+        ).fetchone()
+    return row is not None

@@ -1,0 +1,617 @@
+"""A space in PostgreSQL with pgvector: the same contract as a SQLite space (``Space``), for
+teams whose writers and readers are on several machines.
+
+Layout, in the database the URL names (``postgresql://user@host:port/db``):
+
+- ``embedspace_spaces``: one row per space (its stamp, data version, recipes, and the name
+  of its items table). Every write locks its space's row first (``FOR UPDATE``), so writers
+  on any machine take turns, and bumps the data version in the same transaction.
+- one items table per space: ``id``, ``content``, ``content_hash``, ``metadata jsonb``,
+  ``embedding vector(dim)``, and ``words``, a ``tsvector`` PostgreSQL keeps from the
+  content (keyword search). Indexes: HNSW on the vectors (the space's metric), GIN on the
+  words, btree on the content hash (the embedding cache).
+
+Searches: HNSW, with pgvector's iterative index scans for filters (``relaxed_order``,
+results re-sorted), so a filter that keeps few items still returns ``k``; a filter that
+keeps fewer than ``EXACT_BELOW`` items, and ``exact=True``, scan exactly. Keyword scores
+are PostgreSQL's ``ts_rank_cd`` (not bm25). Each public call is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedspace.encoders import Encoder
+from embedspace.encoders import get as get_encoder
+from embedspace.encoders.base import METRICS
+from embedspace.errors import InvalidInput, SpaceClosed, SpaceExists, SpaceNotFound, StorageError
+from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.io.records import Record, record_hash
+from embedspace.progress import ProgressCallback
+from embedspace.store import database as db
+from embedspace.store import pg_search
+from embedspace.store.hnsw import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
+from embedspace.store.items import Item, Match, Snapshot, WriteResult, id_list
+from embedspace.store.pg_connection import (
+    as_array,
+    check_name,
+    connect,
+    first_line,
+    is_postgres,
+    psycopg_module,
+    safe_url,
+    table_name,
+)
+from embedspace.store.pg_filters import where_pg
+from embedspace.store.space import Space
+from embedspace.store.validate import metadata_json
+
+_OPS = {"cosine": "vector_cosine_ops", "dot": "vector_ip_ops", "euclidean": "vector_l2_ops"}
+
+__all__ = ["PostgresSpace", "is_postgres"]
+
+
+class PostgresSpace(Space):
+    """A space whose items live in PostgreSQL (see the module docstring). Made by
+    ``Space.create`` and ``Space.open`` given a ``postgresql://`` URL and a ``name``."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        connection: Any,
+        encoder: Encoder | None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        row = connection.execute(
+            "SELECT items, encoder, dim, metric, normalized FROM embedspace_spaces WHERE name = %s",
+            (name,),
+        ).fetchone()
+        if row is None:
+            connection.close()
+            raise SpaceNotFound(
+                f"No space '{name}' in {safe_url(url)}. Create it with --store and 'index'."
+            )
+        self.url = url
+        self.path = Path(name)
+        self._name = name
+        self._connection: Any = connection
+        self._items = row[0]
+        self.stamp = db.Stamp(row[1], int(row[2]), row[3], bool(row[4]))
+        self._encoder = encoder
+        self.ann_threshold = 0
+        self.on_progress = on_progress
+        self._recipe_checked = False
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def create_at(
+        cls,
+        url: str,
+        name: str,
+        encoder: str | Encoder | db.Stamp = "minilm-l6",
+        metric: str = "cosine",
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> PostgresSpace:
+        """Create the space ``name`` in the database at ``url`` (one transaction)."""
+        if metric not in METRICS:
+            raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
+        check_name(name)
+        chosen: Encoder | None
+        if isinstance(encoder, db.Stamp):
+            chosen, stamp = None, db.Stamp(encoder.encoder, encoder.dim, metric, encoder.normalized)
+        else:
+            chosen = get_encoder(encoder)
+            stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
+        from embedspace.version import __version__
+
+        psycopg = psycopg_module()
+        connection = connect(url)
+        table = table_name(name)
+        try:
+            with connection.transaction():
+                connection.execute(
+                    "INSERT INTO embedspace_spaces(name, items, encoder, dim, metric, normalized, "
+                    "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (name, table, stamp.encoder, stamp.dim, metric, stamp.normalized, __version__),
+                )
+                connection.execute(
+                    f"CREATE TABLE {table} (rowid bigserial PRIMARY KEY, id text NOT NULL UNIQUE, "
+                    "content text NOT NULL, content_hash text NOT NULL, metadata jsonb NOT NULL, "
+                    f"embedding vector({stamp.dim}) NOT NULL, words tsvector GENERATED ALWAYS AS "
+                    "(to_tsvector('english', content)) STORED)"
+                )
+                connection.execute(f"CREATE INDEX ON {table} (content_hash)")
+                connection.execute(f"CREATE INDEX ON {table} USING gin (words)")
+                connection.execute(f"CREATE INDEX ON {table} ((metadata ->> '{DOCUMENT_KEY}'))")
+                connection.execute(  # the graph shape of SQLite spaces' HNSW (store/hnsw.py)
+                    f"CREATE INDEX ON {table} USING hnsw (embedding {_OPS[metric]}) "
+                    f"WITH (m = {DEFAULT_M}, ef_construction = {DEFAULT_EF_CONSTRUCTION})"
+                )
+        except psycopg.errors.UniqueViolation:
+            connection.close()
+            raise SpaceExists(f"A space '{name}' already exists in {safe_url(url)}.") from None
+        return cls(url, name, connection, chosen, on_progress=on_progress)
+
+    @classmethod
+    def open_at(
+        cls,
+        url: str,
+        name: str,
+        *,
+        encoder: str | Encoder | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PostgresSpace:
+        """Open the space ``name`` in the database at ``url``."""
+        space = cls(url, name, connect(url), None, on_progress=on_progress)
+        if encoder is not None:
+            chosen = get_encoder(encoder)
+            space._check_encoder(chosen)
+            space._encoder = chosen
+        return space
+
+    @staticmethod
+    def exists_at(url: str, name: str) -> bool:
+        """Whether the database at ``url`` holds a space ``name``."""
+        connection = connect(url)
+        try:
+            row = connection.execute(
+                "SELECT 1 FROM embedspace_spaces WHERE name = %s", (name,)
+            ).fetchone()
+        finally:
+            connection.close()
+        return row is not None
+
+    @staticmethod
+    def list_at(url: str) -> list[str]:
+        """The names of the spaces in the database at ``url``."""
+        connection = connect(url)
+        try:
+            rows = connection.execute("SELECT name FROM embedspace_spaces ORDER BY name")
+            return [r[0] for r in rows]
+        finally:
+            connection.close()
+
+    @staticmethod
+    def delete_at(url: str, name: str) -> None:
+        """Drop the space ``name`` (its table and its row) in one transaction."""
+        connection = connect(url)
+        try:
+            with connection.transaction():
+                row = connection.execute(
+                    "DELETE FROM embedspace_spaces WHERE name = %s RETURNING items", (name,)
+                ).fetchone()
+                if row is None:
+                    raise SpaceNotFound(f"No space '{name}' in {safe_url(url)}.")
+                connection.execute(f"DROP TABLE {row[0]}")
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._connection is None else f"{len(self):,} items"
+        return (
+            f"<Space '{self._name}': {state}, {self.stamp.encoder} ({self.stamp.dim}-d, "
+            f"{self.stamp.metric}), in {safe_url(self.url)}>"
+        )
+
+    @property
+    def name(self) -> str:
+        """The space's name."""
+        return self._name
+
+    @property
+    def _db_connection(self) -> Any:
+        if self._connection is None:
+            raise SpaceClosed(
+                f"Space '{self._name}' is closed. Open it again with Space.open(url, name=...)."
+            )
+        return self._connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """One transaction; PostgreSQL's errors become a ``StorageError`` saying what failed."""
+        psycopg = psycopg_module()
+        connection = self._db_connection
+        try:
+            with connection.transaction():
+                yield connection
+        except psycopg.Error as error:
+            raise StorageError(
+                f"PostgreSQL refused a request on space '{self._name}': {first_line(error)}. "
+                "Nothing of this call was written."
+            ) from None
+
+    def info(self) -> dict[str, Any]:
+        """Stamp, size and data version, as plain JSON-able values."""
+        with self._transaction() as connection:
+            version, recipes, made_by = connection.execute(
+                "SELECT data_version, recipes, created_by FROM embedspace_spaces WHERE name = %s",
+                (self._name,),
+            ).fetchone()
+            count = connection.execute(f"SELECT count(*) FROM {self._items}").fetchone()[0]
+        return {
+            "name": self._name,
+            "path": f"{safe_url(self.url)}#{self._name}",
+            "store": "postgresql",
+            "encoder": self.stamp.encoder,
+            "dim": self.stamp.dim,
+            "metric": self.stamp.metric,
+            "recipes": [str(r) for r in recipes],
+            "recipe_here": self._recipe_here(),
+            "keyword_index": "postgresql english",
+            "count": int(count),
+            "data_version": int(version),
+            "created_by": made_by,
+        }
+
+    @property
+    def data_version(self) -> int:
+        """Goes up with every committed write."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT data_version FROM embedspace_spaces WHERE name = %s", (self._name,)
+            ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------- the mapping of ids
+    def __len__(self) -> int:
+        with self._transaction() as connection:
+            return int(connection.execute(f"SELECT count(*) FROM {self._items}").fetchone()[0])
+
+    def __contains__(self, item_id: object) -> bool:
+        if not isinstance(item_id, str):
+            return False
+        with self._transaction() as connection:
+            row = connection.execute(
+                f"SELECT 1 FROM {self._items} WHERE id = %s", (item_id,)
+            ).fetchone()
+        return row is not None
+
+    def ids(self) -> list[str]:
+        """Every id, in insertion order."""
+        with self._transaction() as connection:
+            return [
+                r[0] for r in connection.execute(f"SELECT id FROM {self._items} ORDER BY rowid")
+            ]
+
+    def stored_contents(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these content hashes some item already has."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                f"SELECT DISTINCT content_hash FROM {self._items} WHERE content_hash = ANY(%s)",
+                (list(hashes),),
+            )
+            return {r[0] for r in rows}
+
+    # -------------------------------------------------------------------- writes
+    def _write(
+        self,
+        records: list[Record],
+        replace: bool,
+        on_progress: ProgressCallback | None,
+        replacing: Sequence[str] = (),
+        precomputed: Mapping[str, np.ndarray] | None = None,
+    ) -> WriteResult:
+        hashes = [record_hash(r) for r in records]
+        existing = self._lookup([r.id for r in records])
+        if not replace and existing:
+            taken = sorted(existing)[:5]
+            raise InvalidInput(
+                f"{len(existing)} id(s) already in space '{self._name}' (e.g. "
+                f"{', '.join(taken)}); nothing was added. Use upsert to replace them."
+            )
+        needed = [
+            i
+            for i, r in enumerate(records)
+            if r.vector is None and (r.id not in existing or existing[r.id][0] != hashes[i])
+        ]
+        vectors = self._cached([hashes[i] for i in needed])
+        to_embed = [i for i in needed if hashes[i] not in vectors]  # as a SQLite space counts
+        given = precomputed or {}
+        vectors.update({hashes[i]: given[hashes[i]] for i in to_embed if hashes[i] in given})
+        rest = [i for i in to_embed if hashes[i] not in vectors]
+        if rest:
+            made = self._embed([records[i] for i in rest], on_progress)
+            vectors.update({hashes[i]: v for i, v in zip(rest, made, strict=True)})
+        with self._transaction() as connection:
+            self._lock(connection)
+            existing = self._lookup([r.id for r in records], connection)
+            if not replace and existing:
+                raise InvalidInput(
+                    f"{len(existing)} id(s) were added meanwhile; nothing was added."
+                )
+            result = self._commit(connection, records, hashes, existing, vectors)
+            removed = self._remove_parts(connection, replacing, {r.id for r in records})
+            if to_embed:
+                self._record_recipe(connection)
+            if any(result) or removed:
+                self._bump(connection)
+        return WriteResult(result[0], result[1], result[2], len(to_embed), removed)
+
+    def _commit(
+        self,
+        connection: Any,
+        records: list[Record],
+        hashes: list[str],
+        existing: dict[str, tuple[str, str]],
+        vectors: dict[str, np.ndarray],
+    ) -> tuple[int, int, int]:
+        added = updated = unchanged = 0
+        rows, metadata_only = [], []
+        for record, digest in zip(records, hashes, strict=True):
+            meta_json = metadata_json(record.metadata, record.id)
+            old = existing.get(record.id)
+            if old is not None and old[0] == digest and record.vector is None:
+                if json.loads(old[1]) == json.loads(meta_json):
+                    unchanged += 1
+                else:
+                    metadata_only.append((meta_json, record.id))
+                    updated += 1
+                continue
+            vector = record.vector if record.vector is not None else vectors[digest]
+            stored = self._prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+            rows.append((record.id, record.content, digest, meta_json, stored))
+            if old is None:
+                added += 1
+            else:
+                updated += 1
+        with connection.cursor() as cursor:
+            if metadata_only:
+                cursor.executemany(
+                    f"UPDATE {self._items} SET metadata = %s::jsonb WHERE id = %s", metadata_only
+                )
+            if rows:
+                cursor.executemany(
+                    f"INSERT INTO {self._items} (id, content, content_hash, metadata, embedding) "
+                    "VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, "
+                    "metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding",
+                    rows,
+                )
+        return added, updated, unchanged
+
+    def _remove_parts(self, connection: Any, documents: Sequence[str], keep: set[str]) -> int:
+        if not documents:
+            return 0
+        wanted = list(dict.fromkeys(id_list(documents)))
+        rows = connection.execute(
+            f"DELETE FROM {self._items} WHERE (id = ANY(%s) OR metadata ->> %s = ANY(%s)) "
+            "AND NOT id = ANY(%s) RETURNING 1",
+            (wanted, DOCUMENT_KEY, wanted, sorted(keep)),
+        ).fetchall()
+        return len(rows)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items by id (a document's id: all its passages) in one transaction;
+        returns how many items were deleted."""
+        wanted = id_list(ids)
+        with self._transaction() as connection:
+            self._lock(connection)
+            rows = connection.execute(
+                f"DELETE FROM {self._items} WHERE id = ANY(%s) OR metadata ->> %s = ANY(%s) "
+                "RETURNING 1",
+                (wanted, DOCUMENT_KEY, wanted),
+            ).fetchall()
+            if rows:
+                self._bump(connection)
+        return len(rows)
+
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Any]]) -> int:
+        """Merge new metadata fields into existing items, in one transaction."""
+        if not isinstance(updates, Mapping):
+            raise InvalidInput(
+                "update_metadata takes a mapping of id to new fields, e.g. "
+                "{'id1': {'topic': 'food'}}."
+            )
+        wanted = id_list(list(updates))
+        for item_id in wanted:
+            metadata_json(updates[item_id], item_id)
+        with self._transaction() as connection:
+            self._lock(connection)
+            found = self._lookup(wanted, connection)
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise InvalidInput(
+                    f"Not in space '{self._name}': {', '.join(missing[:5])}; nothing was changed."
+                )
+            rows = [
+                (metadata_json({**json.loads(found[i][1]), **dict(updates[i])}, i), i)
+                for i in wanted
+            ]
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {self._items} SET metadata = %s::jsonb WHERE id = %s", rows
+                )
+            self._bump(connection)
+        return len(rows)
+
+    def _lock(self, connection: Any) -> None:
+        """Take the space's write lock (its row): writers on every machine take turns."""
+        connection.execute(
+            "SELECT 1 FROM embedspace_spaces WHERE name = %s FOR UPDATE", (self._name,)
+        )
+
+    def _bump(self, connection: Any) -> None:
+        connection.execute(
+            "UPDATE embedspace_spaces SET data_version = data_version + 1 WHERE name = %s",
+            (self._name,),
+        )
+
+    def _record_recipe(self, connection: Any) -> None:
+        recipe = self.encoder.runtime_recipe()
+        if recipe:
+            connection.execute(
+                "UPDATE embedspace_spaces SET recipes = recipes || to_jsonb(%s::text) "
+                "WHERE name = %s AND NOT recipes ? %s",
+                (recipe, self._name, recipe),
+            )
+
+    def _lookup(self, ids: list[str], connection: Any | None = None) -> dict[str, tuple[str, str]]:
+        """``id -> (content_hash, metadata JSON)`` of the ids that exist."""
+        if not ids:
+            return {}
+        if connection is None:
+            with self._transaction() as opened:
+                return self._lookup(ids, opened)
+        rows = connection.execute(
+            f"SELECT id, content_hash, metadata::text FROM {self._items} WHERE id = ANY(%s)",
+            (ids,),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _cached(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these content hashes (the embedding cache)."""
+        if not hashes:
+            return {}
+        with self._transaction() as connection:
+            rows = connection.execute(
+                f"SELECT DISTINCT ON (content_hash) content_hash, embedding FROM {self._items} "
+                "WHERE content_hash = ANY(%s)",
+                (sorted(set(hashes)),),
+            )
+            return {r[0]: as_array(r[1]) for r in rows}
+
+    def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
+        items = [
+            Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
+            for r in records
+        ]
+        return self.encoder.encode_document(items, on_progress=on_progress)
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors as stored: finite float32, unit length in cosine spaces."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if not np.isfinite(vectors).all():
+            raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
+        if self.stamp.metric == "cosine":
+            peak = np.abs(vectors).max(axis=1, keepdims=True)
+            vectors = vectors / np.where(peak > 0, peak, 1.0)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1.0)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    # --------------------------------------------------------------------- reads
+    def get(self, item_id: str) -> Item | None:
+        """The item with this id, or ``None``."""
+        if not isinstance(item_id, str):
+            raise InvalidInput(f"get takes one id (a string), not {type(item_id).__name__}.")
+        found = self._items_by_id([item_id])
+        return found.get(item_id)
+
+    def get_many(self, ids: Sequence[str]) -> list[Item]:
+        """The items with these ids, in the order asked; raises ``InvalidInput`` naming
+        ids that are not in the space."""
+        wanted = id_list(ids)
+        found = self._items_by_id(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise InvalidInput(f"Not in space '{self._name}': {', '.join(missing[:5])}.")
+        return [found[i] for i in wanted]
+
+    def _items_by_id(self, ids: list[str]) -> dict[str, Item]:
+        with self._transaction() as connection:
+            rows = connection.execute(
+                f"SELECT id, content, metadata, embedding FROM {self._items} WHERE id = ANY(%s)",
+                (ids,),
+            )
+            return {r[0]: Item(r[0], r[1], r[2], as_array(r[3])) for r in rows}
+
+    def vectors(self, ids: Sequence[str] | None = None) -> np.ndarray:
+        """Stored vectors: all (insertion order) or for ``ids`` (in order)."""
+        if ids is None:
+            return self.snapshot().vectors
+        wanted = id_list(ids)
+        found = self._items_by_id(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise InvalidInput(f"Not in space '{self._name}': {', '.join(missing[:5])}.")
+        if not wanted:
+            return np.zeros((0, self.stamp.dim), dtype=np.float32)
+        return np.stack([found[i].vector for i in wanted])
+
+    def snapshot(self, where: Mapping[str, Any] | None = None) -> Snapshot:
+        """All items (or those matching ``where``) read in one transaction."""
+        clause, params = where_pg(where) if where else ("TRUE", [])
+        with self._transaction() as connection:
+            rows = connection.execute(
+                f"SELECT id, content, metadata, embedding FROM {self._items} WHERE {clause} "
+                "ORDER BY rowid",
+                params,
+            ).fetchall()
+        vectors = (
+            np.stack([as_array(r[3]) for r in rows])
+            if rows
+            else np.zeros((0, self.stamp.dim), dtype=np.float32)
+        )
+        return Snapshot([r[0] for r in rows], vectors, [r[1] for r in rows], [r[2] for r in rows])
+
+    # -------------------------------------------------------------------- search
+    def search(
+        self,
+        query: str | np.ndarray,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+        mode: str = "dense",
+        alpha: float | None = None,
+        embedded: np.ndarray | None = None,
+        passages: bool = False,
+    ) -> list[Match]:
+        """As ``Space.search``: dense (HNSW, iterative scans under filters, exact for
+        selective ones), keyword (PostgreSQL full text, ``ts_rank_cd``) or hybrid."""
+        return pg_search.search(
+            self,
+            query,
+            k,
+            where=where,
+            exact=exact,
+            mode=mode,
+            alpha=alpha,
+            embedded=embedded,
+            passages=passages,
+        )
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
+        return pg_search.similar(self, item_id, k, where=where, exact=exact)
+
+    def search_image(
+        self,
+        image: str | Path | Any,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """The ``k`` items closest to an image (a file path or a PIL image)."""
+        return pg_search.search_image(self, image, k, where=where, exact=exact)
+
+    def _check_recipe(self) -> None:
+        self._recipe_checked = True
+
+    def optimize(self) -> None:
+        """Refresh PostgreSQL's statistics (the HNSW index is kept by PostgreSQL)."""
+        with self._transaction() as connection:
+            connection.execute(f"ANALYZE {self._items}")

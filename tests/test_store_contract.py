@@ -1,0 +1,282 @@
+"""One contract, two backends: every test here runs on a SQLite space and on a PostgreSQL +
+pgvector space (a real server: tests/pg_server.py, or the one .ci/run starts)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import embedspace as es
+from embedspace.store.database import Stamp
+from tests.conftest import fail, run
+
+Make = Callable[..., es.Space]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make(request: pytest.FixtureRequest) -> Iterator[Make]:
+    """``make(encoder="fake", metric="cosine")``: a new empty space of the backend."""
+    made: list[tuple[str, str]] = []
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+
+    def create(encoder: Any = "fake", metric: str = "cosine") -> es.Space:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        if not url:
+            return es.Space.create(name, encoder, metric)
+        made.append((url, name))
+        return es.Space.create(url, encoder, metric, name=name)
+
+    yield create
+    from embedspace.store.postgres import PostgresSpace
+
+    for where in made:
+        PostgresSpace.delete_at(*where)
+
+
+TEXTS = ["a cat sat on the mat", "dogs chase cats", "stock prices fell", "the market rallied"]
+IDS = ["a", "b", "c", "d"]
+
+
+def _filled(make: Make) -> es.Space:
+    space = make()
+    space.add(TEXTS, ids=IDS, metadata=[{"topic": "pets"}, {"topic": "pets"}, {}, {"topic": "x"}])
+    return space
+
+
+def test_add_get_and_the_mapping_of_ids(make: Make) -> None:
+    with _filled(make) as space:
+        assert len(space) == 4 and space.ids() == IDS and list(space) == IDS
+        assert "a" in space and "z" not in space and 3 not in space
+        item = space.get("b")
+        assert item is not None and item.content == "dogs chase cats"
+        assert item.metadata == {"topic": "pets"} and item.vector.shape == (64,)
+        assert [i.id for i in space.get_many(["d", "a"])] == ["d", "a"]
+        with pytest.raises(es.InvalidInput, match="Not in space.*zz"):
+            space.get_many(["d", "zz"])
+        assert space.get("zz") is None
+        np.testing.assert_allclose(np.linalg.norm(space.vectors(["a", "c"]), axis=1), 1, 1e-5)
+
+
+def test_a_call_that_fails_writes_nothing(make: Make) -> None:
+    with _filled(make) as space:
+        version = space.data_version
+        with pytest.raises(es.InvalidInput, match="already in space"):
+            space.add(["new", "also new"], ids=["e", "a"])
+        assert len(space) == 4 and "e" not in space and space.data_version == version
+
+
+def test_unchanged_content_is_not_embedded_again(make: Make) -> None:
+    with _filled(make) as space:
+        result = space.upsert(
+            [TEXTS[0], "brand new"], ids=["a", "e"], metadata=[{"topic": "pets"}, {}]
+        )
+        assert (result.added, result.updated, result.unchanged, result.embedded) == (1, 0, 1, 1)
+        again = space.upsert([TEXTS[1]], ids=["copy-of-b"])  # same text, new id: from the cache
+        assert (again.added, again.embedded) == (1, 0)
+        np.testing.assert_allclose(space.get("copy-of-b").vector, space.get("b").vector)
+        moved = space.upsert(["the market rallied hard"], ids=["d"])
+        assert (moved.updated, moved.embedded) == (1, 1)
+
+
+def test_dense_search_ranks_exactly_and_scores_by_the_metric(make: Make) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 64)).astype(np.float32)
+    for metric in ("cosine", "dot", "euclidean"):
+        with make(metric=metric) as space:
+            space.add(
+                [f"item {i}" for i in range(300)], ids=[str(i) for i in range(300)], vectors=vectors
+            )
+            query = rng.normal(size=64).astype(np.float32)
+            stored = space.vectors()
+            if metric == "euclidean":
+                scores = -np.linalg.norm(stored - query, axis=1)
+            else:
+                q = query / np.linalg.norm(query) if metric == "cosine" else query
+                scores = stored @ q
+            expected = np.argsort(-scores, kind="stable")[:10]
+            found = space.search(query, 10, exact=True)
+            assert [m.id for m in found] == [str(i) for i in expected], metric
+            np.testing.assert_allclose(
+                [m.score for m in found], scores[expected], rtol=1e-4, atol=1e-4
+            )
+            by_index = [m.id for m in space.search(query, 10)]
+            assert len(set(by_index) & set(found_id.id for found_id in found)) >= 9  # HNSW
+
+
+WHERE_CASES: list[tuple[dict[str, Any], list[str]]] = [
+    ({"topic": "food"}, ["m1", "m3"]),
+    ({"topic": {"!=": "food"}}, ["m2", "m4", "m5"]),  # also items without the field
+    ({"price": {"<": 10}}, ["m1", "m2"]),  # "9.5" stored as text reads as a number
+    ({"price": {">=": 10, "<=": 20}}, ["m3"]),
+    ({"price": [3, 20]}, ["m2", "m3"]),
+    ({"topic": {"not in": ["food", "toys"]}}, ["m5"]),
+    ({"topic": None}, ["m5"]),
+    ({"fresh": True}, ["m1", "m4"]),  # JSON true and the text "TRUE"
+    ({"name": {">": "b"}}, ["m2", "m3"]),  # strings in byte order
+]
+
+
+@pytest.mark.parametrize(("where", "expected"), WHERE_CASES)
+def test_where_filters_mean_the_same_on_every_backend(
+    make: Make, where: dict[str, Any], expected: list[str]
+) -> None:
+    metadata = [
+        {"topic": "food", "price": "9.5", "fresh": True, "name": "apple"},
+        {"topic": "toys", "price": 3, "name": "ball"},
+        {"topic": "food", "price": 20, "fresh": False, "name": "cake"},
+        {"topic": "toys", "fresh": "TRUE", "name": "Zebra"},
+        {"name": "Apple"},
+    ]
+    with make() as space:
+        space.add(
+            [f"thing {i}" for i in range(5)], ids=[f"m{i + 1}" for i in range(5)], metadata=metadata
+        )
+        assert sorted(space.snapshot(where).ids) == expected
+        assert sorted(m.id for m in space.search("thing", 5, where=where)) == expected
+
+
+def test_a_selective_filter_keeps_its_recall(make: Make) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(2000, 64)).astype(np.float32)
+    with make() as space:
+        space.add(
+            [f"row {i}" for i in range(2000)],
+            ids=[str(i) for i in range(2000)],
+            metadata=[{"group": i % 100} for i in range(2000)],
+            vectors=vectors,
+        )
+        query = rng.normal(size=64).astype(np.float32)
+        found = space.search(query, 10, where={"group": 7})
+        members = [i for i in range(2000) if i % 100 == 7]
+        unit = vectors[members] / np.linalg.norm(vectors[members], axis=1, keepdims=True)
+        best = [str(members[i]) for i in np.argsort(-(unit @ query))[:10]]
+        assert [m.id for m in found] == best
+
+
+def test_keyword_and_hybrid_search(make: Make) -> None:
+    with _filled(make) as space:
+        assert [m.id for m in space.search("prices", 3, mode="keyword")] == ["c"]
+        assert space.search("zzzz qqqq", 3, mode="keyword") == []
+        assert "c" in [m.id for m in space.search("prices", 4, mode="hybrid")]
+        others = space.search("cats", 4, mode="keyword", where={"topic": {"!=": "pets"}})
+        assert others == []  # "cat" and "cats" (one stem) are in the pets items only
+        pets = space.search("cats", 4, mode="keyword", where={"topic": "pets"})
+        assert sorted(m.id for m in pets) == ["a", "b"]
+        with pytest.raises(es.InvalidInput):
+            space.search(np.zeros(64, dtype=np.float32), 3, mode="keyword")
+
+
+def test_similar_leaves_the_item_out(make: Make) -> None:
+    with _filled(make) as space:
+        found = space.similar("a", 3)
+        assert "a" not in [m.id for m in found] and len(found) == 3
+        with pytest.raises(es.InvalidInput, match="No item 'zz'"):
+            space.similar("zz")
+
+
+def test_delete_update_metadata_and_the_data_version(make: Make) -> None:
+    with _filled(make) as space:
+        version = space.data_version
+        assert space.delete(["a", "zz"]) == 1 and space.data_version == version + 1
+        assert space.delete(["zz"]) == 0 and space.data_version == version + 1
+        assert space.update_metadata({"b": {"price": 3}}) == 1
+        assert space.get("b").metadata == {"topic": "pets", "price": 3}
+        with pytest.raises(es.InvalidInput, match="nothing was changed"):
+            space.update_metadata({"b": {"x": 1}, "nope": {"x": 2}})
+        assert "x" not in space.get("b").metadata
+
+
+def test_passages_are_replaced_and_deleted_with_their_document(make: Make) -> None:
+    with make() as space:
+        parts = [
+            es.Record(f"doc#{i}", f"part {i} of a long text", {"_document": "doc"})
+            for i in range(3)
+        ]
+        space.upsert(parts, replacing=["doc"])
+        result = space.upsert(parts[:1], replacing=["doc"])
+        assert result.removed == 2 and space.ids() == ["doc#0"]
+        found = space.search("part", 5)
+        assert [m.id for m in found] == ["doc"]  # one document, by its best passage
+        assert space.delete(["doc"]) == 1 and len(space) == 0
+
+
+def test_the_stamp_and_the_encoder_are_enforced(make: Make, postgres_url: str) -> None:
+    with _filled(make) as space:
+        assert space.stamp.encoder == "fake" and space.stamp.dim == 64
+        name = space.name
+        info = space.info()
+        assert info["count"] == 4 and info["encoder"] == "fake"
+    where: dict[str, Any] = {"name": name} if "store" in info else {}
+    location = postgres_url if where else name
+    with pytest.raises(es.EncoderMismatch):
+        es.Space.open(location, encoder="hashing", **where)
+    with pytest.raises(es.SpaceExists):
+        es.Space.create(location, "fake", **where)
+    with es.Space.open(location, **where) as again:
+        assert again.search("cat", 1)[0].id == "a"
+    again_closed = es.Space.open(location, **where)
+    again_closed.close()
+    with pytest.raises(es.SpaceClosed):
+        len(again_closed)
+
+
+def test_a_space_of_vectors_from_elsewhere(make: Make) -> None:
+    with make(encoder=Stamp("my-model", 3, "cosine", True)) as space:
+        space.add(["x", "y"], ids=["x", "y"], vectors=np.array([[1, 0, 0], [0, 1, 0]], np.float32))
+        assert space.search(np.array([0.9, 0.1, 0], np.float32), 1)[0].id == "x"
+
+
+def test_the_command_line_and_the_multitool_on_postgres(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("EMBEDSPACE_STORE", raising=False)  # restored after --store sets it
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    rows = tmp_path / "rows.csv"
+    texts = [
+        "cats purr",
+        "cats purr!",
+        "dogs bark",
+        "stocks fell",
+        "markets crashed",
+        "kittens nap",
+    ]
+    rows.write_text(
+        "id,text,topic\n" + "".join(f"r{i},{t},t{i % 2}\n" for i, t in enumerate(texts))
+    )
+    store = ["--store", postgres_url]
+    indexed = run(
+        *store, "index", name, str(rows), "--text-field", "text", "--encoder", "fake", "--json"
+    )
+    assert json.loads(indexed.output)["added"] == 6
+    found = [
+        json.loads(line)
+        for line in run(*store, "search", name, "cats", "--json").output.splitlines()
+    ]
+    assert found[0]["id"] in ("r0", "r1")
+    assert "r0" in run(*store, "items", name, "--where", "topic=t0").output
+    assert name in run(*store, "spaces").output
+    assert run(*store, "dedup", name, "--threshold", "0.9", "--json").exit_code == 0
+    assert run(*store, "cluster", name, "-k", "2", "--json").exit_code == 0
+    assert run(*store, "outliers", name, "--json").exit_code == 0
+    again = run(*store, "index", name, str(rows), "--text-field", "text", "--json")
+    assert json.loads(again.output)["unchanged"] == 6
+    assert "No space" in fail(*store, "search", "no-such-space", "cats")
+    local = tmp_path / f"copy-{name}"  # from PostgreSQL to a SQLite space, and back
+    assert "Wrote 6 items" in run(*store, "export", name, "--to", str(local)).output
+    monkeypatch.delenv("EMBEDSPACE_STORE")
+    assert "Wrote 6 items" in run("export", str(local), "--to", postgres_url).output
+    copied = es.Space.open(local)
+    back = es.Space.open(postgres_url, name=local.name)
+    original = es.Space.open(postgres_url, name=name)
+    with copied, back, original:
+        assert copied.ids() == back.ids() == original.ids()
+        np.testing.assert_allclose(back.vectors(), original.vectors(), atol=1e-6)
+        assert back.search("cats", 2)[0].id == original.search("cats", 2)[0].id
+    run(*store, "delete", name, "--yes")
+    run(*store, "delete", local.name, "--yes")
+    assert name not in run(*store, "spaces").output
