@@ -280,3 +280,63 @@ def test_the_command_line_and_the_multitool_on_postgres(
     run(*store, "delete", name, "--yes")
     run(*store, "delete", local.name, "--yes")
     assert name not in run(*store, "spaces").output
+
+
+def test_many_writers_take_turns_and_lose_nothing(make: Make) -> None:
+    space = make()
+    url = getattr(space, "url", None)  # a PostgreSQL space's database
+    location: dict[str, Any] = {"name": space.name} if url else {}
+    target = url or space.path
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            with es.Space.open(target, **location) as mine:  # a connection of its own
+                for batch in range(5):
+                    ids = [f"w{worker}-{batch}-{i}" for i in range(20)]
+                    mine.add([f"text {i} of {worker}/{batch}" for i in range(20)], ids=ids)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    import threading
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with space:
+        assert errors == [] and len(space) == 4 * 5 * 20
+        assert space.data_version == 4 * 5
+
+
+def test_first_uses_of_a_new_database_at_once(postgres_url: str) -> None:
+    import threading
+
+    import psycopg
+
+    database = f"race_{uuid.uuid4().hex[:8]}"
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {database}")
+    url = postgres_url.rsplit("/", 1)[0] + "/" + database
+    errors: list[Exception] = []
+
+    def create(number: int) -> None:
+        try:
+            es.Space.create(url, "fake", name=f"s{number}").close()
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        from embedspace.store.postgres import PostgresSpace
+
+        assert errors == [] and PostgresSpace.list_at(url) == [f"s{n}" for n in range(6)]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE {database} WITH (FORCE)")

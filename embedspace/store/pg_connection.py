@@ -13,6 +13,7 @@ import numpy as np
 from embedspace.errors import InvalidInput, MissingExtra, StorageError
 
 SCHEMES = ("postgresql://", "postgres://")
+_SETUP_LOCK = 0x656D6265  # an advisory lock key of embedspace's: concurrent first uses wait
 _SETUP = """
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE IF NOT EXISTS embedspace_spaces (
@@ -65,7 +66,14 @@ def connect(url: str) -> Any:
             "the server runs and the URL (user, host, port, database) is right."
         ) from None
     try:
-        connection.execute(_SETUP)
+        ready = connection.execute(
+            "SELECT to_regclass('embedspace_spaces') IS NOT NULL "
+            "AND to_regprocedure('embedspace_number(text)') IS NOT NULL"
+        ).fetchone()[0]
+        if not ready:  # first use of this database: one connection at a time sets it up
+            with connection.transaction():
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+                connection.execute(_SETUP)
     except psycopg.Error as error:
         connection.close()
         raise StorageError(
