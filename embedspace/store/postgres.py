@@ -52,6 +52,11 @@ from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import Space
 from embedspace.store.validate import metadata_json
 
+
+def _as_is(text: Any) -> str:
+    return str(text)
+
+
 _OPS = {"cosine": "vector_cosine_ops", "dot": "vector_ip_ops", "euclidean": "vector_l2_ops"}
 
 __all__ = ["PostgresSpace", "is_postgres"]
@@ -375,14 +380,32 @@ class PostgresSpace(Space):
                     f"UPDATE {self._items} SET metadata = %s::jsonb WHERE id = %s", metadata_only
                 )
             if rows:
-                cursor.executemany(
-                    f"INSERT INTO {self._items} (id, content, content_hash, metadata, embedding) "
-                    "VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, "
-                    "metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding",
-                    rows,
-                )
+                self._copy_in(cursor, rows)
         return added, updated, unchanged
+
+    def _copy_in(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert or replace ``rows`` (id, content, hash, metadata JSON, vector): COPY in
+        binary into a temporary table, then one INSERT … ON CONFLICT from it (COPY is
+        several times faster than row-by-row inserts, and cannot upsert by itself)."""
+        from psycopg.types.json import Jsonb
+
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS embedspace_stage (id text, content text, "
+            "content_hash text, metadata jsonb, embedding vector) ON COMMIT DELETE ROWS"
+        )
+        columns = "id, content, content_hash, metadata, embedding"
+        with cursor.copy(f"COPY embedspace_stage ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "text", "text", "jsonb", "vector"])
+            for item_id, content, digest, meta_json, vector in rows:
+                # the JSON text as it is (psycopg would otherwise write it as a JSON string)
+                metadata = Jsonb(meta_json, dumps=_as_is)
+                copy.write_row((item_id, content, digest, metadata, vector))
+        cursor.execute(
+            f"INSERT INTO {self._items} ({columns}) SELECT {columns} FROM embedspace_stage "
+            "ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, content_hash = "
+            "EXCLUDED.content_hash, metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding"
+        )
+        cursor.execute("TRUNCATE embedspace_stage")
 
     def _remove_parts(self, connection: Any, documents: Sequence[str], keep: set[str]) -> int:
         if not documents:
