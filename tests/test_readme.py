@@ -183,14 +183,14 @@ def test_postgres_example(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EMBEDSPACE_STORE", raising=False)  # --store sets it: restored after
     shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
-    from embedspace.store.postgres import PostgresSpace
+    from embedspace.store.pg_connection import drop_space, space_names
 
-    if "news" in PostgresSpace.list_at(postgres_url):
-        PostgresSpace.delete_at(postgres_url, "news")
+    if "news" in space_names(postgres_url):
+        drop_space(postgres_url, "news")
     try:
         outputs = _run_block("--store $PG", monkeypatch, variables={"PG": postgres_url})
     finally:
-        PostgresSpace.delete_at(postgres_url, "news")
+        drop_space(postgres_url, "news")
     assert "45 added" in outputs[0]
     first_row = next(line for line in outputs[1].splitlines() if "│ 1 " in line)
     assert "dale-1" in first_row  # as the SQLite space finds it

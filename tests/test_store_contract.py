@@ -32,10 +32,10 @@ def make(request: pytest.FixtureRequest) -> Iterator[Make]:
         return es.Space.create(url, encoder, metric, name=name)
 
     yield create
-    from embedspace.store.postgres import PostgresSpace
+    from embedspace.store.pg_connection import drop_space
 
     for where in made:
-        PostgresSpace.delete_at(*where)
+        drop_space(*where)
 
 
 TEXTS = ["a cat sat on the mat", "dogs chase cats", "stock prices fell", "the market rallied"]
@@ -334,9 +334,9 @@ def test_first_uses_of_a_new_database_at_once(postgres_url: str) -> None:
     for thread in threads:
         thread.join()
     try:
-        from embedspace.store.postgres import PostgresSpace
+        from embedspace.store.pg_connection import space_names
 
-        assert errors == [] and PostgresSpace.list_at(url) == [f"s{n}" for n in range(6)]
+        assert errors == [] and space_names(url) == [f"s{n}" for n in range(6)]
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE {database} WITH (FORCE)")

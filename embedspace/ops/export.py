@@ -83,7 +83,7 @@ def copy_space(
     folder, or a bare name. Nothing is embedded again. Returns (items copied, where)."""
     from embedspace.io.records import Record
     from embedspace.store.database import Stamp
-    from embedspace.store.space import postgres_location
+    from embedspace.store.locations import postgres_location
 
     stamp = space.stamp
     name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None

@@ -37,7 +37,7 @@ from embedspace.ops.ray_engine import RayEngine
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.items import check_records
-from embedspace.store.space import postgres_location
+from embedspace.store.locations import postgres_location
 
 #: Items per write transaction.
 BATCH = 1024

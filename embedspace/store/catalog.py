@@ -9,7 +9,8 @@ from typing import Any
 from embedspace import config
 from embedspace.errors import EmbedspaceError, InvalidInput, SpaceNotFound
 from embedspace.store.database import DATABASE_FILE
-from embedspace.store.space import Space, postgres_location, resolve
+from embedspace.store.locations import postgres_location, resolve
+from embedspace.store.space import Space
 
 
 def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
@@ -34,10 +35,10 @@ def list_spaces(home: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _postgres_spaces(url: str) -> list[dict[str, Any]]:
-    from embedspace.store.postgres import PostgresSpace
+    from embedspace.store.pg_connection import space_names
 
     found = []
-    for name in PostgresSpace.list_at(url):
+    for name in space_names(url):
         with Space.open(url, name=name) as space:
             found.append(space.info())
     return found
@@ -48,9 +49,9 @@ def delete_space(name_or_path: str | Path) -> Path:
     names); refuses folders that are not spaces. Returns the path (or the name)."""
     where = postgres_location(name_or_path, None)
     if where is not None:
-        from embedspace.store.postgres import PostgresSpace
+        from embedspace.store.pg_connection import drop_space
 
-        PostgresSpace.delete_at(*where)
+        drop_space(*where)
         return Path(where[1])
     path = resolve(name_or_path)
     if not path.exists():

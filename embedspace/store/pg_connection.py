@@ -10,9 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.errors import InvalidInput, MissingExtra, StorageError
+from embedspace.errors import InvalidInput, MissingExtra, SpaceNotFound, StorageError
 
-SCHEMES = ("postgresql://", "postgres://")
+#: pgvector's operator class of each metric (for the HNSW index)
+OPERATOR_CLASSES = {
+    "cosine": "vector_cosine_ops",
+    "dot": "vector_ip_ops",
+    "euclidean": "vector_l2_ops",
+}
 _SETUP_LOCK = 0x656D6265  # an advisory lock key of embedspace's: concurrent first uses wait
 _SETUP = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -39,11 +44,6 @@ EXCEPTION WHEN numeric_value_out_of_range THEN
     RETURN CASE WHEN trim(t) LIKE '-%' THEN '-Infinity'::float8 ELSE 'Infinity'::float8 END;
 END $$;
 """
-
-
-def is_postgres(location: object) -> bool:
-    """Whether ``location`` is a PostgreSQL URL."""
-    return isinstance(location, str) and location.startswith(SCHEMES)
 
 
 def psycopg_module() -> Any:
@@ -84,6 +84,11 @@ def connect(url: str) -> Any:
     return connection
 
 
+def as_is(text: Any) -> str:
+    """``text`` unchanged: psycopg's JSON ``dumps`` for text that is JSON already."""
+    return str(text)
+
+
 def safe_url(url: str) -> str:
     """The URL without its password."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
@@ -109,3 +114,41 @@ def check_name(name: str) -> None:
             f"{name!r} is not a valid space name: use up to 200 letters, digits, '-', '_' and "
             "'.', starting with a letter or digit."
         )
+
+
+def space_exists(url: str, name: str) -> bool:
+    """Whether the database at ``url`` holds a space ``name``."""
+    connection = connect(url)
+    try:
+        row = connection.execute(
+            "SELECT 1 FROM embedspace_spaces WHERE name = %s", (name,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return row is not None
+
+
+def space_names(url: str) -> list[str]:
+    """The names of the spaces in the database at ``url``."""
+    connection = connect(url)
+    try:
+        return [
+            r[0] for r in connection.execute("SELECT name FROM embedspace_spaces ORDER BY name")
+        ]
+    finally:
+        connection.close()
+
+
+def drop_space(url: str, name: str) -> None:
+    """Drop the space ``name`` (its table and its row) in one transaction."""
+    connection = connect(url)
+    try:
+        with connection.transaction():
+            row = connection.execute(
+                "DELETE FROM embedspace_spaces WHERE name = %s RETURNING items", (name,)
+            ).fetchone()
+            if row is None:
+                raise SpaceNotFound(f"No space '{name}' in {safe_url(url)}.")
+            connection.execute(f"DROP TABLE {row[0]}")
+    finally:
+        connection.close()

@@ -6,22 +6,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from embedspace.encoders import Encoder
 from embedspace.errors import InvalidInput
 from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.store.database import Stamp
 from embedspace.store.documents import best_per_document
 from embedspace.store.fusion import CANDIDATES, check_mode, convex_combination
 from embedspace.store.fusion import reciprocal_rank_fusion as rank_fusion
-from embedspace.store.items import Match
+from embedspace.store.items import Item, Match
 from embedspace.store.pg_filters import where_pg
 from embedspace.store.validate import check_k, check_text, query_vector
 
-if TYPE_CHECKING:
-    from embedspace.store.postgres import PostgresSpace
+
+class PostgresSpace(Protocol):
+    """What these functions use of ``store.postgres.PostgresSpace`` (named so; a protocol,
+    so that this module need not import that one, which imports this)."""
+
+    stamp: Stamp
+    _items: str
+    _name: str
+
+    @property
+    def encoder(self) -> Encoder: ...
+
+    def get(self, item_id: str) -> Item | None: ...
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def _transaction(self) -> AbstractContextManager[Any]: ...
+
 
 EXACT_BELOW = 20_000  # a filter keeping fewer items is searched exactly
 EF_SEARCH = 96  # candidates HNSW keeps per search (pgvector's default 40 loses recall)

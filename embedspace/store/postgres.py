@@ -39,27 +39,20 @@ from embedspace.store import pg_search
 from embedspace.store.hnsw import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
 from embedspace.store.items import Item, Match, Snapshot, WriteResult, id_list
 from embedspace.store.pg_connection import (
+    OPERATOR_CLASSES,
     as_array,
+    as_is,
     check_name,
     connect,
     first_line,
-    is_postgres,
     psycopg_module,
     safe_url,
+    space_exists,
     table_name,
 )
 from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import Space
 from embedspace.store.validate import metadata_json
-
-
-def _as_is(text: Any) -> str:
-    return str(text)
-
-
-_OPS = {"cosine": "vector_cosine_ops", "dot": "vector_ip_ops", "euclidean": "vector_l2_ops"}
-
-__all__ = ["PostgresSpace", "is_postgres"]
 
 
 class PostgresSpace(Space):
@@ -138,13 +131,15 @@ class PostgresSpace(Space):
                 connection.execute(f"CREATE INDEX ON {table} USING gin (words)")
                 connection.execute(f"CREATE INDEX ON {table} ((metadata ->> '{DOCUMENT_KEY}'))")
                 connection.execute(  # the graph shape of SQLite spaces' HNSW (store/hnsw.py)
-                    f"CREATE INDEX ON {table} USING hnsw (embedding {_OPS[metric]}) "
+                    f"CREATE INDEX ON {table} USING hnsw (embedding {OPERATOR_CLASSES[metric]}) "
                     f"WITH (m = {DEFAULT_M}, ef_construction = {DEFAULT_EF_CONSTRUCTION})"
                 )
         except psycopg.errors.UniqueViolation:
             connection.close()
             raise SpaceExists(f"A space '{name}' already exists in {safe_url(url)}.") from None
         return cls(url, name, connection, chosen, on_progress=on_progress)
+
+    exists_at = staticmethod(space_exists)  # whether the database holds the space
 
     @classmethod
     def open_at(
@@ -162,43 +157,6 @@ class PostgresSpace(Space):
             space._check_encoder(chosen)
             space._encoder = chosen
         return space
-
-    @staticmethod
-    def exists_at(url: str, name: str) -> bool:
-        """Whether the database at ``url`` holds a space ``name``."""
-        connection = connect(url)
-        try:
-            row = connection.execute(
-                "SELECT 1 FROM embedspace_spaces WHERE name = %s", (name,)
-            ).fetchone()
-        finally:
-            connection.close()
-        return row is not None
-
-    @staticmethod
-    def list_at(url: str) -> list[str]:
-        """The names of the spaces in the database at ``url``."""
-        connection = connect(url)
-        try:
-            rows = connection.execute("SELECT name FROM embedspace_spaces ORDER BY name")
-            return [r[0] for r in rows]
-        finally:
-            connection.close()
-
-    @staticmethod
-    def delete_at(url: str, name: str) -> None:
-        """Drop the space ``name`` (its table and its row) in one transaction."""
-        connection = connect(url)
-        try:
-            with connection.transaction():
-                row = connection.execute(
-                    "DELETE FROM embedspace_spaces WHERE name = %s RETURNING items", (name,)
-                ).fetchone()
-                if row is None:
-                    raise SpaceNotFound(f"No space '{name}' in {safe_url(url)}.")
-                connection.execute(f"DROP TABLE {row[0]}")
-        finally:
-            connection.close()
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -398,7 +356,7 @@ class PostgresSpace(Space):
             copy.set_types(["text", "text", "text", "jsonb", "vector"])
             for item_id, content, digest, meta_json, vector in rows:
                 # the JSON text as it is (psycopg would otherwise write it as a JSON string)
-                metadata = Jsonb(meta_json, dumps=_as_is)
+                metadata = Jsonb(meta_json, dumps=as_is)
                 copy.write_row((item_id, content, digest, metadata, vector))
         cursor.execute(
             f"INSERT INTO {self._items} ({columns}) SELECT {columns} FROM embedspace_stage "

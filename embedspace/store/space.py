@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from embedspace import config
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, SpaceExists
@@ -41,58 +39,15 @@ from embedspace.store.items import (
     id_list,
     records_to_write,
 )
+from embedspace.store.locations import backend, postgres_location, resolve
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
-from embedspace.store.validate import (
-    MAX_NAME,
-    check_id,
-    check_k,
-    check_text,
-    checked_path,
-    query_vector,
-)
+from embedspace.store.validate import check_id, check_k, check_text, query_vector
 from embedspace.store.writes import CHUNK, ItemWriter, warn_if_other_recipe
 
 log = logging.getLogger("embedspace")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
 ANN_THRESHOLD = 50_000
-
-
-def postgres_location(name_or_path: str | Path, name: str | None) -> tuple[str, str] | None:
-    """``(url, name)`` when the space lives in PostgreSQL: a ``postgresql://`` URL with
-    ``name``, or a bare name while ``$EMBEDSPACE_STORE`` names a database; else ``None``."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, str) and text.startswith(("postgresql://", "postgres://")):
-        if not name:
-            raise InvalidInput(
-                "Name the space in the database: Space.open(url, name='news') (on the command "
-                "line: --store URL and the space's name)."
-            )
-        return text, name
-    store = config.store_url()
-    if store and isinstance(name_or_path, str) and _NAME.fullmatch(text):
-        return store, text
-    return None
-
-
-def resolve(name_or_path: str | Path) -> Path:
-    """A bare name lives in ``$EMBEDSPACE_HOME``; anything with a path separator is a path."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or "/" in text or "\\" in text or text.startswith("~"):
-        try:
-            return checked_path(Path(text).expanduser())
-        except RuntimeError:  # ~user of no such user
-            raise InvalidInput(
-                f"No home folder for {text.split('/')[0]!r}: check the path."
-            ) from None
-    if not _NAME.fullmatch(text) or len(text) > MAX_NAME:
-        raise InvalidInput(
-            f"{text[:MAX_NAME]!r} is not a valid space name: use up to {MAX_NAME} letters, "
-            "digits, '-', '_' and '.', starting with a letter or digit (or give a path such "
-            "as ./my-space)."
-        )
-    return config.home() / text
 
 
 @db.guard_public_methods
@@ -138,9 +93,8 @@ class Space:
         keyword_index: str = "porter",
         name: str | None = None,
     ) -> Space:
-        """Create a new, empty space stamped with ``encoder`` and ``metric``. Given a
-        ``postgresql://`` URL (or a bare name while ``$EMBEDSPACE_STORE`` names one), the
-        space ``name`` is made in that PostgreSQL database (``store.postgres``).
+        """Create a new, empty space stamped with ``encoder`` and ``metric`` (given a
+        ``postgresql://`` URL, or ``$EMBEDSPACE_STORE``: the space ``name`` in that database).
         ``keyword_index``: ``"porter"`` (words: case, accents, English endings folded) or
         ``"trigram"`` (any 3+ characters: codes and partial words) for keyword search.
 
@@ -153,9 +107,8 @@ class Space:
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
         """
         if (where := postgres_location(name_or_path, name)) is not None:
-            from embedspace.store.postgres import PostgresSpace
-
-            return PostgresSpace.create_at(*where, encoder, metric, on_progress=on_progress)
+            keeper = backend(where[0])
+            return keeper.create_at(*where, encoder, metric, on_progress=on_progress)  # type: ignore[no-any-return]
         if metric not in METRICS:
             raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
         if keyword_index not in db.KEYWORD_INDEXES:
@@ -184,12 +137,11 @@ class Space:
         on_progress: ProgressCallback | None = None,
         name: str | None = None,
     ) -> Space:
-        """Open an existing space. ``encoder``, if given, must be the one it was built with.
-        A ``postgresql://`` URL opens the space ``name`` in that database."""
+        """Open an existing space (given a ``postgresql://`` URL: ``name`` in that database).
+        ``encoder``, if given, must be the one it was built with."""
         if (where := postgres_location(name_or_path, name)) is not None:
-            from embedspace.store.postgres import PostgresSpace
-
-            return PostgresSpace.open_at(*where, encoder=encoder, on_progress=on_progress)
+            keeper = backend(where[0])
+            return keeper.open_at(*where, encoder=encoder, on_progress=on_progress)  # type: ignore[no-any-return]
         path = resolve(name_or_path)
         space = cls(
             path, db.connect(path), None, ann_threshold=ann_threshold, on_progress=on_progress
@@ -205,9 +157,7 @@ class Space:
         """Whether a space lives at ``name_or_path`` (a bare name is looked up in
         ``$EMBEDSPACE_HOME``). Raises ``InvalidInput`` for a malformed name."""
         if (where := postgres_location(name_or_path, name)) is not None:
-            from embedspace.store.postgres import PostgresSpace
-
-            return PostgresSpace.exists_at(*where)
+            return bool(backend(where[0]).exists_at(*where))
         return (resolve(name_or_path) / db.DATABASE_FILE).is_file()
 
     @classmethod
@@ -302,7 +252,7 @@ class Space:
 
     @property
     def data_version(self) -> int:
-        """Goes up with every committed write: what a copy of the items is checked against."""
+        """Goes up with every committed write (a copy of the items is checked against it)."""
         return db.data_version(self._db.connection)
 
     # ------------------------------------------------------- the mapping of ids
@@ -355,8 +305,7 @@ class Space:
         """Insert or replace items in one transaction; unchanged content is not re-embedded.
         ``replacing``: ids of documents these items are the whole of (their passages):
         any other item of theirs is deleted in the same transaction. ``precomputed``: vectors
-        this space's encoder already made, by content hash (``content_hash``; a distributed
-        engine's output): used, and counted as embedded, instead of embedding again.
+        the space's encoder made elsewhere (Ray), by content hash, used instead of embedding.
 
         ``items`` are texts (with optional ``ids``, default a hash of each text, and
         ``metadata``), or ``Record``s as the readers in ``embedspace.io`` make them (texts
@@ -476,8 +425,7 @@ class Space:
         return [r[0] for r in self._db.connection.execute("SELECT id FROM items ORDER BY rowid")]
 
     def stored_contents(self, hashes: Sequence[str]) -> set[str]:
-        """Which of these content hashes (``content_hash``) some item already has: their
-        vectors need not be made again."""
+        """Which of these content hashes some item already has (no need to embed them)."""
         return set(self._writer.cached_vectors(list(hashes)))
 
     def vectors(self, ids: Sequence[str] | None = None) -> np.ndarray:
