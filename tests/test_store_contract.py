@@ -266,6 +266,12 @@ def test_the_command_line_and_the_multitool_on_postgres(
     again = run(*store, "index", name, str(rows), "--text-field", "text", "--json")
     assert json.loads(again.output)["unchanged"] == 6
     assert "No space" in fail(*store, "search", "no-such-space", "cats")
+    counted = run(
+        *store, "sql", f"SELECT count(*) AS n FROM \"{name}\" WHERE topic = 't0'", "--json"
+    )
+    assert json.loads(counted.output) == {"n": 3}  # SQL reads PostgreSQL spaces too
+    by_sql = run(*store, "sql", f"SELECT id FROM search('{name}', 'cats', 2)", "--json").output
+    assert [json.loads(line)["id"] for line in by_sql.splitlines()] == [f["id"] for f in found[:2]]
     local = tmp_path / f"copy-{name}"  # from PostgreSQL to a SQLite space, and back
     assert "Wrote 6 items" in run(*store, "export", name, "--to", str(local)).output
     monkeypatch.delenv("EMBEDSPACE_STORE")

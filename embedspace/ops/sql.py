@@ -34,13 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from embedspace import config
 from embedspace.encoders import registry
 from embedspace.encoders.base import Encoder
 from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra, SpaceNotFound
 from embedspace.ops.ingest import SOURCE_KEY
 from embedspace.ops.rerank import search as search_space
-from embedspace.store import Space
+from embedspace.store import Space, list_spaces
 from embedspace.store.database import DATABASE_FILE
 
 _MEMO_LIMIT = 10_000  # texts remembered per encoder by embed()
@@ -162,32 +161,36 @@ class SqlSession:
 
         return call
 
-    def _space_path(self, name: str) -> Path | None:
-        path = (self.home or config.home()) / name
-        return path if (path / DATABASE_FILE).exists() else None
+    def _location(self, name: str) -> str | Path | None:
+        """Where the space ``name`` is (a folder of ``home``; with no ``home``, a bare name:
+        ``$EMBEDSPACE_HOME``, or PostgreSQL when ``$EMBEDSPACE_STORE`` is set), or ``None``."""
+        if name in self._spaces:
+            return name
+        if self.home is not None:
+            path = self.home / name
+            return path if (path / DATABASE_FILE).exists() else None
+        try:
+            return name if Space.exists(name) else None
+        except EmbedspaceError:  # not a space name at all (a file, a DuckDB table)
+            return None
 
     def _space(self, name: str) -> Space:
         if name not in self._spaces:
-            path = self._space_path(name)
-            if path is None:
+            location = self._location(name)
+            if location is None:
                 raise SpaceNotFound(f"No space named '{name}'. {self._known()}")
-            self._spaces[name] = Space.open(path)
+            self._spaces[name] = Space.open(location)
         return self._spaces[name]
 
     def _known(self) -> str:
-        folder = self.home or config.home()
-        names = (
-            sorted(p.name for p in folder.glob("*") if (p / DATABASE_FILE).exists())
-            if folder.is_dir()
-            else []
-        )
+        names = [str(info["name"]) for info in list_spaces(self.home)]
         return f"Spaces: {', '.join(names)}." if names else "There are no spaces yet."
 
     def _register_spaces(self, connection: Any, text: str) -> None:
         """Register (or refresh) each space the query names as a table."""
         names, vectors = _table_names(connection, text)
         for name in names:
-            if self._space_path(name) is None:
+            if self._location(name) is None:
                 continue  # a table of DuckDB's, a CTE, a file: DuckDB resolves it
             space = self._space(name)
             version = space.data_version
@@ -199,7 +202,7 @@ class SqlSession:
 
     def _encoder_for(self, name: str) -> Encoder:
         if name not in self._encoders:
-            if name and self._space_path(name) is not None:
+            if name and self._location(name) is not None:
                 self._encoders[name] = self._space(name).encoder
             else:
                 self._encoders[name] = registry.get(name or None)
