@@ -67,7 +67,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     os.environ["EMBEDSPACE_HOME"] = str(folder / "home")
-    server = folder / "server"
+    server = Path(tempfile.mkdtemp(prefix="bench-pg-server-"))  # the server's user reaches it
     try:
         url = pg_server.start(server)
         rng = np.random.default_rng(0)

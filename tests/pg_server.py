@@ -53,6 +53,10 @@ def start(folder: Path) -> str:
             )
         shutil.chown(folder, USER)
     data, port = folder / "data", _free_port()
+    if os.geteuid() == 0 and any(
+        not os.access(p, os.X_OK) or p.stat().st_mode & 0o001 == 0 for p in folder.resolve().parents
+    ):
+        raise OSError(f"{folder}: user {USER} cannot reach it (a parent folder is private)")
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
     subprocess.run(
         _as_user([str(binaries() / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),

@@ -164,3 +164,19 @@ def test_the_command_starts_a_local_ray_and_indexes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"added": 100' in done.stdout and '"embedded": 100' in done.stdout
     assert "--address" in run("index", "--help").output
+
+
+def test_the_command_uses_a_running_cluster_at_an_address(tmp_path: Path) -> None:
+    address = os.environ.get("EMBEDSPACE_TEST_RAY")
+    require(bool(address), "no running Ray cluster (.ci/run starts one: EMBEDSPACE_TEST_RAY)")
+    corpus = _csv(tmp_path, _texts(50))
+    env = {**os.environ, "EMBEDSPACE_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "embedspace", "index", "news", str(corpus), "--text-field"]
+    command += ["text", "--encoder", "hashing", "--engine", "ray", "--address", str(address)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "50 added" in done.stdout
+    bad = subprocess.run(
+        [*command[:-1], "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 1 and "Could not start or reach the Ray cluster" in bad.stderr

@@ -24,12 +24,12 @@ def make(request: pytest.FixtureRequest) -> Iterator[Make]:
     made: list[tuple[str, str]] = []
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
 
-    def create(encoder: Any = "fake", metric: str = "cosine") -> es.Space:
+    def create(encoder: Any = "fake", metric: str = "cosine", **options: Any) -> es.Space:
         name = f"t-{uuid.uuid4().hex[:10]}"
         if not url:
-            return es.Space.create(name, encoder, metric)
+            return es.Space.create(name, encoder, metric, **options)
         made.append((url, name))
-        return es.Space.create(url, encoder, metric, name=name)
+        return es.Space.create(url, encoder, metric, name=name, **options)
 
     yield create
     from embedspace.store.pg_connection import drop_space
@@ -156,6 +156,34 @@ def test_a_selective_filter_keeps_its_recall(make: Make) -> None:
         unit = vectors[members] / np.linalg.norm(vectors[members], axis=1, keepdims=True)
         best = [str(members[i]) for i in np.argsort(-(unit @ query))[:10]]
         assert [m.id for m in found] == best
+
+
+def test_an_hnsw_index_above_the_threshold_and_filters_through_it(make: Make) -> None:
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(3000, 64)).astype(np.float32)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    with make(ann_threshold=500) as space:
+        ids = [str(i) for i in range(3000)]
+        for start in range(0, 3000, 1000):  # the index is built once the space reaches 500
+            space.add(
+                ids[start : start + 1000],
+                ids=ids[start : start + 1000],
+                metadata=[{"group": i % 10} for i in range(start, start + 1000)],
+                vectors=vectors[start : start + 1000],
+            )
+        space.optimize()
+        recall = []
+        for query in rng.normal(size=(20, 64)).astype(np.float32):
+            q = query / np.linalg.norm(query)
+            best = {str(i) for i in np.argsort(-(unit @ q))[:10]}
+            recall.append(len(best & {m.id for m in space.search(query, 10)}) / 10)
+            odd = [1, 3, 5, 7, 9]  # 1,500 items, over the threshold: through the index
+            members = np.flatnonzero(np.arange(3000) % 2 == 1)
+            wanted = {str(members[i]) for i in np.argsort(-(unit[members] @ q))[:10]}
+            found = space.search(query, 10, where={"group": {"in": odd}})
+            assert len(found) == 10 and all(m.metadata["group"] in odd for m in found)
+            recall.append(len(wanted & {m.id for m in found}) / 10)
+        assert np.mean(recall) >= 0.95, np.mean(recall)
 
 
 def test_keyword_and_hybrid_search(make: Make) -> None:

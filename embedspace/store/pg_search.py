@@ -29,6 +29,7 @@ class PostgresSpace(Protocol):
     so that this module need not import that one, which imports this)."""
 
     stamp: Stamp
+    ann_threshold: int
     _items: str
     _name: str
 
@@ -42,7 +43,6 @@ class PostgresSpace(Protocol):
     def _transaction(self) -> AbstractContextManager[Any]: ...
 
 
-EXACT_BELOW = 20_000  # a filter keeping fewer items is searched exactly
 EF_SEARCH = 96  # candidates HNSW keeps per search (pgvector's default 40 loses recall)
 _DISTANCE = {"cosine": "<=>", "dot": "<#>", "euclidean": "<->"}
 _WORD = re.compile(r"\w+")
@@ -158,7 +158,7 @@ def _dense(
             (count,) = connection.execute(
                 f"SELECT count(*) FROM {space._items} WHERE {clause}", params
             ).fetchone()
-            exact = count < EXACT_BELOW
+            exact = count < space.ann_threshold  # as SQLite spaces decide
         if exact:  # a sequential scan and a sort: every row is compared
             connection.execute("SET LOCAL enable_indexscan = off")
         else:

@@ -108,7 +108,10 @@ class Space:
         """
         if (where := postgres_location(name_or_path, name)) is not None:
             keeper = backend(where[0])
-            return keeper.create_at(*where, encoder, metric, on_progress=on_progress)  # type: ignore[no-any-return]
+            made = keeper.create_at(
+                *where, encoder, metric, ann_threshold=ann_threshold, on_progress=on_progress
+            )
+            return made  # type: ignore[no-any-return]
         if metric not in METRICS:
             raise InvalidInput(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
         if keyword_index not in db.KEYWORD_INDEXES:
@@ -141,7 +144,10 @@ class Space:
         ``encoder``, if given, must be the one it was built with."""
         if (where := postgres_location(name_or_path, name)) is not None:
             keeper = backend(where[0])
-            return keeper.open_at(*where, encoder=encoder, on_progress=on_progress)  # type: ignore[no-any-return]
+            opened = keeper.open_at(
+                *where, encoder=encoder, ann_threshold=ann_threshold, on_progress=on_progress
+            )
+            return opened  # type: ignore[no-any-return]
         path = resolve(name_or_path)
         space = cls(
             path, db.connect(path), None, ann_threshold=ann_threshold, on_progress=on_progress
