@@ -11,7 +11,11 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import InvalidInput, MissingExtra, SpaceNotFound, StorageError
+from embedspace.io.passages import DOCUMENT_KEY
 
+#: The ``_document`` field of a passage, as SQL: written out (not a parameter), so that the
+#: expression index on it (``postgres.create_at``) answers every query that uses it.
+DOCUMENT = f"(metadata ->> '{DOCUMENT_KEY}')"
 #: pgvector's operator class of each metric (for the HNSW index)
 OPERATOR_CLASSES = {
     "cosine": "vector_cosine_ops",

@@ -14,12 +14,12 @@ import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.errors import InvalidInput
-from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.store.database import Stamp
 from embedspace.store.documents import best_per_document
 from embedspace.store.fusion import CANDIDATES, check_mode, convex_combination
 from embedspace.store.fusion import reciprocal_rank_fusion as rank_fusion
 from embedspace.store.items import Item, Match
+from embedspace.store.pg_connection import DOCUMENT
 from embedspace.store.pg_filters import where_pg
 from embedspace.store.validate import check_k, check_text, query_vector
 
@@ -222,8 +222,7 @@ def _matches(space: PostgresSpace, rowids: np.ndarray, scores: np.ndarray) -> li
 
 def _has_passages(space: PostgresSpace) -> bool:
     with space._transaction() as connection:
-        row = connection.execute(
-            f"SELECT 1 FROM {space._items} WHERE metadata ->> %s > '' LIMIT 1",
-            (DOCUMENT_KEY,),
+        row = connection.execute(  # the key written out, so the expression index serves it
+            f"SELECT 1 FROM {space._items} WHERE {DOCUMENT} > '' LIMIT 1"
         ).fetchone()
     return row is not None

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.io.records import Record
 from embedspace.store.items import id_list
-from embedspace.store.pg_connection import as_is
+from embedspace.store.pg_connection import DOCUMENT, as_is
 from embedspace.store.validate import metadata_json
 
 
@@ -89,8 +88,8 @@ def remove_parts(connection: Any, table: str, documents: Sequence[str], keep: se
         return 0
     wanted = list(dict.fromkeys(id_list(documents)))
     rows = connection.execute(
-        f"DELETE FROM {table} WHERE (id = ANY(%s) OR metadata ->> %s = ANY(%s)) "
+        f"DELETE FROM {table} WHERE (id = ANY(%s) OR {DOCUMENT} = ANY(%s)) "
         "AND NOT id = ANY(%s) RETURNING 1",
-        (wanted, DOCUMENT_KEY, wanted, sorted(keep)),
+        (wanted, wanted, sorted(keep)),
     ).fetchall()
     return len(rows)

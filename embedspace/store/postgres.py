@@ -32,7 +32,6 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.encoders.base import METRICS
 from embedspace.errors import InvalidInput, SpaceClosed, SpaceExists, SpaceNotFound, StorageError
-from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import database as db
@@ -40,6 +39,7 @@ from embedspace.store import pg_search, pg_writes
 from embedspace.store.hnsw import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
 from embedspace.store.items import Item, Match, Snapshot, WriteResult, id_list
 from embedspace.store.pg_connection import (
+    DOCUMENT,
     OPERATOR_CLASSES,
     as_array,
     check_name,
@@ -131,7 +131,7 @@ class PostgresSpace(Space):
                 )
                 connection.execute(f"CREATE INDEX ON {table} (content_hash)")
                 connection.execute(f"CREATE INDEX ON {table} USING gin (words)")
-                connection.execute(f"CREATE INDEX ON {table} ((metadata ->> '{DOCUMENT_KEY}'))")
+                connection.execute(f"CREATE INDEX ON {table} ({DOCUMENT})")
         except psycopg.errors.UniqueViolation:
             connection.close()
             raise SpaceExists(f"A space '{name}' already exists in {safe_url(url)}.") from None
@@ -322,9 +322,8 @@ class PostgresSpace(Space):
         with self._transaction() as connection:
             self._lock(connection)
             rows = connection.execute(
-                f"DELETE FROM {self._items} WHERE id = ANY(%s) OR metadata ->> %s = ANY(%s) "
-                "RETURNING 1",
-                (wanted, DOCUMENT_KEY, wanted),
+                f"DELETE FROM {self._items} WHERE id = ANY(%s) OR {DOCUMENT} = ANY(%s) RETURNING 1",
+                (wanted, wanted),
             ).fetchall()
             if rows:
                 self._bump(connection)
