@@ -95,6 +95,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> 
     folder = tmp_path / "home"
     monkeypatch.setenv("EMBEDSPACE_HOME", str(folder))
     monkeypatch.setenv("EMBEDSPACE_CACHE", str(model_cache))
+    monkeypatch.setenv("EMBEDSPACE_STORE", "")  # no test leaves a --store behind
     register("fake", CountingEncoder)
     register("fake-image", FakeImageEncoder)
     register("fake-image-only", FakeImageOnlyEncoder)

@@ -176,7 +176,8 @@ def test_the_command_uses_a_running_cluster_at_an_address(tmp_path: Path) -> Non
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "50 added" in done.stdout
+    elsewhere = [c if c != "news" else "other" for c in command[:-1]]  # all to embed again
     bad = subprocess.run(
-        [*command[:-1], "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=300
+        [*elsewhere, "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 1 and "Could not start or reach the Ray cluster" in bad.stderr

@@ -181,7 +181,7 @@ def test_postgres_example(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("EMBEDSPACE_STORE", raising=False)  # --store sets it: restored after
+    monkeypatch.setenv("EMBEDSPACE_STORE", "")  # unset after the test, though --store sets it
     shutil.copytree(ROOT / "embedspace" / "data", tmp_path / "embedspace" / "data")
     from embedspace.store.pg_connection import drop_space, space_names
 

@@ -262,7 +262,7 @@ def test_a_space_of_vectors_from_elsewhere(make: Make) -> None:
 def test_the_command_line_and_the_multitool_on_postgres(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    monkeypatch.delenv("EMBEDSPACE_STORE", raising=False)  # restored after --store sets it
+    monkeypatch.setenv("EMBEDSPACE_STORE", "")  # unset after the test, though --store sets it
     name = f"cli-{uuid.uuid4().hex[:8]}"
     rows = tmp_path / "rows.csv"
     texts = [

@@ -67,7 +67,14 @@ class JoinedFile(io.RawIOBase):
 
     def __init__(self, paths: list[Path]) -> None:
         super().__init__()
-        self._handles: list[io.BufferedReader] = [path.open("rb") for path in paths]
+        self._handles: list[io.BufferedReader] = []
+        try:
+            for path in paths:
+                self._handles.append(path.open("rb"))
+        except OSError:
+            for handle in self._handles:
+                handle.close()
+            raise
         self._starts: list[int] = []
         total = 0
         for path in paths:
@@ -97,14 +104,17 @@ class JoinedFile(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         """Read into ``buffer`` from the piece holding the current position."""
         view = memoryview(buffer).cast("B")
-        if self._position >= self._size or not len(view):
-            return 0
-        index = max(i for i, start in enumerate(self._starts) if start <= self._position)
-        handle = self._handles[index]
-        handle.seek(self._position - self._starts[index])
-        read = handle.readinto(view)  # stops at the piece's end: the caller reads again
-        self._position += read or 0
-        return read or 0
+        done = 0
+        while done < len(view) and self._position < self._size:  # across pieces: no short read
+            index = max(i for i, start in enumerate(self._starts) if start <= self._position)
+            handle = self._handles[index]
+            handle.seek(self._position - self._starts[index])
+            read = handle.readinto(view[done:]) or 0
+            if not read:
+                break
+            self._position += read
+            done += read
+        return done
 
     def close(self) -> None:
         """Close every piece."""

@@ -12,15 +12,16 @@ that ``index`` keeps is left out: the new space records the export file instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from embedspace.errors import InvalidInput
+from embedspace.errors import EmbedspaceError, InvalidInput
 from embedspace.io.outputs import check_output_file, write_file
 from embedspace.ops.ingest import SOURCE_KEY
-from embedspace.store import Snapshot, Space
+from embedspace.store import Snapshot, Space, delete_space
 
 FORMATS = (".parquet", ".jsonl")
 COPY_BATCH = 1024  # items per transaction of copy_space
@@ -81,33 +82,53 @@ def copy_space(
     """Copy the items of ``space`` (those matching ``where``), with their vectors, into a new
     space at ``to``: a ``postgresql://`` URL (the copy takes ``space``'s name there), a
     folder, or a bare name. Nothing is embedded again. Returns (items copied, where)."""
-    from embedspace.io.records import Record
     from embedspace.store.database import Stamp
     from embedspace.store.locations import postgres_location
 
     stamp = space.stamp
     name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None
     made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized)
+    snapshot = space.snapshot(where)  # first: a bad filter stops before anything is made
     target = Space.create(to, made, stamp.metric, name=name)
-    snapshot = space.snapshot(where)
+    try:
+        _fill(target, snapshot)
+    except BaseException:  # a half copy is no copy: remove it, so the command can run again
+        target.close()
+        with contextlib.suppress(EmbedspaceError):
+            _remove(target, postgres_location(to, name))
+        raise
     with target:
-        for start in range(0, len(snapshot), COPY_BATCH):
-            stop = start + COPY_BATCH
-            target.upsert(
-                [
-                    Record(item_id, content, metadata, vector)
-                    for item_id, content, metadata, vector in zip(
-                        snapshot.ids[start:stop],
-                        snapshot.contents[start:stop],
-                        snapshot.metadata[start:stop],
-                        snapshot.vectors[start:stop],
-                        strict=True,
-                    )
-                ]
-            )
         location = postgres_location(to, name)
         described = f"{location[1]} in {target.info()['path']}" if location else str(target.path)
     return len(snapshot), described
+
+
+def _remove(space: Space, location: tuple[str, str] | None) -> None:
+    if location is None:
+        delete_space(space.path)
+    else:
+        from embedspace.store.pg_connection import drop_space
+
+        drop_space(*location)
+
+
+def _fill(target: Space, snapshot: Snapshot) -> None:
+    from embedspace.io.records import Record
+
+    for start in range(0, len(snapshot), COPY_BATCH):
+        stop = start + COPY_BATCH
+        target.upsert(
+            [
+                Record(item_id, content, metadata, vector)
+                for item_id, content, metadata, vector in zip(
+                    snapshot.ids[start:stop],
+                    snapshot.contents[start:stop],
+                    snapshot.metadata[start:stop],
+                    snapshot.vectors[start:stop],
+                    strict=True,
+                )
+            ]
+        )
 
 
 def export_to(

@@ -36,6 +36,7 @@ from embedspace.ops.chunking import Chunked, split_documents, write_batches
 from embedspace.ops.ray_engine import RayEngine
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space, WriteResult, resolve
+from embedspace.store.database import KEYWORD_INDEXES
 from embedspace.store.items import check_records
 from embedspace.store.locations import postgres_location
 
@@ -340,7 +341,7 @@ def _open_or_create(
             )
         with _closed_on_error(opened):
             kept = opened.info()["keyword_index"]
-            if keyword_index is not None and keyword_index != kept:
+            if keyword_index is not None and keyword_index != kept and kept in KEYWORD_INDEXES:
                 raise InvalidInput(
                     f"Space '{space}' has a {kept} keyword index; --keyword-index only "
                     "applies when a space is created. Drop it, or index into a new space."

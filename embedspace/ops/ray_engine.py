@@ -25,6 +25,7 @@ import hashlib
 import inspect
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from embedspace import config
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.encoders.threads import encoder_threads
-from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
+from embedspace.errors import DimensionMismatch, EmbedspaceError, InvalidInput, MissingExtra
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space
@@ -76,38 +77,44 @@ class RayEngine:
             del wanted[digest]
         if not wanted:
             return {}
-        hashes = sorted(wanted)
-        folder = self.shard_dir or config.cache_dir() / "ray-shards"
-        folder.mkdir(parents=True, exist_ok=True)
         identity = f"{FORMAT}|{space.stamp.encoder}|{space.encoder.runtime_recipe()}"
+        # a folder per space and encoder: runs into other spaces never touch these shards
+        place = hashlib.sha256(f"{space.info()['path']}|{identity}".encode()).hexdigest()[:16]
+        folder = self.shard_dir or config.cache_dir() / "ray-shards" / place
+        folder.mkdir(parents=True, exist_ok=True)
+        vectors: dict[str, np.ndarray] = {}
+        earlier = sorted(folder.glob("*.parquet"))  # what a stopped run finished
+        for path in earlier:
+            vectors.update((h, v) for h, v in _read_shard(path).items() if h in wanted)
+        todo = sorted(h for h in wanted if h not in vectors)
         shards = []
-        for start in range(0, len(hashes), self.shard_size):
-            chunk = hashes[start : start + self.shard_size]
+        for start in range(0, len(todo), self.shard_size):
+            chunk = todo[start : start + self.shard_size]
             key = hashlib.sha256("\n".join([identity, *chunk]).encode()).hexdigest()[:24]
             shards.append((folder / f"{key}.parquet", chunk))
-        self.shards_used = [path for path, _ in shards]
-        pending = [(path, chunk) for path, chunk in shards if not path.exists()]
+        self.shards_used = [*earlier, *(path for path, _ in shards)]
         stage = "Embedding on Ray (shards)"
-        report(on_progress, stage, len(shards) - len(pending), len(shards))
-        if pending:
+        report(on_progress, stage, 0, len(shards))
+        if shards:
             factory = self.encoder_factory or _by_name(space.stamp.encoder)
             with _ray(self.address) as ray:
                 rows = [
                     {"shard": str(path), "texts": [wanted[h] for h in chunk], "hashes": chunk}
-                    for path, chunk in pending
+                    for path, chunk in shards
                 ]
-                done = len(shards) - len(pending)
-                for path, found in _run(ray, rows, factory, self.workers):
+                for done, (path, found) in enumerate(_run(ray, rows, factory, self.workers), 1):
+                    if any(v.shape != (space.stamp.dim,) for v in found.values()):
+                        raise DimensionMismatch(
+                            f"The Ray workers' encoder made vectors of another size than the "
+                            f"space's {space.stamp.dim}: check --encoder on the workers."
+                        )
                     _write_shard(path, found)
-                    done += 1
+                    vectors.update(found)
                     report(on_progress, stage, done, len(shards))
-        vectors: dict[str, np.ndarray] = {}
-        for path, _ in shards:
-            vectors.update(_read_shard(path))
         return vectors
 
     def finished(self) -> None:
-        """Delete the shards of the last ``vectors`` call (their vectors are stored)."""
+        """Delete the shards the last ``vectors`` call used (their vectors are stored now)."""
         for path in self.shards_used:
             path.unlink(missing_ok=True)
         self.shards_used = []
@@ -153,6 +160,7 @@ def _ray(address: str | None) -> Iterator[Any]:
             "configure_logging": False,
         }
         if address:
+            _check_reachable(address)  # else ray.init waits for minutes on a wrong address
             options["address"] = address
         else:  # a Ray of its own, even where `ray start` runs one: --address names that
             options.update(address="local", num_cpus=config.cpu_count())
@@ -170,6 +178,23 @@ def _ray(address: str | None) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast, with what to do, when ``host:port`` (or ``ray://host:port``) does not
+    answer; ``auto`` and the like are left to Ray."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise EmbedspaceError(
+            f"Could not start or reach the Ray cluster at {address}: {error}. Check the "
+            "address ('ray status' on the head node prints it), or leave --address out for a "
+            "local Ray."
+        ) from None
 
 
 class _ShardEmbedder:
@@ -222,7 +247,9 @@ def _run(
     cpus = int(ray.cluster_resources().get("CPU", 1))
     size = max(1, min(workers or cpus, len(rows)))
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
-    per_actor = max(1, cpus // size)
+    nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    largest = int(max(nodes, default=1))
+    per_actor = max(1, min(cpus // size, largest))  # no actor asks for more than a node has
     embedded = dataset.map_batches(
         _ShardEmbedder,
         batch_size=1,

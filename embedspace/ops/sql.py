@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from embedspace.ops.rerank import search as search_space
 from embedspace.store import Space, list_spaces
 from embedspace.store.database import DATABASE_FILE
 
+log = logging.getLogger("embedspace")
 _MEMO_LIMIT = 10_000  # texts remembered per encoder by embed()
 _LIST_LENGTHS = re.compile(r"dimensions must be equal|same size|different (lengths|sizes)", re.I)
 _MACROS = """
@@ -90,6 +92,8 @@ class SqlSession:
         for space in self._spaces.values():
             space.close()
         self._spaces.clear()
+        self._tables.clear()  # a new connection has none of them
+        self._encoders.clear()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -100,9 +104,9 @@ class SqlSession:
             raise InvalidInput("The SQL query is empty. Example: SELECT * FROM news LIMIT 5")
         with self._lock:
             connection = self._connect()
-            self._register_spaces(connection, text)
             self._failure = None
             try:
+                self._register_spaces(connection, text)
                 return connection.sql(text).to_arrow_table()
             except Exception as error:  # duckdb's errors share no base class with ours
                 raise self._explain(error) from None
@@ -157,6 +161,13 @@ class SqlSession:
                 return function(*columns)
             except EmbedspaceError as error:
                 self._failure = error
+                raise
+            except Exception as error:  # a bug or odd input (NULL k): one line, no frames
+                log.info("Inside an SQL function", exc_info=True)
+                self._failure = InvalidInput(
+                    f"An embedspace SQL function failed: {type(error).__name__}: {error}. "
+                    "Check its arguments (search(space, query, k [, mode [, where]]))."
+                )
                 raise
 
         return call
@@ -237,7 +248,10 @@ class SqlSession:
             wheres.to_pylist(),
             strict=True,
         ):
-            matches = search_space(self._space(name), query, int(k), mode=mode, where=_where(where))
+            if name is None or query is None or k is None:
+                raise InvalidInput("search() needs a space, a query and k (none may be NULL).")
+            found = self._space(name)
+            matches = search_space(found, query, int(k), mode=mode or "dense", where=_where(where))
             out.append(
                 [
                     {

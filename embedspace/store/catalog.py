@@ -39,8 +39,11 @@ def _postgres_spaces(url: str) -> list[dict[str, Any]]:
 
     found = []
     for name in space_names(url):
-        with Space.open(url, name=name) as space:
-            found.append(space.info())
+        try:
+            with Space.open(url, name=name) as space:
+                found.append(space.info())
+        except EmbedspaceError as error:  # one broken space must not hide the others
+            found.append({"name": name, "path": url, "error": str(error)})
     return found
 
 

@@ -94,8 +94,17 @@ def as_is(text: Any) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL without its password (``user:secret@``, also with ``@`` in the password,
+    and ``password=`` parameters)."""
+    scheme, sep, rest = url.partition("://")
+    address, slash, tail = rest.partition("/")
+    if "@" in address:
+        credentials, _, host = address.rpartition("@")
+        if ":" in credentials:
+            credentials = credentials.split(":", 1)[0] + ":***"
+        address = f"{credentials}@{host}"
+    masked = scheme + sep + address + slash + tail
+    return re.sub(r"(password=)[^&]*", r"\1***", masked, flags=re.IGNORECASE)
 
 
 def first_line(error: BaseException) -> str:

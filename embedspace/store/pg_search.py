@@ -154,23 +154,27 @@ def _dense(
     clause, params = where_pg(where) if where else ("TRUE", [])
     query = np.asarray(vector, dtype=np.float32).reshape(-1)
     with space._transaction() as connection:
+        count = None
         if where and not exact:
             (count,) = connection.execute(
                 f"SELECT count(*) FROM {space._items} WHERE {clause}", params
             ).fetchone()
             exact = count < space.ann_threshold  # as SQLite spaces decide
-        if exact:  # a sequential scan and a sort: every row is compared
-            connection.execute("SET LOCAL enable_indexscan = off")
-        else:
+        select = (
+            f"SELECT rowid, embedding {operator} %s AS distance FROM {space._items} "
+            f"WHERE {clause} ORDER BY distance LIMIT %s"
+        )
+        if not exact:
             # as the SQLite spaces' HNSW (hnsw.DEFAULT_EF_SEARCH), at least k
             connection.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(k, 1000))}")
             if where:
                 connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        rows = connection.execute(
-            f"SELECT rowid, embedding {operator} %s AS distance FROM {space._items} "
-            f"WHERE {clause} ORDER BY distance LIMIT %s",
-            [query, *params, k],
-        ).fetchall()
+            rows = connection.execute(select, [query, *params, k]).fetchall()
+            # an iterative scan stops at hnsw.max_scan_tuples: short, search exactly instead
+            exact = count is not None and len(rows) < min(k, count)
+        if exact:  # a sequential scan and a sort: every row is compared
+            connection.execute("SET LOCAL enable_indexscan = off")
+            rows = connection.execute(select, [query, *params, k]).fetchall()
     rows.sort(key=lambda r: (r[1], r[0]))  # relaxed order: sort what came back
     rowids = np.array([r[0] for r in rows], dtype=np.int64)
     distances = np.array([r[1] for r in rows], dtype=np.float64)

@@ -24,23 +24,26 @@ def commit(
     hashes: list[str],
     existing: dict[str, tuple[str, str]],
     vectors: dict[str, np.ndarray],
+    embed: Callable[[Record], np.ndarray],
 ) -> tuple[int, int, int]:
     """Write ``records`` (their content ``hashes``; ``existing``: id -> (hash, metadata
-    JSON) of those stored; ``vectors`` by hash for the new contents); returns (added,
-    updated, unchanged)."""
+    JSON) of those stored; ``vectors`` by hash for the new contents, ``embed`` for a record
+    another writer changed meanwhile); returns (added, updated, unchanged)."""
     added = updated = unchanged = 0
     rows, metadata_only = [], []
     for record, digest in zip(records, hashes, strict=True):
         meta_json = metadata_json(record.metadata, record.id)
         old = existing.get(record.id)
         if old is not None and old[0] == digest and record.vector is None:
-            if json.loads(old[1]) == json.loads(meta_json):
+            if _canonical(old[1]) == _canonical(meta_json):  # true and 1 differ
                 unchanged += 1
             else:
                 metadata_only.append((meta_json, record.id))
                 updated += 1
             continue
-        vector = record.vector if record.vector is not None else vectors[digest]
+        vector = record.vector if record.vector is not None else vectors.get(digest)
+        if vector is None:  # changed or deleted by another writer since it was looked up
+            vector = vectors[digest] = embed(record)
         stored = prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
         rows.append((record.id, record.content, digest, meta_json, stored))
         if old is None:
@@ -93,3 +96,7 @@ def remove_parts(connection: Any, table: str, documents: Sequence[str], keep: se
         (wanted, wanted, sorted(keep)),
     ).fetchall()
     return len(rows)
+
+
+def _canonical(text: str) -> str:
+    return json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False)

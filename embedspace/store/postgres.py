@@ -20,6 +20,7 @@ are PostgreSQL's ``ts_rank_cd`` (not bm25). Each public call is one transaction.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,10 @@ from embedspace.store.pg_connection import (
 from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import ANN_THRESHOLD, Space
 from embedspace.store.validate import metadata_json
+from embedspace.store.writes import checked_vectors
+
+log = logging.getLogger("embedspace")
+HNSW_MAX_DIM = 2000  # pgvector indexes vectors of up to 2,000 dimensions
 
 
 class PostgresSpace(Space):
@@ -135,6 +140,11 @@ class PostgresSpace(Space):
         except psycopg.errors.UniqueViolation:
             connection.close()
             raise SpaceExists(f"A space '{name}' already exists in {safe_url(url)}.") from None
+        except psycopg.Error as error:
+            connection.close()
+            raise StorageError(
+                f"Could not create space '{name}' in {safe_url(url)}: {first_line(error)}."
+            ) from None
         return cls(
             url, name, connection, chosen, ann_threshold=ann_threshold, on_progress=on_progress
         )
@@ -288,7 +298,7 @@ class PostgresSpace(Space):
         ]
         vectors = self._cached([hashes[i] for i in needed])
         to_embed = [i for i in needed if hashes[i] not in vectors]  # as a SQLite space counts
-        given = precomputed or {}
+        given = checked_vectors(precomputed or {}, self.stamp.dim)
         vectors.update({hashes[i]: given[hashes[i]] for i in to_embed if hashes[i] in given})
         rest = [i for i in to_embed if hashes[i] not in vectors]
         if rest:
@@ -302,14 +312,21 @@ class PostgresSpace(Space):
                     f"{len(existing)} id(s) were added meanwhile; nothing was added."
                 )
             result = pg_writes.commit(
-                connection, self._items, self._prepare, records, hashes, existing, vectors
+                connection,
+                self._items,
+                self._prepare,
+                records,
+                hashes,
+                existing,
+                vectors,
+                lambda record: self._embed([record], on_progress)[0],
             )
             removed = pg_writes.remove_parts(
                 connection, self._items, replacing, {r.id for r in records}
             )
             if to_embed:
                 self._record_recipe(connection)
-            if any(result) or removed:
+            if result[0] or result[1] or removed:
                 self._bump(connection)
         if result[0]:
             self._ensure_index()
@@ -543,6 +560,8 @@ class PostgresSpace(Space):
         one insert at a time (100k x 384-d took over 11 minutes of inserts here), and below
         the threshold an exact scan is fast and exact. PostgreSQL keeps it up after."""
         index = f"{self._items}_hnsw"
+        if self.stamp.dim > HNSW_MAX_DIM:  # pgvector's HNSW limit: exact scans only
+            return
         with self._transaction() as connection:
             if connection.execute("SELECT to_regclass(%s)", (index,)).fetchone()[0]:
                 return
@@ -550,7 +569,19 @@ class PostgresSpace(Space):
         if count < self.ann_threshold:
             return
         report(self.on_progress, f"Building the HNSW index of {self._name}", 0, 1)
+        try:
+            self._build_index(index)
+        except StorageError as error:  # the write itself is committed: say so, go on exact
+            log.warning(
+                "Space '%s': HNSW index not built (%s); searches stay exact.", self._name, error
+            )
+        report(self.on_progress, f"Building the HNSW index of {self._name}", 1, 1)
+
+    def _build_index(self, index: str) -> None:
         with self._transaction() as connection:  # writers wait; readers go on
+            self._lock(connection)  # one builder: the others find the index built
+            if connection.execute("SELECT to_regclass(%s)", (index,)).fetchone()[0]:
+                return
             connection.execute("SET LOCAL maintenance_work_mem = '1GB'")
             connection.execute(
                 f"SET LOCAL max_parallel_maintenance_workers = {max(0, cpu_count() - 1)}"
@@ -560,4 +591,3 @@ class PostgresSpace(Space):
                 f"(embedding {OPERATOR_CLASSES[self.stamp.metric]}) "
                 f"WITH (m = {DEFAULT_M}, ef_construction = {DEFAULT_EF_CONSTRUCTION})"
             )
-        report(self.on_progress, f"Building the HNSW index of {self._name}", 1, 1)

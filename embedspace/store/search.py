@@ -183,11 +183,15 @@ class NeighbourSearch:
         connection = self._db.connection
         self._check_fields(where)
         # One scan of the filter (it reads every item's metadata: the slow part), then the
-        # vectors of the rows it kept, by rowid.
-        selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
-        allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
-        count = len(allowed)
-        if not exact and count >= ann_threshold:
+        # vectors of the rows it kept, by rowid, in one read transaction (a row replaced in
+        # between cannot drop out).
+        with db.transaction(connection, write=False):
+            selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
+            allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
+            count = len(allowed)
+            through_index = not exact and count >= ann_threshold
+            rows = [] if through_index else self._vectors_of(connection, allowed)
+        if through_index:
             found = self._ann.search(connection, vector, k, allowed=allowed)
             if found is not None:
                 keep = found[0][0] >= 0
@@ -198,14 +202,18 @@ class NeighbourSearch:
                     keep.sum(),
                     k,
                 )
-        rows = connection.execute(
-            "SELECT rowid, vector FROM items WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(allowed.tolist()),),
-        ).fetchall()
+            rows = self._vectors_of(connection, allowed)
         matrix = db.vectors_from_blobs([r[1] for r in rows], self._stamp.dim)
         positions, scores = top_k(matrix, vector, k, self._stamp.metric)
         rowids = np.array([r[0] for r in rows], dtype=np.int64)
         return rowids[positions[0]], scores[0]
+
+    @staticmethod
+    def _vectors_of(connection: sqlite3.Connection, rowids: np.ndarray) -> list[Any]:
+        return connection.execute(
+            "SELECT rowid, vector FROM items WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(rowids.tolist()),),
+        ).fetchall()
 
     def _check_fields(self, where: Mapping[str, Any]) -> None:
         """Warn about where fields that no item has (once per field and data version)."""

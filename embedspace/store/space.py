@@ -107,6 +107,8 @@ class Space:
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
         """
         if (where := postgres_location(name_or_path, name)) is not None:
+            if keyword_index != "porter":
+                raise InvalidInput("PostgreSQL spaces have one keyword index: English words.")
             keeper = backend(where[0])
             made = keeper.create_at(
                 *where, encoder, metric, ann_threshold=ann_threshold, on_progress=on_progress

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.encoders import Encoder
-from embedspace.errors import InvalidInput
+from embedspace.errors import DimensionMismatch, InvalidInput
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
@@ -89,7 +89,7 @@ class ItemWriter:
         ]
         cached = self.cached_vectors([hashes[i] for i in needed])
         to_embed = [i for i in needed if hashes[i] not in cached]
-        given = precomputed or {}
+        given = checked_vectors(precomputed or {}, self._stamp.dim)
         fresh = {i: given[hashes[i]] for i in to_embed if hashes[i] in given}
         to_embed = [i for i in to_embed if i not in fresh]
         if to_embed:
@@ -328,3 +328,20 @@ class ItemWriter:
             ):
                 found[digest] = np.frombuffer(blob, dtype=np.float32)
         return found
+
+
+def checked_vectors(vectors: Mapping[str, np.ndarray], dim: int) -> dict[str, np.ndarray]:
+    """Vectors made elsewhere (``upsert(precomputed=)``), checked: ``(dim,)`` and finite,
+    or ``DimensionMismatch``/``InvalidInput`` before anything is written."""
+    checked = {}
+    for digest, vector in vectors.items():
+        array = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if array.shape != (dim,):
+            raise DimensionMismatch(
+                f"A precomputed vector has {array.size} values; this space's have {dim}. "
+                "Make them with the space's encoder."
+            )
+        if not np.isfinite(array).all():
+            raise InvalidInput("A precomputed vector holds NaN or infinity; nothing was written.")
+        checked[digest] = array
+    return checked
