@@ -126,15 +126,7 @@ def _condition(field: _Field, operator: str, operand: Any) -> tuple[str, list[An
     key, path = field.key, field.param
     operand = _scalar(key, operand)
     if operator in ("in", "not in"):
-        if isinstance(operand, str | bytes) or not isinstance(
-            operand, list | tuple | set | frozenset
-        ):
-            raise InvalidInput(
-                f"where['{key}'] '{operator}' takes a list of values, not {operand!r}."
-            )
-        if not operand:
-            raise InvalidInput(f"where['{key}'] has an empty list: give at least one value.")
-        clause, values = _any_of(field, [_scalar(key, value) for value in operand])
+        clause, values = _any_of(field, listed_operand(key, operator, operand))
         return (clause if operator == "in" else f"NOT COALESCE({clause}, 0)"), values
     if operator == "==":
         return _equal(field, operand)
@@ -150,6 +142,15 @@ def _condition(field: _Field, operator: str, operand: Any) -> tuple[str, list[An
     raise InvalidInput(
         f"where['{key}'] {{{operator!r}: {operand!r}}}: {operator} compares numbers or strings."
     )
+
+
+def listed_operand(key: str, operator: str, operand: Any) -> list[Any]:
+    """The values of an ``in`` / ``not in`` condition, checked (a non-empty list)."""
+    if isinstance(operand, str | bytes) or not isinstance(operand, list | tuple | set | frozenset):
+        raise InvalidInput(f"where['{key}'] '{operator}' takes a list of values, not {operand!r}.")
+    if not operand:
+        raise InvalidInput(f"where['{key}'] has an empty list: give at least one value.")
+    return [_scalar(key, value) for value in operand]
 
 
 def _any_of(field: _Field, values: list[Any]) -> tuple[str, list[Any]]:

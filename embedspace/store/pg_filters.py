@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from embedspace.errors import InvalidInput
-from embedspace.store.filters import _is_number, _key, _scalar, _sql_value, conditions
+from embedspace.store.filters import (
+    _is_number,
+    _key,
+    _scalar,
+    _sql_value,
+    conditions,
+    listed_operand,
+)
 
 _KIND = "jsonb_typeof(metadata -> %s)"
 _NUMBER = (
@@ -45,15 +52,7 @@ def where_pg(where: Mapping[str, Any]) -> tuple[str, list[Any]]:
 def _condition(key: str, operator: str, operand: Any) -> tuple[str, list[Any]]:
     operand = _scalar(key, operand)
     if operator in ("in", "not in"):
-        if isinstance(operand, str | bytes) or not isinstance(
-            operand, list | tuple | set | frozenset
-        ):
-            raise InvalidInput(
-                f"where['{key}'] '{operator}' takes a list of values, not {operand!r}."
-            )
-        if not operand:
-            raise InvalidInput(f"where['{key}'] has an empty list: give at least one value.")
-        clause, values = _any_of(key, [_scalar(key, value) for value in operand])
+        clause, values = _any_of(key, listed_operand(key, operator, operand))
         return (clause if operator == "in" else f"NOT COALESCE({clause}, false)"), values
     if operator == "==":
         return _equal(key, operand)
