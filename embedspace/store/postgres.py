@@ -8,13 +8,15 @@ Layout, in the database the URL names (``postgresql://user@host:port/db``):
   on any machine take turns, and bumps the data version in the same transaction.
 - one items table per space: ``id``, ``content``, ``content_hash``, ``metadata jsonb``,
   ``embedding vector(dim)``, and ``words``, a ``tsvector`` PostgreSQL keeps from the
-  content (keyword search). Indexes: HNSW on the vectors (the space's metric), GIN on the
-  words, btree on the content hash (the embedding cache).
+  content (keyword search). Indexes: GIN on the words, btree on the content hash (the
+  embedding cache) and on passages' document; HNSW on the vectors (the space's metric),
+  built in one go once the space reaches ``ann_threshold`` items.
 
-Searches: HNSW, with pgvector's iterative index scans for filters (``relaxed_order``,
-results re-sorted), so a filter that keeps few items still returns ``k``; a filter that
-keeps fewer than ``EXACT_BELOW`` items, and ``exact=True``, scan exactly. Keyword scores
-are PostgreSQL's ``ts_rank_cd`` (not bm25). Each public call is one transaction.
+Searches (``pg_search``): HNSW, with pgvector's iterative index scans under filters
+(``relaxed_order``, results re-sorted, an exact scan if they come back short); below the
+threshold, filters keeping fewer than ``ann_threshold`` items, and ``exact=True``: exact
+scans. Keyword scores are PostgreSQL's ``ts_rank_cd`` (not bm25). Each write is one
+transaction; a search reads in a few.
 """
 
 from __future__ import annotations
