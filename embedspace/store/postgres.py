@@ -56,7 +56,12 @@ from embedspace.store.pg_connection import (
 from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import ANN_THRESHOLD, Space
 from embedspace.store.validate import metadata_json
-from embedspace.store.writes import checked_vectors
+from embedspace.store.writes import (
+    checked_vectors,
+    embed_records,
+    prepare_vectors,
+    refuse_taken,
+)
 
 log = logging.getLogger("embedspace")
 HNSW_MAX_DIM = 2000  # pgvector indexes vectors of up to 2,000 dimensions
@@ -287,12 +292,8 @@ class PostgresSpace(Space):
     ) -> WriteResult:
         hashes = [record_hash(r) for r in records]
         existing = self._lookup([r.id for r in records])
-        if not replace and existing:
-            taken = sorted(existing)[:5]
-            raise InvalidInput(
-                f"{len(existing)} id(s) already in space '{self._name}' (e.g. "
-                f"{', '.join(taken)}); nothing was added. Use upsert to replace them."
-            )
+        if not replace:
+            refuse_taken(existing, self._name)
         needed = [
             i
             for i, r in enumerate(records)
@@ -424,23 +425,11 @@ class PostgresSpace(Space):
             return {r[0]: as_array(r[1]) for r in rows}
 
     def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
-        items = [
-            Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
-            for r in records
-        ]
-        return self.encoder.encode_document(items, on_progress=on_progress)
+        return embed_records(self.encoder, records, on_progress)
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors as stored: finite float32, unit length in cosine spaces."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if not np.isfinite(vectors).all():
-            raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
-        if self.stamp.metric == "cosine":
-            peak = np.abs(vectors).max(axis=1, keepdims=True)
-            vectors = vectors / np.where(peak > 0, peak, 1.0)
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms > 0, norms, 1.0)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        """Vectors as stored: as in SQLite spaces (``writes.prepare_vectors``)."""
+        return prepare_vectors(vectors, self.stamp.metric)
 
     # --------------------------------------------------------------------- reads
     def get(self, item_id: str) -> Item | None:

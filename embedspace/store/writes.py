@@ -75,12 +75,8 @@ class ItemWriter:
         ``records`` are deleted in the same transaction. ``precomputed``: vectors of this
         space's encoder by content hash, used instead of embedding those records."""
         existing = self.lookup([r.id for r in records])
-        if not replace and existing:
-            taken = sorted(existing)[:5]
-            raise InvalidInput(
-                f"{len(existing)} id(s) already in space '{self._name}' (e.g. "
-                f"{', '.join(taken)}); nothing was added. Use upsert to replace them."
-            )
+        if not replace:
+            refuse_taken(existing, self._name)
         hashes = [self._hash(r) for r in records]
         needed = [
             i
@@ -257,29 +253,11 @@ class ItemWriter:
             raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
 
     def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
-        """The records' vectors, in one pass of the encoder's loop (texts and images
-        together; image records hold a file path, given to the encoder as a ``Path``)."""
-        items = [
-            Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
-            for r in records
-        ]
-        return self._encoder().encode_document(items, on_progress=on_progress)
+        return embed_records(self._encoder(), records, on_progress)
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
-        """Vectors as stored and searched: finite float32, unit length in cosine spaces
-        (scaled by their largest value first, so that values near float32's limit do not
-        overflow the norm; an all-zero vector an encoder made stays zero)."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if not np.isfinite(vectors).all():
-            raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
-        if self._stamp.metric == "cosine":
-            peak = np.abs(vectors).max(axis=1, keepdims=True)
-            extreme = (peak > _SAFE_PEAK) | ((peak > 0) & (peak < 1 / _SAFE_PEAK))
-            if extreme.any():
-                vectors = vectors / np.where(extreme, peak, 1.0)
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms > 0, norms, 1.0)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        """Vectors as stored and searched (``prepare_vectors``)."""
+        return prepare_vectors(vectors, self._stamp.metric)
 
     def bump(self, count_delta: int) -> int:
         """Count one more committed write (inside the caller's transaction)."""
@@ -345,3 +323,42 @@ def checked_vectors(vectors: Mapping[str, np.ndarray], dim: int) -> dict[str, np
             raise InvalidInput("A precomputed vector holds NaN or infinity; nothing was written.")
         checked[digest] = array
     return checked
+
+
+def refuse_taken(existing: Mapping[str, Any], space: str) -> None:
+    """``InvalidInput`` naming ids an ``add`` finds already stored (``existing``)."""
+    if existing:
+        taken = sorted(existing)[:5]
+        raise InvalidInput(
+            f"{len(existing)} id(s) already in space '{space}' (e.g. "
+            f"{', '.join(taken)}); nothing was added. Use upsert to replace them."
+        )
+
+
+def embed_records(
+    encoder: Encoder, records: list[Record], on_progress: ProgressCallback | None
+) -> np.ndarray:
+    """The records' vectors, in one pass of the encoder's loop (texts and images
+    together; image records hold a file path, given to the encoder as a ``Path``)."""
+    items = [
+        Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
+        for r in records
+    ]
+    return encoder.encode_document(items, on_progress=on_progress)
+
+
+def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """Vectors as stored and searched, in every backend: finite float32, unit length in
+    cosine spaces (scaled by their largest value first, so that values near float32's limit
+    do not overflow the norm; an all-zero vector an encoder made stays zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise InvalidInput("Vectors must be finite numbers (no NaN or infinity).")
+    if metric == "cosine":
+        peak = np.abs(vectors).max(axis=1, keepdims=True)
+        extreme = (peak > _SAFE_PEAK) | ((peak > 0) & (peak < 1 / _SAFE_PEAK))
+        if extreme.any():
+            vectors = vectors / np.where(extreme, peak, 1.0)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
