@@ -24,7 +24,10 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and pinned to the CPU build: any other torch requirement, also one pulled in by
 # another package, would download several GB of CUDA packages.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[torch,images,clip,words,plot,recs,serve,documents,multilingual,sql,ray,postgres]" --group dev
+"${PIP[@]}" -e ".[torch,images,clip,words,plot,recs,serve,documents,multilingual,sql,ray,postgres,audio]" --group dev
+# aisfx: a sound-type embedding whose weights ship in the package (the audio extra's
+# default learned audio encoder); --no-deps: it declares librosa and more, unused here.
+"${PIP[@]}" --no-deps "aisfx==0.1.2"
 # MovieLens-100K for the README's recommendation example: the files inside recbole, which
 # is installed without its dependencies and never imported (examples/movielens.py reads them).
 "${PIP[@]}" --no-deps "recbole==1.2.1"

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from embedspace.ops.sounds import SoundResults
 from embedspace.store import Match
+from embedspace.store.fingerprints import SongMatch
 
 
 def console() -> Console:
@@ -69,6 +71,32 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
         ["rank", "score", "id", "text"],
         [(rank, m.score, m.id, shorten(m.content)) for rank, m in enumerate(matches, start=1)],
     )
+
+
+def print_songs(songs: Sequence[SongMatch], *, as_json: bool, title: str | None = None) -> None:
+    """Identified songs as a table (or "No match."), or one JSON array (``[]``: none)."""
+    if as_json:
+        click.echo(json.dumps([song.to_dict() for song in songs], ensure_ascii=False))
+        return
+    if not songs:
+        click.echo("No match: no song in the space agrees with this clip well enough.")
+        return
+    print_table(
+        title,
+        ["rank", "id", "score", "starts at (s)", "confidence"],
+        [
+            (rank, s.id, s.score, f"{s.offset_s:.2f}", f"{s.confidence:.2f}")
+            for rank, s in enumerate(songs, start=1)
+        ],
+    )
+
+
+def print_sound_results(found: SoundResults, *, as_json: bool, title: str) -> None:
+    """Identified songs (``print_songs``) or sound-alike items (``print_matches``)."""
+    if found.identified:
+        print_songs(found.songs, as_json=as_json, title=f"Songs matching {title}")
+    else:
+        print_matches(found.matches, as_json=as_json, title=f"Sounds like {title}")
 
 
 def plural(count: int, noun: str) -> str:

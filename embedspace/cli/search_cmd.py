@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from embedspace.cli.options import json_option
-from embedspace.cli.output import parse_where, print_matches
-from embedspace.errors import InvalidInput
+from embedspace.cli.output import parse_where, print_matches, print_sound_results
+from embedspace.ops.queries import check_one_query
 from embedspace.ops.rerank import DEFAULT_TOP
 from embedspace.ops.rerank import search as search_text
+from embedspace.ops.sounds import search_by_sound
 from embedspace.store import Space
 from embedspace.store.fusion import MODES
 
@@ -56,6 +57,14 @@ _ALPHA = click.option(
     type=click.Path(dir_okay=False),
     help="Search with this image instead of a text (reverse image search).",
 )
+@click.option(
+    "--audio",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Search with this sound (WAV, FLAC, OGG, MP3): in a space of songs, which song it "
+    "is and where in it the clip starts (a few noisy seconds do); in a space of an audio "
+    "encoder (aisfx, CLAP), what sounds most like it.",
+)
 @_K
 @_WHERE
 @_EXACT
@@ -87,6 +96,7 @@ def search_command(
     space: str,
     query: str | None,
     image: str | None,
+    audio: str | None,
     k: int,
     where: tuple[str, ...],
     exact: bool,
@@ -97,7 +107,8 @@ def search_command(
     passages: bool,
     as_json: bool,
 ) -> None:
-    """Find the items of SPACE closest in meaning to QUERY, or to an --image.
+    """Find the items of SPACE closest in meaning to QUERY, to an --image, or identify the
+    song an --audio clip is from.
 
     Scores are higher-is-better: cosine similarity, dot product, or minus the euclidean
     distance, as the space's metric says. Text queries on an image space need a
@@ -113,12 +124,14 @@ def search_command(
       embedspace search shop "headphones" --where 'price<300' --where topic!=refurbished
       embedspace search photos --image query.jpg -k 5
       embedspace search photos "a cat"
+      embedspace search songs --audio clip.wav --json   # what song is this?
+      embedspace search sounds --audio door.wav -k 5     # an aisfx or CLAP space
     """
-    if (query is None) == (image is None):
-        raise InvalidInput("Give a QUERY text or --image FILE (one of the two).")
-    if image is not None and (mode != "dense" or rerank):
-        raise InvalidInput("--mode and --rerank read a QUERY text; they cannot use --image.")
+    check_one_query(query, image, audio, mode != "dense" or rerank is not None)
     with Space.open(space) as opened:
+        if audio is not None:
+            found = search_by_sound(opened, audio, k, where=parse_where(where), exact=exact)
+            return print_sound_results(found, as_json=as_json, title=f"{audio} in {space}")
         if image is not None:
             matches = opened.search_image(image, k=k, where=parse_where(where), exact=exact)
         else:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
+from embedspace.io.audio import Audio, is_audio_path
 from embedspace.io.records import unicode_problem
 from embedspace.progress import ProgressCallback, legacy_progress, report
 
@@ -31,8 +32,17 @@ METRICS = ("cosine", "dot", "euclidean")
 
 
 def is_image(item: object) -> bool:
-    """True for what ``encode`` takes as an image: a ``pathlib.Path`` or a PIL image."""
-    return isinstance(item, Path) or (hasattr(item, "convert") and hasattr(item, "size"))
+    """True for what ``encode`` takes as an image: a ``pathlib.Path`` (not an audio file)
+    or a PIL image."""
+    if isinstance(item, Path):
+        return not is_audio_path(item)
+    return hasattr(item, "convert") and hasattr(item, "size")
+
+
+def is_audio(item: object) -> bool:
+    """True for what ``encode`` takes as sound: a ``pathlib.Path`` of an audio file (.wav,
+    .flac, .ogg, .opus, .mp3) or ``Audio`` (samples and their rate)."""
+    return isinstance(item, Audio) or (isinstance(item, Path) and is_audio_path(item))
 
 
 class Encoder(ABC):
@@ -45,6 +55,8 @@ class Encoder(ABC):
 
     name: str
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
+    #: What a space of this encoder holds: "vectors", or also "fingerprints" (landmarks).
+    kind: ClassVar[str] = "vectors"
     metric: str = "cosine"
     normalized: bool = True
     source: str = ""
@@ -309,9 +321,12 @@ class Encoder(ABC):
 
     def _modality_of(self, item: object) -> str | None:
         """The modality of one item (``None`` if it has none): a ``str`` is a text, a
-        ``Path`` or a PIL image an image. Encoders of other kinds of item override this."""
+        ``Path`` or a PIL image an image, an audio file's ``Path`` or ``Audio`` sound.
+        Encoders of other kinds of item override this."""
         if isinstance(item, str):
             return "text"
+        if is_audio(item):
+            return "audio"
         return "image" if is_image(item) else None
 
     # ------------------------------------------------------------- checks
@@ -321,7 +336,7 @@ class Encoder(ABC):
             raise InvalidInput(
                 f"Item {position} is {type(item).__name__}, but encoder '{self.name}' takes "
                 f"{', '.join(sorted(self.modalities))}: give texts as str, images as "
-                "pathlib.Path or PIL images."
+                "pathlib.Path or PIL images, sounds as a pathlib.Path or embedspace.Audio."
             )
         if modality == "text" and not item.strip():  # type: ignore[attr-defined]
             raise InvalidInput(f"Item {position} is empty; remove empty texts first.")
@@ -334,20 +349,24 @@ class Encoder(ABC):
         ``modality``."""
         if modality in self.modalities:
             return
-        if modality == "text":
-            raise InvalidInput(
-                f"Encoder '{self.name}' embeds {', '.join(sorted(self.modalities))}, not text. "
+        takes = " and ".join(sorted(self.modalities))
+        if "audio" in self.modalities:
+            hint = "Search it with a sound (--audio), or use an encoder that embeds " + modality
+            hint += " (a CLAP directory embeds text and audio)." if modality == "text" else "."
+        elif modality == "text":
+            hint = (
                 "Search it with an image (--image), or use a text-and-image encoder "
                 "(imagenet-bridge, an alignment model, or a CLIP directory)."
             )
-        if modality == "image":
-            raise InvalidInput(
-                f"Encoder '{self.name}' embeds text, not images. Choose an image encoder "
-                "(efficientnet-lite0, imagenet-bridge, an alignment model or a CLIP directory)."
+        elif modality == "image":
+            hint = (
+                "Choose an image encoder (efficientnet-lite0, imagenet-bridge, an alignment "
+                "model or a CLIP directory)."
             )
-        raise InvalidInput(
-            f"Encoder '{self.name}' embeds {', '.join(sorted(self.modalities))}, not {modality}."
-        )
+        else:
+            hint = "Choose an audio encoder (landmarks, aisfx, or a CLAP directory)."
+        named = {"image": "images"}.get(modality, modality)
+        raise InvalidInput(f"Encoder '{self.name}' embeds {takes}, not {named}. {hint}")
 
     def _checked(self, vectors: Any, count: int) -> np.ndarray:
         array = np.asarray(vectors, dtype=np.float32)

@@ -70,6 +70,12 @@ _BUILTINS = (
         aliases=("conse", "label-bridge"),
     ),
     EncoderEntry(
+        "landmarks",
+        "embedspace.encoders.landmarks:LandmarkFingerprinter",
+        aliases=("fingerprints", "wang-landmarks"),
+    ),
+    EncoderEntry("aisfx", "embedspace.encoders.aisfx:Aisfx", aliases=("sound-types",)),
+    EncoderEntry(
         "glove-50",
         "embedspace.encoders.word_vectors:glove_50",
         aliases=("glove-6b-50d", "glove"),
@@ -129,6 +135,9 @@ MODEL_FORMATS: tuple[ModelFormat, ...] = (
     ModelFormat("ONNX text model folder", f"{_FORMATS}:is_onnx_folder", f"{_FORMATS}:onnx_folder"),
     ModelFormat(
         "CLIP folder (text + images)", f"{_FORMATS}:is_clip_folder", f"{_FORMATS}:clip_folder"
+    ),
+    ModelFormat(
+        "CLAP folder (text + audio)", f"{_FORMATS}:is_clap_folder", f"{_FORMATS}:clap_folder"
     ),
     ModelFormat(
         "Two-tower user or item tower",

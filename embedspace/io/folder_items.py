@@ -15,6 +15,7 @@ from pathlib import Path
 
 from embedspace.config import cpu_count
 from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.io.audio import AUDIO_SUFFIXES, audio_record, is_audio_path
 from embedspace.io.documents import DOCUMENT_SUFFIXES, read_document
 from embedspace.io.images import IMAGE_SUFFIXES, image_record, is_image_path
 from embedspace.io.readers import read_text_file
@@ -24,17 +25,26 @@ from embedspace.io.records import Record, Rejection
 TEXT_FILE_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
 
 
-def read_folder(path: str | Path, *, text_files: bool = True) -> Iterator[Record | Rejection]:
-    """Yield a Record (or a Rejection) per image and, unless ``text_files`` is false, per
-    text file (``.txt``, ``.text``, ``.md``, ``.markdown``), HTML page and PDF page
-    (``io/documents.py``) under the folder ``path``, in sorted path order."""
+def read_folder(
+    path: str | Path, *, text_files: bool = True, sounds: bool = True
+) -> Iterator[Record | Rejection]:
+    """Yield a Record (or a Rejection) per image, per sound file (``io/audio.py``) and,
+    unless ``text_files`` (``sounds``) is false, per text file (``.txt``, ``.text``, ``.md``,
+    ``.markdown``), HTML page and PDF page (``io/documents.py``) under the folder ``path``,
+    in sorted path order."""
     root = Path(path)
     texts = TEXT_FILE_SUFFIXES | DOCUMENT_SUFFIXES if text_files else frozenset()
-    files = list(walk(root, IMAGE_SUFFIXES | texts))
+    audio = AUDIO_SUFFIXES if sounds else frozenset()
+    files = list(walk(root, IMAGE_SUFFIXES | audio | texts))
 
     def read(file: Path) -> list[Record | Rejection]:
         if is_image_path(file):
             return [image_record(file, root)]
+        if is_audio_path(file):
+            try:
+                return [audio_record(file, root)]
+            except MissingExtra as error:  # a stray song must not stop a folder of photos
+                return [Rejection(str(file), 0, f"was skipped: {error}")]
         if file.suffix.lower() in DOCUMENT_SUFFIXES:
             try:
                 return read_document(file, root)
@@ -42,8 +52,8 @@ def read_folder(path: str | Path, *, text_files: bool = True) -> Iterator[Record
                 return [Rejection(str(file), 0, f"was skipped: {error}")]
         return [read_text_file(file, root)]
 
-    # Checking an image means decoding it; Pillow releases the GIL while decoding, so
-    # threads check several at once. map() keeps the folder order.
+    # Checking an image (a sound) means decoding it; Pillow (libsndfile) releases the GIL
+    # while decoding, so threads check several at once. map() keeps the folder order.
     with ThreadPoolExecutor(max_workers=max(1, cpu_count())) as pool:
         for items in pool.map(read, files):
             yield from items
@@ -71,7 +81,7 @@ def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
     if root.is_file():
         yield image_record(root, root.parent)
         return
-    yield from read_folder(root, text_files=False)
+    yield from read_folder(root, text_files=False, sounds=False)
 
 
 def image_records(

@@ -13,8 +13,8 @@ import numpy as np
 class Record:
     """One item to embed.
 
-    ``content`` is the text that is embedded, or for ``modality="image"`` the image file's
-    path; ``vector`` is set only when the input already carries an embedding
+    ``content`` is the text that is embedded, or for ``modality="image"`` (``"audio"``) the
+    image (sound) file's path; ``vector`` is set only when the input already carries an embedding
     (``--vector-field``), in which case it is stored as given.
     """
 
@@ -32,9 +32,10 @@ def content_hash(content: str) -> str:
 
 def record_hash(record: Record) -> str:
     """The cache key of a record: its text's hash, or for an image the hash of the file's
-    bytes (so an edited photo at the same path is embedded again, a copy is not)."""
-    if record.modality == "image":
-        digest = hashlib.sha256(b"image\0")
+    bytes (so an edited photo at the same path is embedded again, a copy is not); a sound
+    file's likewise."""
+    if record.modality in ("image", "audio"):
+        digest = hashlib.sha256(record.modality.encode() + b"\0")
         with open(record.content, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

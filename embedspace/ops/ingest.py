@@ -27,6 +27,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import DimensionMismatch, InvalidInput, SpaceExists
 from embedspace.io import Record, Rejection, read_records
+from embedspace.io.audio import audio_record, is_audio_path
 from embedspace.io.documents import DOCUMENT_SUFFIXES, read_document
 from embedspace.io.folder_items import read_folder
 from embedspace.io.images import image_record, is_image_path
@@ -188,6 +189,8 @@ def read_source(
         return True, list(read_folder(path))
     if is_image_path(path) and path.is_file():
         return True, [image_record(path, path.parent)]
+    if is_audio_path(path) and path.is_file():
+        return True, [audio_record(path, path.parent)]
     if path.suffix.lower() in DOCUMENT_SUFFIXES and path.is_file():
         return False, read_document(path, path.parent)
     return False, list(
@@ -243,8 +246,8 @@ def _nothing_to_index(sources: list[_Source]) -> str:
     if folders:
         return (
             f"No items to index in {', '.join(folders)}: no readable images (.jpg, .jpeg, .png, "
-            ".webp, .gif, .bmp) or text files (.txt, .md) in it. Name table files "
-            "(CSV, JSONL, JSON, Parquet) one by one."
+            ".webp, .gif, .bmp), sounds (.wav, .flac, .ogg, .opus, .mp3) or text files (.txt, "
+            ".md) in it. Name table files (CSV, JSONL, JSON, Parquet) one by one."
         )
     names = ", ".join(str(s.path) for s in sources)
     return f"No items to index in {names}: the files hold no rows with text."
@@ -254,7 +257,8 @@ def _check_syncable(sources: list[_Source]) -> None:
     """Refuse to sync a table with skipped rows: an item whose row failed to read would
     look as if it had been deleted from the file."""
     for source in sources:
-        if source.rejected and not source.path.is_dir() and not is_image_path(source.path):
+        media = is_image_path(source.path) or is_audio_path(source.path)
+        if source.rejected and not source.path.is_dir() and not media:
             raise InvalidInput(
                 f"Cannot --sync {source.path}: {len(source.rejected)} of its rows were skipped, "
                 "and their items would be removed as if deleted. Fix those rows or drop "
@@ -349,7 +353,7 @@ def _open_or_create(
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
         return opened
-    default = "imagenet-bridge" if "image" in modalities else "minilm-l6"
+    default = default_encoder(modalities)
     chosen = get_encoder(encoder or default)
     check_modalities(chosen, _needed(chosen, modalities, required))  # before creating anything
     check(chosen.dim, metric or "cosine", chosen.name)
@@ -383,6 +387,14 @@ def _open_or_create(
         raise write_error(Path(path), error) from None
 
 
+def default_encoder(modalities: set[str]) -> str:
+    """The encoder a new space gets for items of these modalities: landmark fingerprints
+    for sounds ("what song is this"), the label bridge for images, MiniLM for texts."""
+    if "audio" in modalities:
+        return "landmarks"
+    return "imagenet-bridge" if "image" in modalities else "minilm-l6"
+
+
 def _check_all(records: list[Record], dim: int, metric: str, encoder: str) -> None:
     """Every record fits a space of ``dim`` and ``metric`` (ids, texts, metadata, and the
     size of every given vector), checked before anything is written."""
@@ -411,6 +423,12 @@ def _needed(encoder: Encoder, modalities: set[str], required: set[str]) -> set[s
 def check_modalities(encoder: Encoder, modalities: set[str]) -> None:
     """Raise ``InvalidInput`` when ``encoder`` cannot embed one of ``modalities``."""
     missing = modalities - set(encoder.modalities)
+    if "audio" in missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' does not embed sound; nothing was written. Index sounds "
+            "into a space of an audio encoder: landmarks (song fingerprints, the default), "
+            "aisfx (sound types), or a CLAP directory (sound and text)."
+        )
     if "image" in missing:
         raise InvalidInput(
             f"Encoder '{encoder.name}' embeds text, not images; nothing was written. Index "

@@ -35,6 +35,7 @@ from embedspace.errors import (
     StorageError,
 )
 from embedspace.io.outputs import write_error
+from embedspace.store.fingerprints import SCHEMA as FINGERPRINT_SCHEMA
 
 DATABASE_FILE = "space.db"
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -101,6 +102,8 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO items_fts(items_fts) VALUES ('rebuild');
     CREATE INDEX items_document ON items(json_extract(metadata, '$._document'));
     """,
+    # 4: song fingerprints (landmarks), for spaces of the landmarks encoder; empty in others.
+    FINGERPRINT_SCHEMA,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -155,9 +155,9 @@ def check_records(
     metadata, vectors (size, finite, usable in ``metric``), ids unique."""
     for record in records:
         check_id(record.id)
-        if record.modality == "image":
+        if record.modality in ("image", "audio"):
             if not isinstance(record.content, str) or not record.content:
-                raise InvalidInput(f"Item '{record.id}' has no image path.")
+                raise InvalidInput(f"Item '{record.id}' has no {record.modality} file path.")
         else:
             check_text(record.content, f"The text of item '{record.id}'")
         metadata_json(record.metadata, record.id)

@@ -123,6 +123,11 @@ class PostgresSpace(Space):
         else:
             chosen = get_encoder(encoder)
             stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
+            if chosen.kind != "vectors":
+                raise InvalidInput(
+                    f"Spaces of the {chosen.name} encoder (song fingerprints) live in SQLite "
+                    "spaces only: create it as a folder (leave out --store / the URL)."
+                )
         from embedspace.version import __version__
 
         psycopg = psycopg_module()

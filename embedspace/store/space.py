@@ -40,6 +40,7 @@ from embedspace.store.items import (
     records_to_write,
 )
 from embedspace.store.locations import backend, postgres_location, resolve
+from embedspace.store.media_search import MediaSearch, song_totals
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
 from embedspace.store.validate import check_id, check_k, check_text, query_vector
@@ -51,7 +52,7 @@ ANN_THRESHOLD = 50_000
 
 
 @db.guard_public_methods
-class Space:
+class Space(MediaSearch):
     """A persisted collection of items, their vectors, and the indexes to search them.
 
     Make one with ``Space.create`` or ``Space.open``; the constructor is internal.
@@ -256,7 +257,8 @@ class Space:
     def info(self) -> dict[str, Any]:
         """Stamp, size, data version and index state, as plain JSON-able values."""
         meta = db.read_meta(self._db.connection)  # read once for all of it
-        return space_info(self.name, self.path, self.stamp, meta, self._recipe_here())
+        info = space_info(self.name, self.path, self.stamp, meta, self._recipe_here())
+        return {**info, **song_totals(self._db.connection, self.stamp.encoder)}
 
     @property
     def data_version(self) -> int:
@@ -529,22 +531,6 @@ class Space:
             )
         found = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
         return [m for m in found if m.id != item_id][:k]
-
-    def search_image(
-        self,
-        image: str | Path | Any,
-        k: int = 10,
-        *,
-        where: Mapping[str, Any] | None = None,
-        exact: bool = False,
-    ) -> list[Match]:
-        """The ``k`` items closest to an image (a file path or a PIL image): reverse image
-        search in an image space, or image-to-text in a text-and-image space."""
-        k = check_k(k)
-        if isinstance(image, str | Path) and not Path(image).is_file():
-            raise InvalidInput(f"No image file at {image}. Check the path.")
-        vector = self._writer.prepare(self.encoder.encode_images([image]))
-        return self._nearest(vector, k, where, exact)
 
     def _query_vector(self, query: str | np.ndarray, *, read_ahead: bool = False) -> np.ndarray:
         """The query as stored vectors are (``(1, dim)``); ``read_ahead``: the HNSW index

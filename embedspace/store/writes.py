@@ -13,14 +13,17 @@ from typing import Any
 import numpy as np
 
 from embedspace.encoders import Encoder
+from embedspace.encoders.landmarks import Fingerprint, LandmarkFingerprinter
 from embedspace.errors import DimensionMismatch, InvalidInput
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
+from embedspace.store import fingerprints
+from embedspace.store.fingerprints import KIND as FINGERPRINTS
 from embedspace.store.items import WriteResult, id_list, metadata_json
 
 log = logging.getLogger("embedspace")
-MODALITIES = ("text", "image")
+MODALITIES = ("text", "image", "audio")
 CHUNK = 900  # SQLite host parameters per IN (...) list
 #: Cosine vectors with values beyond this (or below its inverse) are scaled before their
 #: norm is taken, which would overflow (or underflow) float32.
@@ -78,17 +81,26 @@ class ItemWriter:
         if not replace:
             refuse_taken(existing, self._name)
         hashes = [self._hash(r) for r in records]
+        printing = self._encoder().kind == FINGERPRINTS
+        if printing:
+            check_sounds(records, precomputed, self._name)
         needed = [
             i
             for i, r in enumerate(records)
             if r.vector is None and (r.id not in existing or existing[r.id][1] != hashes[i])
         ]
-        cached = self.cached_vectors([hashes[i] for i in needed])
+        # a song's landmarks are made with its vector; none are copied from a twin
+        cached = {} if printing else self.cached_vectors([hashes[i] for i in needed])
         to_embed = [i for i in needed if hashes[i] not in cached]
         given = checked_vectors(precomputed or {}, self._stamp.dim)
         fresh = {i: given[hashes[i]] for i in to_embed if hashes[i] in given}
         to_embed = [i for i in to_embed if i not in fresh]
-        if to_embed:
+        prints: dict[int, Fingerprint] = {}
+        if to_embed and printing:
+            made_prints = self._fingerprint(records, to_embed, on_progress)
+            prints = dict(zip(to_embed, made_prints, strict=True))
+            fresh.update({i: made.profile for i, made in prints.items()})
+        elif to_embed:
             made = self._embed([records[i] for i in to_embed], on_progress)
             fresh.update(zip(to_embed, made, strict=True))
         connection = self._db.connection
@@ -101,7 +113,7 @@ class ItemWriter:
                 )
             if fresh:
                 self._record_recipe()
-            done = self._commit(records, hashes, existing, cached, fresh, on_progress)
+            done = self._commit(records, hashes, existing, cached, fresh, on_progress, prints)
             removed = self._remove_parts(replacing, {r.id for r in records})
         return WriteResult(done.added, done.updated, done.unchanged, done.embedded, removed)
 
@@ -158,10 +170,12 @@ class ItemWriter:
         cached: dict[str, np.ndarray],
         fresh: dict[int, np.ndarray],
         on_progress: ProgressCallback | None,
+        prints: dict[int, Fingerprint],
     ) -> WriteResult:
         connection = self._db.connection
         added = updated = unchanged = 0
         inserts: list[tuple[str, str, str, str, bytes]] = []
+        printed: list[tuple[str, Fingerprint]] = []
         replaced: list[int] = []
         for position, record in enumerate(records):
             meta_json = metadata_json(record.metadata, record.id)
@@ -178,9 +192,15 @@ class ItemWriter:
             vector = record.vector if record.vector is not None else fresh.get(position)
             if vector is None:
                 vector = cached.get(hashes[position])
+            if vector is None and position not in prints and self._encoder().kind == FINGERPRINTS:
+                # changed by another writer since this one looked: fingerprint it now
+                prints[position] = self._fingerprint(records, [position], on_progress)[0]
+                vector = prints[position].profile
             if vector is None:  # its cached twin was deleted by another writer meanwhile
                 vector = self._embed([record], on_progress)[0]
                 self._record_recipe()  # in this transaction, like any fresh vector
+            if position in prints:
+                printed.append((record.id, prints[position]))
             if old is not None:
                 replaced.append(old[0])
                 updated += 1
@@ -197,6 +217,9 @@ class ItemWriter:
                 "INSERT INTO items(id, content, content_hash, metadata, vector) VALUES (?,?,?,?,?)",
                 inserts,
             )
+        if printed:
+            rowids = self.lookup([item_id for item_id, _ in printed])
+            fingerprints.write(connection, [(rowids[i][0], made) for i, made in printed])
         return WriteResult(added, updated, unchanged, len(fresh))
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -254,6 +277,15 @@ class ItemWriter:
 
     def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
         return embed_records(self._encoder(), records, on_progress)
+
+    def _fingerprint(
+        self, records: list[Record], positions: list[int], on_progress: ProgressCallback | None
+    ) -> list[Fingerprint]:
+        """The landmarks (and profile vectors) of these sound records."""
+        encoder = self._encoder()
+        assert isinstance(encoder, LandmarkFingerprinter)
+        sounds = [Path(records[i].content) for i in positions]
+        return encoder.fingerprints(sounds, on_progress=on_progress)
 
     def prepare(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors as stored and searched (``prepare_vectors``)."""
@@ -325,6 +357,18 @@ def checked_vectors(vectors: Mapping[str, np.ndarray], dim: int) -> dict[str, np
     return checked
 
 
+def check_sounds(
+    records: Sequence[Record], precomputed: Mapping[str, Any] | None, space: str
+) -> None:
+    """A fingerprint space takes sound files only: its landmarks are made from the sound."""
+    if precomputed or any(r.vector is not None or r.modality != "audio" for r in records):
+        raise InvalidInput(
+            f"Space '{space}' holds song fingerprints, made from sound files: give it audio "
+            "files (Records of modality 'audio', as embedspace.io.audio reads them), not texts, "
+            "images or ready-made vectors. Nothing was written."
+        )
+
+
 def refuse_taken(existing: Mapping[str, Any], space: str) -> None:
     """``InvalidInput`` naming ids an ``add`` finds already stored (``existing``)."""
     if existing:
@@ -341,7 +385,9 @@ def embed_records(
     """The records' vectors, in one pass of the encoder's loop (texts and images
     together; image records hold a file path, given to the encoder as a ``Path``)."""
     items = [
-        Path(r.content) if r.modality == "image" and isinstance(r.content, str) else r.content
+        Path(r.content)
+        if r.modality in ("image", "audio") and isinstance(r.content, str)
+        else r.content
         for r in records
     ]
     return encoder.encode_document(items, on_progress=on_progress)

@@ -1,0 +1,184 @@
+"""Song fingerprints in a space's database, and identifying a clip by them.
+
+A space made with the ``landmarks`` encoder keeps, besides each item's (profile) vector,
+the item's landmarks (``encoders/landmarks.py``): a ``landmarks`` table of (hash, item,
+anchor frame), keyed by hash, and a ``fingerprints`` row per item with its length. They are
+written in the transaction that writes the item, and a trigger removes them with it, so a
+crash or a re-index leaves them exactly as consistent as the items.
+
+Identification (Wang 2003): every stored landmark whose hash the clip also has proposes an
+alignment, the stored anchor's frame minus the clip's. A clip of a song yields many
+proposals at one alignment; chance matches scatter. A song's ``score`` is the number of the
+clip's anchor frames that agree on its best alignment (within one frame, as a clip cut
+anywhere shifts the frame grid by up to half a frame). Counting anchor frames rather than
+landmarks keeps one shared chord, whose harmonics make many landmarks at once, one vote.
+``confidence`` says how far the best alignment stands out from the runner-up, another song
+or this song at another time: ``1 - runner_up / score``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedspace.encoders.landmarks import FRAME_SECONDS, Fingerprint
+
+CHUNK = 900  # SQLite host parameters per IN (...) list
+#: A match needs this many agreeing anchor frames (about 1 s of a clip at 5 dB SNR) ...
+MIN_SCORE = 6
+#: ... and to stand out this far from the runner-up (best/runner-up at least 1.67).
+MIN_CONFIDENCE = 0.4
+KIND = "fingerprints"
+
+#: Migration 4 of the space database (``database.MIGRATIONS``).
+SCHEMA = """
+CREATE TABLE fingerprints (
+    item INTEGER PRIMARY KEY, frames INTEGER NOT NULL, landmarks INTEGER NOT NULL
+);
+CREATE TABLE landmarks (
+    hash INTEGER NOT NULL, item INTEGER NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (hash, item, at)
+) WITHOUT ROWID;
+CREATE INDEX landmarks_item ON landmarks(item);
+CREATE TRIGGER fingerprints_on_delete AFTER DELETE ON items BEGIN
+    DELETE FROM landmarks WHERE item = OLD.rowid;
+    DELETE FROM fingerprints WHERE item = OLD.rowid;
+END;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SongMatch:
+    """A song a clip was identified as: ``score`` (agreeing anchor frames), where in the
+    song the clip starts (``offset_s``), and ``confidence`` (0 to 1)."""
+
+    id: str
+    score: int
+    offset_s: float
+    confidence: float
+    content: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON-able values."""
+        return {
+            "id": self.id,
+            "score": self.score,
+            "offset_s": self.offset_s,
+            "confidence": self.confidence,
+            "metadata": self.metadata,
+        }
+
+
+def write(connection: sqlite3.Connection, prints: list[tuple[int, Fingerprint]]) -> None:
+    """Store the fingerprints of these item rowids (inside the caller's transaction)."""
+    for rowid, made in prints:
+        connection.execute("DELETE FROM landmarks WHERE item = ?", (rowid,))
+        connection.execute(
+            "INSERT OR REPLACE INTO fingerprints(item, frames, landmarks) VALUES (?, ?, ?)",
+            (rowid, made.frames, len(made.hashes)),
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO landmarks(hash, item, at) VALUES (?, ?, ?)",
+            zip(
+                made.hashes.tolist(), [rowid] * len(made.hashes), made.offsets.tolist(), strict=True
+            ),
+        )
+
+
+def totals(connection: sqlite3.Connection) -> dict[str, Any]:
+    """How many songs are fingerprinted, their hours, and their landmarks."""
+    songs, frames, landmarks = connection.execute(
+        "SELECT count(*), coalesce(sum(frames), 0), coalesce(sum(landmarks), 0) FROM fingerprints"
+    ).fetchone()
+    return {
+        "songs": int(songs),
+        "hours": round(frames * FRAME_SECONDS / 3600, 4),
+        "landmarks": int(landmarks),
+    }
+
+
+def _hits(connection: sqlite3.Connection, hashes: np.ndarray) -> np.ndarray:
+    """Stored ``(hash, item, at)`` rows of these hashes, as an ``(n, 3)`` int64 array."""
+    unique = np.unique(hashes).tolist()
+    rows: list[tuple[int, int, int]] = []
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += connection.execute(
+            f"SELECT hash, item, at FROM landmarks WHERE hash IN ({marks})", chunk
+        ).fetchall()
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Alignment:
+    """The best alignment of a clip with one stored item, and its runner-up (the best at
+    another time, more than two frames away; 0 if none)."""
+
+    item: int
+    score: int
+    delta: int  # stored frame - clip frame
+    elsewhere: int = 0
+
+
+def align(clip: Fingerprint, hits: np.ndarray) -> list[Alignment]:
+    """Each item's best alignment with ``clip`` (see the module's docstring), best first."""
+    if not len(hits) or not len(clip.hashes):
+        return []
+    order = np.argsort(clip.hashes, kind="stable")
+    q_hash, q_at = clip.hashes[order], clip.offsets[order].astype(np.int64)
+    lo = np.searchsorted(q_hash, hits[:, 0], side="left")
+    counts = np.searchsorted(q_hash, hits[:, 0], side="right") - lo
+    total = int(counts.sum())
+    if total == 0:
+        return []
+    firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(total)
+    anchors = q_at[firsts]
+    items = np.repeat(hits[:, 1], counts)
+    deltas = np.repeat(hits[:, 2], counts) - anchors
+    # one vote per (item, alignment, clip anchor frame); an alignment's score also takes the
+    # votes of its neighbours, one frame either side
+    votes = np.unique(np.stack([items, deltas, anchors], axis=1), axis=0)
+    spread = np.unique(np.concatenate([votes + [0, step, 0] for step in (-1, 0, 1)]), axis=0)
+    keys, score = np.unique(spread[:, :2], axis=0, return_counts=True)
+    ranked = np.lexsort((keys[:, 1], keys[:, 0], -score))
+    best: dict[int, Alignment] = {}
+    for index in ranked.tolist():
+        item, delta, points = int(keys[index, 0]), int(keys[index, 1]), int(score[index])
+        found = best.get(item)
+        if found is None:
+            best[item] = Alignment(item, points, delta)
+        elif found.elsewhere == 0 and abs(delta - found.delta) > 2:
+            best[item] = Alignment(item, found.score, found.delta, points)
+    return sorted(best.values(), key=lambda a: (-a.score, a.item))
+
+
+def identify(
+    connection: sqlite3.Connection,
+    clip: Fingerprint,
+    k: int,
+    *,
+    min_score: int = MIN_SCORE,
+    min_confidence: float = MIN_CONFIDENCE,
+) -> list[tuple[int, int, float, float]]:
+    """The ``k`` best songs for ``clip`` as ``(item rowid, score, offset_s, confidence)``,
+    only those with at least ``min_score`` and ``min_confidence`` (none: "no match").
+
+    A song's confidence is ``1 - background / score``, the background being the best
+    alignment that is neither this song's best nor, for songs after the first, the first's:
+    another song, or a song at another time."""
+    songs = align(clip, _hits(connection, clip.hashes))
+    results = []
+    elsewhere = max((a.elsewhere for a in songs), default=0)
+    for rank, song in enumerate(songs[:k]):
+        others = [a.score for i, a in enumerate(songs[:3]) if i not in (0, rank)]
+        background = max([elsewhere, *others])
+        confidence = max(0.0, 1.0 - background / song.score)
+        if song.score >= min_score and confidence >= min_confidence:
+            offset = round(max(song.delta, 0) * FRAME_SECONDS, 3)
+            results.append((song.item, song.score, offset, round(confidence, 4)))
+    return results
