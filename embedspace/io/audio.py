@@ -11,6 +11,7 @@ silent or empty file becomes a Rejection naming its path before anything is writ
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from embedspace.io.records import Record, Rejection
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
 #: Peak level (of full scale) below which a file counts as silent: -80 dBFS.
 SILENCE = 1e-4
+#: libsndfile's log line for a data chunk longer than the file: "data : 44100 (should be
+#: 22028)". It then reads what is there, so this is how a truncated WAV shows.
+_SHORT_DATA = re.compile(r"^data\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 #: Frames decoded per block.
 _BLOCK = 1 << 18
 #: A file may hold fewer frames than its header says by this share before it counts as
@@ -55,6 +59,8 @@ class AudioFacts:
     channels: int
     frames: int
     format: str
+    #: The header promises more data than the file holds (libsndfile reads what is there).
+    short: bool = False
 
 
 def _soundfile() -> Any:
@@ -112,6 +118,7 @@ def audio_facts(source: str | Path | bytes) -> AudioFacts:
             channels=int(opened.channels),
             frames=frames,
             format=str(opened.format).lower(),
+            short=bool(_SHORT_DATA.search(str(opened.extra_info))),
         )
 
 
@@ -194,6 +201,8 @@ def check_audio(file: Path) -> AudioFacts:
             peak = max(peak, float(np.abs(block).max()))
     if frames == 0:
         raise InvalidInput(f"{file} holds no audio (zero length)")
+    if facts.short:
+        raise InvalidInput(f"{file} is truncated: its header promises more sound than it holds")
     if frames < facts.frames * (1 - _SLACK):
         raise InvalidInput(
             f"{file} is truncated: its header promises {facts.seconds:.1f} s, only "

@@ -9,9 +9,10 @@ crash or a re-index leaves them exactly as consistent as the items.
 Identification (Wang 2003): every stored landmark whose hash the clip also has proposes an
 alignment, the stored anchor's frame minus the clip's. A clip of a song yields many
 proposals at one alignment; chance matches scatter. A song's ``score`` is the number of the
-clip's anchor frames that agree on its best alignment (within one frame, as a clip cut
-anywhere shifts the frame grid by up to half a frame). Counting anchor frames rather than
-landmarks keeps one shared chord, whose harmonics make many landmarks at once, one vote.
+clip's anchor peaks that agree on its best alignment (within one frame, as a clip cut
+anywhere shifts the frame grid by up to half a frame). Counting anchor peaks rather than
+landmarks keeps two notes that two songs share, whose harmonics pair into many landmarks,
+from outvoting a real match: each anchor votes once, whatever its targets.
 ``confidence`` says how far the best alignment stands out from the runner-up, another song
 or this song at another time: ``1 - runner_up / score``.
 """
@@ -27,10 +28,13 @@ import numpy as np
 from embedspace.encoders.landmarks import FRAME_SECONDS, Fingerprint
 
 CHUNK = 900  # SQLite host parameters per IN (...) list
-#: A match needs this many agreeing anchor frames (about 1 s of a clip at 5 dB SNR) ...
-MIN_SCORE = 6
-#: ... and to stand out this far from the runner-up (best/runner-up at least 1.67).
-MIN_CONFIDENCE = 0.4
+#: A match needs this many agreeing anchor peaks ...
+MIN_SCORE = 7
+#: ... and to stand out this far from the runner-up (best at least 1.5 x the runner-up).
+MIN_CONFIDENCE = 1 / 3
+#: A hash's anchor bin is its top bits (``encoders/landmarks.py``); bins are below 512.
+ANCHOR_SHIFT = 15
+BIN_SPAN = 512
 KIND = "fingerprints"
 
 #: Migration 4 of the space database (``database.MIGRATIONS``).
@@ -52,7 +56,7 @@ END;
 
 @dataclass(frozen=True, slots=True)
 class SongMatch:
-    """A song a clip was identified as: ``score`` (agreeing anchor frames), where in the
+    """A song a clip was identified as: ``score`` (agreeing anchor peaks), where in the
     song the clip starts (``offset_s``), and ``confidence`` (0 to 1)."""
 
     id: str
@@ -137,10 +141,11 @@ def align(clip: Fingerprint, hits: np.ndarray) -> list[Alignment]:
     if total == 0:
         return []
     firsts = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(total)
-    anchors = q_at[firsts]
+    times = q_at[firsts]
+    anchors = times * BIN_SPAN + (q_hash[firsts] >> ANCHOR_SHIFT)
     items = np.repeat(hits[:, 1], counts)
-    deltas = np.repeat(hits[:, 2], counts) - anchors
-    # one vote per (item, alignment, clip anchor frame); an alignment's score also takes the
+    deltas = np.repeat(hits[:, 2], counts) - times
+    # one vote per (item, alignment, clip anchor peak); an alignment's score also takes the
     # votes of its neighbours, one frame either side
     votes = np.unique(np.stack([items, deltas, anchors], axis=1), axis=0)
     spread = np.unique(np.concatenate([votes + [0, step, 0] for step in (-1, 0, 1)]), axis=0)
