@@ -53,17 +53,20 @@ def _described(summary: EncoderSummary) -> tuple[str, str]:
 @click.command("export-onnx")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 def export_onnx_command(folder: str) -> None:
-    """Export the CLIP model in FOLDER (a transformers CLIPModel folder) to ONNX, once;
-    afterwards '--encoder FOLDER' runs it on onnxruntime instead of torch.
+    """Export the CLIP or CLAP model in FOLDER (a transformers CLIPModel or ClapModel
+    folder) to ONNX, once; afterwards '--encoder FOLDER' runs it on onnxruntime instead of
+    torch.
 
     \b
-    Example:
+    Examples:
       embedspace export-onnx ./clip-vit-base-patch32
+      embedspace export-onnx ./clap-htsat-unfused
     """
-    from embedspace.encoders.clip_export import export_onnx
+    from embedspace.encoders.model_formats import export_onnx
 
-    target = export_onnx(folder)
-    click.echo(f"Wrote {target}/text.onnx and vision.onnx; {folder} now runs on onnxruntime.")
+    written = export_onnx(folder)
+    names = " and ".join(path.name for path in written)
+    click.echo(f"Wrote {names} to {written[0].parent}; {folder} now runs on onnxruntime.")
 
 
 COMMANDS = [encoders_command, export_onnx_command]

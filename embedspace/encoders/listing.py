@@ -43,6 +43,12 @@ MODEL_KINDS = (
         "export-onnx FOLDER' once to run it on onnxruntime",
     ),
     ModelKind(
+        "CLAP folder (text + audio)",
+        "--encoder ./clap-htsat-unfused",
+        "a transformers ClapModel and ClapProcessor saved with save_pretrained(); run "
+        "'embedspace export-onnx FOLDER' once to run it on onnxruntime",
+    ),
+    ModelKind(
         "CLIP from the Hugging Face hub",
         "--encoder hf:openai/clip-vit-base-patch32",
         "downloads only because you asked (needs the network and embedspace[clip])",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.clip import HUB_PREFIX
+from embedspace.errors import InvalidInput
 
 TOWERS = ("user", "item")
 
@@ -94,6 +95,44 @@ def clip_folder(target: str) -> Encoder:
     from embedspace.encoders.clip import ClipEncoder
 
     return ClipEncoder(_path(target).resolve())
+
+
+def is_clap_folder(target: str) -> bool:
+    """A transformers CLAP folder (``config.json`` with ``model_type`` ``clap``)."""
+    from embedspace.encoders.clap import is_clap_directory
+
+    folder = _folder(target)
+    return folder is not None and is_clap_directory(folder)
+
+
+def clap_folder(target: str) -> Encoder:
+    """A CLAP model (texts and sounds) from a folder."""
+    from embedspace.encoders.clap import ClapEncoder
+
+    return ClapEncoder(_path(target).resolve())
+
+
+def export_onnx(target: str | Path) -> tuple[Path, ...]:
+    """Export the CLIP or CLAP folder at ``target`` to ONNX (into ``target/onnx``), so it
+    runs on onnxruntime from then on; returns the files written. ``InvalidInput`` when the
+    folder is neither."""
+    from embedspace.encoders.clip import TEXT_ONNX, VISION_ONNX
+
+    if is_clap_folder(str(target)):
+        from embedspace.encoders.clap import AUDIO_ONNX
+        from embedspace.encoders.clap_export import export_onnx as export_clap
+
+        written = export_clap(target)
+        return written / TEXT_ONNX, written / AUDIO_ONNX
+    if is_clip_folder(str(target)):
+        from embedspace.encoders.clip_export import export_onnx as export_clip
+
+        written = export_clip(target)
+        return written / TEXT_ONNX, written / VISION_ONNX
+    raise InvalidInput(
+        f"{_path(str(target)).resolve()} is not a transformers CLIP folder or CLAP folder "
+        "(config.json with model_type clip or clap, as save_pretrained() writes it)."
+    )
 
 
 def is_two_tower_folder(target: str) -> bool:
