@@ -85,6 +85,7 @@ MARKERS = {
     "embedspace sql": "test_sql_example",
     "--engine ray": "test_ray_example",
     "--store $PG": "test_postgres_example",
+    "examples/make_songs.py": "test_music_example",
 }
 
 
@@ -308,3 +309,16 @@ def test_server_examples(tmp_path: Path) -> None:
     assert money["matches"] and "dale-1" not in {m["id"] for m in money["matches"]}
     assert dedup["threshold"] == 0.9 and "groups" in dedup
     assert rest == "2 384"
+
+
+def test_music_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("soundfile")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    outputs = _run_block("examples/make_songs.py", monkeypatch)
+    song = (tmp_path / "songs-audio" / "clip.txt").read_text().split()[0]
+    start = float((tmp_path / "songs-audio" / "clip.txt").read_text().split()[2])
+    assert "12 added" in outputs[0]
+    assert song in outputs[1] and "No match" not in outputs[1]
+    found = json.loads(outputs[2])
+    assert found[0]["id"] == song and abs(found[0]["offset_s"] - start) < 0.05
