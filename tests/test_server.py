@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,37 @@ def test_image_search_bounds_uploads(tmp_path: Path) -> None:
         assert found["matches"][0]["id"] == "red.png"
         bomb = png((200, 200), (0, 0, 0))  # 40,000 pixels over a 10,000 limit
         _error(c.post("/spaces/pics/search/image", files={"image": ("b.png", bomb)}), 413)
+
+
+def test_audio_search_identifies_an_uploaded_clip(tmp_path: Path) -> None:
+    soundfile = pytest.importorskip("soundfile")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    from make_songs import RATE, noisy_clip, synthesize
+
+    songs = [synthesize(seed, 15.0) for seed in range(3)]
+    for number, song in enumerate(songs):
+        soundfile.write(tmp_path / f"song-{number}.wav", song, RATE, subtype="PCM_16")
+    from embedspace.ops.ingest import ingest
+
+    ingest("songs", [tmp_path])
+
+    def upload(samples: np.ndarray, name: str = "clip.wav") -> bytes:
+        out = io.BytesIO()
+        soundfile.write(out, samples, RATE, format="WAV", subtype="PCM_16")
+        return out.getvalue()
+
+    with _client(max_audio_bytes=2_000_000) as c:
+        clip = upload(noisy_clip(songs[1], 6.0, 4.0, 10.0, seed=1))
+        found = c.post("/spaces/songs/search/audio", files={"audio": ("c.wav", clip)}).json()
+        assert found["songs"][0]["id"] == "song-1.wav"
+        assert abs(found["songs"][0]["offset_s"] - 6.0) < 0.05
+        noise = upload(np.random.default_rng(0).standard_normal(4 * RATE).astype(np.float32) / 4)
+        none = c.post("/spaces/songs/search/audio", files={"audio": ("n.wav", noise)}).json()
+        assert none == {"songs": []}
+        bad = c.post("/spaces/songs/search/audio", files={"audio": ("x.wav", b"not audio")})
+        assert _error(bad, 400)
+        big = upload(np.zeros(60 * RATE, dtype=np.float32))
+        _error(c.post("/spaces/songs/search/audio", files={"audio": ("b.wav", big)}), 413)
 
 
 def test_two_apps_share_nothing() -> None:

@@ -188,6 +188,14 @@ def _resampled_array(audio: Audio, rate: int, max_seconds: float | None) -> np.n
     return np.ascontiguousarray(resampled, dtype=np.float32)
 
 
+def upload_suffix(data: bytes, filename: str | None) -> str:
+    """The file suffix to store uploaded sound under: the upload's own if it names an audio
+    format, else ``.wav``; ``InvalidInput`` if libsndfile cannot read the bytes at all."""
+    audio_facts(data)  # readable, or InvalidInput ("The upload is not a readable ...")
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if suffix in AUDIO_SUFFIXES else ".wav"
+
+
 def check_audio(file: Path) -> AudioFacts:
     """Decode ``file`` once: its facts if it holds audible sound, else ``InvalidInput``
     saying what is wrong (empty, truncated, silent, or not audio)."""

@@ -38,6 +38,7 @@ class ServerSettings:
     max_concurrent: int = 64
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_audio_bytes: int = 20 * 1024 * 1024
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     workers: int = 1
     recommenders: tuple[str, ...] = ()

@@ -1,6 +1,6 @@
 """Spaces over HTTP: list, create, inspect and delete spaces; write, read and delete items;
-search by text, vector or image, and similar items. Each route parses, makes one call to
-the store (or ops), and renders JSON."""
+search by text, vector, image or sound (which song a clip is), and similar items. Each
+route parses, makes one call to the store (or ops), and renders JSON."""
 
 from __future__ import annotations
 
@@ -240,3 +240,36 @@ def _search_image_bytes(state: ServerState, name: str, data: bytes, k: int) -> d
         with state.spaces.using(name) as space:
             found = space.search_image(file, k=k)
     return {"matches": [_match(m) for m in found]}
+
+
+@router.post("/spaces/{name}/search/audio", dependencies=[Depends(reader)])
+async def search_audio(
+    name: str,
+    request: Request,
+    audio: Annotated[UploadFile, File(description="A sound file (WAV, FLAC, OGG, MP3).")],
+    k: Annotated[int, Query(ge=1, le=1000)] = 5,
+) -> dict[str, Any]:
+    """Which song an uploaded clip is (``songs``: id, score, offset_s, confidence; ``[]``:
+    no match) in a space of song fingerprints; in a space of an audio encoder, the items
+    that sound most like it (``matches``)."""
+    state = _state(request)
+    data = await audio.read(state.settings.max_audio_bytes + 1)
+    if len(data) > state.settings.max_audio_bytes:
+        raise TooLarge(f"The sound is over {state.settings.max_audio_bytes:,} bytes.")
+    return await asyncio.to_thread(_search_audio_bytes, state, name, data, audio.filename, k)
+
+
+def _search_audio_bytes(
+    state: ServerState, name: str, data: bytes, filename: str | None, k: int
+) -> dict[str, Any]:
+    from embedspace.io.audio import upload_suffix
+    from embedspace.ops.sounds import search_by_sound
+
+    with tempfile.TemporaryDirectory(prefix="embedspace-upload-") as folder:
+        file = Path(folder) / f"upload{upload_suffix(data, filename)}"
+        file.write_bytes(data)
+        with state.spaces.using(name) as space:
+            found = search_by_sound(space, file, k)
+    if found.identified:
+        return {"songs": [song.to_dict() for song in found.songs]}
+    return {"matches": [_match(m) for m in found.matches]}
