@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from conftest import has, live_server, require
 from test_server_views import shop_model  # noqa: F401  (a fixture: the tiny two-tower model)
 
 import embedspace as es
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # make_songs
 
 pytestmark = pytest.mark.skipif(not has("fastapi"), reason="needs embedspace[serve]")
 
@@ -91,6 +94,17 @@ def _spaces(folder: Path) -> None:
         (pictures / f"{name}.png").write_bytes(_png(colour, 16))
     with es.Space.create("pics", encoder="fake-image") as space:
         space.upsert_images(pictures)
+    if has("soundfile"):
+        import soundfile
+        from make_songs import RATE, synthesize
+
+        from embedspace.ops.ingest import ingest
+
+        songs = folder / "songs"
+        songs.mkdir()
+        for number in range(3):
+            soundfile.write(songs / f"song-{number}.wav", synthesize(number, 12.0), RATE)
+        ingest("songs", [songs])
 
 
 @contextmanager
@@ -204,6 +218,29 @@ def test_an_uploaded_or_dropped_image_finds_its_picture(
         blue,
     )
     _until(lambda: _ids(_results(browser, "image-results"))[:1] == ["blue.png"], "blue.png first")
+
+
+def test_a_recorded_clip_names_its_song(site: str, browser: WebDriver, tmp_path: Path) -> None:
+    require(has("soundfile"), "soundfile is not installed (embedspace[audio])")
+    import numpy as np
+    import soundfile
+    from make_songs import RATE, noisy_clip, synthesize
+
+    _open(browser, site, "songs")
+    browser.find_element(By.ID, "tab-sound").click()
+    clip = tmp_path / "recording.wav"
+    soundfile.write(clip, noisy_clip(synthesize(2, 12.0), 3.0, 4.0, 10.0, seed=5), RATE)
+    browser.find_element(By.ID, "sound-file").send_keys(str(clip))
+    _until(lambda: _ids(_results(browser, "sound-results"))[:1] == ["song-2.wav"], "song-2")
+    offset = browser.find_element(By.CSS_SELECTOR, "#sound-results .offset").text
+    assert abs(float(offset) - 3.0) < 0.05
+    assert "recording.wav is song-2.wav" in browser.find_element(By.ID, "sound-status").text
+    _shot(browser, "sound")
+    noise = tmp_path / "hiss.wav"
+    soundfile.write(noise, np.random.default_rng(1).standard_normal(3 * RATE) / 4, RATE)
+    browser.find_element(By.ID, "sound-file").send_keys(str(noise))
+    _until(lambda: "No match" in browser.find_element(By.ID, "sound-status").text, "no match")
+    assert _results(browser, "sound-results") == []
 
 
 def test_heatmap_of_typed_sentences(site: str, browser: WebDriver) -> None:

@@ -236,6 +236,43 @@ async function searchImage(file) {
 }
 
 $("image-file").addEventListener("change", (event) => searchImage(event.target.files[0]));
+
+// ------------------------------------------------------------------ sound search
+function songItem(song, rank) {
+  return `<li class="result" data-id="${escapeHtml(song.id)}">
+    <span class="rank">${rank}</span>
+    <div class="body">
+      <div class="content">${escapeHtml(song.id)}</div>
+      <div class="meta">starts at <span class="offset">${song.offset_s.toFixed(2)}</span> s · ${song.score} matching landmarks</div>
+    </div>
+    ${scoreBar(song.confidence)}
+  </li>`;
+}
+
+async function searchSound(file) {
+  if (!file) return;
+  const form = new FormData();
+  form.append("audio", file, file.name);
+  const started = performance.now();
+  setStatus("sound-status", `Listening to ${file.name}…`);
+  try {
+    const found = await api(`${spacePath("/search/audio")}?k=${$("sound-k").value || 5}`, { method: "POST", body: form });
+    if (found.songs) {
+      $("sound-results").innerHTML = found.songs.map((s, i) => songItem(s, i + 1)).join("");
+      setStatus("sound-status", found.songs.length
+        ? `${file.name} is ${found.songs[0].id} (${timed(started)})`
+        : `No match: no song in this space agrees with ${file.name} well enough.`);
+    } else {
+      $("sound-results").innerHTML = found.matches.map((m, i) => matchItem(m, i + 1)).join("");
+      setStatus("sound-status", `${found.matches.length} results for ${file.name} in ${timed(started)}`);
+    }
+  } catch (error) {
+    $("sound-results").innerHTML = "";
+    setStatus("sound-status", error.message, true);
+  }
+}
+
+$("sound-file").addEventListener("change", (event) => searchSound(event.target.files[0]));
 const dropzone = $("dropzone");
 ["dragenter", "dragover"].forEach((name) =>
   dropzone.addEventListener(name, (event) => {
