@@ -251,3 +251,68 @@ def test_songs_and_vectors_do_not_mix(tmp_path: Path, library: Path) -> None:
             space.search_sound(library / "song-0.wav")
     message = fail("index", str(tmp_path / "texts"), str(library))
     assert "does not embed sound" in message
+
+
+def test_digital_silence_makes_no_landmarks_and_matches_nothing(
+    tmp_path: Path, songs: list[np.ndarray]
+) -> None:
+    assert len(landmarks.fingerprint_samples(np.zeros(4 * 8000, dtype=np.float32)).hashes) == 0
+    padded = np.concatenate([songs[0], np.zeros(3 * RATE, dtype=np.float32), songs[1]])
+    write_clip(tmp_path / "ripped.wav", padded, subtype="PCM_16")
+    assert run("index", str(tmp_path / "songs"), str(tmp_path / "ripped.wav")).exit_code == 0
+    with Space.open(tmp_path / "songs") as space:
+        assert space.search_audio(Audio(np.zeros(3 * RATE, dtype=np.float32), RATE)) == []
+        quiet = np.random.default_rng(0).standard_normal(3 * RATE).astype(np.float32) * 1e-6
+        assert space.search_audio(Audio(quiet, RATE)) == []
+
+
+def test_two_copies_of_a_song_are_both_found(tmp_path: Path, library: Path) -> None:
+    import shutil
+
+    shutil.copy(library / "song-0.wav", library / "copy-of-0.wav")
+    assert run("index", str(tmp_path / "songs"), str(library)).exit_code == 0
+    clip = write_clip(
+        tmp_path / "clip.wav", synthesize(0, SECONDS)[5 * RATE : 9 * RATE], subtype="PCM_16"
+    )
+    found = json.loads(
+        run("search", str(tmp_path / "songs"), "--audio", str(clip), "-k", "3", "--json").output
+    )
+    assert {f["id"] for f in found} == {"song-0.wav", "copy-of-0.wav"}
+    assert all(f["confidence"] > 0.6 for f in found)
+
+
+def test_alignment_is_exact_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedspace.store import fingerprints
+
+    rng = np.random.default_rng(1)
+    hashes = rng.integers(0, 1 << 24, size=40).astype(np.int64)
+    times = np.sort(rng.integers(0, 300, size=40)).astype(np.int32)
+    clip = landmarks.Fingerprint(hashes, times, 300, np.zeros(31, dtype=np.float32))
+    stored = np.stack([hashes, np.full(40, 7), times.astype(np.int64) + 100], axis=1)
+    noise = np.stack([hashes[:5], np.full(5, 8), rng.integers(0, 9000, size=5)], axis=1)
+    (best, other) = fingerprints.align(clip, np.concatenate([stored, noise]))
+    assert (best.item, best.delta, best.score) == (
+        7,
+        100,
+        len(set(zip(times, hashes >> 15, strict=True))),
+    )
+    assert other.item == 8 and other.score <= 5
+    # the commonest hashes are left out when pairing everything would cost too much
+    common = np.stack([np.full(1000, hashes[0]), np.arange(1000) + 100, np.arange(1000)], axis=1)
+    monkeypatch.setattr(fingerprints, "MAX_PAIRS", 500)
+    (best, *_) = fingerprints.align(clip, np.concatenate([stored, common]))
+    assert (best.item, best.delta) == (7, 100)
+
+
+def test_default_encoder_is_landmarks_for_sounds_alone() -> None:
+    from embedspace.ops.ingest import default_encoder
+
+    assert default_encoder({"audio"}) == "landmarks"
+    assert default_encoder({"audio", "image"}) == "imagenet-bridge"
+    assert default_encoder({"audio", "text"}) == "minilm-l6"
+
+
+def test_a_song_space_is_not_copied_half(tmp_path: Path, library: Path) -> None:
+    assert run("index", str(tmp_path / "songs"), str(library)).exit_code == 0
+    message = fail("export", str(tmp_path / "songs"), "--to", str(tmp_path / "copy"))
+    assert "holds song fingerprints" in message and not (tmp_path / "copy").exists()

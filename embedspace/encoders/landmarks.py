@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from embedspace.encoders.sound import MAX_SECONDS, SoundEncoder
+from embedspace.encoders.sound import SoundEncoder
 from embedspace.errors import EmbedspaceError, MissingExtra
 from embedspace.io.audio import load_audio
 from embedspace.progress import ProgressCallback, report
@@ -48,6 +48,9 @@ MIN_DT = 4
 MAX_DT = 63
 MAX_DF = 127
 PROFILE_BANDS = 32
+#: The quietest a peak may be: a log magnitude of 0.01, a tone at about -88 dBFS (16-bit
+#: dither is quieter). Digital silence, where every point equals its neighbours, has none.
+FLOOR = float(np.log(0.01))
 #: Frames of spectrogram computed at once, a multiple of the density window (a long file
 #: is analysed in segments, so memory stays bounded).
 SEGMENT = FRAMES_PER_WINDOW * 60
@@ -131,9 +134,10 @@ def find_peaks(samples: np.ndarray, density: Density) -> tuple[np.ndarray, np.nd
         core = spectrum[:, start - lo : start - lo + (stop - start)]
         profile += np.add.reduceat(core[LOWEST_BIN:], edges[:-1] - LOWEST_BIN, axis=0).sum(1)
         ceiling = ndimage.maximum_filter(spectrum, size=NEIGHBOURHOOD, mode="nearest")
-        # a peak tops its neighbourhood and stands 70 dB (in natural log: 8) or less below
-        # the loudest point of the segment: no peaks in digital silence
-        is_peak = (spectrum == ceiling) & (spectrum > spectrum.max() - 8.0)
+        # a peak tops its neighbourhood, stands 70 dB (in natural log: 8) or less below the
+        # loudest point of the segment, and is audible at all (FLOOR): no peaks in silence
+        loud = spectrum > max(float(spectrum.max()) - 8.0, FLOOR)
+        is_peak = (spectrum == ceiling) & loud
         is_peak[:LOWEST_BIN] = False
         f, t = np.nonzero(is_peak[:, start - lo : start - lo + (stop - start)])
         t = t + start
@@ -214,6 +218,8 @@ class LandmarkFingerprinter(SoundEncoder):
     normalized = True
     sample_rate: ClassVar[int] = RATE
     source = "built in (Wang 2003 landmarks; no model)"
+    #: Songs are read at 8 kHz: four hours are 460 MB of samples.
+    max_seconds: ClassVar[float] = 4 * 3600.0
     kind = "fingerprints"
 
     @property
@@ -256,7 +262,7 @@ class LandmarkFingerprinter(SoundEncoder):
         made = []
         report(on_progress, stage, 0, len(items))
         for done, item in enumerate(items, start=1):
-            samples = load_audio(item, RATE, max_seconds=MAX_SECONDS)
+            samples = load_audio(item, RATE, max_seconds=self.max_seconds)
             made.append(fingerprint_samples(samples, density))
             report(on_progress, stage, done, len(items))
         return made

@@ -12,9 +12,6 @@ from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.io.audio import load_audio
 
-#: Longest sound an encoder decodes (a longer file is refused, not read into memory).
-MAX_SECONDS = 4 * 3600.0
-
 
 class SoundEncoder(Encoder):
     """An encoder of sounds (and, if ``"text"`` is in its modalities, of texts).
@@ -25,6 +22,9 @@ class SoundEncoder(Encoder):
     modalities: ClassVar[frozenset[str]] = frozenset({"audio"})
     sample_rate: ClassVar[int] = 16000
     default_batch_size = 8
+    #: The longest sound decoded (a longer one is refused before it fills memory: a model
+    #: reads the whole sound at its rate, 48 kHz for CLAP; 20 minutes are 230 MB).
+    max_seconds: ClassVar[float] = 1200.0
 
     def _encode_batch(self, batch: list[Any], modality: str = "text") -> np.ndarray:
         if modality == "audio":
@@ -37,11 +37,12 @@ class SoundEncoder(Encoder):
         """Each item (a file ``Path``, its bytes, or ``Audio``) as mono float32 samples at
         ``sample_rate``; ``InvalidInput`` naming a file that cannot be decoded."""
         if len(batch) == 1:
-            return [load_audio(batch[0], self.sample_rate, max_seconds=MAX_SECONDS)]
+            return [load_audio(batch[0], self.sample_rate, max_seconds=self.max_seconds)]
         with ThreadPoolExecutor(max_workers=max(1, min(cpu_count(), len(batch)))) as pool:
             return list(
                 pool.map(
-                    lambda item: load_audio(item, self.sample_rate, max_seconds=MAX_SECONDS), batch
+                    lambda item: load_audio(item, self.sample_rate, max_seconds=self.max_seconds),
+                    batch,
                 )
             )
 

@@ -24,6 +24,8 @@ from embedspace.io.images import file_facts
 from embedspace.io.records import Record, Rejection
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
+#: Sounds shorter than this hold nothing to embed or fingerprint.
+MIN_SECONDS = 0.05
 #: Peak level (of full scale) below which a file counts as silent: -80 dBFS.
 SILENCE = 1e-4
 #: libsndfile's log line for a data chunk longer than the file: "data : 44100 (should be
@@ -207,8 +209,8 @@ def check_audio(file: Path) -> AudioFacts:
         frames += len(block)
         if len(block):
             peak = max(peak, float(np.abs(block).max()))
-    if frames == 0:
-        raise InvalidInput(f"{file} holds no audio (zero length)")
+    if frames < facts.rate * MIN_SECONDS:
+        raise InvalidInput(f"{file} holds no audio (zero length, or under {MIN_SECONDS} s)")
     if facts.short:
         raise InvalidInput(f"{file} is truncated: its header promises more sound than it holds")
     if frames < facts.frames * (1 - _SLACK):

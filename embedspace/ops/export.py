@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from embedspace.encoders.landmarks import LandmarkFingerprinter
 from embedspace.errors import EmbedspaceError, InvalidInput
 from embedspace.io.outputs import check_output_file, write_file
 from embedspace.ops.ingest import SOURCE_KEY
@@ -86,6 +87,12 @@ def copy_space(
     from embedspace.store.locations import postgres_location
 
     stamp = space.stamp
+    if stamp.encoder == LandmarkFingerprinter.name:
+        raise InvalidInput(
+            f"Space '{space.name}' holds song fingerprints, which a copy does not carry yet: "
+            f"copy its folder ({space.path}) as it is, or index the songs again at the new "
+            "place. Song spaces live in SQLite only."
+        )
     name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None
     made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized)
     snapshot = space.snapshot(where)  # first: a bad filter stops before anything is made

@@ -389,8 +389,9 @@ def _open_or_create(
 
 def default_encoder(modalities: set[str]) -> str:
     """The encoder a new space gets for items of these modalities: landmark fingerprints
-    for sounds ("what song is this"), the label bridge for images, MiniLM for texts."""
-    if "audio" in modalities:
+    for sounds only ("what song is this"), the label bridge for images, MiniLM for texts
+    (a stray sound among photos or notes is then left out, and reported)."""
+    if modalities == {"audio"}:
         return "landmarks"
     return "imagenet-bridge" if "image" in modalities else "minilm-l6"
 

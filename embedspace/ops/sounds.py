@@ -36,7 +36,7 @@ def search_by_sound(
 ) -> SoundResults:
     """Identify ``clip`` in a space of song fingerprints ("what song is this?"), or search
     a space of an audio encoder (aisfx, CLAP) for the items that sound most like it."""
-    if space.info()["kind"] == FINGERPRINTS:
+    if space.encoder.kind == FINGERPRINTS:
         if where:
             raise InvalidInput(
                 "--where filters vectors; identifying a song looks at every song. Drop it."

@@ -106,9 +106,10 @@ class MediaSearch:
     ) -> list[SongMatch]:
         """What song is ``clip`` (a file path, or ``Audio``: a few seconds, noise and all)?
         The ``k`` best songs of this space of song fingerprints (the ``landmarks``
-        encoder), each with its ``score`` (agreeing landmarks), where in the song the clip
-        starts (``offset_s``) and a ``confidence``; ``[]`` when nothing matches well enough
-        (``min_score``, ``min_confidence``): an unknown clip, noise or silence.
+        encoder), each with its ``score`` (the clip's landmark anchors that agree), where in
+        the song the clip starts (``offset_s``) and a ``confidence``; ``[]`` when nothing
+        matches well enough (``min_score``, ``min_confidence``): an unknown clip, noise or
+        silence.
 
         Raises ``InvalidInput`` for a clip under 0.5 s or one that is not audio, and
         ``TooLarge`` past 10 minutes."""

@@ -34,6 +34,7 @@ from embedspace.config import cpu_count
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.encoders.base import METRICS
+from embedspace.encoders.landmarks import LandmarkFingerprinter
 from embedspace.errors import InvalidInput, SpaceClosed, SpaceExists, SpaceNotFound, StorageError
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback, report
@@ -123,11 +124,11 @@ class PostgresSpace(Space):
         else:
             chosen = get_encoder(encoder)
             stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
-            if chosen.kind != "vectors":
-                raise InvalidInput(
-                    f"Spaces of the {chosen.name} encoder (song fingerprints) live in SQLite "
-                    "spaces only: create it as a folder (leave out --store / the URL)."
-                )
+        if stamp.encoder == LandmarkFingerprinter.name:
+            raise InvalidInput(
+                f"Spaces of the {stamp.encoder} encoder (song fingerprints) live in SQLite "
+                "only: create it as a folder (leave out --store and the URL)."
+            )
         from embedspace.version import __version__
 
         psycopg = psycopg_module()

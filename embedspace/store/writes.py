@@ -14,7 +14,7 @@ import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.encoders.landmarks import Fingerprint, LandmarkFingerprinter
-from embedspace.errors import DimensionMismatch, InvalidInput
+from embedspace.errors import DimensionMismatch, EmbedspaceError, InvalidInput
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
@@ -273,7 +273,9 @@ class ItemWriter:
         try:
             return record_hash(record)
         except OSError as error:
-            raise InvalidInput(f"Cannot read the image of item '{record.id}': {error}") from None
+            raise InvalidInput(
+                f"Cannot read the {record.modality} file of item '{record.id}': {error}"
+            ) from None
 
     def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
         return embed_records(self._encoder(), records, on_progress)
@@ -283,7 +285,8 @@ class ItemWriter:
     ) -> list[Fingerprint]:
         """The landmarks (and profile vectors) of these sound records."""
         encoder = self._encoder()
-        assert isinstance(encoder, LandmarkFingerprinter)
+        if not isinstance(encoder, LandmarkFingerprinter):  # kind "fingerprints" says it is
+            raise EmbedspaceError(f"Encoder '{encoder.name}' makes no song fingerprints.")
         sounds = [Path(records[i].content) for i in positions]
         return encoder.fingerprints(sounds, on_progress=on_progress)
 
