@@ -38,8 +38,8 @@ MIN_CONFIDENCE = 0.6
 #: A hash's anchor bin is its top bits (``encoders/landmarks.py``); bins are below 512.
 ANCHOR_SHIFT = 15
 BIN_SPAN = 512
-#: Another song whose agreeing anchor peaks are mostly this song's is a copy of it.
-DUPLICATE_SHARE = 0.5
+#: Another song that has this share of a song's landmarks (where a clip matched) is a copy.
+COPY_SHARE = 0.5
 #: At most this many (stored landmark, clip landmark) pairs are weighed for one clip.
 MAX_PAIRS = 2_000_000
 KIND = "fingerprints"
@@ -127,13 +127,11 @@ def _hits(connection: sqlite3.Connection, hashes: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Alignment:
-    """The best alignment of a clip with one stored item, and the clip's anchor peaks that
-    agree on it (as ``frame * BIN_SPAN + bin``)."""
+    """The best alignment of a clip with one stored item."""
 
     item: int
     score: int
     delta: int  # stored frame - clip frame
-    anchors: frozenset[int] = frozenset()
 
 
 def _affordable(q_hash: np.ndarray, hits: np.ndarray) -> np.ndarray:
@@ -152,9 +150,8 @@ def _affordable(q_hash: np.ndarray, hits: np.ndarray) -> np.ndarray:
     return hits[np.isin(hits[:, 0], kept)]
 
 
-def align(clip: Fingerprint, hits: np.ndarray, top: int = 10) -> list[Alignment]:
-    """Each item's best alignment with ``clip`` (see the module's docstring), best first;
-    the first ``top`` with the anchor peaks that voted for them."""
+def align(clip: Fingerprint, hits: np.ndarray) -> list[Alignment]:
+    """Each item's best alignment with ``clip`` (see the module's docstring), best first."""
     if not len(hits) or not len(clip.hashes):
         return []
     order = np.argsort(clip.hashes, kind="stable")
@@ -184,15 +181,7 @@ def align(clip: Fingerprint, hits: np.ndarray, top: int = 10) -> list[Alignment]
     first = np.ones(len(ranked), dtype=bool)
     first[1:] = keys[ranked[1:], 0] != keys[ranked[:-1], 0]
     best = sorted(ranked[first].tolist(), key=lambda i: (-int(score[i]), int(keys[i, 0])))
-    results = []
-    for rank, index in enumerate(best):
-        item, delta = int(keys[index, 0]), int(keys[index, 1])
-        agreeing: frozenset[int] = frozenset()
-        if rank < top:
-            near = (spread[:, 0] == item) & (spread[:, 1] == delta)
-            agreeing = frozenset(spread[near, 2].tolist())
-        results.append(Alignment(item, int(score[index]), delta, agreeing))
-    return results
+    return [Alignment(int(keys[i, 0]), int(score[i]), int(keys[i, 1])) for i in best]
 
 
 def _packed(keys: np.ndarray) -> np.ndarray:
@@ -212,12 +201,17 @@ def identify(
     only those with at least ``min_score`` and ``min_confidence`` (none: "no match").
 
     A song's confidence is ``1 - other / score``, ``other`` being the best score of another
-    song that the clip matches with other anchor peaks: two copies of one recording (the
-    same peaks agree on both) do not count against each other, and both are found."""
-    songs = align(clip, _hits(connection, clip.hashes), top=max(k, 1) + 10)
+    song that is not a copy of it (``_copies``): two copies of one recording do not count
+    against each other, and both are found."""
+    songs = align(clip, _hits(connection, clip.hashes))
     results = []
     for song in songs[:k]:
-        other = max((o.score for o in songs if o is not song and _rival(o, song)), default=0)
+        rivals = (o for o in songs if o is not song)
+        needed = song.score * (1 - min_confidence)  # rivals below this cannot stop a match
+        other = next(
+            (o.score for o in rivals if o.score < needed or not _copies(connection, song, o, clip)),
+            0,
+        )
         confidence = max(0.0, 1.0 - other / song.score)
         if song.score >= min_score and confidence >= min_confidence:
             offset = round(max(song.delta, 0) * FRAME_SECONDS, 3)
@@ -225,11 +219,24 @@ def identify(
     return results
 
 
-def _rival(other: Alignment, song: Alignment) -> bool:
-    """Whether ``other`` competes with ``song``: it agrees mostly on other anchor peaks (a
-    copy of the same recording agrees on the same ones). Alignments past the ``top`` that
-    ``align`` describes have no anchors: they compete."""
-    if not other.anchors:
-        return True
-    shared = len(other.anchors & song.anchors)
-    return shared < DUPLICATE_SHARE * len(other.anchors)
+def _copies(
+    connection: sqlite3.Connection, song: Alignment, other: Alignment, clip: Fingerprint
+) -> bool:
+    """Whether ``other`` is a copy of ``song`` where the clip matched them: over the clip's
+    span, most of the landmarks stored for one are stored for the other too, at the same
+    times (within a frame; a re-encoded copy shifts some peaks). Two songs that share a
+    phrase by chance share a handful, not most."""
+    marks = []
+    for found in (song, other):
+        rows = connection.execute(
+            "SELECT hash, at FROM landmarks WHERE item = ? AND at BETWEEN ? AND ?",
+            (found.item, found.delta, found.delta + clip.frames),
+        ).fetchall()
+        marks.append({(h, at - found.delta) for h, at in rows})
+    mine, theirs = marks
+    if not mine or not theirs:
+        return False
+    shared = sum(
+        1 for h, at in mine if (h, at) in theirs or (h, at - 1) in theirs or (h, at + 1) in theirs
+    )
+    return shared >= COPY_SHARE * min(len(mine), len(theirs))
