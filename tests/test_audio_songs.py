@@ -128,14 +128,14 @@ def test_index_and_identify_noisy_clips(
         assert info["encoder"] == "landmarks" and info["kind"] == "fingerprints"
         assert info["songs"] == SONGS and info["landmarks"] > SONGS * 500
         rng = np.random.default_rng(3)
-        for number in range(SONGS):
-            start = float(rng.uniform(0, SECONDS - 5))
-            clip = Audio(noisy_clip(songs[number], start, 5.0, 5.0, seed=number), RATE)
+        for number in range(SONGS):  # (accuracy on realistic music: bench/audio.py)
+            start = float(rng.uniform(0, SECONDS - 6))
+            clip = Audio(noisy_clip(songs[number], start, 6.0, 10.0, seed=number), RATE)
             found = space.search_audio(clip, k=3)
             expected = f"more/song-{number}.wav" if number % 2 else f"song-{number}.wav"
             assert found and found[0].id == expected
             assert abs(found[0].offset_s - start) < 0.05
-            assert 0 < found[0].confidence <= 1 and found[0].score >= 6
+            assert 0.6 <= found[0].confidence <= 1 and found[0].score >= 12
     clip = write_clip(
         tmp_path / "clip.wav", noisy_clip(songs[2], 7.5, 4.0, 10.0, seed=9), subtype="PCM_16"
     )

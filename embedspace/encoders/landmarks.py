@@ -66,8 +66,8 @@ class Density:
 
 #: Stored fingerprints are sparse (storage grows with them); queries are denser, so that a
 #: noisy clip still holds the stored pairs.
-INDEX_DENSITY = Density(peaks_per_second=20, fan_out=6)
-QUERY_DENSITY = Density(peaks_per_second=40, fan_out=16)
+INDEX_DENSITY = Density(peaks_per_second=30, fan_out=6)
+QUERY_DENSITY = Density(peaks_per_second=60, fan_out=16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,8 @@ def find_peaks(samples: np.ndarray, density: Density) -> tuple[np.ndarray, np.nd
     times, bins = [], []
     edges = _band_edges()
     profile = np.zeros(len(edges) - 1, dtype=np.float64)
+    # a full-scale sine through the Hann window peaks at WINDOW / 4 in its bin
+    loudest = float(np.log(float(np.abs(samples).max(initial=0.0)) * WINDOW / 4 + 1e-6))
     for start in range(0, total, SEGMENT):
         stop = min(total, start + SEGMENT)
         lo, hi = max(0, start - margin), min(total, stop + margin)
@@ -135,8 +137,9 @@ def find_peaks(samples: np.ndarray, density: Density) -> tuple[np.ndarray, np.nd
         profile += np.add.reduceat(core[LOWEST_BIN:], edges[:-1] - LOWEST_BIN, axis=0).sum(1)
         ceiling = ndimage.maximum_filter(spectrum, size=NEIGHBOURHOOD, mode="nearest")
         # a peak tops its neighbourhood, stands 70 dB (in natural log: 8) or less below the
-        # loudest point of the segment, and is audible at all (FLOOR): no peaks in silence
-        loud = spectrum > max(float(spectrum.max()) - 8.0, FLOOR)
+        # loudest a bin of this sound can be, and is audible at all (FLOOR): no peaks in
+        # silence, and the same peaks however the sound is cut into segments
+        loud = spectrum > max(loudest - 8.0, FLOOR)
         is_peak = (spectrum == ceiling) & loud
         is_peak[:LOWEST_BIN] = False
         f, t = np.nonzero(is_peak[:, start - lo : start - lo + (stop - start)])

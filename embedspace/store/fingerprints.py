@@ -30,10 +30,12 @@ from embedspace.encoders.landmarks import FRAME_SECONDS, Fingerprint
 
 CHUNK = 900  # SQLite host parameters per IN (...) list
 #: A match needs this many agreeing anchor peaks ...
-MIN_SCORE = 8
+MIN_SCORE = 12
 #: ... and to stand out this far from the next song (at least 2.5 x its score). Both were
-#: chosen on calibration queries of bench/audio.py's corpus (other clips than it reports):
-#: at most 1 false match in 125 unknown clips, no 2 s clip at 5 dB SNR lost.
+#: chosen on calibration queries of bench/audio.py's corpus (other clips than it reports;
+#: bench/RESULTS.md §19): no false match in 120 unknown clips of 2-5 s, 95% of 2 s clips
+#: at 5 dB SNR kept. 12 rather than 8: in a library of a few very alike songs, chance
+#: alignments of 5 s clips reached 10, and few songs make a weak "next song".
 MIN_CONFIDENCE = 0.6
 #: A hash's anchor bin is its top bits (``encoders/landmarks.py``); bins are below 512.
 ANCHOR_SHIFT = 15
@@ -132,6 +134,8 @@ class Alignment:
     item: int
     score: int
     delta: int  # stored frame - clip frame
+    #: The clip's anchor peaks with a vote for this item at any alignment.
+    support: int = 0
 
 
 def _affordable(q_hash: np.ndarray, hits: np.ndarray) -> np.ndarray:
@@ -181,7 +185,13 @@ def align(clip: Fingerprint, hits: np.ndarray) -> list[Alignment]:
     first = np.ones(len(ranked), dtype=bool)
     first[1:] = keys[ranked[1:], 0] != keys[ranked[:-1], 0]
     best = sorted(ranked[first].tolist(), key=lambda i: (-int(score[i]), int(keys[i, 0])))
-    return [Alignment(int(keys[i, 0]), int(score[i]), int(keys[i, 1])) for i in best]
+    voters = np.unique(votes[:, [0, 2]], axis=0)[:, 0]  # (item, anchor) pairs, by item
+    owners, support = np.unique(voters, return_counts=True)
+    supported = dict(zip(owners.tolist(), support.tolist(), strict=True))
+    return [
+        Alignment(int(keys[i, 0]), int(score[i]), int(keys[i, 1]), supported[int(keys[i, 0])])
+        for i in best
+    ]
 
 
 def _packed(keys: np.ndarray) -> np.ndarray:
