@@ -27,6 +27,8 @@ from embedspace.errors import (
     UnknownEncoder,
 )
 from embedspace.io import Record, Rejection, read_image_records, read_records
+from embedspace.io.audio import Audio
+from embedspace.io.folder_items import read_audio_records
 from embedspace.io.interactions import Interactions, read_features, read_interactions
 from embedspace.ops import (
     Classification,
@@ -44,10 +46,12 @@ from embedspace.ops.outliers import OutlierScore, outliers
 from embedspace.ops.qa import Answer, ask
 from embedspace.ops.recommend import Recommender, train_two_tower
 from embedspace.ops.record_match import RecordPair, dedup_records, match_records
+from embedspace.ops.sounds import SoundResults, search_by_sound
 from embedspace.ops.sql import SqlSession, sql
 from embedspace.ops.typos import FixResult, Speller
 from embedspace.ops.word_eval import analogy_accuracy, similarity_correlation
 from embedspace.store import Item, Match, Space, WriteResult, delete_space, list_spaces
+from embedspace.store.fingerprints import SongMatch
 from embedspace.train.align import AlignReport, AlignSettings, train_align
 from embedspace.train.two_tower import TwoTowerReport, TwoTowerSettings
 from embedspace.train.word2vec import Word2VecSettings, train_word2vec
@@ -70,6 +74,7 @@ __all__ = [
     "AlignReport",
     "AlignSettings",
     "Answer",
+    "Audio",
     "Classification",
     "Clustering",
     "CorruptSpace",
@@ -94,6 +99,8 @@ __all__ = [
     "Record",
     "RecordPair",
     "Rejection",
+    "SongMatch",
+    "SoundResults",
     "Space",
     "SpaceClosed",
     "SpaceExists",
@@ -126,10 +133,12 @@ __all__ = [
     "list_spaces",
     "match_records",
     "outliers",
+    "read_audio_records",
     "read_features",
     "read_image_records",
     "read_interactions",
     "read_records",
+    "search_by_sound",
     "similarity",
     "similarity_correlation",
     "similarity_matrix",

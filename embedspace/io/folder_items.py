@@ -84,6 +84,20 @@ def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
     yield from read_folder(root, text_files=False, sounds=False)
 
 
+def read_audio_records(path: str | Path) -> Iterator[Record | Rejection]:
+    """Yield a Record (or a Rejection naming the file and what is wrong) per sound file in a
+    file or, recursively, a folder (WAV, FLAC, OGG/Opus, MP3; ``io/audio.py``); ids are paths
+    relative to the folder. ``space.upsert`` takes the Records."""
+    root = Path(path)
+    if not root.exists():
+        raise InvalidInput(f"Not found: {root}. Check the path.")
+    if root.is_file():
+        yield audio_record(root, root.parent)
+        return
+    for file in walk(root, AUDIO_SUFFIXES):
+        yield audio_record(file, root)
+
+
 def image_records(
     path: str | Path | Sequence[str | Path],
 ) -> tuple[list[Record], list[Rejection]]:
