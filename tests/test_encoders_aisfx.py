@@ -321,3 +321,45 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
     assert encoder.unavailable_reason() == str(error)
     with pytest.raises(MissingExtra, match="aisfx==0.1.2"):
         encoder.encode([Audio(tone(0.5), RATE)])
+
+
+def test_the_command_line_indexes_sounds_and_classifies_them_few_shot(tmp_path: Path) -> None:
+    """`index --encoder aisfx` on a folder of sounds, then `classify --train` with a table
+    naming example files, then `search --audio` for what sounds like a new tone."""
+    require(has("sklearn"), "scikit-learn")
+    import json
+
+    from conftest import run
+
+    rng = np.random.default_rng(4)
+    library, examples = tmp_path / "library", tmp_path / "examples"
+    library.mkdir()
+    examples.mkdir()
+    rows = ["file,kind"]
+    for i in range(5):
+        write(library / f"tone-{i}.wav", tone(1.5, rng.uniform(200, 2500)))
+        write(library / f"noise-{i}.wav", noise(rng, 1.5, pink=bool(i % 2)))
+        for kind, samples in (
+            ("tone", tone(1.5, rng.uniform(200, 2500))),
+            ("noise", noise(rng, 1.5)),
+        ):
+            write(examples / f"{kind}-{i}.wav", samples)
+            rows.append(f"examples/{kind}-{i}.wav,{kind}")
+    (tmp_path / "examples.csv").write_text("\n".join(rows) + "\n")
+    space = str(tmp_path / "sounds")
+    indexed = run("index", space, str(library), "--encoder", "aisfx", "--json")
+    assert json.loads(indexed.output)["added"] == 10
+    labelled = run(
+        "classify", space, "--train", str(tmp_path / "examples.csv"),
+        "--text-field", "file", "--label-field", "kind", "--json",
+    )  # fmt: skip
+    assert labelled.exit_code == 0, labelled.output
+    found = {row["id"]: row["label"] for row in map(json.loads, labelled.output.splitlines())}
+    assert (
+        sum(found[f"{kind}-{i}.wav"] == kind for kind in ("tone", "noise") for i in range(5)) >= 9
+    )
+    query = write(tmp_path / "query.wav", tone(2.0, 700.0))
+    alike = run("search", space, "--audio", str(query), "-k", "5", "--json")
+    assert [json.loads(line)["id"].split("-")[0] for line in alike.output.splitlines()] == [
+        "tone"
+    ] * 5

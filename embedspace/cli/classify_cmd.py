@@ -23,7 +23,8 @@ from embedspace.ops.classify import Classification, classify_target
     "train_file",
     type=click.Path(dir_okay=False),
     help="Few-shot instead: a table of labelled examples (--text-field, --label-field) to "
-    "train a classifier on the space's embeddings.",
+    "train a classifier on the space's embeddings. In a space of images or sounds only "
+    "(efficientnet-lite0, aisfx), the text field names each example's file.",
 )
 @click.option(
     "--text-field", default="text", show_default=True, help="With --train: the text column."
@@ -69,6 +70,7 @@ def classify_command(
       embedspace classify photos --labels "sneaker,sandal,bag" --json
       embedspace classify news --labels "sports,politics,food"
       embedspace classify news --train labelled.csv --text-field headline --label-field topic
+      embedspace classify sounds --train examples.csv --text-field file   # an aisfx space
     """
     with Stages() as progress:
         results = classify_target(

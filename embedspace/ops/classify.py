@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,13 +119,14 @@ def classify_images(
 
 def few_shot(
     space: Space,
-    texts: Sequence[str],
+    texts: Sequence[Any],
     labels: Sequence[str],
     *,
     seed: int = 0,
 ) -> list[Classification]:
     """Label every item of ``space`` with a classifier trained on a handful of labelled
-    examples (logistic regression on their embeddings); the score is its probability."""
+    examples (texts, or what the space's encoder takes: image or sound files as ``Path``;
+    logistic regression on their embeddings); the score is its probability."""
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
@@ -152,6 +154,22 @@ def few_shot(
     ]
 
 
+def example_items(values: Sequence[str], encoder: Encoder, folder: Path) -> list[Any]:
+    """Labelled examples as ``encoder`` takes them: texts as they are, or for an encoder of
+    images or sounds only, the files they name (relative to ``folder``, the table's)."""
+    if "text" in encoder.modalities:
+        return list(values)
+    files = [Path(v) if Path(v).is_absolute() else folder / v for v in values]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise InvalidInput(
+            f"Encoder '{encoder.name}' embeds {' and '.join(sorted(encoder.modalities))}, so "
+            f"the examples name files; not found: {', '.join(missing[:3])}. Give paths "
+            "relative to the table's folder, or absolute ones."
+        )
+    return files
+
+
 def classify_target(
     target: str,
     *,
@@ -168,8 +186,9 @@ def classify_target(
 
     Zero-shot with ``labels``: a space uses its own encoder, a folder ``encoder``
     (unreadable images are passed to ``on_skipped`` and left out). Few-shot with
-    ``examples``, a table of labelled texts (``text_field``, ``label_field``), on a space
-    only. Exactly one of ``labels`` and ``examples``.
+    ``examples``, a table of labelled texts (``text_field``, ``label_field``; in a space of
+    an image or sound encoder, the files of the examples), on a space only. Exactly one of
+    ``labels`` and ``examples``.
     """
     if examples is not None and labels is None:
         from embedspace.io.labelled import read_labelled_texts
@@ -179,7 +198,8 @@ def classify_target(
         texts, names = read_labelled_texts(examples, text_field, label_field)
         with Space.open(target) as space:
             report(on_progress, f"Training on {len(texts)} examples", 0, None)
-            return few_shot(space, texts, names)
+            items = example_items(texts, space.encoder, examples.parent)
+            return few_shot(space, items, names)
     if labels is None or examples is not None:
         raise InvalidInput("Give --labels (zero-shot) or --train FILE (few-shot), one of the two.")
     if Space.exists(target):

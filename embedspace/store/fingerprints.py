@@ -48,15 +48,15 @@ KIND = "fingerprints"
 
 #: Migration 4 of the space database (``database.MIGRATIONS``).
 SCHEMA = """
-CREATE TABLE fingerprints (
+CREATE TABLE IF NOT EXISTS fingerprints (
     item INTEGER PRIMARY KEY, frames INTEGER NOT NULL, landmarks INTEGER NOT NULL
 );
-CREATE TABLE landmarks (
+CREATE TABLE IF NOT EXISTS landmarks (
     hash INTEGER NOT NULL, item INTEGER NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY (hash, item, at)
 ) WITHOUT ROWID;
-CREATE INDEX landmarks_item ON landmarks(item);
-CREATE TRIGGER fingerprints_on_delete AFTER DELETE ON items BEGIN
+CREATE INDEX IF NOT EXISTS landmarks_item ON landmarks(item);
+CREATE TRIGGER IF NOT EXISTS fingerprints_on_delete AFTER DELETE ON items BEGIN
     DELETE FROM landmarks WHERE item = OLD.rowid;
     DELETE FROM fingerprints WHERE item = OLD.rowid;
 END;

@@ -19,7 +19,6 @@ from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
 from embedspace.store import fingerprints
-from embedspace.store.fingerprints import KIND as FINGERPRINTS
 from embedspace.store.items import WriteResult, id_list, metadata_json
 
 log = logging.getLogger("embedspace")
@@ -81,7 +80,8 @@ class ItemWriter:
         if not replace:
             refuse_taken(existing, self._name)
         hashes = [self._hash(r) for r in records]
-        printing = self._encoder().kind == FINGERPRINTS
+        # from the stamp: a space of vectors made elsewhere has no encoder to ask
+        printing = self._prints_songs()
         if printing:
             check_sounds(records, precomputed, self._name)
         needed = [
@@ -192,7 +192,7 @@ class ItemWriter:
             vector = record.vector if record.vector is not None else fresh.get(position)
             if vector is None:
                 vector = cached.get(hashes[position])
-            if vector is None and position not in prints and self._encoder().kind == FINGERPRINTS:
+            if vector is None and position not in prints and self._prints_songs():
                 # changed by another writer since this one looked: fingerprint it now
                 prints[position] = self._fingerprint(records, [position], on_progress)[0]
                 vector = prints[position].profile
@@ -279,6 +279,10 @@ class ItemWriter:
 
     def _embed(self, records: list[Record], on_progress: ProgressCallback | None) -> np.ndarray:
         return embed_records(self._encoder(), records, on_progress)
+
+    def _prints_songs(self) -> bool:
+        """Whether this space keeps song fingerprints (the landmarks encoder's spaces)."""
+        return self._stamp.encoder == LandmarkFingerprinter.name
 
     def _fingerprint(
         self, records: list[Record], positions: list[int], on_progress: ProgressCallback | None
