@@ -316,3 +316,12 @@ def test_a_song_space_is_not_copied_half(tmp_path: Path, library: Path) -> None:
     assert run("index", str(tmp_path / "songs"), str(library)).exit_code == 0
     message = fail("export", str(tmp_path / "songs"), "--to", str(tmp_path / "copy"))
     assert "holds song fingerprints" in message and not (tmp_path / "copy").exists()
+
+
+def test_a_clip_over_ten_minutes_is_one_clear_error(tmp_path: Path, library: Path) -> None:
+    assert run("index", str(tmp_path / "songs"), str(library)).exit_code == 0
+    hour = write_clip(
+        tmp_path / "long.wav", np.full(601 * 8000, 0.1, dtype=np.float32), 8000, subtype="PCM_16"
+    )
+    message = fail("search", str(tmp_path / "songs"), "--audio", str(hour))
+    assert "longer than 600 s" in message and "cut a shorter clip" in message
