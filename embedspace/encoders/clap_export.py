@@ -13,7 +13,6 @@ says so, which gives each clip the same result as transformers does.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 from embedspace.encoders.clap import AUDIO_ONNX, MelSettings, is_clap_directory
 from embedspace.encoders.clip import ONNX_DIR, TEXT_ONNX
-from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.encoders.clip_export import load_for_export
+from embedspace.errors import InvalidInput
 from embedspace.io.folders import write_atomically
 
 OPSET = 17
@@ -36,16 +36,7 @@ def export_onnx(folder: str | Path) -> Path:
             f"{source} is not a transformers CLAP folder (config.json with model_type clap)."
         )
     settings = MelSettings.read(source)
-    try:
-        import torch
-
-        transformers: Any = importlib.import_module("transformers")
-    except ImportError:
-        raise MissingExtra("Exporting CLAP to ONNX", "clip", "transformers") from None
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()  # our output is ours
-    model: Any = transformers.ClapModel.from_pretrained(str(source), local_files_only=True)
-    model.eval()
+    torch, model = load_for_export("ClapModel", source, "Exporting CLAP to ONNX")
 
     def fill(temp: Path) -> None:
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):

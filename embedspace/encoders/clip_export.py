@@ -15,6 +15,24 @@ from embedspace.errors import InvalidInput, MissingExtra
 from embedspace.io.folders import write_atomically
 
 
+def load_for_export(model_class: str, source: Path, feature: str) -> tuple[Any, Any]:
+    """torch, and the transformers ``model_class`` in ``source`` (local files only, in eval
+    mode, transformers' logging and progress bars silenced: our output is ours)."""
+    try:
+        import torch
+
+        transformers: Any = importlib.import_module("transformers")
+    except ImportError:
+        raise MissingExtra(feature, "clip", "transformers") from None
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    model: Any = getattr(transformers, model_class).from_pretrained(
+        str(source), local_files_only=True
+    )
+    model.eval()
+    return torch, model
+
+
 def export_onnx(folder: str | Path) -> Path:
     """Export the CLIP model in ``folder`` to ``folder/onnx``; returns that path."""
     source = Path(folder).resolve()
@@ -22,16 +40,7 @@ def export_onnx(folder: str | Path) -> Path:
         raise InvalidInput(
             f"{source} is not a transformers CLIP folder (config.json with model_type clip)."
         )
-    try:
-        import torch
-
-        transformers: Any = importlib.import_module("transformers")
-    except ImportError:
-        raise MissingExtra("Exporting CLIP to ONNX", "clip", "transformers") from None
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()  # our output is ours
-    model: Any = transformers.CLIPModel.from_pretrained(str(source), local_files_only=True)
-    model.eval()
+    torch, model = load_for_export("CLIPModel", source, "Exporting CLIP to ONNX")
     target = source / ONNX_DIR
 
     def fill(temp: Path) -> None:
