@@ -325,3 +325,15 @@ def test_a_clip_over_ten_minutes_is_one_clear_error(tmp_path: Path, library: Pat
     )
     message = fail("search", str(tmp_path / "songs"), "--audio", str(hour))
     assert "longer than 600 s" in message and "cut a shorter clip" in message
+
+
+def test_a_sound_too_short_to_find_is_not_indexed_as_a_song(
+    tmp_path: Path, library: Path, songs: list[np.ndarray]
+) -> None:
+    write_clip(library / "blip.wav", songs[0][: RATE // 5], subtype="PCM_16")
+    indexed = run("index", str(tmp_path / "songs"), str(library), "--json")
+    report = json.loads(indexed.stdout)
+    assert report["added"] == SONGS and report["rejected"] == 1
+    assert "blip.wav: is 0.2 s long, and encoder 'landmarks' needs at least 0.5 s" in (
+        indexed.stderr
+    )

@@ -31,6 +31,10 @@ _EXACT = click.option(
     "--exact", is_flag=True, help="Search exactly even when an HNSW index is used."
 )
 _JSON = json_option("One JSON object per line: id, score, content, metadata.")
+_SEARCH_JSON = json_option(
+    "One JSON object per line: id, score, content, metadata. With --audio in a space of "
+    "songs: one JSON array of id, score, offset_s, confidence, metadata ([]: no match)."
+)
 _MODE = click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -91,7 +95,7 @@ _ALPHA = click.option(
     is_flag=True,
     help="List matching passages of long documents, not each document once.",
 )
-@_JSON
+@_SEARCH_JSON
 def search_command(
     space: str,
     query: str | None,

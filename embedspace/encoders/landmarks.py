@@ -223,6 +223,8 @@ class LandmarkFingerprinter(SoundEncoder):
     source = "built in (Wang 2003 landmarks; no model)"
     #: Songs are read at 8 kHz: four hours are 460 MB of samples.
     max_seconds: ClassVar[float] = 4 * 3600.0
+    #: A shorter sound holds too few landmarks to be found (clips need as much).
+    min_seconds: ClassVar[float] = 0.5
     kind = "fingerprints"
 
     @property

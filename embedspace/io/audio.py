@@ -93,6 +93,7 @@ def _describe(source: str | Path | bytes) -> str:
 def _unreadable(source: str | Path | bytes, error: BaseException) -> InvalidInput:
     kinds = "WAV, FLAC, OGG or MP3"
     detail = str(error).split("\n")[0] or type(error).__name__
+    detail = re.sub(r"^Error opening .*?: ", "", detail)  # libsndfile repeats the path
     return InvalidInput(f"{_describe(source)} is not a readable audio file ({kinds}): {detail}")
 
 

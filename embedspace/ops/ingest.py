@@ -300,15 +300,28 @@ def _fit_encoder(
     records: list[Record], folders: set[str], encoder: Encoder
 ) -> tuple[list[Record], list[Rejection]]:
     """Leave out the files found in folders that ``encoder`` cannot embed (the README.txt
-    in a folder of photos indexed with an image-only encoder), as rejections."""
+    in a folder of photos indexed with an image-only encoder), and sounds too short for it
+    (a song fingerprint needs half a second), as rejections."""
     kept, unfit = [], []
+    shortest = float(getattr(encoder, "min_seconds", 0.0))
     for record in records:
-        if record.modality in encoder.modalities or record.metadata[SOURCE_KEY] not in folders:
+        where = str(Path(record.metadata[SOURCE_KEY]) / record.id)
+        seconds = record.metadata.get("duration_s") if record.modality == "audio" else None
+        if isinstance(seconds, int | float) and seconds < shortest:
+            unfit.append(
+                Rejection(
+                    where,
+                    0,
+                    f"is {seconds:g} s long, and encoder '{encoder.name}' needs at least "
+                    f"{shortest:g} s",
+                )
+            )
+        elif record.modality in encoder.modalities or record.metadata[SOURCE_KEY] not in folders:
             kept.append(record)
         else:
             unfit.append(
                 Rejection(
-                    str(Path(record.metadata[SOURCE_KEY]) / record.id),
+                    where,
                     0,
                     f"is a {record.modality} file, and encoder '{encoder.name}' embeds "
                     f"{' and '.join(sorted(encoder.modalities))} only",
