@@ -99,3 +99,26 @@ def test_wrong_shape_from_a_subclass_is_caught() -> None:
 
     with pytest.raises(EmbedspaceError, match=r"returned shape \(1, 3\), expected \(1, 256\)"):
         Liar().encode(["x"])
+
+
+def test_hashing_each_distinct_word_once_gives_the_per_feature_vectors() -> None:
+    """The hashing encoder sums each distinct word's features once, times its count: the
+    vector must equal hashing every feature of every word (as it did before)."""
+    import zlib
+
+    texts = [
+        "the cat sat on the mat, the cat!",
+        "Ünïcödé wörds and ÇAPS and ünïcödé",
+        "x" * 40 + " " + "x" * 40,
+        "a",
+        "numbers 12 12 12 and under_scores",
+    ]
+    for dim in (256, 48):
+        encoder = HashingEncoder(dim=dim)
+        expected = np.zeros((len(texts), dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in encoder._features(text):
+                code = zlib.crc32(feature.encode("utf-8"))
+                expected[row, code % dim] += 1.0 if code & 0x80000000 else -1.0
+        expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+        assert np.array_equal(encoder.encode(texts), expected)
