@@ -79,6 +79,21 @@ def _calibration_batches(tokenizer: Any) -> Iterator[dict[str, np.ndarray]]:
         yield model_inputs(tokenizer.encode_batch(texts[start : start + 16]))
 
 
+def plain_tokenizer() -> Any:
+    """MiniLM's WordPiece tokenizer without special tokens or truncation (for the static
+    encoder distilled from it, which reads every token)."""
+    from tokenizers import BertWordPieceTokenizer
+
+    tokenizer = BertWordPieceTokenizer(str(_model_dir() / "vocab.txt"), lowercase=True)
+    tokenizer.post_processor = None  # no [CLS] / [SEP]
+    return tokenizer
+
+
+def weights_key() -> str:
+    """What files made from the shipped weights depend on (``_weights_key``)."""
+    return _weights_key()
+
+
 def _weights_key() -> str:
     """What the prepared files depend on, besides the recipe: the weights file and the
     onnxruntime version (read from package metadata, so nothing heavy is imported)."""

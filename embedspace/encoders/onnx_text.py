@@ -112,6 +112,28 @@ class OnnxTextEncoder(Encoder):
                 self._tokenizer = self._tokenizer_factory()
         return self._tokenizer
 
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (loaded on first use)."""
+        return self._load_tokenizer()
+
+    def embed_token_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of rows of token ids given as they are (``(n, length)`` int64, no
+        padding, special tokens included), pooled and normalised as texts are."""
+        session = self._session_for(len(rows))
+        ids = np.asarray(rows, dtype=np.int64)
+        inputs = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        }
+        feeds = {k: v for k, v in inputs.items() if k in self._input_names}
+        output = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+        vectors = self._pool(output, inputs["attention_mask"])
+        if self.normalized:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
     def _start_session(self, threads: int) -> Any:
         import onnxruntime as ort
 

@@ -52,6 +52,7 @@ _BUILTINS = (
         aliases=("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"),
     ),
     EncoderEntry("minilm-l6-fp32", "embedspace.encoders.minilm:minilm_l6_fp32"),
+    EncoderEntry("minilm-static", "embedspace.encoders.static:MiniLMStatic", aliases=("static",)),
     EncoderEntry(
         "multilingual-e5-small",
         "embedspace.encoders.e5:MultilingualE5Small",
