@@ -20,11 +20,9 @@ from typing import Any
 
 from embedspace.encoders.clap import AUDIO_ONNX, MelSettings, is_clap_directory
 from embedspace.encoders.clip import ONNX_DIR, TEXT_ONNX
-from embedspace.encoders.clip_export import load_for_export
+from embedspace.encoders.clip_export import TextTower, export_tower, load_for_export, tower_output
 from embedspace.errors import InvalidInput
 from embedspace.io.folders import write_atomically
-
-OPSET = 17
 
 
 def export_onnx(folder: str | Path) -> Path:
@@ -49,30 +47,15 @@ def export_onnx(folder: str | Path) -> Path:
 
 
 def _export_text(torch: Any, model: Any, path: Path) -> None:
-    class Text(torch.nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return _features(
-                self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
-            )
-
     ids = torch.tensor([[0, 5, 6, 7, 2], [0, 5, 2, 1, 1]], dtype=torch.long)
-    torch.onnx.export(
-        Text().eval(),
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
+    export_tower(
+        torch,
+        TextTower(model),
         (ids, (ids != model.config.text_config.pad_token_id).long()),
-        str(path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embeds"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "embeds": {0: "batch"},
-        },
-        opset_version=OPSET,
-        dynamo=False,
+        path,
+        ["input_ids", "attention_mask"],
+        axes,
     )
 
 
@@ -85,7 +68,7 @@ def _export_audio(torch: Any, model: Any, settings: MelSettings, path: Path) -> 
             self.model = model
 
         def forward(self, input_features: Any, is_longer: Any) -> Any:
-            return _features(
+            return tower_output(
                 self.model.get_audio_features(input_features=input_features, is_longer=is_longer)
             )
 
@@ -95,15 +78,13 @@ def _export_audio(torch: Any, model: Any, settings: MelSettings, path: Path) -> 
     names = ["input_features", "is_longer"] if fusion else ["input_features"]
     embed = model.audio_model.audio_encoder.patch_embed
     with _branch_free_fusion(torch, embed) if fusion else contextlib.nullcontext():
-        torch.onnx.export(
+        export_tower(
+            torch,
             Audio().eval(),
             (features, is_longer),
-            str(path),
-            input_names=names,
-            output_names=["embeds"],
-            dynamic_axes={name: {0: "batch"} for name in (*names, "embeds")},
-            opset_version=OPSET,
-            dynamo=False,
+            path,
+            names,
+            {n: {0: "batch"} for n in names},
         )
 
 
@@ -133,7 +114,3 @@ def _branch_free_fusion(torch: Any, embed: Any) -> Iterator[None]:
         yield
     finally:
         del embed.forward  # the class's own forward again
-
-
-def _features(output: Any) -> Any:
-    return output if hasattr(output, "shape") else output.pooler_output

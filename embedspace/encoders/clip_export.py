@@ -46,9 +46,9 @@ def export_onnx(folder: str | Path) -> Path:
     def fill(temp: Path) -> None:
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
-            _export(
+            export_tower(
                 torch,
-                _Text(model),
+                TextTower(model),
                 (torch.ones(2, 5, dtype=torch.long), torch.ones(2, 5, dtype=torch.long)),
                 temp / TEXT_ONNX,
                 ["input_ids", "attention_mask"],
@@ -58,7 +58,7 @@ def export_onnx(folder: str | Path) -> Path:
                 },
             )
             size = int(model.config.vision_config.image_size)
-            _export(
+            export_tower(
                 torch,
                 _Vision(model),
                 (torch.zeros(2, 3, size, size),),
@@ -71,11 +71,14 @@ def export_onnx(folder: str | Path) -> Path:
     return target
 
 
-def _features(output: Any) -> Any:
+def tower_output(output: Any) -> Any:
+    """A tower's embeddings: the tensor, or ``pooler_output`` of a transformers output."""
     return output if hasattr(output, "shape") else output.pooler_output
 
 
-class _Text:
+class TextTower:
+    """The model's ``get_text_features`` as a ``torch.nn.Module`` (in eval mode)."""
+
     def __new__(cls, model: Any) -> Any:
         import torch
 
@@ -85,7 +88,7 @@ class _Text:
                 self.model = model
 
             def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                return _features(
+                return tower_output(
                     self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
                 )
 
@@ -102,12 +105,12 @@ class _Vision:
                 self.model = model
 
             def forward(self, pixel_values: Any) -> Any:
-                return _features(self.model.get_image_features(pixel_values=pixel_values))
+                return tower_output(self.model.get_image_features(pixel_values=pixel_values))
 
         return Vision().eval()
 
 
-def _export(
+def export_tower(
     torch: Any,
     module: Any,
     sample: tuple[Any, ...],
@@ -115,6 +118,8 @@ def _export(
     names: list[str],
     axes: dict[str, dict[int, str]],
 ) -> None:
+    """``module`` run on ``sample`` to ONNX at ``path``: inputs ``names``, output ``embeds``
+    (batch-dynamic), opset 17."""
     torch.onnx.export(
         module,
         sample,

@@ -19,7 +19,6 @@ from embedspace.store.validate import check_k
 if TYPE_CHECKING:
     from embedspace.encoders import Encoder
     from embedspace.store import database as db
-    from embedspace.store.writes import ItemWriter
 
 #: The shortest clip worth identifying, and the longest one taken.
 MIN_CLIP_SECONDS = 0.5
@@ -30,7 +29,6 @@ class MediaSearch:
     """Mixed into ``Space``: search by an image or a sound, and identify songs."""
 
     _db: db.DatabaseHandle
-    _writer: ItemWriter
 
     @property
     def name(self) -> str:
@@ -38,11 +36,6 @@ class MediaSearch:
 
     @property
     def encoder(self) -> Encoder:
-        raise NotImplementedError
-
-    def _nearest(
-        self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
-    ) -> list[Match]:
         raise NotImplementedError
 
     def get_many(self, ids: list[str]) -> list[Item]:
@@ -71,8 +64,8 @@ class MediaSearch:
         k = check_k(k)
         if isinstance(image, str | Path) and not Path(image).is_file():
             raise InvalidInput(f"No image file at {image}. Check the path.")
-        vector = self._writer.prepare(self.encoder.encode_images([image]))
-        return self._nearest(vector, k, where, exact)
+        vector = self.encoder.encode_images([image])[0]
+        return self.search(vector, k, where=where, exact=exact)
 
     def search_sound(
         self,

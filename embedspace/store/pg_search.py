@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -125,21 +124,6 @@ def similar(
         raise InvalidInput(f"No item '{item_id}' in space '{space._name}'.")
     found = _nearest(space, item.vector.reshape(1, -1), k + 1, where, exact)
     return [m for m in found if m.id != item_id][:k]
-
-
-def search_image(
-    space: PostgresSpace,
-    image: str | Path | Any,
-    k: int = 10,
-    *,
-    where: Mapping[str, Any] | None = None,
-    exact: bool = False,
-) -> list[Match]:
-    """The ``k`` items closest to an image (a file path or a PIL image)."""
-    k = check_k(k)
-    if isinstance(image, str | Path) and not Path(image).is_file():
-        raise InvalidInput(f"No image file at {image}. Check the path.")
-    return _nearest(space, space.encoder.encode_images([image]), k, where, exact)
 
 
 def _dense(

@@ -530,17 +530,6 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
-    def search_image(
-        self,
-        image: str | Path | Any,
-        k: int = 10,
-        *,
-        where: Mapping[str, Any] | None = None,
-        exact: bool = False,
-    ) -> list[Match]:
-        """The ``k`` items closest to an image (a file path or a PIL image)."""
-        return pg_search.search_image(self, image, k, where=where, exact=exact)
-
     def _check_recipe(self) -> None:
         self._recipe_checked = True
 
