@@ -5,7 +5,9 @@ route parses, makes one call to the store (or ops), and renders JSON."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -224,21 +226,33 @@ async def search_image(
 ) -> dict[str, Any]:
     """The items closest to an uploaded image (spaces of an image encoder)."""
     state = _state(request)
-    data = await image.read(state.settings.max_image_bytes + 1)
-    if len(data) > state.settings.max_image_bytes:
-        raise TooLarge(f"The image is over {state.settings.max_image_bytes:,} bytes.")
+    data = await _read_upload(image, state.settings.max_image_bytes, "image")
     return await asyncio.to_thread(_search_image_bytes, state, name, data, k)
+
+
+async def _read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
+    """The uploaded file's bytes; ``TooLarge`` past ``limit`` (never read further)."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"The {what} is over {limit:,} bytes.")
+    return data
+
+
+@contextlib.contextmanager
+def _as_file(data: bytes, suffix: str) -> Iterator[Path]:
+    """Uploaded bytes as a file in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="embedspace-upload-") as folder:
+        file = Path(folder) / f"upload{suffix}"
+        file.write_bytes(data)
+        yield file
 
 
 def _search_image_bytes(state: ServerState, name: str, data: bytes, k: int) -> dict[str, Any]:
     from embedspace.io.images import check_image_bytes
 
     suffix = check_image_bytes(data, state.settings.max_image_pixels)
-    with tempfile.TemporaryDirectory(prefix="embedspace-upload-") as folder:
-        file = Path(folder) / f"upload{suffix}"
-        file.write_bytes(data)
-        with state.spaces.using(name) as space:
-            found = space.search_image(file, k=k)
+    with _as_file(data, suffix) as file, state.spaces.using(name) as space:
+        found = space.search_image(file, k=k)
     return {"matches": [_match(m) for m in found]}
 
 
@@ -253,9 +267,7 @@ async def search_audio(
     no match) in a space of song fingerprints; in a space of an audio encoder, the items
     that sound most like it (``matches``)."""
     state = _state(request)
-    data = await audio.read(state.settings.max_audio_bytes + 1)
-    if len(data) > state.settings.max_audio_bytes:
-        raise TooLarge(f"The sound is over {state.settings.max_audio_bytes:,} bytes.")
+    data = await _read_upload(audio, state.settings.max_audio_bytes, "sound")
     return await asyncio.to_thread(_search_audio_bytes, state, name, data, audio.filename, k)
 
 
@@ -265,11 +277,8 @@ def _search_audio_bytes(
     from embedspace.io.audio import upload_suffix
     from embedspace.ops.sounds import search_by_sound
 
-    with tempfile.TemporaryDirectory(prefix="embedspace-upload-") as folder:
-        file = Path(folder) / f"upload{upload_suffix(data, filename)}"
-        file.write_bytes(data)
-        with state.spaces.using(name) as space:
-            found = search_by_sound(space, file, k)
+    with _as_file(data, upload_suffix(data, filename)) as file, state.spaces.using(name) as space:
+        found = search_by_sound(space, file, k)
     if found.identified:
         return {"songs": [song.to_dict() for song in found.songs]}
     return {"matches": [_match(m) for m in found.matches]}
