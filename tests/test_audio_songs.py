@@ -337,3 +337,24 @@ def test_a_sound_too_short_to_find_is_not_indexed_as_a_song(
     assert "blip.wav: is 0.2 s long, and encoder 'landmarks' needs at least 0.5 s" in (
         indexed.stderr
     )
+
+
+def test_read_audio_records_takes_a_file_or_a_folder(tmp_path: Path, library: Path) -> None:
+    import embedspace as es
+
+    (library / "notes.txt").write_text("not a sound")
+    found = list(es.read_audio_records(library))
+    assert sorted(r.id for r in found if isinstance(r, Record)) == sorted(
+        [
+            "song-0.wav",
+            "song-2.wav",
+            "song-4.wav",
+            "more/song-1.wav",
+            "more/song-3.wav",
+            "more/song-5.wav",
+        ]
+    )
+    (single,) = es.read_audio_records(library / "song-0.wav")
+    assert isinstance(single, Record) and single.id == "song-0.wav"
+    with pytest.raises(InvalidInput, match="Not found"):
+        list(es.read_audio_records(tmp_path / "nowhere"))

@@ -9,7 +9,7 @@ are skipped, and files of other kinds are ignored.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,27 +75,36 @@ def read_image_records(path: str | Path) -> Iterator[Record | Rejection]:
     Hidden files and folders are skipped; files with other suffixes in a folder are
     ignored; a named file that is not a supported image is a Rejection.
     """
-    root = Path(path)
-    if not root.exists():
-        raise InvalidInput(f"Not found: {root}. Check the path.")
-    if root.is_file():
-        yield image_record(root, root.parent)
-        return
-    yield from read_folder(root, text_files=False, sounds=False)
+    yield from _file_or_folder(
+        path, image_record, lambda root: read_folder(root, text_files=False, sounds=False)
+    )
 
 
 def read_audio_records(path: str | Path) -> Iterator[Record | Rejection]:
     """Yield a Record (or a Rejection naming the file and what is wrong) per sound file in a
     file or, recursively, a folder (WAV, FLAC, OGG/Opus, MP3; ``io/audio.py``); ids are paths
     relative to the folder. ``space.upsert`` takes the Records."""
+    yield from _file_or_folder(
+        path,
+        audio_record,
+        lambda root: (audio_record(file, root) for file in walk(root, AUDIO_SUFFIXES)),
+    )
+
+
+def _file_or_folder(
+    path: str | Path,
+    read_file: Callable[[Path, Path], Record | Rejection],
+    read_files: Callable[[Path], Iterable[Record | Rejection]],
+) -> Iterator[Record | Rejection]:
+    """``read_file(file, its folder)`` for a file, ``read_files(folder)`` for a folder;
+    ``InvalidInput`` when nothing is there."""
     root = Path(path)
     if not root.exists():
         raise InvalidInput(f"Not found: {root}. Check the path.")
     if root.is_file():
-        yield audio_record(root, root.parent)
+        yield read_file(root, root.parent)
         return
-    for file in walk(root, AUDIO_SUFFIXES):
-        yield audio_record(file, root)
+    yield from read_files(root)
 
 
 def image_records(
