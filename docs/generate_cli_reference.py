@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from embedspace.cli import main
@@ -21,7 +22,7 @@ def reference() -> str:
         "# Command-line reference\n",
         "Generated from `--help` by `docs/generate_cli_reference.py`.\n",
     ]
-    commands = [[], *([name] for name in sorted(main.commands))]
+    commands = [[], *([name] for name in main.list_commands(click.Context(main)))]
     for command in commands:
         title = " ".join(["embedspace", *command])
         result = runner.invoke(

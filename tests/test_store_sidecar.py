@@ -156,7 +156,10 @@ def test_a_process_holding_the_graph_notices_the_database_going_back(
     reader = _open(folder)
     with _open(folder) as writer:
         lost = _batches(writer, "lost", seed=7)  # below the pending limit: recent rows
-    _agrees(reader, lost[:5])  # the reader holds the graph, these recent rows, all vectors
+    _agrees(reader, lost[:5])  # the reader holds the graph and these recent rows
+    # ... and every vector, as a reader that searched exactly before the sidecar was built
+    # does (exact searches now read the sidecar's own vectors while it has them)
+    reader._search._refresh_table(reader._db.connection)
     assert reader._ann._graph is not None and len(reader._ann._recent) == 30
     version = db.data_version(reader._db.connection)
     source, target = sqlite3.connect(backup), sqlite3.connect(folder / db.DATABASE_FILE)

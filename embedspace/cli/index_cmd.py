@@ -9,6 +9,7 @@ from embedspace.cli.progress import Stages
 from embedspace.ops.chunking import DEFAULT_OVERLAP
 from embedspace.ops.ingest import SOURCE_KEY, IngestReport, ingest
 from embedspace.ops.ray_engine import ENGINES, engine_named
+from embedspace.store.database import ANN_KINDS
 
 
 @click.command("index")
@@ -71,6 +72,14 @@ from embedspace.ops.ray_engine import ENGINES, engine_named
     f"{DEFAULT_OVERLAP}, at most an eighth of --chunk-tokens).",
 )
 @click.option(
+    "--ann",
+    type=click.Choice(ANN_KINDS),
+    help="For a new space, how its HNSW index (50,000 items and more) holds the vectors: "
+    "hnsw (float32 copies; the default), hnsw-fp16 (half the bytes) or hnsw-sq8 (a "
+    "quarter); the last two re-score their candidates from the full-precision vectors the "
+    "space keeps (recall and sizes: bench/RESULTS.md).",
+)
+@click.option(
     "--keyword-index",
     type=click.Choice(["porter", "trigram"]),
     help="For a new space, the keyword index (search --mode keyword/hybrid): porter (words; "
@@ -105,6 +114,7 @@ def index_command(
     chunk_tokens: int | None,
     chunk_overlap: int | None,
     keyword_index: str | None,
+    ann: str | None,
     engine: str,
     address: str | None,
     workers: int | None,
@@ -132,6 +142,7 @@ def index_command(
       embedspace index news headlines.csv --text-field headline --id-field id
       embedspace index news headlines.csv --text-field headline --sync   # after edits
       embedspace index manuals ./manuals --chunk-tokens 128   # long documents as passages
+      embedspace index big corpus.parquet --text-field text --ann hnsw-sq8   # 1/4 memory
       embedspace index notes ./notes                  # every .txt and .md file, one item each
       embedspace index ./papers.space papers.parquet --text-field title --text-field abstract
       embedspace index photos ./holiday-photos                 # search by image or text
@@ -155,6 +166,7 @@ def index_command(
             chunk_tokens=chunk_tokens,
             chunk_overlap=chunk_overlap,
             keyword_index=keyword_index,
+            ann=ann,
             engine=engine_named(engine, address=address, workers=workers),
             on_progress=progress,
         )

@@ -91,6 +91,7 @@ def ingest(
     chunk_tokens: int | None = None,
     chunk_overlap: int | None = None,
     keyword_index: str | None = None,
+    ann: str | None = None,
     engine: RayEngine | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
@@ -103,7 +104,8 @@ def ingest(
     are stored as passages of ``chunk_tokens`` tokens (default: the encoder's window; 0:
     never split) overlapping by ``chunk_overlap``; a re-indexed document's passages are
     replaced in one transaction. ``keyword_index`` (``porter`` or ``trigram``) is the kind
-    of keyword index a new space gets. ``engine`` (a ``RayEngine``) embeds the texts on Ray
+    of keyword index a new space gets, ``ann`` how its HNSW index holds vectors
+    (``Space.create``). ``engine`` (a ``RayEngine``) embeds the texts on Ray
     instead of in this process; the space is written here either way.
     """
     started = time.perf_counter()
@@ -125,6 +127,7 @@ def ingest(
         on_progress,
         check=lambda dim, kind, made_by: _check_all(records, dim, kind, made_by),
         keyword_index=keyword_index,
+        ann=ann,
     )
     with target:
         records, unfit = _fit_encoder(records, folders, target.encoder)
@@ -340,6 +343,7 @@ def _open_or_create(
     *,
     check: Callable[[int, str, str], None],
     keyword_index: str | None = None,
+    ann: str | None = None,
 ) -> Space:
     """The space to write to; its HNSW builds report to ``on_progress``. A new space's
     default encoder suits ``modalities``; the encoder must embed the ``required`` ones
@@ -363,6 +367,11 @@ def _open_or_create(
                     f"Space '{space}' has a {kept} keyword index; --keyword-index only "
                     "applies when a space is created. Drop it, or index into a new space."
                 )
+            if ann is not None and ann != opened.stamp.ann:
+                raise InvalidInput(
+                    f"Space '{space}' has a {opened.stamp.ann} index; --ann only applies when "
+                    "a space is created. Drop it, or index into a new space."
+                )
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
         return opened
@@ -382,6 +391,7 @@ def _open_or_create(
             metric=metric or "cosine",
             on_progress=on_progress,
             keyword_index=keyword_index or "porter",
+            ann=ann or "hnsw",
         )
     except SpaceExists:  # another process created it meanwhile: write into it
         if not Space.exists(path):
@@ -395,6 +405,7 @@ def _open_or_create(
             on_progress,
             check=check,
             keyword_index=keyword_index,
+            ann=ann,
         )
     except OSError as error:
         raise write_error(Path(path), error) from None

@@ -46,6 +46,7 @@ class NewSpace(BaseModel):
     encoder: str = "minilm-l6"
     metric: Literal["cosine", "dot", "euclidean"] = "cosine"
     keyword_index: Literal["porter", "trigram"] = "porter"
+    ann: Literal["hnsw", "hnsw-fp16", "hnsw-sq8"] = "hnsw"
 
 
 class NewItem(BaseModel):
@@ -109,7 +110,11 @@ def create(body: NewSpace, request: Request) -> dict[str, Any]:
     path = state.spaces.can_create(body.name)
     encoder = state.encoder(body.encoder)  # only the served models: no paths, no downloads
     with Space.create(
-        path, encoder=encoder, metric=body.metric, keyword_index=body.keyword_index
+        path,
+        encoder=encoder,
+        metric=body.metric,
+        keyword_index=body.keyword_index,
+        ann=body.ann,
     ) as space:
         return _summary(space)
 

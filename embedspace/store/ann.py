@@ -46,6 +46,7 @@ from embedspace.store.hnsw import (
     remove_leftovers,
 )
 from embedspace.store.lineage import binding_problem
+from embedspace.store.rescoring import candidates_for, rescore
 from embedspace.store.update_lock import LOCK_FILE, update_lock
 
 log = logging.getLogger("embedspace")
@@ -71,8 +72,9 @@ def pending_limit(count: int) -> int:
 class AnnIndex:
     """The HNSW sidecar of one space folder, as this process sees and maintains it."""
 
-    def __init__(self, folder: Path, name: str, dim: int, metric: str) -> None:
+    def __init__(self, folder: Path, name: str, dim: int, metric: str, kind: str = "hnsw") -> None:
         self.folder, self.name, self.dim, self.metric = folder, name, dim, metric
+        self.kind = kind  # database.ANN_KINDS: how the graph holds the vectors
         self._graph: HnswIndex | None = None  # the sidecar as last read or saved here
         self._recent = VectorTable(dim)  # rows committed after the graph's max_rowid
         self._signature: tuple[int, int] | None = None  # (mtime, size) of the graph's stamp
@@ -114,11 +116,50 @@ class AnnIndex:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Rowids and scores (best first, rowid -1 where fewer were found) of about the
         ``k`` best rows per query among all committed rows, or only ``allowed`` (sorted
-        rowids). ``None`` when there is no usable sidecar: the caller searches exactly."""
+        rowids). ``None`` when there is no usable sidecar: the caller searches exactly. A
+        quantised graph's candidates are re-scored from the vectors in SQLite."""
         graph = self._readable(connection)
         if graph is None:
             return None
-        rowids, scores = graph.search(queries, k, allowed=allowed)
+        if graph.quantised:
+            rowids, _ = graph.search(queries, candidates_for(k), allowed=allowed)
+            rowids, scores = rescore(connection, queries, rowids, k, self.metric, self.dim)
+        else:
+            rowids, scores = graph.search(queries, k, allowed=allowed)
+        return self._with_recent(queries, k, rowids, scores, allowed)
+
+    def search_exact(
+        self,
+        connection: sqlite3.Connection,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Like ``search`` but exact, over the vectors the sidecar holds (memory-mapped) and
+        the recent rows; ``None`` when there is no usable sidecar or it holds codes, not
+        vectors: the caller reads the vectors from SQLite."""
+        if not self.exists or self.kind != "hnsw":
+            return None
+        if self._graph is None:
+            self._load_for_reading()  # never a build: the caller can read SQLite instead
+            if self._graph is None:
+                return None
+        graph = self._readable(connection)
+        if graph is None:
+            return None
+        rowids, scores = graph.exact_search(queries, k, allowed=allowed)
+        return self._with_recent(queries, k, rowids, scores, allowed)
+
+    def _with_recent(
+        self,
+        queries: np.ndarray,
+        k: int,
+        rowids: np.ndarray,
+        scores: np.ndarray,
+        allowed: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The graph's results merged with the recent rows' (searched exactly)."""
         if not len(self._recent):
             return rowids, scores
         extra_rowids, extra_scores = self._recent.search(queries, k, self.metric, allowed=allowed)
@@ -241,13 +282,17 @@ class AnnIndex:
             return  # the same unusable file as last time: don't check it again
         try:
             try:
-                graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
+                graph = HnswIndex.load(
+                    self.folder, self.dim, self.metric, kind=self.kind, mapped=True
+                )
             except DamagedIndex:
                 if self._stamp_signature() == signature:
                     raise
                 # A writer replaced the sidecar while it was being read: read the new one.
                 signature = self._stamp_signature()
-                graph = HnswIndex.load(self.folder, self.dim, self.metric, mapped=True)
+                graph = HnswIndex.load(
+                    self.folder, self.dim, self.metric, kind=self.kind, mapped=True
+                )
         except DamagedIndex as error:
             self._refused, self._refusal = signature, f"damaged: {error}"
             self._warn_once(
@@ -376,7 +421,7 @@ class AnnIndex:
             return False
         if isinstance(graph, SidecarStamp):
             try:
-                graph = HnswIndex.load(self.folder, self.dim, self.metric)
+                graph = HnswIndex.load(self.folder, self.dim, self.metric, kind=self.kind)
             except DamagedIndex as error:
                 self._warn_rebuild(str(error))
                 graph = None
@@ -435,7 +480,7 @@ class AnnIndex:
         if size != stamp.graph_bytes:
             raise DamagedIndex("graph file size mismatch")
         if verify:
-            return HnswIndex.load(self.folder, self.dim, self.metric)
+            return HnswIndex.load(self.folder, self.dim, self.metric, kind=self.kind)
         return stamp
 
     def _warn_rebuild(self, reason: str) -> None:
@@ -451,7 +496,7 @@ class AnnIndex:
         changes = changes_since(connection, 0, 0, self.dim)
         stage = f"Building the HNSW index of {self.name}"
         log.info("%s (%d items).", stage, len(changes.rowids))
-        graph = HnswIndex(self.dim, self.metric)
+        graph = HnswIndex(self.dim, self.metric, kind=self.kind)
         graph.space_id = space_id(connection)
         if on_progress is not None:
             on_progress(stage, 0, len(changes.rowids))

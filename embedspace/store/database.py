@@ -108,14 +108,23 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+#: How the HNSW index of a space holds its vectors (chosen when the space is created):
+#: float32 copies, or float16 / 8-bit codes (faiss scalar quantizers) whose candidates are
+#: re-scored from the full-precision vectors in SQLite. Bytes per vector in the index, and
+#: recall measured: bench/RESULTS.md §21.
+ANN_KINDS = ("hnsw", "hnsw-fp16", "hnsw-sq8")
+
+
 @dataclass(frozen=True, slots=True)
 class Stamp:
-    """What a space is made of: the encoder that made its vectors, their size and metric."""
+    """What a space is made of: the encoder that made its vectors, their size and metric,
+    and how its HNSW index holds them (``ANN_KINDS``)."""
 
     encoder: str
     dim: int
     metric: str
     normalized: bool
+    ann: str = "hnsw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,7 @@ def initialise(
                     "dim": stamp.dim,
                     "metric": stamp.metric,
                     "normalized": stamp.normalized,
+                    "ann": stamp.ann,
                     "data_version": 0,
                     "count": 0,
                     "created_by": f"embedspace {software_version}",
@@ -511,7 +521,11 @@ def read_stamp(connection: sqlite3.Connection) -> Stamp:
     """The space's encoder stamp."""
     meta = read_meta(connection)
     return Stamp(
-        str(meta["encoder"]), int(meta["dim"]), str(meta["metric"]), bool(meta["normalized"])
+        str(meta["encoder"]),
+        int(meta["dim"]),
+        str(meta["metric"]),
+        bool(meta["normalized"]),
+        str(meta.get("ann", "hnsw")),  # spaces made before the setting: float32
     )
 
 

@@ -21,6 +21,7 @@ def space_info(
         "recipes": [str(r) for r in meta.get("recipes", [])],
         "recipe_here": recipe_here,
         "keyword_index": str(meta.get("keyword_index", "porter")),
+        "ann": stamp.ann,
         "count": int(meta.get("count", 0)),
         "data_version": int(meta.get("data_version", 0)),
         "created_by": meta.get("created_by"),

@@ -1,6 +1,8 @@
 """The HNSW sidecar: a derived, disposable approximate index over a space's vectors.
 
-faiss ``IndexHNSWFlat`` is the engine (fastest measured here; see bench/RESULTS.md). faiss
+faiss ``IndexHNSWFlat`` is the engine (fastest measured here; see bench/RESULTS.md), or
+``IndexHNSWSQ`` where the space holds its index's vectors as float16 or 8-bit codes
+(``database.ANN_KINDS``; the caller re-scores their candidates, ``ann.py``). faiss
 HNSW cannot remove vectors, so deleted rows become tombstones that a bitmap selector skips
 during the graph walk, and the index is rebuilt once too many are dead. The stamp file binds
 the graph to the database it was built from: the space's id, the data version it reflects
@@ -41,12 +43,22 @@ INDEX_FILE = "hnsw.index"  # the stamp: binding, rowids, tombstones, and which g
 TEMP_PATTERN = ".hnsw-*.tmp"
 GRAPH_PREFIX, GRAPH_SUFFIX = "hnsw-", ".faiss"
 DEFAULT_M = 32
-DEFAULT_EF_CONSTRUCTION = 80
 DEFAULT_EF_SEARCH = 96
+#: Graph links (M) and search breadth (efSearch) by kind. The 8-bit graph keeps half the
+#: links: at 384 dimensions they would otherwise be 40% of its bytes; its re-scored
+#: candidates and a broader search keep recall@10 >= 0.95 (bench/RESULTS.md §21).
+SHAPES = {
+    "hnsw": (DEFAULT_M, DEFAULT_EF_SEARCH),
+    "hnsw-fp16": (DEFAULT_M, DEFAULT_EF_SEARCH),
+    "hnsw-sq8": (16, 128),
+}
+DEFAULT_EF_CONSTRUCTION = 80
 #: Rebuild once this share of the graph is tombstones.
 REBUILD_DEAD_FRACTION = 0.2
 #: Rows added to the graph per step of a build (one progress report each).
 ADD_CHUNK = 10_000
+#: Rows a scalar quantizer learns each dimension's range from (a build's first rows).
+TRAIN_SAMPLE = 100_000
 #: ``(done, total)``: rows added to the graph so far during one ``apply``.
 AddProgress = Callable[[int, int], None]
 
@@ -78,14 +90,16 @@ class HnswIndex:
         dim: int,
         metric: str,
         *,
-        m: int = DEFAULT_M,
+        kind: str = "hnsw",
+        m: int | None = None,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
     ) -> None:
-        faiss = load_faiss()
-
-        self.dim, self.metric, self.m = dim, metric, m
-        kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        self.index: Any = faiss.IndexHNSWFlat(dim, m, kind)
+        if kind not in SHAPES:
+            raise ValueError(f"unknown HNSW kind {kind!r}")
+        m = m or SHAPES[kind][0]
+        self.dim, self.metric, self.kind, self.m = dim, metric, kind, m
+        self.ef_search = SHAPES[kind][1]
+        self.index: Any = _new_graph(dim, metric, kind, m)
         self.index.hnsw.efConstruction = ef_construction
         self.rowids = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
@@ -106,6 +120,12 @@ class HnswIndex:
     def max_rowid(self) -> int:
         """Largest rowid in the graph (0 when empty)."""
         return int(self.rowids[-1]) if len(self.rowids) else 0
+
+    @property
+    def quantised(self) -> bool:
+        """Whether the graph holds codes rather than the vectors (its scores are close,
+        not exact: callers re-score)."""
+        return self.kind != "hnsw"
 
     @property
     def dead_fraction(self) -> float:
@@ -150,6 +170,11 @@ class HnswIndex:
                 self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
                 self._mapped = False
             total = len(changes.rowids)
+            if not self.index.is_trained:  # a quantizer: each dimension's range, once
+                with faiss_threads(cpu_count()):
+                    self.index.train(
+                        np.ascontiguousarray(changes.vectors[:TRAIN_SAMPLE], dtype=np.float32)
+                    )
             for start in range(0, total, ADD_CHUNK):
                 stop = min(start + ADD_CHUNK, total)
                 with faiss_threads(cpu_count()):
@@ -184,9 +209,33 @@ class HnswIndex:
             missing = np.full((len(queries), k), -1, dtype=np.int64)
             return missing, np.full((len(queries), k), -np.inf, dtype=np.float32)
         selected = self._selector(allowed)
-        params = self._params(max(ef or DEFAULT_EF_SEARCH, k), selected)
+        params = self._params(max(ef or self.ef_search, k), selected)
         with faiss_threads(1 if len(queries) == 1 else cpu_count()):
             distances, labels = self.index.search(
+                np.ascontiguousarray(queries, dtype=np.float32), k, params=params
+            )
+        rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
+        found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
+        return rowids, found.astype(np.float32)
+
+    def exact_search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``search``, but exact: every live row compared (brute force over the graph's
+        own float32 vectors, memory-mapped when the graph was, so a fresh process need not
+        read them from SQLite). Only for graphs that hold vectors (not ``quantised``)."""
+        faiss = load_faiss()
+        if self.quantised:
+            raise ValueError("a quantised graph holds codes, not vectors")
+        if not len(self.rowids):
+            return self.search(queries, k)
+        selected = self._selector(allowed)
+        params = faiss.SearchParameters()
+        if selected is not None:
+            params.sel = selected[0]
+        storage = faiss.downcast_index(self.index.storage)
+        with faiss_threads(1 if len(queries) == 1 else cpu_count()):
+            distances, labels = storage.search(
                 np.ascontiguousarray(queries, dtype=np.float32), k, params=params
             )
         rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
@@ -238,6 +287,7 @@ class HnswIndex:
                 "token": self.token,
                 "dim": self.dim,
                 "metric": self.metric,
+                "kind": self.kind,
                 "m": self.m,
                 "count": len(self.rowids),
                 "max_rowid": self.max_rowid,
@@ -292,7 +342,9 @@ class HnswIndex:
         )
 
     @classmethod
-    def load(cls, folder: Path, dim: int, metric: str, *, mapped: bool = False) -> HnswIndex | None:
+    def load(
+        cls, folder: Path, dim: int, metric: str, *, kind: str = "hnsw", mapped: bool = False
+    ) -> HnswIndex | None:
         """Read the sidecar; ``None`` if there is none; ``DamagedIndex`` if it is not sound.
 
         ``mapped``: memory-map the graph's vectors instead of copying them (a 100k x 384
@@ -306,7 +358,7 @@ class HnswIndex:
         except FileNotFoundError:
             return None
         header, parts = _parse_stamp(data)
-        if header["dim"] != dim or header["metric"] != metric:
+        if (header["dim"], header["metric"], header.get("kind", "hnsw")) != (dim, metric, kind):
             raise DamagedIndex("stamp does not match the space")
         graph = folder / str(header["graph"])
         try:
@@ -316,7 +368,7 @@ class HnswIndex:
                 raise DamagedIndex("graph file checksum mismatch")
         except FileNotFoundError:
             raise DamagedIndex("graph file missing") from None
-        made = cls(dim, metric, m=int(header["m"]))
+        made = cls(dim, metric, kind=kind, m=int(header["m"]))
         count = int(header["count"])
         made.rowids = np.frombuffer(parts[0], dtype=np.int64).copy()
         made.alive = np.unpackbits(
@@ -350,6 +402,16 @@ _REQUIRED = (
     "graph_bytes",
     "graph_sum64",
 )
+
+
+def _new_graph(dim: int, metric: str, kind: str, m: int) -> Any:
+    """An empty faiss HNSW graph of ``kind`` (``database.ANN_KINDS``)."""
+    faiss = load_faiss()
+    measure = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+    if kind == "hnsw":
+        return faiss.IndexHNSWFlat(dim, m, measure)
+    codes = {"hnsw-fp16": faiss.ScalarQuantizer.QT_fp16, "hnsw-sq8": faiss.ScalarQuantizer.QT_8bit}
+    return faiss.IndexHNSWSQ(dim, codes[kind], m, measure)
 
 
 def _parse_stamp(data: bytes) -> tuple[dict[str, Any], list[memoryview]]:

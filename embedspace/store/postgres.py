@@ -243,6 +243,7 @@ class PostgresSpace(Space):
             "recipes": [str(r) for r in recipes],
             "recipe_here": self._recipe_here(),
             "keyword_index": "postgresql english",
+            "ann": "pgvector hnsw",
             "count": int(count),
             "data_version": int(version),
             "created_by": made_by,

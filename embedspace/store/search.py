@@ -72,11 +72,14 @@ class NeighbourSearch:
         connection = self._db.connection
         if where:
             return self._filtered(vector, k, where, exact, ann_threshold)
-        if not exact and db.item_count(connection) >= ann_threshold:
+        if exact or db.item_count(connection) < ann_threshold:
+            # The sidecar's own vectors, memory-mapped, when it has them (no SQLite read).
+            found = self._ann.search_exact(connection, vector, k) if not len(self._table) else None
+        else:
             found = self._ann.search(connection, vector, k)
-            if found is not None:
-                keep = found[0][0] >= 0
-                return found[0][0][keep], found[1][0][keep]
+        if found is not None:
+            keep = found[0][0] >= 0
+            return found[0][0][keep], found[1][0][keep]
         self._refresh_table(connection)
         rowids, scores = self._table.search(vector, k, self._stamp.metric)
         return rowids[0], scores[0]

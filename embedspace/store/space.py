@@ -76,7 +76,9 @@ class Space(MediaSearch):
         self._encoder = encoder
         self.ann_threshold = ann_threshold
         self.on_progress = on_progress
-        self._ann = AnnIndex(path, path.name, self.stamp.dim, self.stamp.metric)
+        self._ann = AnnIndex(
+            path, path.name, self.stamp.dim, self.stamp.metric, kind=self.stamp.ann
+        )
         self._writer = ItemWriter(self._db, path.name, self.stamp, lambda: self.encoder)
         self._search = NeighbourSearch(self._db, path.name, self.stamp, self._ann)
         self._recipe_checked = False
@@ -93,11 +95,15 @@ class Space(MediaSearch):
         on_progress: ProgressCallback | None = None,
         keyword_index: str = "porter",
         name: str | None = None,
+        ann: str = "hnsw",
     ) -> Space:
         """Create a new, empty space stamped with ``encoder`` and ``metric`` (given a
         ``postgresql://`` URL, or ``$EMBEDSPACE_STORE``: the space ``name`` in that database).
         ``keyword_index``: ``"porter"`` (words: case, accents, English endings folded) or
         ``"trigram"`` (any 3+ characters: codes and partial words) for keyword search.
+        ``ann``: how its HNSW index holds the vectors: ``"hnsw"`` (float32 copies),
+        ``"hnsw-fp16"`` (half the bytes) or ``"hnsw-sq8"`` (a quarter), the last two with
+        their candidates re-scored from the full-precision vectors, which the space keeps.
 
         ``encoder`` is an encoder (or its name), or a ``Stamp`` for a space of vectors made
         elsewhere (a trained model's item vectors, say): the stamp names what made them,
@@ -107,9 +113,16 @@ class Space(MediaSearch):
         Raises ``SpaceExists`` if something is already there, ``UnknownEncoder`` for an
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
         """
+        if ann not in db.ANN_KINDS:
+            raise InvalidInput(f"ann must be one of {', '.join(db.ANN_KINDS)}, not {ann!r}.")
         if (where := postgres_location(name_or_path, name)) is not None:
             if keyword_index != "porter":
                 raise InvalidInput("PostgreSQL spaces have one keyword index: English words.")
+            if ann != "hnsw":
+                raise InvalidInput(
+                    "PostgreSQL spaces are indexed by pgvector's own HNSW; --ann applies to "
+                    "spaces kept in folders."
+                )
             keeper = backend(where[0])
             made = keeper.create_at(
                 *where, encoder, metric, ann_threshold=ann_threshold, on_progress=on_progress
@@ -122,10 +135,11 @@ class Space(MediaSearch):
         path = resolve(name_or_path)
         chosen: Encoder | None
         if isinstance(encoder, db.Stamp):
-            chosen, stamp = None, db.Stamp(encoder.encoder, encoder.dim, metric, encoder.normalized)
+            chosen = None
+            stamp = db.Stamp(encoder.encoder, encoder.dim, metric, encoder.normalized, ann)
         else:
             chosen = get_encoder(encoder)
-            stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized)
+            stamp = db.Stamp(chosen.name, chosen.dim, metric, chosen.normalized, ann)
         from embedspace.version import __version__
 
         create_folder(path, stamp, __version__, str(name_or_path), keyword_index)
