@@ -145,11 +145,19 @@ _RENAMED = {"TwoTowerModel": "Recommender"}  # the name since 0.1: a served two-
 
 
 def __getattr__(name: str) -> Any:
+    value: Any
     module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'embedspace' has no attribute '{name}'")
+    if module is None:  # a subpackage (es.ops, es.store, ...), as an eager import made them
+        try:
+            value = importlib.import_module(f"embedspace.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"embedspace.{name}":
+                raise  # a module of ours that fails to import: say why
+            raise AttributeError(f"module 'embedspace' has no attribute '{name}'") from None
+        globals()[name] = value
+        return value
     if name == "encoders":
-        value: Any = importlib.import_module(module)
+        value = importlib.import_module(module)
     else:
         value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value  # later uses skip this function

@@ -4,6 +4,7 @@ full-precision vectors; exact searches read the sidecar's own vectors when it ha
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 import embedspace as es
 from embedspace.cli import main
 from embedspace.store.hnsw import DamagedIndex, HnswIndex
+from tests.truth import true_nearest
 
 N, DIM = 3000, 64
 
@@ -131,3 +133,69 @@ def test_index_takes_ann_for_a_new_space_only(tmp_path: Path) -> None:
     again = runner.invoke(main, ["index", space, str(table), "--ann", "hnsw"])
     assert again.exit_code == 1
     assert "has a hnsw-sq8 index; --ann only applies when a space is created" in again.output
+
+
+def test_the_quantised_graph_is_what_answers(tmp_path: Path) -> None:
+    space = _space(tmp_path, "hnsw-sq8", _data())
+    space.search(_data(seed=1, n=1)[0], k=10)
+    graph = space._ann._graph
+    assert graph is not None and graph.quantised and graph.trained_on == N
+    space.close()
+
+
+def test_euclidean_and_filtered_searches_of_a_quantised_space(tmp_path: Path) -> None:
+    vectors = _data()
+    space = es.Space.create(
+        tmp_path / "e", encoder="fake", metric="euclidean", ann_threshold=500, ann="hnsw-sq8"
+    )
+    ids = [str(i) for i in range(N)]
+    groups = [{"group": i % 5} for i in range(N)]
+    space.add([f"item {i}" for i in ids], ids=ids, vectors=vectors, metadata=groups)
+    hits = 0
+    for query in _data(seed=3, n=20):
+        distances = np.linalg.norm(vectors - query, axis=1)
+        order = np.argsort(distances, kind="stable")[:10]
+        found = space.search(query, k=10)
+        hits += len({m.id for m in found} & {str(i) for i in order})
+        for match in found:  # negated true distances, re-scored
+            assert match.score == pytest.approx(-distances[int(match.id)], abs=1e-4)
+        kept = [m for m in space.search(query, k=10, where={"group": [1, 2, 3, 4]})]
+        assert len(kept) == 10 and all(m.metadata["group"] != 0 for m in kept)
+    assert hits / 200 >= 0.95
+    space.close()
+
+
+def test_a_quantizer_trained_on_few_rows_is_retrained(tmp_path: Path) -> None:
+    vectors = _data()
+    space = _space(tmp_path, "hnsw-sq8", vectors[:600])
+    space.delete([str(i) for i in range(600)])  # emptied: the graph is rebuilt, untrained
+    more = [f"m{i}" for i in range(5)]
+    space.add(more, ids=more, vectors=vectors[600:605])
+    space.optimize()
+    graph = HnswIndex.load(tmp_path / "s", DIM, "cosine", kind="hnsw-sq8")
+    assert graph is not None and graph.trained_on == 5 and not graph.needs_training
+    rest = [f"r{i}" for i in range(600, N)]
+    space.add(rest, ids=rest, vectors=vectors[600:])
+    space.optimize()  # twice the rows it learned from: rebuilt, trained on all
+    graph = HnswIndex.load(tmp_path / "s", DIM, "cosine", kind="hnsw-sq8")
+    assert graph is not None and graph.trained_on == N - 600 + 5
+    hits = 0
+    for query in _data(seed=1, n=20):
+        hits += len({m.id for m in space.search(query, k=10)} & set(true_nearest(space, query, 10)))
+    assert hits / 200 >= 0.95
+    space.close()
+
+
+def test_a_copy_keeps_the_setting_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    from embedspace.ops.export import copy_space
+
+    with _space(tmp_path, "hnsw-sq8", _data(n=50)) as space:
+        copy_space(space, tmp_path / "copy")
+    with es.Space.open(tmp_path / "copy") as copied:
+        assert copied.stamp.ann == "hnsw-sq8" and len(copied) == 50
+    connection = sqlite3.connect(tmp_path / "copy" / "space.db")
+    with connection:
+        connection.execute("UPDATE meta SET value = '\"ivf-pq\"' WHERE key = 'ann'")
+    connection.close()
+    with pytest.raises(es.EmbedspaceError, match="kind .ivf-pq., which this version of embedspace"):
+        es.Space.open(tmp_path / "copy")

@@ -75,9 +75,9 @@ from embedspace.store.database import ANN_KINDS
     "--ann",
     type=click.Choice(ANN_KINDS),
     help="For a new space, how its HNSW index (50,000 items and more) holds the vectors: "
-    "hnsw (float32 copies; the default), hnsw-fp16 (half the bytes) or hnsw-sq8 (a "
-    "quarter); the last two re-score their candidates from the full-precision vectors the "
-    "space keeps (recall and sizes: bench/RESULTS.md).",
+    "hnsw (float32 copies; the default), hnsw-fp16 (~0.6 of its bytes) or hnsw-sq8 (8-bit "
+    "codes, half the links: ~0.3); the last two re-score their candidates from the "
+    "full-precision vectors the space keeps (recall and sizes: bench/RESULTS.md §21).",
 )
 @click.option(
     "--keyword-index",
@@ -142,7 +142,7 @@ def index_command(
       embedspace index news headlines.csv --text-field headline --id-field id
       embedspace index news headlines.csv --text-field headline --sync   # after edits
       embedspace index manuals ./manuals --chunk-tokens 128   # long documents as passages
-      embedspace index big corpus.parquet --text-field text --ann hnsw-sq8   # 1/4 memory
+      embedspace index big corpus.parquet --text-field text --ann hnsw-sq8   # a smaller index
       embedspace index notes ./notes                  # every .txt and .md file, one item each
       embedspace index ./papers.space papers.parquet --text-field title --text-field abstract
       embedspace index photos ./holiday-photos                 # search by image or text

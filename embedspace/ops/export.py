@@ -83,7 +83,7 @@ def copy_space(
     """Copy the items of ``space`` (those matching ``where``), with their vectors, into a new
     space at ``to``: a ``postgresql://`` URL (the copy takes ``space``'s name there), a
     folder, or a bare name. Nothing is embedded again. Returns (items copied, where)."""
-    from embedspace.store.database import Stamp
+    from embedspace.store.database import KEYWORD_INDEXES, Stamp
     from embedspace.store.locations import postgres_location
 
     stamp = space.stamp
@@ -94,9 +94,13 @@ def copy_space(
             "place. Song spaces live in SQLite only."
         )
     name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None
-    made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized)
+    # A folder copy keeps the source's index settings; PostgreSQL has its own index.
+    ann = stamp.ann if name is None else "hnsw"
+    made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized, ann)
+    kept = space.info().get("keyword_index")
+    keywords = kept if name is None and kept in KEYWORD_INDEXES else "porter"
     snapshot = space.snapshot(where)  # first: a bad filter stops before anything is made
-    target = Space.create(to, made, stamp.metric, name=name)
+    target = Space.create(to, made, stamp.metric, name=name, keyword_index=keywords)
     try:
         _fill(target, snapshot)
     except BaseException:  # a half copy is no copy: remove it, so the command can run again

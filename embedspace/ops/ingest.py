@@ -369,8 +369,8 @@ def _open_or_create(
                 )
             if ann is not None and ann != opened.stamp.ann:
                 raise InvalidInput(
-                    f"Space '{space}' has a {opened.stamp.ann} index; --ann only applies when "
-                    "a space is created. Drop it, or index into a new space."
+                    f"Space '{space}' has a {opened.info()['ann']} index; --ann only applies "
+                    "when a space is created. Drop it, or index into a new space."
                 )
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)

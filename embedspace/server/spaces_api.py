@@ -99,7 +99,7 @@ def list_served(request: Request) -> dict[str, Any]:
 
 def _summary(space: Space) -> dict[str, Any]:
     info = space.info()
-    keep = ("name", "encoder", "dim", "metric", "count", "data_version", "recipes")
+    keep = ("name", "encoder", "dim", "metric", "ann", "count", "data_version", "recipes")
     return {key: info[key] for key in keep}
 
 

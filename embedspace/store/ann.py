@@ -141,11 +141,7 @@ class AnnIndex:
         vectors: the caller reads the vectors from SQLite."""
         if not self.exists or self.kind != "hnsw":
             return None
-        if self._graph is None:
-            self._load_for_reading()  # never a build: the caller can read SQLite instead
-            if self._graph is None:
-                return None
-        graph = self._readable(connection)
+        graph = self._readable(connection, build=False)  # the caller can read SQLite instead
         if graph is None:
             return None
         rowids, scores = graph.exact_search(queries, k, allowed=allowed)
@@ -189,10 +185,11 @@ class AnnIndex:
         with contextlib.suppress(Exception):
             self._load_for_reading()
 
-    def _readable(self, connection: sqlite3.Connection) -> HnswIndex | None:
+    def _readable(self, connection: sqlite3.Connection, *, build: bool = True) -> HnswIndex | None:
         """The graph to search, with ``_recent`` holding what it lacks; ``None``: search
         exactly. The database's version is read after the sidecar, so a sidecar saved
-        meanwhile is never mistaken for one ahead of its database."""
+        meanwhile is never mistaken for one ahead of its database. ``build``: where the
+        space cannot be written here, build the graph in memory (else ``None``)."""
         if self._graph is None or (
             len(self._recent) >= pending_limit(len(self._graph.rowids)) and self._newer_on_disk()
         ):
@@ -204,7 +201,7 @@ class AnnIndex:
             if self._graph is not None and not self._belongs(connection, self._graph, version):
                 self._refused, self._graph = self._signature, None
                 self._refusal = "it does not match its database"
-        if self._graph is None and self._cannot_save(connection):
+        if build and self._graph is None and self._cannot_save(connection):
             self._build_in_memory(connection)
         graph = self._graph
         if graph is None:
@@ -430,7 +427,7 @@ class AnnIndex:
         changes = changes_since(connection, graph.version, graph.max_rowid, self.dim)
         stage = f"Updating the HNSW index of {self.name}"
         graph.apply(changes, progress=_reporter(on_progress, stage))
-        if graph.dead_fraction > REBUILD_DEAD_FRACTION:
+        if graph.dead_fraction > REBUILD_DEAD_FRACTION or graph.needs_training:
             graph = self._build(connection, on_progress)
         return self._save(graph)
 

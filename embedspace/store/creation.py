@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from embedspace.errors import SpaceExists
+from embedspace.errors import InvalidInput, SpaceExists
 from embedspace.io.outputs import folder_mode
 from embedspace.store import database as db
 
@@ -62,6 +62,22 @@ def create_folder(
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+
+
+def chosen_ann(ann: str | None, encoder: object, *, postgres: bool) -> str:
+    """The ``ann`` setting (``database.ANN_KINDS``) a new space gets: ``ann``, else the
+    given ``Stamp``'s, else ``hnsw``; ``InvalidInput`` for an unknown one, or a quantised one
+    in PostgreSQL (pgvector indexes its own way)."""
+    if ann is None:
+        ann = encoder.ann if isinstance(encoder, db.Stamp) else "hnsw"
+    if ann not in db.ANN_KINDS:
+        raise InvalidInput(f"ann must be one of {', '.join(db.ANN_KINDS)}, not {ann!r}.")
+    if postgres and ann != "hnsw":
+        raise InvalidInput(
+            "PostgreSQL spaces are indexed by pgvector's own HNSW; --ann applies to spaces "
+            "kept in folders."
+        )
+    return ann
 
 
 def remove_abandoned(path: Path) -> list[Path]:

@@ -520,12 +520,15 @@ def write_meta(connection: sqlite3.Connection, values: dict[str, Any]) -> None:
 def read_stamp(connection: sqlite3.Connection) -> Stamp:
     """The space's encoder stamp."""
     meta = read_meta(connection)
+    ann = str(meta.get("ann", "hnsw"))  # spaces made before the setting: float32
+    if ann not in ANN_KINDS:
+        raise EmbedspaceError(
+            f"This space has an HNSW index of kind '{ann}', which this version of embedspace "
+            f"does not know ({', '.join(ANN_KINDS)}). Open it with the embedspace that made "
+            "it, or upgrade."
+        )
     return Stamp(
-        str(meta["encoder"]),
-        int(meta["dim"]),
-        str(meta["metric"]),
-        bool(meta["normalized"]),
-        str(meta.get("ann", "hnsw")),  # spaces made before the setting: float32
+        str(meta["encoder"]), int(meta["dim"]), str(meta["metric"]), bool(meta["normalized"]), ann
     )
 
 

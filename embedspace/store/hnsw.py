@@ -37,6 +37,10 @@ from embedspace.store.exact import faiss_threads, load_faiss
 #: Stamp file: MAGIC, u32 header size, JSON header, rowids (int64), tombstone bits, and a
 #: CRC-32 (u32) of everything before it, header included.
 MAGIC = b"EMBEDSPACE-HNSW\x03"
+#: The same layout for quantised graphs (``kind`` fp16/sq8): a version of embedspace from
+#: before them finds a magic it does not know and rebuilds, rather than taking their
+#: approximate scores for exact ones.
+MAGIC_QUANTISED = b"EMBEDSPACE-HNSW\x04"
 OLD_MAGICS = (b"EMBEDSPACE-HNSW\x02",)  # header outside the checksum, no binding
 INDEX_FILE = "hnsw.index"  # the stamp: binding, rowids, tombstones, and which graph file
 #: Temporary files of a save in progress (``.hnsw-<pid>-<random>.tmp``).
@@ -57,7 +61,10 @@ DEFAULT_EF_CONSTRUCTION = 80
 REBUILD_DEAD_FRACTION = 0.2
 #: Rows added to the graph per step of a build (one progress report each).
 ADD_CHUNK = 10_000
-#: Rows a scalar quantizer learns each dimension's range from (a build's first rows).
+#: Rows a scalar quantizer learns each dimension's range from (a random sample of the
+#: build's rows). A graph trained on fewer is rebuilt (retrained) once it has twice as many
+#: rows as it was trained on (``needs_training``): ranges learned from a handful of rows
+#: clip everything else, and re-scoring cannot bring back candidates the graph never found.
 TRAIN_SAMPLE = 100_000
 #: ``(done, total)``: rows added to the graph so far during one ``apply``.
 AddProgress = Callable[[int, int], None]
@@ -99,6 +106,7 @@ class HnswIndex:
         m = m or SHAPES[kind][0]
         self.dim, self.metric, self.kind, self.m = dim, metric, kind, m
         self.ef_search = SHAPES[kind][1]
+        self.trained_on = 0  # rows the quantizer (if any) learned its ranges from
         self.index: Any = _new_graph(dim, metric, kind, m)
         self.index.hnsw.efConstruction = ef_construction
         self.rowids = np.zeros(0, dtype=np.int64)
@@ -126,6 +134,15 @@ class HnswIndex:
         """Whether the graph holds codes rather than the vectors (its scores are close,
         not exact: callers re-score)."""
         return self.kind != "hnsw"
+
+    @property
+    def needs_training(self) -> bool:
+        """Whether a quantised graph should be rebuilt to learn its ranges from more rows."""
+        return (
+            self.quantised
+            and self.trained_on < TRAIN_SAMPLE
+            and len(self.rowids) >= 2 * max(self.trained_on, 1)
+        )
 
     @property
     def dead_fraction(self) -> float:
@@ -171,10 +188,13 @@ class HnswIndex:
                 self._mapped = False
             total = len(changes.rowids)
             if not self.index.is_trained:  # a quantizer: each dimension's range, once
+                sample = changes.vectors
+                if total > TRAIN_SAMPLE:
+                    rng = np.random.default_rng(0)
+                    sample = sample[np.sort(rng.choice(total, TRAIN_SAMPLE, replace=False))]
                 with faiss_threads(cpu_count()):
-                    self.index.train(
-                        np.ascontiguousarray(changes.vectors[:TRAIN_SAMPLE], dtype=np.float32)
-                    )
+                    self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+                self.trained_on = len(sample)
             for start in range(0, total, ADD_CHUNK):
                 stop = min(start + ADD_CHUNK, total)
                 with faiss_threads(cpu_count()):
@@ -288,6 +308,7 @@ class HnswIndex:
                 "dim": self.dim,
                 "metric": self.metric,
                 "kind": self.kind,
+                "trained_on": self.trained_on,
                 "m": self.m,
                 "count": len(self.rowids),
                 "max_rowid": self.max_rowid,
@@ -297,7 +318,8 @@ class HnswIndex:
                 "graph_sum64": graph_sum,
             }
         ).encode()
-        stamp = b"".join([MAGIC, struct.pack("<I", len(header)), header, *body])
+        magic = MAGIC_QUANTISED if self.quantised else MAGIC
+        stamp = b"".join([magic, struct.pack("<I", len(header)), header, *body])
         stamp += struct.pack("<I", zlib.crc32(stamp))
         try:
             handle, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
@@ -369,6 +391,7 @@ class HnswIndex:
         except FileNotFoundError:
             raise DamagedIndex("graph file missing") from None
         made = cls(dim, metric, kind=kind, m=int(header["m"]))
+        made.trained_on = int(header.get("trained_on", 0))
         count = int(header["count"])
         made.rowids = np.frombuffer(parts[0], dtype=np.int64).copy()
         made.alive = np.unpackbits(
@@ -418,7 +441,7 @@ def _parse_stamp(data: bytes) -> tuple[dict[str, Any], list[memoryview]]:
     """The header and the two body parts of a stamp file, all checked (``DamagedIndex``)."""
     if any(data.startswith(old) for old in OLD_MAGICS):
         raise DamagedIndex("written by an older embedspace, without a binding to its database")
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
+    if not data.startswith((MAGIC, MAGIC_QUANTISED)) or len(data) < len(MAGIC) + 8:
         raise DamagedIndex("bad magic")
     view = memoryview(data)
     (expected,) = struct.unpack("<I", view[-4:])

@@ -28,7 +28,7 @@ from embedspace.io.records import Record, Rejection, unicode_problem
 from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
-from embedspace.store.creation import create_folder
+from embedspace.store.creation import chosen_ann, create_folder
 from embedspace.store.describe import space_info
 from embedspace.store.fusion import check_mode
 from embedspace.store.items import (
@@ -72,7 +72,11 @@ class Space(MediaSearch):
     ) -> None:
         self.path = path
         self._db = db.DatabaseHandle(path, connection)
-        self.stamp = db.read_stamp(connection)
+        try:
+            self.stamp = db.read_stamp(connection)
+        except EmbedspaceError:  # made by a newer embedspace
+            connection.close()
+            raise
         self._encoder = encoder
         self.ann_threshold = ann_threshold
         self.on_progress = on_progress
@@ -95,15 +99,16 @@ class Space(MediaSearch):
         on_progress: ProgressCallback | None = None,
         keyword_index: str = "porter",
         name: str | None = None,
-        ann: str = "hnsw",
+        ann: str | None = None,
     ) -> Space:
         """Create a new, empty space stamped with ``encoder`` and ``metric`` (given a
         ``postgresql://`` URL, or ``$EMBEDSPACE_STORE``: the space ``name`` in that database).
         ``keyword_index``: ``"porter"`` (words: case, accents, English endings folded) or
         ``"trigram"`` (any 3+ characters: codes and partial words) for keyword search.
-        ``ann``: how its HNSW index holds the vectors: ``"hnsw"`` (float32 copies),
-        ``"hnsw-fp16"`` (half the bytes) or ``"hnsw-sq8"`` (a quarter), the last two with
-        their candidates re-scored from the full-precision vectors, which the space keeps.
+        ``ann``: how its HNSW index holds the vectors: ``"hnsw"`` (float32 copies, the
+        default, or the ``Stamp``'s), ``"hnsw-fp16"`` (half the bytes) or ``"hnsw-sq8"``
+        (8-bit codes and half the links: ~0.3 of the bytes), the last two with their
+        candidates re-scored from the full-precision vectors, which the space keeps.
 
         ``encoder`` is an encoder (or its name), or a ``Stamp`` for a space of vectors made
         elsewhere (a trained model's item vectors, say): the stamp names what made them,
@@ -113,16 +118,11 @@ class Space(MediaSearch):
         Raises ``SpaceExists`` if something is already there, ``UnknownEncoder`` for an
         unknown encoder, ``InvalidInput`` for an unknown metric. Creation is atomic.
         """
-        if ann not in db.ANN_KINDS:
-            raise InvalidInput(f"ann must be one of {', '.join(db.ANN_KINDS)}, not {ann!r}.")
-        if (where := postgres_location(name_or_path, name)) is not None:
+        where = postgres_location(name_or_path, name)
+        ann = chosen_ann(ann, encoder, postgres=where is not None)
+        if where is not None:
             if keyword_index != "porter":
                 raise InvalidInput("PostgreSQL spaces have one keyword index: English words.")
-            if ann != "hnsw":
-                raise InvalidInput(
-                    "PostgreSQL spaces are indexed by pgvector's own HNSW; --ann applies to "
-                    "spaces kept in folders."
-                )
             keeper = backend(where[0])
             made = keeper.create_at(
                 *where, encoder, metric, ann_threshold=ann_threshold, on_progress=on_progress
