@@ -140,6 +140,11 @@ _WHERE: dict[str, str] = {
     "EmbeddingTransformer": "embedspace.ops.features",
     "TwoTowerModel": "embedspace.ops.recommend",
 }
+#: Subpackages reachable as attributes (``es.ops``), as they were when this module imported
+#: everything eagerly.
+_SUBPACKAGES = frozenset(
+    {"config", "errors", "io", "ops", "progress", "render", "store", "train", "version"}
+)
 #: Names that differ from the attribute they come from.
 _RENAMED = {"TwoTowerModel": "Recommender"}  # the name since 0.1: a served two-tower model
 
@@ -147,15 +152,12 @@ _RENAMED = {"TwoTowerModel": "Recommender"}  # the name since 0.1: a served two-
 def __getattr__(name: str) -> Any:
     value: Any
     module = _WHERE.get(name)
-    if module is None:  # a subpackage (es.ops, es.store, ...), as an eager import made them
-        try:
-            value = importlib.import_module(f"embedspace.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"embedspace.{name}":
-                raise  # a module of ours that fails to import: say why
-            raise AttributeError(f"module 'embedspace' has no attribute '{name}'") from None
+    if module is None and name in _SUBPACKAGES:  # es.ops, es.store, ... as eager imports made
+        value = importlib.import_module(f"embedspace.{name}")
         globals()[name] = value
         return value
+    if module is None:
+        raise AttributeError(f"module 'embedspace' has no attribute '{name}'")
     if name == "encoders":
         value = importlib.import_module(module)
     else:

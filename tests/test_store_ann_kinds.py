@@ -173,7 +173,7 @@ def test_a_quantizer_trained_on_few_rows_is_retrained(tmp_path: Path) -> None:
     space.add(more, ids=more, vectors=vectors[600:605])
     space.optimize()
     graph = HnswIndex.load(tmp_path / "s", DIM, "cosine", kind="hnsw-sq8")
-    assert graph is not None and graph.trained_on == 5 and not graph.needs_training
+    assert graph is not None and graph.trained_on == 5 and not graph.needs_training()
     rest = [f"r{i}" for i in range(600, N)]
     space.add(rest, ids=rest, vectors=vectors[600:])
     space.optimize()  # twice the rows it learned from: rebuilt, trained on all
@@ -199,3 +199,31 @@ def test_a_copy_keeps_the_setting_and_an_unknown_one_is_refused(tmp_path: Path) 
     connection.close()
     with pytest.raises(es.EmbedspaceError, match="kind .ivf-pq., which this version of embedspace"):
         es.Space.open(tmp_path / "copy")
+
+
+@pytest.mark.parametrize(("ann", "rebuilt"), [("hnsw-fp16", False), ("hnsw-sq8", True)])
+def test_updates_rebuild_only_an_8bit_graph_that_doubled(
+    tmp_path: Path, ann: str, rebuilt: bool
+) -> None:
+    reports: list[str] = []
+    space = es.Space.create(
+        tmp_path / "s",
+        encoder="fake",
+        ann_threshold=1000,
+        ann=ann,
+        on_progress=lambda stage, done, total: reports.append(stage),
+    )
+    vectors = _data(n=2400)
+    ids = [str(i) for i in range(2400)]
+    space.add(ids[:1000], ids=ids[:1000], vectors=vectors[:1000])  # the build, at 1,000
+    assert reports and all(r.startswith("Building") for r in reports)
+    reports.clear()
+    space.add(ids[1000:], ids=ids[1000:], vectors=vectors[1000:])  # 1,400 more: applied
+    if rebuilt:  # 2,400 rows >= twice the 1,000 it learned from: rebuilt, never updated first
+        assert reports and all(r.startswith("Building") for r in reports)
+    else:  # fp16 learns nothing: updated in place, never rebuilt
+        assert reports and all(r.startswith("Updating") for r in reports)
+    graph = HnswIndex.load(tmp_path / "s", DIM, "cosine", kind=ann)
+    assert graph is not None and len(graph.rowids) == 2400
+    assert graph.trained_on == (2400 if rebuilt else 0)
+    space.close()

@@ -10,7 +10,9 @@ import embedspace as es
 
 def true_nearest(space: es.Space, query: np.ndarray, k: int) -> list[str]:
     """Ids of the ``k`` items nearest ``query`` under the space's metric, best first."""
-    rows = space._db.connection.execute("SELECT id, vector FROM items").fetchall()
+    rows = space._db.connection.execute("SELECT id, vector FROM items ORDER BY rowid").fetchall()
+    if not rows:
+        return []
     ids = [r[0] for r in rows]
     vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
     query = np.asarray(query, dtype=np.float64)

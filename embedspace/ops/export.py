@@ -95,10 +95,11 @@ def copy_space(
         )
     name = space.name if str(to).startswith(("postgresql://", "postgres://")) else None
     # A folder copy keeps the source's index settings; PostgreSQL has its own index.
-    ann = stamp.ann if name is None else "hnsw"
+    in_postgres = postgres_location(to, name) is not None
+    ann = "hnsw" if in_postgres else stamp.ann
     made = Stamp(stamp.encoder, stamp.dim, stamp.metric, stamp.normalized, ann)
     kept = space.info().get("keyword_index")
-    keywords = kept if name is None and kept in KEYWORD_INDEXES else "porter"
+    keywords = kept if not in_postgres and kept in KEYWORD_INDEXES else "porter"
     snapshot = space.snapshot(where)  # first: a bad filter stops before anything is made
     target = Space.create(to, made, stamp.metric, name=name, keyword_index=keywords)
     try:

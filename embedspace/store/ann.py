@@ -398,6 +398,8 @@ class AnnIndex:
             return
         if len(self._recent) or graph.version != self._recent.version:
             graph.apply(changes_since(connection, graph.version, graph.max_rowid, self.dim))
+            if graph.dead_fraction > REBUILD_DEAD_FRACTION or graph.needs_training():
+                graph = self._build(connection, None)
             self._hold(graph, self._signature)
 
     def _update_once(
@@ -425,9 +427,11 @@ class AnnIndex:
             if graph is None:
                 return self._save(self._build(connection, on_progress))
         changes = changes_since(connection, graph.version, graph.max_rowid, self.dim)
+        if graph.needs_training(adding=len(changes.rowids)):  # learn from all rows at once
+            return self._save(self._build(connection, on_progress))
         stage = f"Updating the HNSW index of {self.name}"
         graph.apply(changes, progress=_reporter(on_progress, stage))
-        if graph.dead_fraction > REBUILD_DEAD_FRACTION or graph.needs_training:
+        if graph.dead_fraction > REBUILD_DEAD_FRACTION:
             graph = self._build(connection, on_progress)
         return self._save(graph)
 

@@ -68,8 +68,8 @@ def chosen_ann(ann: str | None, encoder: object, *, postgres: bool) -> str:
     """The ``ann`` setting (``database.ANN_KINDS``) a new space gets: ``ann``, else the
     given ``Stamp``'s, else ``hnsw``; ``InvalidInput`` for an unknown one, or a quantised one
     in PostgreSQL (pgvector indexes its own way)."""
-    if ann is None:
-        ann = encoder.ann if isinstance(encoder, db.Stamp) else "hnsw"
+    if ann is None:  # a copy into PostgreSQL takes pgvector's index, whatever its source's
+        ann = encoder.ann if isinstance(encoder, db.Stamp) and not postgres else "hnsw"
     if ann not in db.ANN_KINDS:
         raise InvalidInput(f"ann must be one of {', '.join(db.ANN_KINDS)}, not {ann!r}.")
     if postgres and ann != "hnsw":

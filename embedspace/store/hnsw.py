@@ -54,7 +54,7 @@ DEFAULT_EF_SEARCH = 96
 SHAPES = {
     "hnsw": (DEFAULT_M, DEFAULT_EF_SEARCH),
     "hnsw-fp16": (DEFAULT_M, DEFAULT_EF_SEARCH),
-    "hnsw-sq8": (16, 128),
+    "hnsw-sq8": (16, 256),
 }
 DEFAULT_EF_CONSTRUCTION = 80
 #: Rebuild once this share of the graph is tombstones.
@@ -135,13 +135,13 @@ class HnswIndex:
         not exact: callers re-score)."""
         return self.kind != "hnsw"
 
-    @property
-    def needs_training(self) -> bool:
-        """Whether a quantised graph should be rebuilt to learn its ranges from more rows."""
+    def needs_training(self, adding: int = 0) -> bool:
+        """Whether an 8-bit graph (fp16 needs no training) should be rebuilt to learn its
+        ranges from more rows, once ``adding`` more are in."""
         return (
-            self.quantised
+            self.kind == "hnsw-sq8"
             and self.trained_on < TRAIN_SAMPLE
-            and len(self.rowids) >= 2 * max(self.trained_on, 1)
+            and len(self.rowids) + adding >= 2 * max(self.trained_on, 1)
         )
 
     @property
@@ -382,6 +382,8 @@ class HnswIndex:
         header, parts = _parse_stamp(data)
         if (header["dim"], header["metric"], header.get("kind", "hnsw")) != (dim, metric, kind):
             raise DamagedIndex("stamp does not match the space")
+        if kind != "hnsw" and not data.startswith(MAGIC_QUANTISED):
+            raise DamagedIndex("a quantised graph under the float32 graphs' magic")
         graph = folder / str(header["graph"])
         try:
             if graph.stat().st_size != header["graph_bytes"] or not _graph_checksum_ok(
