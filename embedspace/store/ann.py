@@ -113,38 +113,28 @@ class AnnIndex:
         k: int,
         *,
         allowed: np.ndarray | None = None,
+        exact: bool = False,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Rowids and scores (best first, rowid -1 where fewer were found) of about the
         ``k`` best rows per query among all committed rows, or only ``allowed`` (sorted
         rowids). ``None`` when there is no usable sidecar: the caller searches exactly. A
-        quantised graph's candidates are re-scored from the vectors in SQLite."""
-        graph = self._readable(connection)
+        quantised graph's candidates are re-scored from the vectors in SQLite.
+
+        ``exact``: the exact answer, over the vectors the sidecar holds (memory-mapped) and
+        the recent rows; ``None`` also when the sidecar holds codes, not vectors (the
+        caller reads the vectors from SQLite then), and never a graph built for it."""
+        if exact and (not self.exists or self.kind != "hnsw"):
+            return None
+        graph = self._readable(connection, build=not exact)
         if graph is None:
             return None
-        if graph.quantised:
+        if exact:
+            rowids, scores = graph.exact_search(queries, k, allowed=allowed)
+        elif graph.quantised:
             rowids, _ = graph.search(queries, candidates_for(k), allowed=allowed)
             rowids, scores = rescore(connection, queries, rowids, k, self.metric, self.dim)
         else:
             rowids, scores = graph.search(queries, k, allowed=allowed)
-        return self._with_recent(queries, k, rowids, scores, allowed)
-
-    def search_exact(
-        self,
-        connection: sqlite3.Connection,
-        queries: np.ndarray,
-        k: int,
-        *,
-        allowed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Like ``search`` but exact, over the vectors the sidecar holds (memory-mapped) and
-        the recent rows; ``None`` when there is no usable sidecar or it holds codes, not
-        vectors: the caller reads the vectors from SQLite."""
-        if not self.exists or self.kind != "hnsw":
-            return None
-        graph = self._readable(connection, build=False)  # the caller can read SQLite instead
-        if graph is None:
-            return None
-        rowids, scores = graph.exact_search(queries, k, allowed=allowed)
         return self._with_recent(queries, k, rowids, scores, allowed)
 
     def _with_recent(

@@ -72,11 +72,14 @@ class NeighbourSearch:
         connection = self._db.connection
         if where:
             return self._filtered(vector, k, where, exact, ann_threshold)
-        if exact or db.item_count(connection) < ann_threshold:
-            # The sidecar's own vectors, memory-mapped, when it has them (no SQLite read).
-            found = self._ann.search_exact(connection, vector, k) if not len(self._table) else None
-        else:
-            found = self._ann.search(connection, vector, k)
+        exact = exact or db.item_count(connection) < ann_threshold
+        # An exact search reads the sidecar's own vectors, memory-mapped, when it has them,
+        # unless this process holds the vectors already (no SQLite read either way).
+        found = (
+            None
+            if exact and len(self._table)
+            else self._ann.search(connection, vector, k, exact=exact)
+        )
         if found is not None:
             keep = found[0][0] >= 0
             return found[0][0][keep], found[1][0][keep]
