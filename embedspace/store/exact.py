@@ -7,13 +7,14 @@ Scores are "higher is better" for every metric: cosine and dot are the inner pro
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from typing import Any
 
 import numpy as np
 
 from embedspace.config import cpu_count
-from embedspace.store.database import Changes, changes_since
+from embedspace.store.database import Changes, changes_since, vectors_from_blobs
 
 
 def load_faiss() -> Any:
@@ -80,6 +81,19 @@ def top_k(
     if metric == "euclidean":
         found = -np.sqrt(np.maximum(found, 0.0))
     return positions.astype(np.int64), found.astype(np.float32)
+
+
+def vectors_by_rowid(
+    connection: sqlite3.Connection, rowids: np.ndarray, dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rowids among ``rowids`` still stored, and their float32 vectors (one statement:
+    the rowids go in as one JSON array, so no limit on host parameters applies)."""
+    rows = connection.execute(
+        "SELECT rowid, vector FROM items WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(np.asarray(rowids).tolist()),),
+    ).fetchall()
+    found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return found, vectors_from_blobs([r[1] for r in rows], dim)
 
 
 class VectorTable:

@@ -234,9 +234,7 @@ class HnswIndex:
             distances, labels = self.index.search(
                 np.ascontiguousarray(queries, dtype=np.float32), k, params=params
             )
-        rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
-        found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
-        return rowids, found.astype(np.float32)
+        return self._labelled(distances, labels)
 
     def exact_search(
         self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None
@@ -258,6 +256,11 @@ class HnswIndex:
             distances, labels = storage.search(
                 np.ascontiguousarray(queries, dtype=np.float32), k, params=params
             )
+        return self._labelled(distances, labels)
+
+    def _labelled(self, distances: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's answer as rowids (-1 where none) and scores, higher is better (euclidean:
+        the negated distance; faiss gives it squared)."""
         rowids = np.where(labels >= 0, self.rowids[np.maximum(labels, 0)], -1)
         found = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
         return rowids, found.astype(np.float32)

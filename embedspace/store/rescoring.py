@@ -12,13 +12,10 @@ import sqlite3
 
 import numpy as np
 
-from embedspace.store.database import vectors_from_blobs
-from embedspace.store.exact import scores
+from embedspace.store.exact import scores, vectors_by_rowid
 
 #: Candidates asked of a quantised graph per result wanted.
 RESCORE = 4
-#: SQLite's limit on host parameters is 32,766 (3.32+); stay well below it per statement.
-_CHUNK = 10_000
 
 
 def candidates_for(k: int) -> int:
@@ -37,7 +34,7 @@ def rescore(
     """The ``k`` best of each query's candidate ``rowids`` (-1: none) by exact score, best
     first, with those scores; rows deleted since the graph was saved drop out (-1)."""
     wanted = np.unique(rowids[rowids >= 0])
-    found_rowids, vectors = _vectors(connection, wanted, dim)
+    found_rowids, vectors = vectors_by_rowid(connection, wanted, dim)
     position = {int(r): i for i, r in enumerate(found_rowids)}
     best_rowids = np.full((len(queries), k), -1, dtype=np.int64)
     best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -50,18 +47,3 @@ def rescore(
         best_rowids[row, : len(order)] = np.asarray(kept, dtype=np.int64)[order]
         best_scores[row, : len(order)] = exact[order]
     return best_rowids, best_scores
-
-
-def _vectors(
-    connection: sqlite3.Connection, rowids: np.ndarray, dim: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rowids among ``rowids`` still stored, and their float32 vectors."""
-    rows: list[tuple[int, bytes]] = []
-    for start in range(0, len(rowids), _CHUNK):
-        chunk = rowids[start : start + _CHUNK].tolist()
-        marks = ",".join("?" * len(chunk))
-        rows += connection.execute(
-            f"SELECT rowid, vector FROM items WHERE rowid IN ({marks})", chunk
-        ).fetchall()
-    found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return found, vectors_from_blobs([r[1] for r in rows], dim)

@@ -16,7 +16,7 @@ import numpy as np
 from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.documents import best_per_document, has_passages
-from embedspace.store.exact import VectorTable, top_k
+from embedspace.store.exact import VectorTable, top_k, vectors_by_rowid
 from embedspace.store.filters import warn_fields_in_no_item, where_sql
 from embedspace.store.fusion import (
     CANDIDATES,
@@ -186,7 +186,7 @@ class NeighbourSearch:
         ann_threshold: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         clause, params = where_sql(where)
-        connection = self._db.connection
+        connection, dim = self._db.connection, self._stamp.dim
         self._check_fields(where)
         # One scan of the filter (it reads every item's metadata: the slow part), then the
         # vectors of the rows it kept, by rowid, in one read transaction (a row replaced in
@@ -196,7 +196,7 @@ class NeighbourSearch:
             allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
             count = len(allowed)
             through_index = not exact and count >= ann_threshold
-            rows = [] if through_index else self._vectors_of(connection, allowed)
+            stored = None if through_index else vectors_by_rowid(connection, allowed, dim)
         if through_index:
             found = self._ann.search(connection, vector, k, allowed=allowed)
             if found is not None:
@@ -208,18 +208,11 @@ class NeighbourSearch:
                     keep.sum(),
                     k,
                 )
-            rows = self._vectors_of(connection, allowed)
-        matrix = db.vectors_from_blobs([r[1] for r in rows], self._stamp.dim)
+            stored = vectors_by_rowid(connection, allowed, dim)
+        assert stored is not None  # read above, or just now
+        rowids, matrix = stored
         positions, scores = top_k(matrix, vector, k, self._stamp.metric)
-        rowids = np.array([r[0] for r in rows], dtype=np.int64)
         return rowids[positions[0]], scores[0]
-
-    @staticmethod
-    def _vectors_of(connection: sqlite3.Connection, rowids: np.ndarray) -> list[Any]:
-        return connection.execute(
-            "SELECT rowid, vector FROM items WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rowids.tolist()),),
-        ).fetchall()
 
     def _check_fields(self, where: Mapping[str, Any]) -> None:
         """Warn about where fields that no item has (once per field and data version)."""
