@@ -67,6 +67,36 @@ def word_vectors(target: str) -> Encoder:
     return from_path(_path(target).resolve())
 
 
+def is_trained_text_folder(target: str) -> bool:
+    """A text encoder fine-tuned by ``embedspace train text-encoder``."""
+    from embedspace.encoders.trained_text import is_text_encoder_directory
+
+    folder = _folder(target)
+    return folder is not None and is_text_encoder_directory(folder)
+
+
+def trained_text_folder(target: str) -> Encoder:
+    """A fine-tuned text encoder, run by onnxruntime."""
+    from embedspace.encoders.trained_text import trained_text_encoder
+
+    return trained_text_encoder(_path(target).resolve())
+
+
+def is_trained_image_folder(target: str) -> bool:
+    """An image encoder trained by ``embedspace train image-encoder``."""
+    from embedspace.encoders.trained_image import is_image_encoder_directory
+
+    folder = _folder(target)
+    return folder is not None and is_image_encoder_directory(folder)
+
+
+def trained_image_folder(target: str) -> Encoder:
+    """A trained image encoder, run by onnxruntime."""
+    from embedspace.encoders.trained_image import TrainedImageEncoder
+
+    return TrainedImageEncoder(_path(target).resolve())
+
+
 def is_onnx_folder(target: str) -> bool:
     """A folder with ``model.onnx`` (or ``onnx/model.onnx``)."""
     folder = _folder(target)

@@ -133,6 +133,16 @@ MODEL_FORMATS: tuple[ModelFormat, ...] = (
     ),
     ModelFormat("Two-tower user or item tower", f"{_FORMATS}:is_tower_path", f"{_FORMATS}:tower"),
     ModelFormat("Word vectors file", f"{_FORMATS}:is_word_vectors", f"{_FORMATS}:word_vectors"),
+    ModelFormat(
+        "Trained text encoder",
+        f"{_FORMATS}:is_trained_text_folder",
+        f"{_FORMATS}:trained_text_folder",
+    ),
+    ModelFormat(
+        "Trained image encoder",
+        f"{_FORMATS}:is_trained_image_folder",
+        f"{_FORMATS}:trained_image_folder",
+    ),
     ModelFormat("ONNX text model folder", f"{_FORMATS}:is_onnx_folder", f"{_FORMATS}:onnx_folder"),
     ModelFormat(
         "CLIP folder (text + images)", f"{_FORMATS}:is_clip_folder", f"{_FORMATS}:clip_folder"

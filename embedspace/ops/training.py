@@ -11,6 +11,9 @@ from embedspace.progress import ProgressCallback, report
 
 if TYPE_CHECKING:
     from embedspace.train.align import AlignReport, AlignSettings
+    from embedspace.train.fitting import EpochCallback
+    from embedspace.train.image_encoder import ImageEncoderReport, ImageEncoderSettings
+    from embedspace.train.text_encoder import TextEncoderReport, TextEncoderSettings
 
 
 def align_from_file(
@@ -42,4 +45,63 @@ def align_from_file(
         text_encoder=text_encoder,
         settings=settings,
         on_epoch=on_epoch,
+    )
+
+
+def text_encoder_from_file(
+    pairs: str | Path,
+    output: str | Path,
+    *,
+    base: str = "minilm-l6",
+    settings: TextEncoderSettings | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> TextEncoderReport:
+    """Fine-tune a text encoder (``train.text_encoder``) on the table ``pairs``: query and
+    positive (optionally negative) columns, or sentence and label columns; save it to
+    ``output``."""
+    from embedspace.io.training_data import read_text_examples
+    from embedspace.train.text_encoder import (
+        TextEncoderSettings,
+        pairs_from_examples,
+        pairs_from_labels,
+        train_text_encoder,
+    )
+
+    settings = settings or TextEncoderSettings()
+    examples = read_text_examples(pairs)
+    if examples.labels is not None:
+        made = pairs_from_labels(examples.anchors, examples.labels, settings.seed)
+    else:
+        assert examples.positives is not None
+        made = pairs_from_examples(examples.anchors, examples.positives, examples.negatives)
+    report(on_progress, f"Fine-tuning {base} on {len(made.anchors):,} pairs", 0, None)
+    return train_text_encoder(
+        made, output, base=base, settings=settings, on_epoch=on_epoch, on_progress=on_progress
+    )
+
+
+def image_encoder_from_folder(
+    source: str | Path,
+    output: str | Path,
+    *,
+    settings: ImageEncoderSettings | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ImageEncoderReport:
+    """Train an image encoder (``train.image_encoder``) on the images of ``source``: a
+    folder with one sub-folder per class, or a table of image,label (or image,same) rows;
+    save it to ``output``."""
+    from embedspace.io.training_data import read_labelled_images
+    from embedspace.train.image_encoder import train_image_encoder
+
+    images, labels = read_labelled_images(source)
+    report(
+        on_progress,
+        f"Training an image encoder on {len(images):,} images, {len(set(labels)):,} labels",
+        0,
+        None,
+    )
+    return train_image_encoder(
+        images, labels, output, settings=settings, on_epoch=on_epoch, on_progress=on_progress
     )
