@@ -10,7 +10,6 @@ the chatterbot-corpus question/answer files (21 categories), river's Shuttle ano
 from __future__ import annotations
 
 import argparse
-import glob
 import re
 import tempfile
 import time
@@ -19,29 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import machine, sentences
-
-
-def chatterbot() -> list[tuple[str, str, str]]:
-    """(category, question, answer), each pair once."""
-    import chatterbot_corpus
-    import yaml
-
-    folder = Path(chatterbot_corpus.__file__).parent / "data" / "english"
-    seen, rows = set(), []
-    for file in sorted(glob.glob(str(folder / "*.yml"))):
-        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
-        category = Path(file).stem
-        for conversation in data.get("conversations", []):
-            if (
-                len(conversation) >= 2
-                and isinstance(conversation[0], str)
-                and isinstance(conversation[1], str)
-            ):
-                key = (conversation[0].strip().lower(), conversation[1].strip())
-                if key not in seen:
-                    seen.add(key)
-                    rows.append((category, conversation[0].strip(), conversation[1].strip()))
-    return rows
+from examples.make_training_data import chatterbot
 
 
 def _normal(text: str) -> str:

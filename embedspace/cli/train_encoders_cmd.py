@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
     from embedspace.train.text_encoder import TextEncoderReport
 
 
-def _output_option(kind: str) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _output_option(kind: str) -> Callable[[F], F]:
     return click.option(
         "-o",
         "--output",
@@ -29,13 +33,13 @@ def _output_option(kind: str) -> Any:
     )
 
 
-def _int(name: str, default: int, text: str, smallest: int = 1) -> Any:
+def _int(name: str, default: int, text: str, smallest: int = 1) -> Callable[[F], F]:
     return click.option(
         name, default=default, show_default=True, type=click.IntRange(min=smallest), help=text
     )
 
 
-def _float(name: str, default: float, text: str) -> Any:
+def _float(name: str, default: float, text: str) -> Callable[[F], F]:
     return click.option(
         name, default=default, show_default=True, type=click.FloatRange(min=0), help=text
     )
@@ -144,7 +148,9 @@ def _print_epoch(epoch: int, train_loss: float, score: float) -> None:
     click.echo(f"{what}{loss}  validation MRR@10 {score:.4f}", err=True)
 
 
-def _print_report(report: TextEncoderReport | ImageEncoderReport, output: str, *, as_json: bool) -> None:
+def _print_report(
+    report: TextEncoderReport | ImageEncoderReport, output: str, *, as_json: bool
+) -> None:
     if as_json:
         fields = {k: v for k, v in vars(report).items() if k != "path"}
         emit_json([{"model": str(report.path), **fields}])

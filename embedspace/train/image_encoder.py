@@ -129,7 +129,9 @@ def train_image_encoder(
         )
         model = torch.nn.ModuleDict({"tail": tail, "head": head})
         by_rows = len(np.unique(groups)) < 0.2 * len(groups)  # classes, not product pairs
-        train, valid = held_out(groups, settings.validation, settings.seed, whole_groups=not by_rows)
+        train, valid = held_out(
+            groups, settings.validation, settings.seed, whole_groups=not by_rows
+        )
         check = valid if len(valid) else train
         features = torch.from_numpy(inputs)
         labels_tensor = torch.from_numpy(groups)
@@ -223,7 +225,9 @@ def _train_mode(model: Any, tail: Any) -> None:
     tail.eval()
 
 
-def _check(images: Sequence[Any], labels: Sequence[str], settings: ImageEncoderSettings) -> np.ndarray:
+def _check(
+    images: Sequence[Any], labels: Sequence[str], settings: ImageEncoderSettings
+) -> np.ndarray:
     if len(images) != len(labels):
         raise InvalidInput(f"{len(images)} images but {len(labels)} labels; pair them 1:1.")
     if any(label is None or not str(label).strip() for label in labels):
@@ -362,7 +366,9 @@ def _tail_inputs(
         _export(torch, _trunk(torch, network, unfreeze), file, "trunk")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_count()
-        session = onnxruntime.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(file), options, providers=["CPUExecutionProvider"]
+        )
         parts = []
         stage = f"Running the frozen blocks on {len(images):,} images"
         for start in range(0, len(images), _CHUNK):
@@ -427,7 +433,9 @@ def _save(
     TrainedImageEncoder(path).config()  # read back what was written
 
 
-def _check_export(torch: Any, whole: Any, exported: TrainedImageEncoder, sample: Sequence[Any]) -> None:
+def _check_export(
+    torch: Any, whole: Any, exported: TrainedImageEncoder, sample: Sequence[Any]
+) -> None:
     from embedspace.encoders.efficientnet import pixels
     from embedspace.io.images import load_image
 
@@ -441,4 +449,3 @@ def _check_export(torch: Any, whole: Any, exported: TrainedImageEncoder, sample:
             "The exported image encoder does not match the trained weights; please report "
             "this with your torch and onnxruntime versions."
         )
-

@@ -14,6 +14,7 @@ kept (early stopping, and on Ctrl-C). The folder written loads as an encoder
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from embedspace.encoders.trained_text import CONFIG_FILE, FORMAT, read_config
 from embedspace.encoders.trained_text import is_text_encoder_directory as is_trained
 from embedspace.errors import InvalidInput
 from embedspace.io.folders import check_replaceable, write_atomically
+from embedspace.io.outputs import current_umask
 from embedspace.progress import ProgressCallback
 from embedspace.train.fitting import (
     EpochCallback,
@@ -274,7 +276,7 @@ def _load(torch: Any, folder: Path) -> Any:
     from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     config = BertConfig.from_json_file(str(folder / "config.json"))
     model = BertModel(config, add_pooling_layer=False)
     weights = load_file(str(folder / "model.safetensors"))
@@ -324,17 +326,26 @@ def _domain_sample(pairs: TextPairs, seed: int) -> list[str]:
     return [texts[i] for i in sorted(rng.permutation(len(texts))[:_DOMAIN_SAMPLE])]
 
 
-def _save(
-    path: Path, source: Path, model: Any, config: dict[str, Any], sample: list[str]
-) -> None:
+def _save(path: Path, source: Path, model: Any, config: dict[str, Any], sample: list[str]) -> None:
     """Write the model folder atomically: a temporary sibling, then a rename."""
     from safetensors.torch import save_file
 
     from embedspace.encoders.bert_folder import DOMAIN_TEXTS
 
     def fill(temp: Path) -> None:
+        from safetensors.torch import load_file
+
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(temp / "model.safetensors"))
+        # The starting folder's pooler, unused by mean pooling, keeps the folder loadable
+        # by sentence-transformers without "newly initialized" warnings.
+        state |= {
+            k: v
+            for k, v in load_file(str(source / "model.safetensors")).items()
+            if k.startswith("pooler.")
+        }
+        file = temp / "model.safetensors"
+        save_file(state, str(file))
+        os.chmod(file, 0o666 & ~current_umask())  # safetensors writes 0600
         for name in _COPIED:
             if (source / name).is_file():
                 (temp / name).parent.mkdir(parents=True, exist_ok=True)
