@@ -10,7 +10,7 @@ from data that installs offline (nothing is downloaded):
        faq-data/test-qrels.csv     (query_id, doc_id): their right answers
 
     .venv/bin/python examples/make_training_data.py fashion fashion-data --train 3000 --test 1000
-    -> fashion-data/train/<class>/*.png and fashion-data/test/<class>/*.png: seeded samples
+    -> fashion-data/train/<class>/0000.png… and fashion-data/test/<class>/0000.png…: seeded samples
        of Fashion-MNIST's training and test images, one folder per class (Debian's
        ``dataset-fashion-mnist`` package: sudo apt-get install dataset-fashion-mnist)
 
@@ -138,8 +138,10 @@ def write_fashion(folder: Path, train: int, test: int) -> None:
 
     for split, name, count, seed in (("train", "train", train, 0), ("t10k", "test", test, 1)):
         images, labels = fashion_sample(split, count, seed)
-        for number, (image, label) in enumerate(zip(images, labels, strict=True)):
-            target = folder / name / CLASSES[label] / f"{number:05d}.png"
+        numbers = dict.fromkeys(range(len(CLASSES)), 0)
+        for image, label in zip(images, labels, strict=True):
+            target = folder / name / CLASSES[label] / f"{numbers[int(label)]:04d}.png"
+            numbers[int(label)] += 1
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "L").save(target)
     print(f"{folder}: {train} training and {test} test images in {len(CLASSES)} class folders")

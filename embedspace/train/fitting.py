@@ -72,7 +72,9 @@ def reciprocal_rank(
     k = min(k, corpus.shape[0])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), 1), 1)
-    hits = corpus_groups[order] == query_groups[:, None]
+    hits = (corpus_groups[order] == query_groups[:, None]) & np.isfinite(
+        np.take_along_axis(scores, order, 1)
+    )
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
     return float(np.mean(1.0 / first))
 
@@ -127,6 +129,7 @@ def fit_loop(
     warmup: float = 0.1,
     train_mode: Callable[[], None] | None = None,
     parameter_groups: list[dict[str, Any]] | None = None,
+    keep_start: bool = True,
     on_epoch: EpochCallback | None = None,
     on_progress: ProgressCallback | None = None,
     stage: str = "Training",
@@ -134,7 +137,8 @@ def fit_loop(
     """Train ``module`` with AdamW (linear warm-up, then linear decay) on the losses that
     ``batches(epoch)`` yields; evaluate before training and after every epoch (higher is
     better), stop after ``patience`` epochs without a better score, and leave the best
-    weights in ``module`` (the starting ones if no epoch beat them). Ctrl-C stops the
+    weights in ``module`` (the starting ones if no epoch beat them, unless not
+    ``keep_start``: a new, untrained head cannot be kept). Ctrl-C stops the
     loop and keeps the best weights so far (``Outcome.interrupted``). ``parameter_groups``:
     AdamW's groups (e.g. a smaller rate for unfrozen layers), else every trainable one."""
     parameters = parameter_groups or [p for p in module.parameters() if p.requires_grad]
@@ -167,12 +171,15 @@ def fit_loop(
             outcome.epochs_run = epoch
             if on_epoch is not None:
                 on_epoch(epoch, float(np.mean(losses)) if losses else math.nan, outcome.scores[-1])
-            if outcome.scores[-1] > outcome.best_score + 1e-6:
+            first = not keep_start and outcome.best_epoch == 0
+            if first or outcome.scores[-1] > outcome.best_score + 1e-6:
                 outcome.best_epoch = epoch
                 best_state = _snapshot(module)
             elif epoch - outcome.best_epoch >= patience:
                 break
     except KeyboardInterrupt:
+        if not keep_start and outcome.best_epoch == 0:
+            raise  # nothing trained is worth keeping yet
         outcome.interrupted = True
         log.warning(
             "Interrupted after %d epochs: keeping the best so far (epoch %d).",

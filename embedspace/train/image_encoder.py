@@ -136,15 +136,24 @@ def train_image_encoder(
         features = torch.from_numpy(inputs)
         labels_tensor = torch.from_numpy(groups)
 
-        def embed(rows: np.ndarray) -> Any:
-            x = features[torch.from_numpy(rows)].float()
-            return torch.nn.functional.normalize(head(tail(x)), dim=1)
+        def embed(rows: np.ndarray, *, projected: bool = True) -> Any:
+            x = tail(features[torch.from_numpy(rows)].float())
+            return torch.nn.functional.normalize(head(x) if projected else x, dim=1)
+
+        evaluations = []
 
         def evaluate() -> float:
+            """Validation MRR@10; the first time, of the starting network's own features
+            (what search uses without training), not of the untrained head."""
+            projected = bool(evaluations)
+            evaluations.append(True)
             with torch.no_grad():
                 every = np.arange(len(groups))
-                vectors = torch.cat([embed(every[s : s + 512]) for s in range(0, len(every), 512)])
-                corpus = vectors.numpy()
+                parts = [
+                    embed(every[s : s + 512], projected=projected)
+                    for s in range(0, len(every), 512)
+                ]
+                corpus = torch.cat(parts).numpy()
             return reciprocal_rank(corpus[check], groups[check], corpus, groups, skip=check)
 
         rng = np.random.default_rng(settings.seed)
@@ -170,6 +179,7 @@ def train_image_encoder(
             learning_rate=settings.learning_rate,
             weight_decay=1e-4,
             warmup=0.05,
+            keep_start=False,
             train_mode=lambda: _train_mode(model, tail),
             parameter_groups=[
                 {"params": list(head.parameters())},
