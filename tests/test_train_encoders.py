@@ -106,7 +106,10 @@ def test_text_encoder_cli_trains_and_reports(tmp_path: Path) -> None:
     queries, answers = _faq_pairs()
     table = tmp_path / "pairs.jsonl"
     table.write_text(
-        "".join(json.dumps({"query": q, "positive": a}) + "\n" for q, a in zip(queries, answers))
+        "".join(
+            json.dumps({"query": q, "positive": a}) + "\n"
+            for q, a in zip(queries, answers, strict=True)
+        )
     )
     result = run(
         "train",

@@ -140,7 +140,7 @@ def train_image_encoder(
             x = tail(features[torch.from_numpy(rows)].float())
             return torch.nn.functional.normalize(head(x) if projected else x, dim=1)
 
-        evaluations = []
+        evaluations: list[bool] = []
 
         def evaluate() -> float:
             """Validation MRR@10; the first time, of the starting network's own features
