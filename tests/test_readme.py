@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import embedspace as es
 from embedspace.cli import main
-from tests.conftest import needs_minilm
+from tests.conftest import needs_minilm, require
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -86,6 +86,7 @@ MARKERS = {
     "--engine ray": "test_ray_example",
     "--store $PG": "test_postgres_example",
     "examples/make_songs.py": "test_music_example",
+    "train text-encoder": "test_train_your_own_example",
 }
 
 
@@ -322,3 +323,27 @@ def test_music_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert song in outputs[1] and "No match" not in outputs[1]
     found = json.loads(outputs[2])
     assert found[0]["id"] == song and abs(found[0]["offset_s"] - start) < 0.05
+
+
+@needs_minilm
+def test_train_your_own_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both trainers on shipped data, as the README runs them: the fine-tuned text encoder
+    finds the held-out questions' answers better than minilm-l6 (nDCG@10), and the trained
+    image encoder's nearest neighbours of a sneaker are sneakers."""
+    pytest.importorskip("torch")
+    from examples.make_training_data import FASHION
+
+    require((FASHION / "train-images-idx3-ubyte.gz").exists(), f"no Fashion-MNIST in {FASHION}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    outputs = _run_block("train text-encoder", monkeypatch)
+    assert "Use it with --encoder ./my-faq" in outputs[0]
+
+    def dense_ndcg(output: str) -> float:
+        return float(re.search(r"dense\s*\S\s*([0-9.]+)", output).group(1))  # type: ignore[union-attr]
+
+    start, mine = dense_ndcg(outputs[3]), dense_ndcg(outputs[4])
+    assert 0.4 < start < mine, (start, mine)
+    found = json.loads(outputs[7])
+    assert found[0]["id"] == "sneaker/0000.png"
+    assert sum(hit["id"].startswith("sneaker/") for hit in found) >= 4
