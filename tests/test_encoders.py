@@ -32,7 +32,7 @@ def test_constructing_an_encoder_touches_no_files(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(minilm, "prepared_model", boom)
     monkeypatch.setattr(minilm, "_model_dir", boom)
-    monkeypatch.setattr(minilm, "_tokenizer", boom)
+    monkeypatch.setattr(minilm.BertFolder, "tokenizer", boom)
     encoder = encoders.get("minilm-l6")
     assert (encoder.dim, encoder.metric, encoder.normalized) == (384, "cosine", True)
 

@@ -53,14 +53,23 @@ def test_reciprocal_rank_counts_the_first_right_answer() -> None:
 
 
 def test_grouped_loss_treats_repeated_groups_as_answers_and_skips_self() -> None:
-    scores = torch.tensor([[5.0, 5.0, -5.0], [5.0, 5.0, -5.0], [-5.0, -5.0, 5.0]])
+    scores = torch.tensor([[9.0, 5.0, -5.0], [5.0, 9.0, -5.0], [-5.0, -5.0, 9.0]])
     groups = torch.tensor([0, 0, 1])
-    plain = grouped_loss(torch, scores, groups, groups)
-    assert float(plain) < 0.75  # two equally right columns: ln 2 at best, not a mistake
+    # Plain: rows 0 and 1 have two right columns each, weighted half and half.
+    log_p = scores.log_softmax(dim=1)
+    expected = (
+        -(log_p[0, 0] + log_p[0, 1]) / 2 - (log_p[1, 0] + log_p[1, 1]) / 2 - log_p[2, 2]
+    ) / 3
+    assert float(grouped_loss(torch, scores, groups, groups)) == pytest.approx(float(expected))
+    # exclude_self: the diagonal is neither answer nor candidate, so rows 0 and 1 each
+    # have one candidate left, their right answer (loss 0); row 2 has no other item of
+    # its group and is left out.
     alone = grouped_loss(torch, scores, groups, groups, exclude_self=True)
-    assert torch.isfinite(alone)  # row 2 has no other item of its group: left out
-    negatives = grouped_loss(torch, scores, groups, torch.tensor([0, 0, -1]))
-    assert torch.isfinite(negatives)
+    assert float(alone) == pytest.approx(0.0, abs=1e-4)
+    # A hard negative (group -1) is a candidate but never an answer.
+    two = torch.tensor([[9.0, 9.0]])
+    with_negative = grouped_loss(torch, two, torch.tensor([0]), torch.tensor([0, -1]))
+    assert float(with_negative) == pytest.approx(float(torch.log(torch.tensor(2.0))))
 
 
 def _toy(torch: Any) -> tuple[Any, Any, Any]:

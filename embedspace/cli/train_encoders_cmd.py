@@ -59,7 +59,13 @@ def _float(name: str, default: float, text: str) -> Callable[[F], F]:
 @_float("--learning-rate", 3e-5, "AdamW learning rate (warm-up, then linear decay).")
 @_float("--scale", 20.0, "Cosine scale of the ranking loss (1 / temperature).")
 @_int("--max-tokens", 128, "Texts are cut to this many tokens while training.")
-@_float("--validation", 0.1, "Share of the queries held out to pick the best epoch.")
+@click.option(
+    "--validation",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 0.5, max_open=True),
+    help="Share of the queries held out to pick the best epoch (0: score the training data).",
+)
 @_int("--patience", 2, "Stop after this many epochs without a better validation score.")
 @seed_option("Random seed (runs are reproducible).")
 @json_option("Print the training report as JSON.")
@@ -98,7 +104,13 @@ def text_encoder_command(pairs: str, output: str, base: str, as_json: bool, **hy
 @click.command("image-encoder")
 @click.argument("source", type=click.Path(exists=True))
 @_output_option("image encoder")
-@_int("--unfreeze", 0, "Also fine-tune the network's last N blocks (0: head only).", 0)
+@click.option(
+    "--unfreeze",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 8),
+    help="Also fine-tune the network's last N blocks (0: head only; slower, needs more data).",
+)
 @_int("--dim", 128, "Size of the vectors.")
 @_int("--hidden", 512, "Hidden width of the projection head.")
 @_int("--epochs", 30, "Most passes over the images (early stopping may end sooner).")
@@ -106,7 +118,13 @@ def text_encoder_command(pairs: str, output: str, base: str, as_json: bool, **hy
 @_int("--per-group", 4, "Images of one class (or product) drawn together in a batch.", 2)
 @_float("--learning-rate", 1e-3, "AdamW learning rate of the head (unfrozen blocks: a tenth).")
 @_float("--temperature", 0.1, "Temperature of the supervised contrastive loss.")
-@_float("--validation", 0.1, "Share of the images held out to pick the best epoch.")
+@click.option(
+    "--validation",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 0.5, max_open=True),
+    help="Share of the images held out to pick the best epoch (0: score the training data).",
+)
 @_int("--patience", 5, "Stop after this many epochs without a better validation score.")
 @seed_option("Random seed (runs are reproducible).")
 @json_option("Print the training report as JSON.")

@@ -247,10 +247,12 @@ class BertFolder:
         *,
         dim: int = 384,
         model_path: Callable[[str], Path] | None = None,
+        tag: str = "",
     ) -> OnnxTextEncoder:
         """An encoder called ``name`` running recipe ``variant`` (``"int8"``: this CPU's
         choice, resolved on first use and then fixed for the encoder's life);
-        ``model_path(recipe)`` finds the graph (default ``prepared_model``)."""
+        ``model_path(recipe)`` finds the graph (default ``prepared_model``). ``tag`` is
+        added to the recipe that spaces record (e.g. which training of a folder)."""
         resolved: list[str] = []
         graph = model_path or self.prepared_model
 
@@ -264,11 +266,11 @@ class BertFolder:
         return OnnxTextEncoder(
             name=name,
             dim=dim,
-            model_path=lambda: graph(recipe()),
+            model_path=lambda: graph(recipe()),  # the recipe alone, without the tag
             tokenizer_factory=self.tokenizer,
             source=source,
             unavailable=self.unavailable,
-            recipe=recipe,
+            recipe=lambda: f"{recipe()} {tag}" if tag else recipe(),
             recipe_note=lambda: self.recipe_note(variant),
         )
 

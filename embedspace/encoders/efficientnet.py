@@ -37,7 +37,8 @@ CROP_FRACTION = 224 / 256
 RECIPE = "1"  # bump when the exported graph changes
 
 
-def _weights_file() -> Path:
+def weights_file() -> Path:
+    """The ImageNet checkpoint file inside the weights package."""
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or spec.origin is None:
         raise ModelNotAvailable(_missing())
@@ -68,7 +69,7 @@ def missing_parts(encoder: str = "efficientnet-lite0") -> EmbedspaceError | None
 
 def prepared_model() -> Path:
     """The ONNX file of EfficientNet-Lite0 (features + logits), exported on first use."""
-    weights = _weights_file()
+    weights = weights_file()
     stat = weights.stat()
     key = "|".join([RECIPE, weights.name, str(stat.st_size), str(stat.st_mtime_ns)])
     return prepared_file(

@@ -59,10 +59,6 @@ _SHIPPED = BertFolder(
 )
 
 
-def _tokenizer() -> Any:
-    return _SHIPPED.tokenizer()
-
-
 def plain_tokenizer() -> Any:
     """MiniLM's WordPiece tokenizer without special tokens or truncation (for the static
     encoder distilled from it, which reads every token)."""

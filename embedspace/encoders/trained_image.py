@@ -69,6 +69,11 @@ class TrainedImageEncoder(Encoder):
         """The trained head's output size."""
         return int(self.config()["dim"])
 
+    def runtime_recipe(self) -> str:
+        """``model`` and the start of the training id: spaces record it, so a folder
+        trained again at the same path is noticed."""
+        return f"model {str(self.config().get('training_id', ''))[:12]}"
+
     def availability_error(self) -> EmbedspaceError | None:
         """``ModelNotAvailable`` when the ONNX file is missing, ``MissingExtra`` without
         Pillow or onnxruntime."""

@@ -56,7 +56,9 @@ def bert_folder(path: Path, config: dict[str, Any] | None = None) -> BertFolder:
         lambda: path,
         unavailable,
         max_tokens=int(config.get("max_tokens", 256)),
-        identity=str(path),
+        # Each training writes a new id: a folder trained again at the same path never
+        # reuses the graphs or recipe choice prepared for the one before.
+        identity=f"{path}|{config.get('training_id', '')}",
     )
 
 
@@ -69,4 +71,11 @@ def trained_text_encoder(path: Path) -> OnnxTextEncoder:
         f"text encoder fine-tuned from {config.get('base', '?')} ({path}); int8 or fp32 "
         "ONNX, chosen for this CPU",
         dim=int(config["dim"]),
+        tag=model_tag(config),
     )
+
+
+def model_tag(config: dict[str, Any]) -> str:
+    """How a space tells this training of a folder from another one at the same path:
+    ``model`` and the start of the training id (recorded with the recipe)."""
+    return f"model {str(config.get('training_id', ''))[:12]}"

@@ -39,14 +39,22 @@ def warn_if_other_recipe(connection: Any, name: str, encoder: str, here: str) ->
     vectors were made with (e.g. a space built on a VNNI machine, searched on an AVX2 one)."""
     stored = recipes(connection)
     if here and stored and here not in stored:
+        # A recipe may carry a model tag after its name ("int8-s8 model 3f2a…"): another
+        # tag means the model folder was trained again at the same path.
+        retrained = {r.partition(" ")[2] for r in stored} != {here.partition(" ")[2]}
+        why = (
+            "the model at that path was trained again since; re-index the space with it"
+            if retrained
+            else "this CPU's choice. Scores may differ by about 0.001; re-index for "
+            "identical vectors, or use an fp32 encoder everywhere"
+        )
         log.warning(
-            "Space '%s' holds vectors made by %s with the %s recipe; queries here run %s "
-            "(this CPU's choice). Scores may differ by about 0.001; re-index for "
-            "identical vectors, or use minilm-l6-fp32 everywhere.",
+            "Space '%s' holds vectors made by %s with the %s recipe; queries here run %s (%s).",
             name,
             encoder,
             " and ".join(stored),
             here,
+            why,
         )
 
 

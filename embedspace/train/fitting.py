@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.errors import EmbedspaceError, InvalidInput, MissingExtra
 from embedspace.progress import ProgressCallback, report
 
 log = logging.getLogger("embedspace")
@@ -31,14 +31,19 @@ def torch_module(task: str) -> Any:
     return torch
 
 
+def check_fraction(fraction: float) -> None:
+    """Refuse a validation share outside [0, 0.5)."""
+    if not 0 <= fraction < 0.5:
+        raise InvalidInput("validation must be a fraction of at least 0 and below 0.5 (e.g. 0.1).")
+
+
 def held_out(
     groups: np.ndarray, fraction: float, seed: int, *, whole_groups: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row indices ``(train, validation)``: about ``fraction`` of the groups go to
     validation whole (``whole_groups``), or else about ``fraction`` of the rows (none when
     ``fraction`` is 0 or there are too few)."""
-    if not 0 <= fraction < 0.5:
-        raise InvalidInput("validation must be a fraction from 0 to 0.5 (e.g. 0.1).")
+    check_fraction(fraction)
     rng = np.random.default_rng(seed)
     if not whole_groups:
         count = int(round(len(groups) * fraction)) if len(groups) >= 4 else 0
@@ -159,6 +164,11 @@ def fit_loop(
             (train_mode or module.train)()
             losses = []
             for loss in batches(epoch):
+                if not torch.isfinite(loss):
+                    raise EmbedspaceError(
+                        f"Training diverged in epoch {epoch} (the loss is {float(loss)}). "
+                        "Lower the learning rate, or raise the temperature."
+                    )
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -166,6 +176,11 @@ def fit_loop(
                 losses.append(float(loss.detach()))
                 outcome.steps += 1
                 report(on_progress, stage, outcome.steps, total)
+            if not losses:
+                raise InvalidInput(
+                    "No training batch could be made (too few examples per batch): give "
+                    "more examples, or lower the validation share or the group size."
+                )
             module.eval()
             outcome.scores.append(evaluate())
             outcome.epochs_run = epoch

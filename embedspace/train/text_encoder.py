@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from embedspace.io.outputs import current_umask
 from embedspace.progress import ProgressCallback
 from embedspace.train.fitting import (
     EpochCallback,
+    check_fraction,
     fit_loop,
     grouped_loss,
     held_out,
@@ -79,6 +81,9 @@ class TextPairs:
     positives: list[str]
     negatives: list[str | None]
     groups: np.ndarray
+    #: Made from labelled sentences: every sentence is an anchor once, so held-out
+    #: sentences are scored against all the others (not against one per label).
+    labelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,14 +106,15 @@ class TextEncoderReport:
 def pairs_from_examples(
     anchors: Sequence[str], positives: Sequence[str], negatives: Sequence[str | None] | None = None
 ) -> TextPairs:
-    """Pairs of (query, positive[, negative]); identical positives share a group."""
+    """Pairs of (query, positive[, negative]). Pairs linked by an identical query or an
+    identical positive share a group (a question with two answers, an answer to several
+    questions): the group's positives are right answers of each other, never negatives."""
     if len(anchors) != len(positives) or (negatives is not None and len(negatives) != len(anchors)):
         raise InvalidInput("Give as many positives (and negatives) as queries.")
     for number, text in enumerate([*anchors, *positives], 1):
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput(f"Pair {(number - 1) % len(anchors) + 1} has an empty text.")
-    ids: dict[str, int] = {}
-    groups = np.array([ids.setdefault(p.strip(), len(ids)) for p in positives], dtype=np.int64)
+    groups = _linked([a.strip().lower() for a in anchors], [p.strip() for p in positives])
     negs: list[str | None] = list(negatives) if negatives is not None else [None] * len(anchors)
     return TextPairs(
         [a.strip() for a in anchors],
@@ -142,7 +148,25 @@ def pairs_from_labels(texts: Sequence[str], labels: Sequence[str], seed: int = 0
             f"(found {len(by_label)} labels in {len(texts)} sentences)."
         )
     made = pairs_from_examples(anchors, positives)
-    return TextPairs(made.anchors, made.positives, made.negatives, np.asarray(groups, np.int64))
+    return TextPairs(
+        made.anchors, made.positives, made.negatives, np.asarray(groups, np.int64), True
+    )
+
+
+def _linked(anchors: list[str], positives: list[str]) -> np.ndarray:
+    """Group ids: pairs sharing a query or a positive are one group (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for anchor, positive in zip(anchors, positives, strict=True):
+        parent[root("q:" + anchor)] = root("p:" + positive)
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(root("p:" + p), len(ids)) for p in positives], np.int64)
 
 
 def train_text_encoder(
@@ -169,16 +193,30 @@ def train_text_encoder(
     try:
         model = _load(torch, source)
         tokenizer = _tokenizer(source, settings.max_tokens)
-        train, valid = held_out(pairs.groups, settings.validation, settings.seed)
+        # Labelled sentences: hold out sentences (each label keeps training); pairs: hold
+        # out whole groups (their queries and answers are new to the model).
+        train, valid = held_out(
+            pairs.groups, settings.validation, settings.seed, whole_groups=not pairs.labelled
+        )
+        if len(train) < 2:
+            raise InvalidInput(
+                f"Only {len(train)} pairs left to train on after holding out "
+                f"{len(valid)}: lower --validation or give more pairs."
+            )
         check = valid if len(valid) else train
-        corpus_rows = np.unique(pairs.groups, return_index=True)[1]
         embed = _embedder(torch, model, tokenizer)
 
         def evaluate() -> float:
             with torch.no_grad():
                 queries = embed([pairs.anchors[i] for i in check], 64).numpy()
-                corpus = embed([pairs.positives[i] for i in corpus_rows], 64).numpy()
-            return reciprocal_rank(queries, pairs.groups[check], corpus, pairs.groups[corpus_rows])
+                if pairs.labelled:  # held-out sentences against every sentence but itself
+                    corpus = embed(pairs.anchors, 64).numpy()
+                    return reciprocal_rank(
+                        queries, pairs.groups[check], corpus, pairs.groups, skip=check
+                    )
+                rows = np.unique([p.lower() for p in pairs.positives], return_index=True)[1]
+                corpus = embed([pairs.positives[i] for i in rows], 64).numpy()
+            return reciprocal_rank(queries, pairs.groups[check], corpus, pairs.groups[rows])
 
         rng = np.random.default_rng(settings.seed)
 
@@ -207,6 +245,7 @@ def train_text_encoder(
         config = {
             "format": FORMAT,
             "version": 1,
+            "training_id": uuid.uuid4().hex,
             "base": base if not is_trained(Path(base).expanduser()) else str(source),
             "dim": int(model.config.hidden_size),
             "max_tokens": 256,
@@ -252,6 +291,7 @@ def _check(pairs: TextPairs, settings: TextEncoderSettings) -> None:
         raise InvalidInput("batch_size must be at least 2 (the other pairs are the negatives).")
     if settings.learning_rate <= 0 or settings.scale <= 0:
         raise InvalidInput("learning_rate and scale must be positive.")
+    check_fraction(settings.validation)
 
 
 def _base_folder(base: str) -> Path:
