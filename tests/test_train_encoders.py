@@ -96,6 +96,19 @@ def test_a_text_encoder_trains_loads_and_serves(tmp_path: Path) -> None:
     space = es.Space.create("printer", encoder=str(folder))
     space.add([f"Code {c}: {m}." for c, m in CODES.items()], ids=list(CODES))
     assert space.search("what does E3 mean", k=1)[0].id == "E3"
+    # ... over HTTP and in SQL too, which find the encoder from the space's stamp.
+    if has("fastapi"):
+        from fastapi.testclient import TestClient
+
+        from embedspace.server import ServerSettings, create_app
+
+        with TestClient(create_app(ServerSettings())) as client:
+            found = client.get("/spaces/printer/search", params={"q": "what does E5 mean"})
+            assert found.status_code == 200, found.text
+            assert found.json()["matches"][0]["id"] == "E5"
+    if has("duckdb"):
+        table = es.sql("SELECT id FROM search('printer', 'my printer shows E7', 1)")
+        assert table.column("id").to_pylist() == ["E7"]
     es.Space.create("plain", encoder="minilm-l6")
     with pytest.raises(EmbedspaceError, match="was built with encoder 'minilm-l6'"):
         es.Space.open("plain", encoder=encoder)

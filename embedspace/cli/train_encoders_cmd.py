@@ -56,7 +56,7 @@ def _float(name: str, default: float, text: str) -> Callable[[F], F]:
 )
 @_int("--epochs", 4, "Most passes over the pairs (early stopping may end sooner).")
 @_int("--batch-size", 32, "Pairs per step; the other pairs of a batch are its negatives.", 2)
-@_float("--learning-rate", 3e-5, "AdamW learning rate (warm-up, then linear decay).")
+@_float("--learning-rate", 1e-4, "AdamW learning rate (warm-up, then linear decay).")
 @_float("--scale", 20.0, "Cosine scale of the ranking loss (1 / temperature).")
 @_int("--max-tokens", 128, "Texts are cut to this many tokens while training.")
 @click.option(

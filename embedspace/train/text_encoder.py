@@ -64,7 +64,7 @@ class TextEncoderSettings:
 
     epochs: int = 4
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    learning_rate: float = 1e-4
     scale: float = 20.0
     max_tokens: int = 128
     validation: float = 0.1
