@@ -344,6 +344,6 @@ def test_train_your_own_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     start, mine = dense_ndcg(outputs[3]), dense_ndcg(outputs[4])
     assert 0.4 < start < mine, (start, mine)
-    found = json.loads(outputs[7])
+    found = [json.loads(line) for line in outputs[7].splitlines() if line.strip()]
     assert found[0]["id"] == "sneaker/0000.png"
     assert sum(hit["id"].startswith("sneaker/") for hit in found) >= 4

@@ -89,8 +89,11 @@ def test_a_text_encoder_trains_loads_and_serves(tmp_path: Path) -> None:
     assert np.min(np.sum(fp32 * expected, axis=1)) > 0.9999
     chosen = encoder.encode(queries)
     assert np.mean(np.sum(chosen * expected, axis=1)) > 0.999
-    assert encoder.runtime_recipe() in ("int8-s8", "int8-u8", "fp32")
-    assert "chosen for this" in encoder.recipe_note() or encoder.runtime_recipe() == "fp32"
+    # The recipe spaces record names this training of the folder.
+    training = json.loads((folder / "text_encoder.json").read_text())["training_id"]
+    recipe, tag = encoder.runtime_recipe().split(" ", 1)
+    assert recipe in ("int8-s8", "int8-u8", "fp32") and tag == f"model {training[:12]}"
+    assert "chosen for this" in encoder.recipe_note()
 
     # It serves in a space, and a space of another encoder refuses it.
     space = es.Space.create("printer", encoder=str(folder))
@@ -260,3 +263,19 @@ def test_image_encoder_cli_and_its_errors(tmp_path: Path) -> None:
         "train", "image-encoder", str(photos), "-o", str(tmp_path / "m" / "image_encoder.json")
     )
     assert result.exit_code == 1
+
+
+def test_a_space_notices_its_model_folder_was_trained_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from embedspace.store import writes
+
+    monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8 model 111"])
+    with caplog.at_level("WARNING", logger="embedspace"):
+        writes.warn_if_other_recipe(None, "faq", "./my-faq", "int8-s8 model 222")
+    assert "trained again" in caplog.text and "re-index" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8"])
+    with caplog.at_level("WARNING", logger="embedspace"):
+        writes.warn_if_other_recipe(None, "news", "minilm-l6", "int8-u8")
+    assert "this CPU's choice" in caplog.text and "trained again" not in caplog.text

@@ -562,7 +562,7 @@ COMMANDS = [train_group]
 
 def _add_encoder_trainers() -> None:
     """``train text-encoder`` and ``train image-encoder`` live in their own module."""
-    from embedspace.cli.train_encoders_cmd import image_encoder_command, text_encoder_command
+    from embedspace.cli.train_encoders import image_encoder_command, text_encoder_command
 
     train_group.add_command(text_encoder_command)
     train_group.add_command(image_encoder_command)

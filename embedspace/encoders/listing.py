@@ -59,6 +59,18 @@ MODEL_KINDS = (
         "'embedspace train align pairs.csv --images DIR -o my-align' (your captioned photos)",
     ),
     ModelKind(
+        "Trained text encoder",
+        "--encoder ./my-faq",
+        "'embedspace train text-encoder pairs.csv -o my-faq' (minilm-l6 fine-tuned on your "
+        "pairs; int8/fp32 ONNX chosen per CPU)",
+    ),
+    ModelKind(
+        "Trained image encoder",
+        "--encoder ./my-clothes",
+        "'embedspace train image-encoder ./photos -o my-clothes' (efficientnet-lite0 + a "
+        "head trained on your classes; ONNX)",
+    ),
+    ModelKind(
         "ONNX text model folder",
         "--encoder ./my-onnx-model",
         "model.onnx + tokenizer.json (sentence-transformers config files optional)",
