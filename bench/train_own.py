@@ -26,15 +26,8 @@ import numpy as np
 
 from bench.data import machine
 from bench.fashion import CLASSES, as_pil, sample
+from bench.images import _precision_at_10
 from examples.make_training_data import faq_split
-
-
-def _precision_at_10(vectors: np.ndarray, labels: np.ndarray) -> float:
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    scores = unit @ unit.T
-    np.fill_diagonal(scores, -np.inf)
-    top = np.argpartition(-scores, 10, axis=1)[:, :10]
-    return float(np.mean(labels[top] == labels[:, None]))
 
 
 def images(train: int, test: int, unfreezes: list[int], scratch: Path) -> None:

@@ -9,7 +9,6 @@ numpy, so using a trained model needs no torch.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from pathlib import Path
@@ -68,14 +67,9 @@ class AlignedEncoder(Encoder):
     def config(self) -> dict[str, Any]:
         """The model's ``align.json``, checked."""
         if self._config is None:
-            file = self.path / CONFIG_FILE
-            try:
-                config = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as error:
-                raise EmbedspaceError(f"Cannot read {file}: {error}") from None
-            if not isinstance(config, dict) or config.get("format") != FORMAT:
-                raise EmbedspaceError(f"{file} is not an embedspace alignment model.")
-            self._config = config
+            from embedspace.encoders.model_config import read_model_config
+
+            self._config = read_model_config(self.path / CONFIG_FILE, FORMAT, "alignment model")
         return self._config
 
     @property

@@ -11,7 +11,6 @@ exactly as for ``efficientnet-lite0``.
 from __future__ import annotations
 
 import importlib.util
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.efficientnet import IMAGE_SIZE, pixels
+from embedspace.encoders.model_config import read_model_config
 from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
 
 CONFIG_FILE = "image_encoder.json"
@@ -54,14 +54,7 @@ class TrainedImageEncoder(Encoder):
     def config(self) -> dict[str, Any]:
         """The folder's ``image_encoder.json``, checked."""
         if self._config is None:
-            file = self.path / CONFIG_FILE
-            try:
-                config = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as error:
-                raise EmbedspaceError(f"Cannot read {file}: {error}") from None
-            if not isinstance(config, dict) or config.get("format") != FORMAT:
-                raise EmbedspaceError(f"{file} is not an embedspace image encoder.")
-            self._config = config
+            self._config = read_model_config(self.path / CONFIG_FILE, FORMAT, "image encoder")
         return self._config
 
     @property

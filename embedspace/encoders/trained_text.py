@@ -11,13 +11,12 @@ for this CPU when that recipe keeps the fidelity floor against fp32, else fp32
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
 from embedspace.encoders.bert_folder import BertFolder
+from embedspace.encoders.model_config import read_model_config
 from embedspace.encoders.onnx_text import OnnxTextEncoder
-from embedspace.errors import EmbedspaceError
 
 CONFIG_FILE = "text_encoder.json"
 FORMAT = "embedspace-text-encoder"
@@ -30,14 +29,7 @@ def is_text_encoder_directory(path: Path) -> bool:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The folder's ``text_encoder.json``, checked."""
-    file = path / CONFIG_FILE
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise EmbedspaceError(f"Cannot read {file}: {error}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise EmbedspaceError(f"{file} is not an embedspace text encoder.")
-    return config
+    return read_model_config(path / CONFIG_FILE, FORMAT, "text encoder")
 
 
 def bert_folder(path: Path, config: dict[str, Any] | None = None) -> BertFolder:

@@ -4,6 +4,7 @@ table of query and positive[, negative], or of sentence and label)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,14 +106,7 @@ def _image_table(file: Path) -> tuple[list[str], list[str]]:
     if not rows or "image" not in rows[0][1] or not {"label", "same"} & set(rows[0][1]):
         raise InvalidInput(f"{file} needs columns image and label (or image and same).")
     pairs = "label" not in rows[0][1]
-    parent: dict[str, str] = {}
-
-    def root_of(name: str) -> str:
-        while parent.setdefault(name, name) != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
+    links: list[tuple[str, str]] = []
     images, labels = [], []
     for number, row in rows:
         names = [_text(row.get("image"), file, number, "image")]
@@ -123,12 +117,29 @@ def _image_table(file: Path) -> tuple[list[str], list[str]]:
             if not image.is_file():
                 raise InvalidInput(f"{file}, row {number}: image {image} does not exist.")
         if pairs:
-            parent[root_of(names[0])] = root_of(names[1])
+            links.append((names[0], names[1]))
         else:
             images.append(str(file.parent / names[0]))
             labels.append(_text(row.get("label"), file, number, "label"))
     if pairs:
-        for name in sorted(parent):
+        root_of = connected(links)
+        for name in sorted({name for link in links for name in link}):
             images.append(str(file.parent / name))
             labels.append(root_of(name))
     return images, labels
+
+
+def connected(links: Iterable[tuple[str, str]]) -> Callable[[str], str]:
+    """``root(name)``: one name per set of names connected by ``links`` (union-find), so
+    that photos of one product, or questions sharing an answer, get one label."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for first, second in links:
+        parent[root(first)] = root(second)
+    return root

@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,44 @@ class Outcome:
     def best_score(self) -> float:
         """The validation score of the epoch kept."""
         return self.scores[self.best_epoch]
+
+    def fields(self, seconds: float) -> dict[str, Any]:
+        """The fields of ``TrainingReport`` that the loop knows."""
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "steps": self.steps,
+            "score_before": self.scores[0],
+            "score_after": self.best_score,
+            "seconds": seconds,
+            "interrupted": self.interrupted,
+        }
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        """What a model folder's JSON records about its training."""
+        return {
+            "validation_mrr_at_10_before": round(self.scores[0], 6),
+            "validation_mrr_at_10": round(self.best_score, 6),
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "interrupted": self.interrupted,
+            "seconds": round(seconds, 1),
+        }
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What an encoder trainer did: where the model is, the epochs, and the validation
+    mean reciprocal rank@10 of the starting encoder and of the epoch kept."""
+
+    path: Path
+    epochs_run: int
+    best_epoch: int
+    steps: int
+    score_before: float
+    score_after: float
+    seconds: float
+    interrupted: bool
 
 
 def fit_loop(

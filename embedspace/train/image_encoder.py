@@ -45,6 +45,7 @@ from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.progress import ProgressCallback, report
 from embedspace.train.fitting import (
     EpochCallback,
+    TrainingReport,
     check_fraction,
     fit_loop,
     grouped_loss,
@@ -77,20 +78,12 @@ class ImageEncoderSettings:
 
 
 @dataclass(frozen=True)
-class ImageEncoderReport:
-    """What training did: validation mean reciprocal rank@10 of the starting features and
-    of the epoch kept, on the held-out images."""
+class ImageEncoderReport(TrainingReport):
+    """``TrainingReport``, scored on held-out images, with the images counted."""
 
-    path: Path
     images: int
     groups: int
     validation_images: int
-    epochs_run: int
-    best_epoch: int
-    score_before: float
-    score_after: float
-    seconds: float
-    interrupted: bool
 
 
 def train_image_encoder(
@@ -212,12 +205,7 @@ def train_image_encoder(
             "images": len(groups),
             "groups": int(len(np.unique(groups))),
             "validation_images": int(len(valid)),
-            "validation_mrr_at_10_before": round(outcome.scores[0], 6),
-            "validation_mrr_at_10": round(outcome.best_score, 6),
-            "best_epoch": outcome.best_epoch,
-            "epochs_run": outcome.epochs_run,
-            "interrupted": outcome.interrupted,
-            "seconds": round(seconds, 1),
+            **outcome.summary(seconds),
         }
         rows = np.arange(min(4, len(images)))
         with torch.no_grad():
@@ -231,12 +219,7 @@ def train_image_encoder(
         images=len(groups),
         groups=int(len(np.unique(groups))),
         validation_images=int(len(valid)),
-        epochs_run=outcome.epochs_run,
-        best_epoch=outcome.best_epoch,
-        score_before=outcome.scores[0],
-        score_after=outcome.best_score,
-        seconds=seconds,
-        interrupted=outcome.interrupted,
+        **outcome.fields(seconds),
     )
 
 

@@ -34,6 +34,7 @@ from embedspace.io.outputs import current_umask
 from embedspace.progress import ProgressCallback
 from embedspace.train.fitting import (
     EpochCallback,
+    TrainingReport,
     check_fraction,
     fit_loop,
     grouped_loss,
@@ -87,20 +88,11 @@ class TextPairs:
 
 
 @dataclass(frozen=True)
-class TextEncoderReport:
-    """What training did: validation mean reciprocal rank@10 of the starting encoder and
-    of the epoch kept, on the held-out queries."""
+class TextEncoderReport(TrainingReport):
+    """``TrainingReport``, scored on held-out queries, with the pairs counted."""
 
-    path: Path
     pairs: int
     validation_pairs: int
-    epochs_run: int
-    best_epoch: int
-    steps: int
-    score_before: float
-    score_after: float
-    seconds: float
-    interrupted: bool
 
 
 def pairs_from_examples(
@@ -154,17 +146,11 @@ def pairs_from_labels(texts: Sequence[str], labels: Sequence[str], seed: int = 0
 
 
 def _linked(anchors: list[str], positives: list[str]) -> np.ndarray:
-    """Group ids: pairs sharing a query or a positive are one group (union-find)."""
-    parent: dict[str, str] = {}
+    """Group ids: pairs sharing a query or a positive are one group."""
+    from embedspace.io.training_data import connected
 
-    def root(name: str) -> str:
-        while parent.setdefault(name, name) != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for anchor, positive in zip(anchors, positives, strict=True):
-        parent[root("q:" + anchor)] = root("p:" + positive)
+    links = [("q:" + a, "p:" + p) for a, p in zip(anchors, positives, strict=True)]
+    root = connected(links)
     ids: dict[str, int] = {}
     return np.array([ids.setdefault(root("p:" + p), len(ids)) for p in positives], np.int64)
 
@@ -252,12 +238,7 @@ def train_text_encoder(
             "settings": asdict(settings),
             "pairs": len(pairs.anchors),
             "validation_pairs": int(len(valid)),
-            "validation_mrr_at_10_before": round(outcome.scores[0], 6),
-            "validation_mrr_at_10": round(outcome.best_score, 6),
-            "best_epoch": outcome.best_epoch,
-            "epochs_run": outcome.epochs_run,
-            "interrupted": outcome.interrupted,
-            "seconds": round(seconds, 1),
+            **outcome.summary(seconds),
         }
         sample = _domain_sample(pairs, settings.seed)
         _save(output, source, model, config, sample)
@@ -267,13 +248,7 @@ def train_text_encoder(
         path=output,
         pairs=len(pairs.anchors),
         validation_pairs=int(len(valid)),
-        epochs_run=outcome.epochs_run,
-        best_epoch=outcome.best_epoch,
-        steps=outcome.steps,
-        score_before=outcome.scores[0],
-        score_after=outcome.best_score,
-        seconds=seconds,
-        interrupted=outcome.interrupted,
+        **outcome.fields(seconds),
     )
 
 
