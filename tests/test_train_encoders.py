@@ -273,7 +273,7 @@ def test_a_space_notices_its_model_folder_was_trained_again(
     monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8 model 111"])
     with caplog.at_level("WARNING", logger="embedspace"):
         writes.warn_if_other_recipe(None, "faq", "./my-faq", "int8-s8 model 222")
-    assert "trained again" in caplog.text and "re-index" in caplog.text
+    assert "trained again" in caplog.text and "make a new space" in caplog.text
     caplog.clear()
     monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8"])
     with caplog.at_level("WARNING", logger="embedspace"):

@@ -235,3 +235,14 @@ def test_an_untrained_head_is_never_kept() -> None:
             learning_rate=0.1,
             keep_start=False,
         )
+
+
+def test_pk_batches_keep_each_group_in_chunks_of_two_or_more() -> None:
+    from embedspace.train.image_encoder import _pk_batches
+
+    groups = np.array([0] * 5 + [1] * 4 + [2])  # 5 = 4 + a lonely one; group 2 alone
+    batches = list(_pk_batches(groups, 8, 4, np.random.default_rng(0)))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(9))  # all but the single-row group
+    for batch in batches:
+        assert all(np.sum(groups[batch] == g) >= 2 for g in set(groups[batch].tolist()))

@@ -65,7 +65,8 @@ class TrainedImageEncoder(Encoder):
     def runtime_recipe(self) -> str:
         """``model`` and the start of the training id: spaces record it, so a folder
         trained again at the same path is noticed."""
-        return f"model {str(self.config().get('training_id', ''))[:12]}"
+        training = str(self.config().get("training_id", ""))[:12]
+        return f"model {training}" if training else ""
 
     def availability_error(self) -> EmbedspaceError | None:
         """``ModelNotAvailable`` when the ONNX file is missing, ``MissingExtra`` without

@@ -70,4 +70,5 @@ def trained_text_encoder(path: Path) -> OnnxTextEncoder:
 def model_tag(config: dict[str, Any]) -> str:
     """How a space tells this training of a folder from another one at the same path:
     ``model`` and the start of the training id (recorded with the recipe)."""
-    return f"model {str(config.get('training_id', ''))[:12]}"
+    training = str(config.get("training_id", ""))[:12]
+    return f"model {training}" if training else ""

@@ -43,7 +43,8 @@ def warn_if_other_recipe(connection: Any, name: str, encoder: str, here: str) ->
         # tag means the model folder was trained again at the same path.
         retrained = {r.partition(" ")[2] for r in stored} != {here.partition(" ")[2]}
         why = (
-            "the model at that path was trained again since; re-index the space with it"
+            "the model at that path was trained again since: its stored vectors are the old "
+            "model's; make a new space with it (or delete this one and index again)"
             if retrained
             else "this CPU's choice. Scores may differ by about 0.001; re-index for "
             "identical vectors, or use an fp32 encoder everywhere"

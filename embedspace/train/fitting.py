@@ -48,6 +48,7 @@ def held_out(
     rng = np.random.default_rng(seed)
     if not whole_groups:
         count = int(round(len(groups) * fraction)) if len(groups) >= 4 else 0
+        count = max(1, count) if fraction > 0 and len(groups) >= 4 else count
         order = rng.permutation(len(groups))
         return np.sort(order[count:]), np.sort(order[:count])
     unique = np.unique(groups)

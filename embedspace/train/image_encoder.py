@@ -40,7 +40,7 @@ from embedspace.encoders.trained_image import (
     OUTPUT,
     TrainedImageEncoder,
 )
-from embedspace.errors import InvalidInput
+from embedspace.errors import EmbedspaceError, InvalidInput
 from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.progress import ProgressCallback, report
 from embedspace.train.fitting import (
@@ -115,6 +115,19 @@ def train_image_encoder(
     torch.set_num_threads(cpu_count())
     started = time.perf_counter()
     try:
+        # Split and plan the batches first: refuse before minutes of feature extraction.
+        by_rows = len(np.unique(groups)) < 0.2 * len(groups)  # classes, not product pairs
+        train, valid = held_out(
+            groups, settings.validation, settings.seed, whole_groups=not by_rows
+        )
+        check = valid if len(valid) else train
+        rng = np.random.default_rng(settings.seed)
+        plan = list(_pk_batches(groups[train], settings.batch_size, settings.per_group, rng))
+        if not plan:
+            raise InvalidInput(
+                f"{len(train)} training images cannot make a batch of {settings.per_group} "
+                "images per class: give more images, or lower --per-group or --validation."
+            )
         network = _network(torch)
         tail = _Tail.make(torch, network, settings.unfreeze)
         inputs = _tail_inputs(torch, network, settings.unfreeze, images, on_progress)
@@ -124,11 +137,6 @@ def train_image_encoder(
             torch.nn.Linear(settings.hidden, settings.dim),
         )
         model = torch.nn.ModuleDict({"tail": tail, "head": head})
-        by_rows = len(np.unique(groups)) < 0.2 * len(groups)  # classes, not product pairs
-        train, valid = held_out(
-            groups, settings.validation, settings.seed, whole_groups=not by_rows
-        )
-        check = valid if len(valid) else train
         features = torch.from_numpy(inputs)
         labels_tensor = torch.from_numpy(groups)
 
@@ -151,14 +159,6 @@ def train_image_encoder(
                 ]
                 corpus = torch.cat(parts).numpy()
             return reciprocal_rank(corpus[check], groups[check], corpus, groups, skip=check)
-
-        rng = np.random.default_rng(settings.seed)
-        plan = list(_pk_batches(groups[train], settings.batch_size, settings.per_group, rng))
-        if not plan:
-            raise InvalidInput(
-                f"{len(train)} training images cannot make a batch of {settings.per_group} "
-                "images per class: give more images, or lower --per-group or --validation."
-            )
 
         def batches(epoch: int) -> Iterator[Any]:
             for batch in _pk_batches(groups[train], settings.batch_size, settings.per_group, rng):
@@ -280,7 +280,8 @@ def _pk_batches(
         cuts = list(range(per_group, len(rows), per_group))
         parts = np.split(rows, cuts)
         if len(parts) > 1 and len(parts[-1]) < 2:  # no lonely row: join the one before
-            parts[-2] = np.concatenate([parts[-2], parts.pop()])
+            lonely = parts.pop()
+            parts[-1] = np.concatenate([parts[-1], lonely])
         chunks += parts
     order = rng.permutation(len(chunks))
     batch: list[np.ndarray] = []
@@ -459,7 +460,7 @@ def _check_export(
     got = exported.session().run([OUTPUT], {INPUT: batch})[0]
     agreement = float(np.min(np.sum(trained * got, axis=1)))
     if not agreement >= 0.999:  # also NaN; fp16 inputs of unfrozen blocks cost ~1e-4
-        raise InvalidInput(
+        raise EmbedspaceError(
             "The exported image encoder does not match the trained weights; please report "
             "this with your torch and onnxruntime versions."
         )

@@ -106,7 +106,8 @@ def pairs_from_examples(
     for number, text in enumerate([*anchors, *positives], 1):
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput(f"Pair {(number - 1) % len(anchors) + 1} has an empty text.")
-    groups = _linked([a.strip().lower() for a in anchors], [p.strip() for p in positives])
+    # Compared as the model sees them: it lower-cases every text.
+    groups = _linked([a.strip().lower() for a in anchors], [p.strip().lower() for p in positives])
     negs: list[str | None] = list(negatives) if negatives is not None else [None] * len(anchors)
     return TextPairs(
         [a.strip() for a in anchors],
@@ -184,6 +185,9 @@ def train_text_encoder(
         train, valid = held_out(
             pairs.groups, settings.validation, settings.seed, whole_groups=not pairs.labelled
         )
+        if pairs.labelled:  # a held-out sentence must not be trained on as a positive
+            held = {pairs.anchors[i] for i in valid}
+            train = np.array([i for i in train if pairs.positives[i] not in held], np.int64)
         if len(train) < 2:
             raise InvalidInput(
                 f"Only {len(train)} pairs left to train on after holding out "
