@@ -77,6 +77,17 @@ def onnxruntime_stamp() -> str:
     return f"onnxruntime {stat.st_size} {stat.st_mtime_ns}"
 
 
+def wordpiece(folder: Path, max_tokens: int | None) -> Any:
+    """The lower-casing WordPiece tokenizer of ``folder/vocab.txt``, cutting texts to
+    ``max_tokens`` (``None``: never)."""
+    from tokenizers import BertWordPieceTokenizer
+
+    tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=True)
+    if max_tokens is not None:
+        tokenizer.enable_truncation(max_tokens)
+    return tokenizer
+
+
 class BertFolder:
     """The prepared graphs, recipe choice and encoders of one folder of BERT weights.
 
@@ -103,11 +114,7 @@ class BertFolder:
 
     def tokenizer(self) -> Any:
         """The folder's WordPiece tokenizer (lower-cased, truncated to ``max_tokens``)."""
-        from tokenizers import BertWordPieceTokenizer
-
-        tokenizer = BertWordPieceTokenizer(str(self.folder() / "vocab.txt"), lowercase=True)
-        tokenizer.enable_truncation(self.max_tokens)
-        return tokenizer
+        return wordpiece(self.folder(), self.max_tokens)
 
     def domain_texts(self) -> list[str]:
         """The folder's own sample of its training texts (``DOMAIN_TEXTS``), if it has one."""

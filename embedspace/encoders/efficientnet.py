@@ -75,23 +75,55 @@ def prepared_model() -> Path:
     return prepared_file(
         "efficientnet-lite0",
         key,
-        lambda temp: _export(weights, temp),
+        _export,
         what="efficientnet-lite0 model",
     )
 
 
-def _export(weights: Path, target: Path) -> None:
+def torch_network(task: str = "Preparing efficientnet-lite0 (a one-time export)") -> Any:
+    """The EfficientNet-Lite0 torch network with the shipped ImageNet weights, in eval mode;
+    ``MissingExtra`` (naming ``task``) without torch or the network package."""
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise MissingExtra(task, "torch", "torch") from None
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints; our stdout is for results
+        network = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=str(weights_file())
+        )
+    network.eval()
+    return network
+
+
+def export_onnx(torch: Any, module: Any, target: Path, outputs: tuple[str, ...]) -> None:
+    """Export ``module`` (pixels ``(n, 3, 224, 224)`` in, ``outputs`` out) to ONNX.
+
+    The TorchScript exporter: the dynamo one needs onnxscript, and these networks are plain
+    convolutions, which the classic exporter handles exactly (max error ~1e-5)."""
+    sample = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (sample,),
+            str(target),
+            input_names=["pixels"],
+            output_names=list(outputs),
+            dynamic_axes={"pixels": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _export(target: Path) -> None:
+    """Write the features + logits graph of the shipped weights to ``target``."""
     try:
         import torch
-        from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         raise MissingExtra(
             "Preparing efficientnet-lite0 (a one-time export)", "torch", "torch"
         ) from None
-
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints; our stdout is for results
-        network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
-    network.eval()
+    network = torch_network()
 
     class FeaturesAndLogits(torch.nn.Module):  # type: ignore[misc]
         def __init__(self, inner: Any) -> None:
@@ -102,25 +134,7 @@ def _export(weights: Path, target: Path) -> None:
             features = self.inner.extract_features(pixels).mean((2, 3))
             return features, self.inner._fc(features)
 
-    sample = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    # The TorchScript exporter: the dynamo one needs onnxscript, and this network is plain
-    # convolutions, which the classic exporter handles exactly (max error ~1e-5).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _export_call(torch, FeaturesAndLogits(network).eval(), sample, target)
-
-
-def _export_call(torch: Any, module: Any, sample: Any, target: Path) -> None:
-    torch.onnx.export(
-        module,
-        (sample,),
-        str(target),
-        input_names=["pixels"],
-        output_names=["features", "logits"],
-        dynamic_axes={"pixels": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(torch, FeaturesAndLogits(network).eval(), target, ("features", "logits"))
 
 
 def pixels(image: Any) -> np.ndarray:

@@ -20,7 +20,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from embedspace.encoders.bert_folder import BertFolder
+from embedspace.encoders.bert_folder import BertFolder, wordpiece
 from embedspace.encoders.onnx_text import OnnxTextEncoder
 from embedspace.encoders.recipe import Choice
 from embedspace.errors import ModelNotAvailable
@@ -62,9 +62,7 @@ _SHIPPED = BertFolder(
 def plain_tokenizer() -> Any:
     """MiniLM's WordPiece tokenizer without special tokens or truncation (for the static
     encoder distilled from it, which reads every token)."""
-    from tokenizers import BertWordPieceTokenizer
-
-    tokenizer = BertWordPieceTokenizer(str(_model_dir() / "vocab.txt"), lowercase=True)
+    tokenizer = wordpiece(_model_dir(), None)
     tokenizer.post_processor = None  # no [CLS] / [SEP]
     return tokenizer
 

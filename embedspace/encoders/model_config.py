@@ -19,3 +19,11 @@ def read_model_config(file: Path, expected_format: str, kind: str) -> dict[str, 
     if not isinstance(config, dict) or config.get("format") != expected_format:
         raise EmbedspaceError(f"{file} is not an embedspace {kind}.")
     return config
+
+
+def model_tag(config: dict[str, Any]) -> str:
+    """How a space tells one training of a model folder from another at the same path:
+    ``model`` and the start of the config's training id (``""`` without one). Spaces
+    record it with the recipe."""
+    training = str(config.get("training_id", ""))[:12]
+    return f"model {training}" if training else ""

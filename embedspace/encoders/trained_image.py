@@ -20,7 +20,7 @@ import numpy as np
 from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.efficientnet import IMAGE_SIZE, pixels
-from embedspace.encoders.model_config import read_model_config
+from embedspace.encoders.model_config import model_tag, read_model_config
 from embedspace.errors import EmbedspaceError, MissingExtra, ModelNotAvailable
 
 CONFIG_FILE = "image_encoder.json"
@@ -65,8 +65,7 @@ class TrainedImageEncoder(Encoder):
     def runtime_recipe(self) -> str:
         """``model`` and the start of the training id: spaces record it, so a folder
         trained again at the same path is noticed."""
-        training = str(self.config().get("training_id", ""))[:12]
-        return f"model {training}" if training else ""
+        return model_tag(self.config())
 
     def availability_error(self) -> EmbedspaceError | None:
         """``ModelNotAvailable`` when the ONNX file is missing, ``MissingExtra`` without

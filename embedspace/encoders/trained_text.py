@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from embedspace.encoders.bert_folder import BertFolder
-from embedspace.encoders.model_config import read_model_config
+from embedspace.encoders.model_config import model_tag, read_model_config
 from embedspace.encoders.onnx_text import OnnxTextEncoder
 
 CONFIG_FILE = "text_encoder.json"
@@ -65,10 +65,3 @@ def trained_text_encoder(path: Path) -> OnnxTextEncoder:
         dim=int(config["dim"]),
         tag=model_tag(config),
     )
-
-
-def model_tag(config: dict[str, Any]) -> str:
-    """How a space tells this training of a folder from another one at the same path:
-    ``model`` and the start of the training id (recorded with the recipe)."""
-    training = str(config.get("training_id", ""))[:12]
-    return f"model {training}" if training else ""

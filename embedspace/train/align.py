@@ -23,9 +23,10 @@ import numpy as np
 from embedspace.encoders.aligned import CONFIG_FILE, FORMAT, WEIGHTS_FILE, AlignedEncoder
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.registry import get as get_encoder
-from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput
 from embedspace.io.folders import check_replaceable, write_atomically
 from embedspace.progress import ProgressCallback, legacy_progress
+from embedspace.train.fitting import torch_module
 
 log = logging.getLogger("embedspace")
 KIND = "an alignment model"
@@ -143,10 +144,7 @@ def _fit(
     settings: AlignSettings,
     on_epoch: Callable[[int, float, float], None] | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtra("Training an alignment", "torch", "torch") from None
+    torch = torch_module("Training an alignment")
 
     torch.manual_seed(settings.seed)
     generator = np.random.default_rng(settings.seed)

@@ -17,12 +17,9 @@ checked against the trained weights, and loads as an encoder (``trained_image``)
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +29,7 @@ import numpy as np
 
 from embedspace.config import cpu_count
 from embedspace.encoders.base import Encoder
+from embedspace.encoders.efficientnet import export_onnx
 from embedspace.encoders.trained_image import (
     CONFIG_FILE,
     FORMAT,
@@ -128,7 +126,7 @@ def train_image_encoder(
                 f"{len(train)} training images cannot make a batch of {settings.per_group} "
                 "images per class: give more images, or lower --per-group or --validation."
             )
-        network = _network(torch)
+        network = _network()
         tail = _Tail.make(torch, network, settings.unfreeze)
         inputs = _tail_inputs(torch, network, settings.unfreeze, images, on_progress)
         head = torch.nn.Sequential(
@@ -296,14 +294,11 @@ def _pk_batches(
         yield np.concatenate(batch)
 
 
-def _network(torch: Any) -> Any:
-    from efficientnet_lite_pytorch import EfficientNet
+def _network() -> Any:
+    """EfficientNet-Lite0 with every weight frozen (``_Tail`` unfreezes its part)."""
+    from embedspace.encoders.efficientnet import torch_network
 
-    from embedspace.encoders.efficientnet import weights_file
-
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints; our stdout is for results
-        network = EfficientNet.from_pretrained(BASE, weights_path=str(weights_file()))
-    network.eval()
+    network = torch_network("Training an image encoder")
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     return network
@@ -374,7 +369,7 @@ def _tail_inputs(
 
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "trunk.onnx"
-        _export(torch, _trunk(torch, network, unfreeze), file, "trunk")
+        export_onnx(torch, _trunk(torch, network, unfreeze), file, ("trunk",))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_count()
         session = onnxruntime.InferenceSession(
@@ -410,25 +405,6 @@ def _whole(torch: Any, network: Any, unfreeze: int, tail: Any, head: Any) -> Any
     return Whole().eval()
 
 
-def _export(torch: Any, module: Any, target: Path, output: str) -> None:
-    # The TorchScript exporter, as for efficientnet-lite0 itself (plain convolutions).
-    from embedspace.encoders.efficientnet import IMAGE_SIZE
-
-    sample = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (sample,),
-            str(target),
-            input_names=[INPUT],
-            output_names=[output],
-            dynamic_axes={INPUT: {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-
-
 def _save(
     torch: Any,
     path: Path,
@@ -441,7 +417,7 @@ def _save(
     the exported graph must give the vectors training computed (``trained``)."""
 
     def fill(temp: Path) -> None:
-        _export(torch, whole, temp / MODEL_FILE, OUTPUT)
+        export_onnx(torch, whole, temp / MODEL_FILE, (OUTPUT,))
         (temp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         _check_export(TrainedImageEncoder(temp), sample, trained)
 
@@ -452,12 +428,7 @@ def _save(
 def _check_export(
     exported: TrainedImageEncoder, sample: Sequence[Any], trained: np.ndarray
 ) -> None:
-    from embedspace.encoders.efficientnet import pixels
-    from embedspace.io.images import load_image
-
-    images = [load_image(i, min_side=224) if isinstance(i, str | Path) else i for i in sample]
-    batch = np.stack([pixels(image.convert("RGB")) for image in images])
-    got = exported.session().run([OUTPUT], {INPUT: batch})[0]
+    got = exported.encode_images(list(sample))
     agreement = float(np.min(np.sum(trained * got, axis=1)))
     if not agreement >= 0.999:  # also NaN; fp16 inputs of unfrozen blocks cost ~1e-4
         raise EmbedspaceError(

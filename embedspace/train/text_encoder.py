@@ -305,10 +305,9 @@ def _load(torch: Any, folder: Path) -> Any:
 
 
 def _tokenizer(folder: Path, max_tokens: int) -> Any:
-    from tokenizers import BertWordPieceTokenizer
+    from embedspace.encoders.bert_folder import wordpiece
 
-    tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=True)
-    tokenizer.enable_truncation(max_tokens)
+    tokenizer = wordpiece(folder, max_tokens)
     tokenizer.enable_padding()
     return tokenizer
 

@@ -46,9 +46,10 @@ from embedspace.encoders.two_tower import (
     feature_arrays,
     infer_specs,
 )
-from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.errors import InvalidInput
 from embedspace.io.interactions import Interactions
 from embedspace.progress import ProgressCallback, report
+from embedspace.train.fitting import torch_module
 from embedspace.train.histories import Histories, chosen_rows
 from embedspace.train.recs_eval import (
     Catalogue,
@@ -228,10 +229,7 @@ def _evaluate(
 @contextmanager
 def _torch_threads(count: int) -> Iterator[None]:
     """Run torch on ``count`` threads inside the block; the previous number after it."""
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtra("Training a two-tower model", "torch", "torch") from None
+    torch = torch_module("Training a two-tower model")
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
