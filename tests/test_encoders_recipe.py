@@ -59,36 +59,55 @@ def _measuring(results: dict[str, Trial]) -> tuple[list[str], object]:
     return tried, measure
 
 
+GOOD_ROWS = Trial("int8-rows", 0.9992, 0.998, 2.3)
+LOSSY_ROWS = Trial("int8-rows", 0.9987, 0.996, 2.3)  # below the 0.999 mean floor
 GOOD_S8 = Trial("int8-s8", 0.9994, 0.997, 1.5)
 SATURATED_S8 = Trial("int8-s8", 0.986, 0.977, 1.5)  # what AVX2 does to u8 x s8
+GOOD_ROWS_U8 = Trial("int8-rows-u8", 0.9992, 0.998, 2.0)
+SLOW_ROWS_U8 = Trial("int8-rows-u8", 0.9992, 0.998, 1.05)
 GOOD_U8 = Trial("int8-u8", 0.9994, 0.997, 1.3)
 SLOW_U8 = Trial("int8-u8", 0.9994, 0.997, 1.02)
+EVERY = {t.recipe: t for t in (GOOD_ROWS, GOOD_S8, GOOD_ROWS_U8, GOOD_U8)}
 
 
-def test_vnni_takes_u8s8_when_it_measures_well() -> None:
-    tried, measure = _measuring({"int8-s8": GOOD_S8, "int8-u8": GOOD_U8})
+def test_vnni_takes_every_matmul_in_int8_when_it_measures_well() -> None:
+    tried, measure = _measuring(EVERY)
     choice = choose(VNNI, measure)  # type: ignore[arg-type]
-    assert choice.recipe == "int8-s8" and tried == ["int8-s8"]
+    assert choice.recipe == "int8-rows" and tried == ["int8-rows"]
 
 
-def test_vnni_falls_back_to_u8u8_when_u8s8_is_inaccurate() -> None:
-    tried, measure = _measuring({"int8-s8": SATURATED_S8, "int8-u8": GOOD_U8})
+def test_vnni_falls_back_to_per_tensor_u8s8_when_per_row_is_inaccurate() -> None:
+    tried, measure = _measuring({**EVERY, "int8-rows": LOSSY_ROWS})
     choice = choose(VNNI, measure)  # type: ignore[arg-type]
-    assert choice.recipe == "int8-u8" and tried == ["int8-s8", "int8-u8"]
+    assert choice.recipe == "int8-s8" and tried == ["int8-rows", "int8-s8"]
+    assert "int8-rows: cosine to fp32 0.99870 mean" in choice.explain()
+
+
+def test_vnni_falls_back_to_u8u8_when_both_u8s8_recipes_are_inaccurate() -> None:
+    tried, measure = _measuring({**EVERY, "int8-rows": LOSSY_ROWS, "int8-s8": SATURATED_S8})
+    choice = choose(VNNI, measure)  # type: ignore[arg-type]
+    assert choice.recipe == "int8-u8" and tried == ["int8-rows", "int8-s8", "int8-u8"]
     assert "int8-s8: cosine to fp32 0.98600 mean" in choice.explain()
 
 
 @pytest.mark.parametrize("machine_class", [AVX2, AVX512, ARM64, X86_OLD])
 def test_without_vnni_u8s8_is_never_tried(machine_class: str) -> None:
-    tried, measure = _measuring({"int8-s8": GOOD_S8, "int8-u8": GOOD_U8})
+    tried, measure = _measuring(EVERY)
     choice = choose(machine_class, measure)  # type: ignore[arg-type]
-    assert choice.recipe == "int8-u8" and tried == ["int8-u8"]
+    assert choice.recipe == "int8-rows-u8" and tried == ["int8-rows-u8"]
+
+
+def test_without_vnni_per_tensor_u8u8_follows_a_slow_per_row_recipe() -> None:
+    tried, measure = _measuring({"int8-rows-u8": SLOW_ROWS_U8, "int8-u8": GOOD_U8})
+    choice = choose(AVX2, measure)  # type: ignore[arg-type]
+    assert choice.recipe == "int8-u8" and tried == ["int8-rows-u8", "int8-u8"]
+    assert "int8-rows-u8: only 1.05x the speed of fp32" in choice.explain()
 
 
 def test_an_int8_recipe_that_is_not_faster_gives_way_to_fp32() -> None:
-    tried, measure = _measuring({"int8-u8": SLOW_U8})
+    tried, measure = _measuring({"int8-rows-u8": SLOW_ROWS_U8, "int8-u8": SLOW_U8})
     choice = choose(AVX2, measure)  # type: ignore[arg-type]
-    assert choice.recipe == "fp32" and tried == ["int8-u8"]
+    assert choice.recipe == "fp32" and tried == ["int8-rows-u8", "int8-u8"]
     assert "only 1.02x the speed of fp32" in choice.explain()
 
 
@@ -106,10 +125,10 @@ def test_a_choice_round_trips_through_json() -> None:
 
 def test_a_candidate_that_fails_to_run_gives_way_to_the_next() -> None:
     def measure(name: str) -> Trial:
-        if name == "int8-s8":
-            raise RuntimeError("Could not find an implementation for MatMulInteger\nmore")
-        return GOOD_U8
+        if name == "int8-rows":
+            raise RuntimeError("Could not find an implementation for QuantizeLinear\nmore")
+        return EVERY[name]
 
     choice = choose(VNNI, measure)
-    assert choice.recipe == "int8-u8"
-    assert "int8-s8: failed: Could not find an implementation" in choice.explain()
+    assert choice.recipe == "int8-s8"
+    assert "int8-rows: failed: Could not find an implementation" in choice.explain()

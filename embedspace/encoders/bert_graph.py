@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from embedspace.encoders.row_int8 import GELU_FLOOR, RowInt8
+
 OPSET = 17
 IR_VERSION = 8  # ONNX 1.13+ format, read by every onnxruntime since 1.14
 
@@ -54,6 +56,8 @@ def build(
     *,
     smooth: dict[str, np.ndarray] | None = None,
     expose: tuple[str, ...] = (),
+    row_int8: bool = False,
+    signed_weights: bool = True,
 ) -> Any:
     """Return an ``onnx.ModelProto`` computing BERT's ``last_hidden_state``.
 
@@ -62,6 +66,8 @@ def build(
     ``ffn_input(i)``) to per-channel scales ``s``: the graph divides that activation by ``s``
     and multiplies the rows of the weights it feeds by ``s`` (same result, smaller
     activation outliers for int8). ``expose`` adds named intermediate tensors as outputs.
+    ``row_int8`` writes every dense layer as a per-row int8 matmul (``row_int8`` module;
+    ``signed_weights`` as there).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -82,10 +88,17 @@ def build(
         beta = const(f"{prefix}.bias", weights[f"{prefix}.bias"])
         return node("LayerNormalization", [x, gamma, beta], out, axis=-1, epsilon=shape.eps)
 
-    def dense(x: str, prefix: str, out: str, scale: np.ndarray | None = None) -> str:
+    rows = RowInt8(node, const, signed_weights) if row_int8 else None
+
+    def dense(
+        x: str, prefix: str, out: str, scale: np.ndarray | None = None, floor: float | None = None
+    ) -> str:
         matrix = weights[f"{prefix}.weight"].T.astype(np.float32)  # (in, out)
         if scale is not None:
             matrix = matrix * scale[:, None]
+        if rows is not None:
+            bias = weights[f"{prefix}.bias"].astype(np.float32)
+            return rows.dense(x, matrix, bias, out, leading, floor=floor)
         product = node("MatMul", [x, const(f"{prefix}.weight_t", matrix)], f"{out}.matmul")
         return node("Add", [product, const(f"{prefix}.bias", weights[f"{prefix}.bias"])], out)
 
@@ -135,6 +148,12 @@ def build(
         "Add", [node("Add", [words, position_vectors], "words_positions"), types], "embeddings_sum"
     )
     hidden = norm(summed, "embeddings.LayerNorm", attention_input(0))
+    leading = node(  # (batch, length, -1): the shape of a dense layer's output
+        "Concat",
+        ["ids_shape", const("minus_one", np.array([-1], np.int64))],
+        "dense_output_shape",
+        axis=0,
+    )
 
     # Additive mask: 0 for tokens, -10000 for padding, broadcast over heads and queries.
     mask_float = node("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
@@ -198,7 +217,7 @@ def build(
             [product, const(f"half_{layer}", np.array(0.5, dtype=np.float32))],
             f"layer{layer}.gelu",
         )
-        down = dense(gelu, f"{prefix}.output.dense", f"layer{layer}.ffn_down")
+        down = dense(gelu, f"{prefix}.output.dense", f"layer{layer}.ffn_down", floor=GELU_FLOOR)
         residual = node("Add", [down, middle], f"layer{layer}.ffn_residual")
         out_name = attention_input(layer + 1) if layer + 1 < shape.layers else "last_hidden_state"
         hidden = norm(residual, f"{prefix}.output.LayerNorm", out_name)
@@ -214,8 +233,9 @@ def build(
     ]
     outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in expose]
     graph = helper.make_graph(nodes, "bert", ints, outputs, inits)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="embedspace"
-    )
+    opsets = [helper.make_opsetid("", OPSET)]
+    if row_int8:
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="embedspace")
     model.ir_version = IR_VERSION  # what onnxruntime reads (newer onnx writes newer by default)
     return model

@@ -90,6 +90,7 @@ def quantized_model(
     target: Path,
     *,
     signed_weights: bool = True,
+    per_row: bool = False,
     alpha: float = ALPHA,
 ) -> None:
     """Write the smoothed, int8-quantized graph to ``target`` (not atomically: callers write
@@ -97,10 +98,17 @@ def quantized_model(
 
     ``signed_weights`` stores int8 weights (u8 x s8 matmuls, exact only with VNNI);
     ``False`` stores uint8 weights (u8 x u8 matmuls, exact on every x86-64 CPU; see
-    ``encoders.cpu``)."""
+    ``encoders.cpu``). ``per_row`` makes every matmul int8 with a scale per activation row
+    (``row_int8``) instead of the dynamic per-tensor int8 of ``QUANTIZED`` alone."""
     scales = smoothing_scales(
         weights, shape, activation_ranges(weights, shape, batches), alpha=alpha
     )
+    if per_row:
+        import onnx
+
+        model = build(weights, shape, smooth=scales, row_int8=True, signed_weights=signed_weights)
+        onnx.save(model, target)
+        return
     model = build(weights, shape, smooth=scales)
     quantize = [
         f"layer{layer}.{part}.matmul" for layer in range(shape.layers) for part in QUANTIZED

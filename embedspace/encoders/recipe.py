@@ -27,9 +27,22 @@ class Recipe:
     name: str
     description: str
     signed_weights: bool | None
+    per_row: bool = False
 
 
 RECIPES = {
+    "int8-rows": Recipe(
+        "int8-rows",
+        "every matmul int8, a scale per token row, uint8 x int8 (exact with VNNI)",
+        True,
+        per_row=True,
+    ),
+    "int8-rows-u8": Recipe(
+        "int8-rows-u8",
+        "every matmul int8, a scale per token row, uint8 x uint8 (exact on x86-64)",
+        False,
+        per_row=True,
+    ),
     "int8-s8": Recipe("int8-s8", "SmoothQuant int8, uint8 x int8 matmuls (exact with VNNI)", True),
     "int8-u8": Recipe(
         "int8-u8", "SmoothQuant int8, uint8 x uint8 matmuls (exact on x86-64 without VNNI)", False
@@ -40,11 +53,11 @@ RECIPES = {
 # Fastest first. Without VNNI, uint8 x int8 saturates 16-bit sums (vpmaddubsw), so int8-s8
 # is never tried there; ARM64's kernels accumulate in 32 bits, which the measurement checks.
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    VNNI: ("int8-s8", "int8-u8"),
-    AVX512: ("int8-u8",),
-    AVX2: ("int8-u8",),
-    ARM64: ("int8-u8",),
-    X86_OLD: ("int8-u8",),  # also x86 whose flags are unknown (no /proc/cpuinfo)
+    VNNI: ("int8-rows", "int8-s8", "int8-u8"),
+    AVX512: ("int8-rows-u8", "int8-u8"),
+    AVX2: ("int8-rows-u8", "int8-u8"),
+    ARM64: ("int8-rows-u8", "int8-u8"),
+    X86_OLD: ("int8-rows-u8", "int8-u8"),  # also x86 whose flags are unknown (no /proc/cpuinfo)
     OTHER: (),
 }
 
