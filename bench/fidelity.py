@@ -1,6 +1,6 @@
 """Fidelity of every minilm-l6 recipe on this CPU, and which one this CPU chose.
 
-Each recipe (``int8-s8``, ``int8-u8``, ``fp32``) embeds the same real sentences (Lee news
+Each recipe (``int8-rows``, ``int8-rows-u8``, ``int8-s8``, ``int8-u8``, ``fp32``) embeds the same real sentences (Lee news
 corpus + English Wikipedia from gensim's test data); the table gives the cosine to the
 fp32 graph (which matches sentence-transformers to float error, see
 tests/test_encoders_real.py), mean / min / 1st percentile, and the share of each text's 10
@@ -60,6 +60,9 @@ def _row(label: str, cosines: np.ndarray, knn: str, same: str) -> str:
     )
 
 
+INT8 = ("int8-rows", "int8-rows-u8", "int8-s8", "int8-u8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sentences", type=int, default=5000)
@@ -68,7 +71,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # inside qemu: embed and save, nothing else
-        vectors = _embed(["int8-s8", "int8-u8", "fp32"], _texts(args.sentences)[: args.emulated])
+        vectors = _embed([*INT8, "fp32"], _texts(args.sentences)[: args.emulated])
         np.savez(args.child, **vectors)
         return
 
@@ -76,7 +79,7 @@ def main() -> None:
     from embedspace.encoders.minilm import chosen_recipe
 
     texts = _texts(args.sentences)
-    vectors = _embed(["fp32", "int8-s8", "int8-u8"], texts)
+    vectors = _embed(["fp32", *INT8], texts)
     print(f"# minilm-l6 fidelity by recipe — {machine()}, class {cpu_class()}")
     print(f"# chosen here: {chosen_recipe().explain()}")
     print()
@@ -85,7 +88,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     reference = vectors["fp32"]
-    for name in ("int8-s8", "int8-u8"):
+    for name in INT8:
         cosines = (vectors[name] * reference).sum(axis=1)
         knn = f"{_knn_kept(vectors[name], reference):.3f}"
         print(_row(f"{name} (this CPU, {cpu_class()})", cosines, knn, "—"))
@@ -103,8 +106,8 @@ def main() -> None:
             emulated = dict(np.load(out))
         # int8 vectors depend on their batch (one activation scale per batch): compare with
         # this machine's vectors of the same texts, embedded in the same batches.
-        native = _embed(["int8-s8", "int8-u8"], texts[: args.emulated])
-        for name in ("int8-s8", "int8-u8"):
+        native = _embed(list(INT8), texts[: args.emulated])
+        for name in INT8:
             cosines = (emulated[name] * emulated["fp32"]).sum(axis=1)
             same = np.abs(emulated[name] - native[name]).max()
             label = f"{name} (qemu {args.emulate})"

@@ -67,8 +67,8 @@ def test_python_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     identifier, score, *_ = printed.getvalue().split()
-    # fp32 gives 0.268; the int8 recipes chosen per CPU stay within 0.001 of it.
-    assert identifier == "dale-1" and abs(float(score) - 0.268) <= 0.002
+    # The README shows int8-rows' 0.264; fp32 and the per-tensor int8 recipes give 0.268.
+    assert identifier == "dale-1" and 0.262 <= float(score) <= 0.270
 
 
 # Each bash block is run by the test that names its marker; the quick start's install and

@@ -136,8 +136,9 @@ class BertFolder:
         return "|".join([*parts, self.identity] if self.identity else parts)
 
     def prepared_model(self, variant: str) -> Path:
-        """The ONNX file of recipe ``variant`` (``"int8-s8"``, ``"int8-u8"`` or
-        ``"fp32"``; ``"int8"`` means the recipe chosen for this CPU), written on first use."""
+        """The ONNX file of recipe ``variant`` (a name in ``recipe.RECIPES``, e.g.
+        ``"int8-rows"`` or ``"fp32"``; ``"int8"`` means the recipe chosen for this CPU),
+        written on first use."""
         if variant == "int8":
             variant = self.chosen_recipe().recipe
         if variant not in RECIPES:

@@ -73,8 +73,9 @@ def weights_key() -> str:
 
 
 def prepared_model(variant: str) -> Path:
-    """The ONNX file of recipe ``variant`` (``"int8-s8"``, ``"int8-u8"`` or ``"fp32"``;
-    ``"int8"`` means the recipe chosen for this CPU), written on first use."""
+    """The ONNX file of recipe ``variant`` (a name in ``recipe.RECIPES``, e.g.
+    ``"int8-rows"`` or ``"fp32"``; ``"int8"`` means the recipe chosen for this CPU),
+    written on first use."""
     return _SHIPPED.prepared_model(variant)
 
 

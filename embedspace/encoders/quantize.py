@@ -8,6 +8,8 @@ weight rows it meets by ``s``: the product is unchanged, the outliers move into 
 weights, which are quantized per channel. Applied to the query, key and feed-forward-in
 matmuls (~45% of the work); the other matmuls stay fp32. onnxruntime's ``quantize_dynamic``
 does the int8 conversion; the scales come from calibration text run through the fp32 graph.
+With ``per_row`` the same scales feed ``row_int8`` instead, which makes all six matmuls of
+a layer int8 with one activation scale per token row (the ``int8-rows`` recipes).
 
 Whether the int8 kernels are exact depends on the CPU (``encoders.cpu``), so ``minilm``
 measures each recipe on the machine before using it (``encoders.recipe``).
