@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from embedspace.encoders.bert_graph import BertShape, build
+from embedspace.encoders.graph_parts import GraphParts
 from embedspace.encoders.row_int8 import GELU_FLOOR, RowInt8
 
 onnx = pytest.importorskip("onnx")
@@ -16,18 +17,10 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def _dense_graph(matrix: np.ndarray, bias: np.ndarray, signed: bool, floor: float | None) -> Any:
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-        return output
+    parts = GraphParts()
+    const, node = parts.const, parts.node
 
     batch_length = node(  # x's (batch, length), then -1 for the output's width
         "Slice",
@@ -40,14 +33,14 @@ def _dense_graph(matrix: np.ndarray, bias: np.ndarray, signed: bool, floor: floa
     )
     minus_one = const("minus_one", np.array([-1], np.int64))
     leading = node("Concat", [batch_length, minus_one], "out_shape", axis=0)
-    rows = RowInt8(node, const, signed_weights=signed)
+    rows = RowInt8(parts, signed_weights=signed)
     rows.dense("x", matrix, bias, "y", leading, floor=floor)
     graph = helper.make_graph(
-        nodes,
+        parts.nodes,
         "dense",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", matrix.shape[0]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        inits,
+        parts.inits,
     )
     model = helper.make_model(
         graph,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from embedspace.encoders.graph_parts import GraphParts
 from embedspace.encoders.row_int8 import GELU_FLOOR, RowInt8
 
 OPSET = 17
@@ -69,26 +70,18 @@ def build(
     ``row_int8`` writes every dense layer as a per-row int8 matmul (``row_int8`` module;
     ``signed_weights`` as there).
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
+    parts = GraphParts()
+    const, node = parts.const, parts.node
     smooth = smooth or {}
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-        return output
 
     def norm(x: str, prefix: str, out: str) -> str:
         gamma = const(f"{prefix}.weight", weights[f"{prefix}.weight"])
         beta = const(f"{prefix}.bias", weights[f"{prefix}.bias"])
         return node("LayerNormalization", [x, gamma, beta], out, axis=-1, epsilon=shape.eps)
 
-    rows = RowInt8(node, const, signed_weights) if row_int8 else None
+    rows = RowInt8(parts, signed_weights) if row_int8 else None
 
     def dense(
         x: str, prefix: str, out: str, scale: np.ndarray | None = None, floor: float | None = None
@@ -232,7 +225,7 @@ def build(
         )
     ]
     outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in expose]
-    graph = helper.make_graph(nodes, "bert", ints, outputs, inits)
+    graph = helper.make_graph(parts.nodes, "bert", ints, outputs, parts.inits)
     opsets = [helper.make_opsetid("", OPSET)]
     if row_int8:
         opsets.append(helper.make_opsetid("com.microsoft", 1))

@@ -21,26 +21,23 @@ wrong values when a bias was given (checked against numpy), so the bias is a sep
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedspace.encoders.graph_parts import GraphParts
+
 GELU_FLOOR = -0.17  # erf-GELU's minimum is -0.16997 (at x = -0.75)
 MICROSOFT = "com.microsoft"
-
-Node = Callable[..., str]
-Const = Callable[[str, np.ndarray], str]
 
 
 @dataclass
 class RowInt8:
-    """Emits per-row int8 matmuls into a graph being built (``node`` and ``const`` are the
-    builder's own helpers). ``signed_weights``: int8 weights (u8 x s8 kernels, exact with
-    VNNI) or uint8 weights with zero point 128 (u8 x u8, exact on every x86-64 CPU)."""
+    """Emits per-row int8 matmuls into the graph ``parts`` being written.
+    ``signed_weights``: int8 weights (u8 x s8 kernels, exact with VNNI) or uint8 weights
+    with zero point 128 (u8 x u8, exact on every x86-64 CPU)."""
 
-    node: Node
-    const: Const
+    parts: GraphParts
     signed_weights: bool = True
     _rows: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
@@ -63,29 +60,30 @@ class RowInt8:
         scale[scale == 0] = 1.0
         levels = np.clip(np.round(matrix / scale), -127, 127)
         if self.signed_weights:
-            weight = self.const(f"{out}.int8", levels.astype(np.int8))
-            weight_zero = self.const(f"{out}.int8_zero", np.zeros(outputs, np.int8))
+            weight = self.parts.const(f"{out}.int8", levels.astype(np.int8))
+            weight_zero = self.parts.const(f"{out}.int8_zero", np.zeros(outputs, np.int8))
         else:
-            weight = self.const(f"{out}.uint8", (levels + 128).astype(np.uint8))
-            weight_zero = self.const(f"{out}.uint8_zero", np.full(outputs, 128, np.uint8))
+            weight = self.parts.const(f"{out}.uint8", (levels + 128).astype(np.uint8))
+            weight_zero = self.parts.const(f"{out}.uint8_zero", np.full(outputs, 128, np.uint8))
         if floor is not None:  # (x - floor) was quantized: add back floor x colsum
             bias = bias + floor * matrix.sum(axis=0)
-        product = self.node(
+        product = self.parts.node(
             "MatMulIntegerToFloat",
-            [rows, weight, row_scale, self.const(f"{out}.scale", scale.astype(np.float32))]
+            [rows, weight, row_scale, self.parts.const(f"{out}.scale", scale.astype(np.float32))]
             + [zero, weight_zero],
             f"{out}.int8_matmul",
             domain=MICROSOFT,
         )
-        shaped = self.node("Reshape", [product, leading], f"{out}.int8_shaped")
-        return self.node("Add", [shaped, self.const(f"{out}.bias", bias.astype(np.float32))], out)
+        shaped = self.parts.node("Reshape", [product, leading], f"{out}.int8_shaped")
+        bias_name = self.parts.const(f"{out}.bias", bias.astype(np.float32))
+        return self.parts.node("Add", [shaped, bias_name], out)
 
     def _quantized(self, x: str, width: int, floor: float | None) -> tuple[str, str, str]:
         """``x`` as uint8 rows ``(rows, width)``, their scales ``(rows, 1)`` and zero point;
         made once per tensor (the query, key and value matmuls share theirs)."""
         if x in self._rows:
             return self._rows[x]
-        node, const = self.node, self.const
+        node, const = self.parts.node, self.parts.const
         if floor is None:  # symmetric: |x| <= 127 steps either side of 128
             peak = node("ReduceMax", [node("Abs", [x], f"{x}.abs")], f"{x}.peak", axes=[-1])
             steps, zero_value = 127.0, 128
