@@ -104,8 +104,8 @@ def main() -> None:
                 env=os.environ.copy(),
             )
             emulated = dict(np.load(out))
-        # int8 vectors depend on their batch (one activation scale per batch): compare with
-        # this machine's vectors of the same texts, embedded in the same batches.
+        # The per-tensor int8 recipes' vectors depend on their batch (one activation scale
+        # per batch): compare with this machine's vectors of the same texts, same batches.
         native = _embed(list(INT8), texts[: args.emulated])
         for name in INT8:
             cosines = (emulated[name] * emulated["fp32"]).sum(axis=1)

@@ -91,10 +91,22 @@ def test_vnni_falls_back_to_u8u8_when_both_u8s8_recipes_are_inaccurate() -> None
 
 
 @pytest.mark.parametrize("machine_class", [AVX2, AVX512, ARM64, X86_OLD])
-def test_without_vnni_u8s8_is_never_tried(machine_class: str) -> None:
+def test_without_vnni_u8s8_is_never_tried_and_the_fastest_u8u8_recipe_wins(
+    machine_class: str,
+) -> None:
     tried, measure = _measuring(EVERY)
     choice = choose(machine_class, measure)  # type: ignore[arg-type]
-    assert choice.recipe == "int8-rows-u8" and tried == ["int8-rows-u8"]
+    assert choice.recipe == "int8-rows-u8" and tried == ["int8-rows-u8", "int8-u8"]
+    assert "int8-u8: 1.30x the speed of fp32, slower" in choice.explain()
+
+
+def test_without_vnni_a_faster_per_tensor_recipe_beats_the_per_row_one() -> None:
+    # The order of the u8 x u8 recipes was never timed on an AVX2-only CPU: both are.
+    faster_u8 = Trial("int8-u8", 0.9994, 0.997, 2.4)
+    tried, measure = _measuring({**EVERY, "int8-u8": faster_u8})
+    choice = choose(AVX2, measure)  # type: ignore[arg-type]
+    assert choice.recipe == "int8-u8" and tried == ["int8-rows-u8", "int8-u8"]
+    assert "int8-rows-u8: 2.00x the speed of fp32, slower" in choice.explain()
 
 
 def test_without_vnni_per_tensor_u8u8_follows_a_slow_per_row_recipe() -> None:

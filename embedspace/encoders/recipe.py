@@ -50,8 +50,11 @@ RECIPES = {
     "fp32": Recipe("fp32", "fp32, identical to the reference model", None),
 }
 
-# Fastest first. Without VNNI, uint8 x int8 saturates 16-bit sums (vpmaddubsw), so int8-s8
-# is never tried there; ARM64's kernels accumulate in 32 bits, which the measurement checks.
+# Without VNNI, uint8 x int8 saturates 16-bit sums (vpmaddubsw), so the u8 x s8 recipes are
+# never tried there; ARM64's kernels accumulate in 32 bits, which the measurement checks.
+# With VNNI the order is measured fastest first (bench/RESULTS.md §23: int8-rows 1.5x
+# int8-s8); on the other classes it is not, so every candidate there is measured and the
+# fastest that qualifies is kept (``ORDER_MEASURED``).
 CANDIDATES: dict[str, tuple[str, ...]] = {
     VNNI: ("int8-rows", "int8-s8", "int8-u8"),
     AVX512: ("int8-rows-u8", "int8-u8"),
@@ -60,6 +63,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     X86_OLD: ("int8-rows-u8", "int8-u8"),  # also x86 whose flags are unknown (no /proc/cpuinfo)
     OTHER: (),
 }
+ORDER_MEASURED = frozenset({VNNI})
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,11 @@ class Choice:
         kept = [t for t in self.trials if t.recipe == self.recipe]
         measured = f", cosine to fp32 {kept[0].mean_cosine:.5f} mean" if kept else ""
         rejected = [f"{t.recipe}: {t.verdict()}" for t in self.trials if t.verdict()]
+        rejected += [
+            f"{t.recipe}: {t.speedup:.2f}x the speed of fp32, slower"
+            for t in self.trials
+            if not t.verdict() and t.recipe != self.recipe
+        ]
         why = f"; rejected {'; '.join(rejected)}" if rejected else ""
         return f"{self.recipe} (chosen for this {self.cpu_class} CPU{measured}{why})"
 
@@ -121,7 +130,9 @@ class Choice:
 
 
 def choose(cpu_class: str, measure: Callable[[str], Trial]) -> Choice:
-    """The first candidate of ``cpu_class`` whose ``measure``-d trial qualifies, else fp32.
+    """The recipe for ``cpu_class``: where the candidates' order was measured
+    (``ORDER_MEASURED``), the first whose ``measure``-d trial qualifies; elsewhere the
+    fastest of those that qualify; fp32 if none does.
 
     ``measure(recipe_name)`` builds and runs that recipe on this machine; it is only called
     for the candidates that are tried.
@@ -133,6 +144,10 @@ def choose(cpu_class: str, measure: Callable[[str], Trial]) -> Choice:
         except Exception as error:  # a graph this CPU's runtime cannot build or run
             trial = Trial(name, 0.0, 0.0, 0.0, error=str(error).splitlines()[0][:200])
         trials.append(trial)
-        if not trial.verdict():
+        if not trial.verdict() and cpu_class in ORDER_MEASURED:
             return Choice(name, cpu_class, tuple(trials))
+    qualified = [t for t in trials if not t.verdict()]
+    if qualified:
+        fastest = max(qualified, key=lambda t: t.speedup)
+        return Choice(fastest.recipe, cpu_class, tuple(trials))
     return Choice("fp32", cpu_class, tuple(trials))

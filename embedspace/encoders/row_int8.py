@@ -14,9 +14,11 @@ text's vector independent of the batch it is embedded with.
 Written here because no onnxruntime op quantizes per row: the graph computes the row scales
 with ``ReduceMax`` and quantizes with a per-axis ``QuantizeLinear`` over the rows, then
 ``com.microsoft.MatMulIntegerToFloat`` multiplies and applies the row and column scales.
-That op's ``bias`` input is not used: with a per-row ``a_scale`` onnxruntime 1.32 returned
-wrong values when a bias was given (checked against numpy), so the bias is a separate ``Add``
-(which onnxruntime then fuses into the following GELU or skip-LayerNorm).
+A per-row ``a_scale`` of shape ``(rows, 1)`` works through that op's broadcasting (a 1-D one
+would not), and its ``bias`` input is not used: with a non-scalar ``a_scale`` onnxruntime
+1.32 adds the bias first and then scales the whole output (checked against numpy), so the
+bias is a separate ``Add``. ``tests/test_encoders_row_int8.py`` checks the arithmetic, and
+every recipe is measured against fp32 on the machine before it is used (``recipe``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class RowInt8:
 
     parts: GraphParts
     signed_weights: bool = True
-    _rows: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    _rows: dict[tuple[str, float | None], tuple[str, str, str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def dense(
         self,
@@ -81,8 +85,8 @@ class RowInt8:
     def _quantized(self, x: str, width: int, floor: float | None) -> tuple[str, str, str]:
         """``x`` as uint8 rows ``(rows, width)``, their scales ``(rows, 1)`` and zero point;
         made once per tensor (the query, key and value matmuls share theirs)."""
-        if x in self._rows:
-            return self._rows[x]
+        if (x, floor) in self._rows:
+            return self._rows[(x, floor)]
         node, const = self.parts.node, self.parts.const
         if floor is None:  # symmetric: |x| <= 127 steps either side of 128
             peak = node("ReduceMax", [node("Abs", [x], f"{x}.abs")], f"{x}.peak", axes=[-1])
@@ -133,5 +137,5 @@ class RowInt8:
             f"{x}.column_scale",
         )
         found = (rows, column, const(f"{x}.zero", np.array(zero_value, np.uint8)))
-        self._rows[x] = found
+        self._rows[(x, floor)] = found
         return found
