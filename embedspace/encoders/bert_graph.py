@@ -141,12 +141,10 @@ def build(
         "Add", [node("Add", [words, position_vectors], "words_positions"), types], "embeddings_sum"
     )
     hidden = norm(summed, "embeddings.LayerNorm", attention_input(0))
-    leading = node(  # (batch, length, -1): the shape of a dense layer's output
-        "Concat",
-        ["ids_shape", const("minus_one", np.array([-1], np.int64))],
-        "dense_output_shape",
-        axis=0,
-    )
+    leading = ""  # (batch, length, -1): the shape of a per-row int8 dense layer's output
+    if row_int8:
+        minus_one = const("minus_one", np.array([-1], np.int64))
+        leading = node("Concat", ["ids_shape", minus_one], "dense_output_shape", axis=0)
 
     # Additive mask: 0 for tokens, -10000 for padding, broadcast over heads and queries.
     mask_float = node("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
