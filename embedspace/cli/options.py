@@ -21,6 +21,18 @@ def json_option(help: str) -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
+def validation_option(help: str) -> Callable[[F], F]:
+    """``--validation``: the share of the training data a trainer holds out (0.1 by default,
+    below 0.5) to pick its best epoch or stop early."""
+    return click.option(
+        "--validation",
+        default=0.1,
+        show_default=True,
+        type=click.FloatRange(0, 0.5, max_open=True),
+        help=help,
+    )
+
+
 def seed_option(help: str = "Random seed.") -> Callable[[F], F]:
     """``--seed`` (default 0)."""
     return click.option("--seed", default=0, show_default=True, type=int, help=help)

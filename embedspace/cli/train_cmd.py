@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from embedspace.cli.options import interaction_columns, json_option, seed_option
+from embedspace.cli.options import (
+    interaction_columns,
+    json_option,
+    seed_option,
+    validation_option,
+)
 from embedspace.cli.output import emit_json
 from embedspace.cli.progress import Progress, Stages
 from embedspace.cli.recs_reports import show_reports
@@ -109,13 +114,7 @@ def train_group() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Initial softmax temperature (learnt).",
 )
-@click.option(
-    "--validation",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0, 0.5, max_open=True),
-    help="Fraction held out for early stopping.",
-)
+@validation_option("Fraction held out for early stopping.")
 @click.option(
     "--patience",
     default=5,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from embedspace.cli.options import json_option, seed_option
+from embedspace.cli.options import json_option, seed_option, validation_option
 from embedspace.cli.output import emit_json
 from embedspace.cli.progress import Stages
 from embedspace.encoders.registry import looks_like_path
@@ -59,12 +59,8 @@ def _float(name: str, default: float, text: str) -> Callable[[F], F]:
 @_float("--learning-rate", 1e-4, "AdamW learning rate (warm-up, then linear decay).")
 @_float("--scale", 20.0, "Cosine scale of the ranking loss (1 / temperature).")
 @_int("--max-tokens", 128, "Texts are cut to this many tokens while training.")
-@click.option(
-    "--validation",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0, 0.5, max_open=True),
-    help="Share of the queries held out to pick the best epoch (0: score the training data).",
+@validation_option(
+    "Share of the queries held out to pick the best epoch (0: score the training data)."
 )
 @_int("--patience", 2, "Stop after this many epochs without a better validation score.")
 @seed_option("Random seed (runs are reproducible).")
@@ -118,12 +114,8 @@ def text_encoder_command(pairs: str, output: str, base: str, as_json: bool, **hy
 @_int("--per-group", 4, "Images of one class (or product) drawn together in a batch.", 2)
 @_float("--learning-rate", 1e-3, "AdamW learning rate of the head (unfrozen blocks: a tenth).")
 @_float("--temperature", 0.1, "Temperature of the supervised contrastive loss.")
-@click.option(
-    "--validation",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0, 0.5, max_open=True),
-    help="Share of the images held out to pick the best epoch (0: score the training data).",
+@validation_option(
+    "Share of the images held out to pick the best epoch (0: score the training data)."
 )
 @_int("--patience", 5, "Stop after this many epochs without a better validation score.")
 @seed_option("Random seed (runs are reproducible).")
