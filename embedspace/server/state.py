@@ -20,6 +20,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
+from embedspace.server.read_pool import ReadPool
 from embedspace.server.settings import ServerSettings
 from embedspace.store import Match, Space, delete_space, resolve
 
@@ -30,12 +31,16 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 class ServedSpaces:
     """The spaces an app serves, opened on first use and kept open. Each has a lock: a
-    Space handle is used by one request at a time (requests run on worker threads)."""
+    Space handle is used by one request at a time (requests run on worker threads).
+    Searches take handles from a pool of ``readers`` per space instead (``searching``), so
+    that several run side by side."""
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], readers: int = 1) -> None:
         self._fixed = {Path(n).name if "/" in n else n: resolve(n) for n in names}
         self._open: dict[str, Space] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._readers: dict[str, ReadPool] = {}
+        self._reader_count = readers
         self._guard = threading.Lock()
 
     def names(self) -> list[str]:
@@ -83,6 +88,18 @@ class ServedSpaces:
                 self._open[name] = space
             yield space
 
+    @contextmanager
+    def searching(self, name: str) -> Iterator[Space]:
+        """A handle of the space ``name`` for a read that may run beside others (a search),
+        from the space's pool; ``SpaceNotFound`` as for ``using``."""
+        path = self.path(name)
+        with self._lock_of(name):  # not while delete() holds it: no handle of a space going
+            pool = self._readers.get(name)
+            if pool is None:
+                pool = self._readers[name] = ReadPool(name, path, self._reader_count)
+        with pool.taking() as space:
+            yield space
+
     def open_encoder(self, name: str) -> Encoder | None:
         """The encoder of ``name`` if the space is open already (no lock, no disk), else
         ``None``: the search path asks this first to save a thread hop per query."""
@@ -108,10 +125,14 @@ class ServedSpaces:
             self._close_held(name)
 
     def _close_held(self, name: str) -> None:
-        """Close the open space ``name``; the caller holds its lock."""
+        """Close the open space ``name`` and its search handles (waiting for searches in
+        progress); the caller holds its lock."""
         space = self._open.pop(name, None)
         if space is not None:
             space.close()
+        pool = self._readers.pop(name, None)
+        if pool is not None:
+            pool.close()
 
     def _lock_of(self, name: str) -> threading.Lock:
         """The lock of the space ``name`` (one request uses a Space handle at a time)."""
@@ -120,7 +141,7 @@ class ServedSpaces:
 
     def close(self) -> None:
         """Close every open space."""
-        for name in list(self._open):
+        for name in {*self._open, *self._readers}:
             self.forget(name)
 
 
@@ -129,7 +150,7 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.spaces = ServedSpaces(settings.spaces)
+        self.spaces = ServedSpaces(settings.spaces, readers=config.cpu_count())
         self.started = time.time()
         self.requests: Counter[str] = Counter()
         self.in_flight = 0
@@ -182,7 +203,7 @@ class ServerState:
             embedded = (await self.query_vectors(space, [query]))[0]
 
         def search() -> list[Match]:
-            with self.spaces.using(space) as opened:
+            with self.spaces.searching(space) as opened:
                 return opened.search(
                     query,
                     k,

@@ -1,0 +1,81 @@
+"""Handles of one space for searches that run side by side.
+
+A ``Space`` handle is used by one thread at a time, so a server with one handle per space
+answers its searches one after another: at 200 searches a second on 2 cores the handle's
+lock was busy ~70% of the time and requests queued behind it (bench/RESULTS.md §24). A
+search only reads, and several handles on one space are what several processes reading it
+already are (each sees the others' writes through the database and the saved graph), so a
+few extra handles let searches overlap. Their graphs are memory-mapped: each extra handle
+costs its links and a database connection, not another copy of the vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from embedspace.errors import SpaceNotFound
+from embedspace.store import Space
+
+
+class ReadPool:
+    """Up to ``size`` open handles of the space at ``path``, opened on first need; a
+    caller takes one for a read (``taking``) and gives it back after."""
+
+    def __init__(self, name: str, path: Path, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, not {size}")
+        self.name, self.path, self.size = name, path, size
+        self._idle: list[Space] = []
+        self._made = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def taking(self) -> Iterator[Space]:
+        """A handle of the space for the block (waits while all ``size`` are in use)."""
+        space = self._take()
+        try:
+            yield space
+        finally:
+            with self._changed:
+                if self._closed:
+                    space.close()
+                    self._made -= 1
+                else:
+                    self._idle.append(space)
+                self._changed.notify_all()
+
+    def _take(self) -> Space:
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise SpaceNotFound(f"No space '{self.name}'; GET /spaces lists them.")
+                if self._idle:
+                    return self._idle.pop()
+                if self._made < self.size:
+                    self._made += 1
+                    break
+                self._changed.wait()
+        try:  # opened outside the condition: other callers keep taking idle handles
+            if not Space.exists(self.path):
+                raise SpaceNotFound(f"No space '{self.name}'; GET /spaces lists them.")
+            return Space.open(self.path)
+        except BaseException:
+            with self._changed:
+                self._made -= 1
+                self._changed.notify_all()
+            raise
+
+    def close(self) -> None:
+        """Close every handle: idle ones now, the rest when their callers give them back
+        (this waits for that); later callers get ``SpaceNotFound``."""
+        with self._changed:
+            self._closed = True
+            while self._idle:
+                self._idle.pop().close()
+                self._made -= 1
+            while self._made > 0:
+                self._changed.wait()

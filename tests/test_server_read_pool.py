@@ -1,0 +1,95 @@
+"""Searches over HTTP take a space's handle from a pool, so several run side by side: each
+handle serves one caller at a time, sees what other handles wrote, and a deleted space
+leaves no handle behind."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import has
+
+import embedspace as es
+from embedspace.errors import SpaceNotFound
+
+pytestmark = pytest.mark.skipif(not has("fastapi"), reason="needs embedspace[serve]")
+
+if has("fastapi"):
+    from fastapi.testclient import TestClient
+
+    from embedspace.server import ServerSettings, create_app
+    from embedspace.server.read_pool import ReadPool
+
+
+def _space(name: str, texts: list[str]) -> Path:
+    with es.Space.create(name, encoder="fake") as space:
+        space.add(texts, ids=[t.split()[1] for t in texts])
+        return Path(space.path)
+
+
+def _top(client: TestClient, name: str, query: str) -> str:
+    response = client.post(f"/spaces/{name}/search", json={"query": query, "k": 1})
+    assert response.status_code == 200, response.text
+    return str(response.json()["matches"][0]["id"])
+
+
+def test_searches_see_writes_and_deletes_made_after_their_handles_opened() -> None:
+    _space("news", ["a cat sat on the mat", "the stocks fell sharply"])
+    settings = ServerSettings(models=("fake",), default_model="fake")
+    with TestClient(create_app(settings)) as client:
+        assert _top(client, "news", "a cat sat on the mat") == "cat"  # opens a search handle
+        written = client.post(
+            "/spaces/news/items", json={"items": [{"id": "bird", "text": "a bird sang loudly"}]}
+        )
+        assert written.json()["added"] == 1
+        assert _top(client, "news", "a bird sang loudly") == "bird"
+        client.post("/spaces/news/items/delete", json={"ids": ["bird"]})
+        assert _top(client, "news", "a bird sang loudly") != "bird"
+
+        assert client.delete("/spaces/news").json() == {"deleted": "news"}
+        gone = client.post("/spaces/news/search", json={"query": "a cat", "k": 1})
+        assert gone.status_code == 404, gone.text
+        _space("news", ["a dog barked at night"])  # the same name, new content
+        assert _top(client, "news", "a cat sat on the mat") == "dog"
+
+
+def test_each_handle_serves_one_caller_at_a_time(tmp_path: Path) -> None:
+    pool = ReadPool("news", _space("news", ["a cat sat", "a dog ran"]), size=2)
+    first = pool.taking()
+    second = pool.taking()
+    a, b = first.__enter__(), second.__enter__()
+    assert a is not b
+    got: list[es.Space] = []
+    waiting = threading.Thread(target=lambda: got.append(pool.taking().__enter__()))
+    waiting.start()
+    waiting.join(timeout=0.3)
+    assert waiting.is_alive() and not got  # both handles lent: the third caller waits
+    first.__exit__(None, None, None)
+    waiting.join(timeout=10)
+    assert got == [a]  # ... and gets the handle given back, not a third one
+    assert len(a.search("a cat sat", 1)) == 1
+
+
+def test_closing_waits_for_handles_in_use_and_refuses_later_callers() -> None:
+    pool = ReadPool("news", _space("news", ["a cat sat", "a dog ran"]), size=2)
+    with pool.taking():
+        pass  # one idle handle
+    lent = pool.taking()
+    space = lent.__enter__()
+    closed = threading.Event()
+    closer = threading.Thread(target=lambda: (pool.close(), closed.set()))
+    closer.start()
+    assert not closed.wait(0.3)  # a search is still running on a handle
+    assert space.search("a dog ran", 1)[0].id == "dog"
+    lent.__exit__(None, None, None)
+    assert closed.wait(10)
+    with pytest.raises(SpaceNotFound, match="No space 'news'"), pool.taking():
+        pass
+
+
+def test_a_handle_that_cannot_open_frees_its_place(tmp_path: Path) -> None:
+    pool = ReadPool("missing", tmp_path / "missing", size=1)
+    for _ in range(2):  # the second try would wait for ever if the first kept its place
+        with pytest.raises(SpaceNotFound), pool.taking():
+            pass
