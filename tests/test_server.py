@@ -386,3 +386,11 @@ def test_a_body_without_a_length_is_limited_and_replayed(client: TestClient) -> 
     with _client(max_body_bytes=5000) as limited:
         big = json.dumps({"input": ["x" * 6000]}).encode()
         _error(limited.post("/v1/embeddings", content=chunks(big), headers=headers), 413)
+
+
+def test_search_answers_carry_any_stored_metadata(client: TestClient) -> None:
+    with es.Space.open("news") as space:
+        space.add(["a huge number"], ids=["huge"], metadata=[{"n": 2**70, "tags": ["a", "b"]}])
+    found = client.get("/spaces/news/search", params={"q": "a huge number", "k": 1}).json()
+    assert found["matches"][0]["metadata"] == {"n": 2**70, "tags": ["a", "b"]}
+    assert found["matches"][0]["id"] == "huge"

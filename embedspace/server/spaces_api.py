@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from embedspace.errors import InvalidInput, TooLarge
 from embedspace.io.records import Record, derive_id
 from embedspace.server.auth import reader, writer
+from embedspace.server.responses import VectorsResponse
 from embedspace.server.state import ServerState
 from embedspace.store import Match, Space
 from embedspace.store.conditions import parse_conditions
@@ -173,8 +174,10 @@ def delete_items(name: str, body: Ids, request: Request) -> dict[str, Any]:
         return {"deleted": space.delete(body.ids)}
 
 
-@router.post("/spaces/{name}/search", dependencies=[Depends(reader)])
-async def search(name: str, body: Search, request: Request) -> dict[str, Any]:
+@router.post(
+    "/spaces/{name}/search", dependencies=[Depends(reader)], response_class=VectorsResponse
+)
+async def search(name: str, body: Search, request: Request) -> VectorsResponse:
     """The ``k`` items closest to a text or a vector."""
     if (body.query is None) == (body.vector is None):
         raise InvalidInput("Give query (a text) or vector (a list of numbers), one of the two.")
@@ -190,10 +193,10 @@ async def search(name: str, body: Search, request: Request) -> dict[str, Any]:
         alpha=body.alpha,
         passages=body.passages,
     )
-    return {"matches": [_match(m) for m in found]}
+    return VectorsResponse({"matches": [_match(m) for m in found]})
 
 
-@router.get("/spaces/{name}/search", dependencies=[Depends(reader)])
+@router.get("/spaces/{name}/search", dependencies=[Depends(reader)], response_class=VectorsResponse)
 async def search_get(
     name: str,
     request: Request,
@@ -203,14 +206,14 @@ async def search_get(
     mode: Annotated[Literal["dense", "keyword", "hybrid"], Query()] = "dense",
     alpha: Annotated[float | None, Query(ge=0, le=1)] = None,
     passages: bool = False,
-) -> dict[str, Any]:
+) -> VectorsResponse:
     """Search from a browser's address bar: ``?q=space+exploration&k=5&where=topic=science``
     (``&mode=keyword`` or ``hybrid`` to search by words too, ``&alpha=``, ``&passages=true``)."""
     conditions = parse_conditions(where or [], option="where")
     found = await _state(request).search(
         name, q, k, where=conditions, mode=mode, alpha=alpha, passages=passages
     )
-    return {"matches": [_match(m) for m in found]}
+    return VectorsResponse({"matches": [_match(m) for m in found]})
 
 
 @router.get("/spaces/{name}/similar/{item_id}", dependencies=[Depends(reader)])
