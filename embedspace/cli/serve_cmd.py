@@ -31,7 +31,9 @@ from embedspace.server.settings import TOKEN_VARIABLE
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Server processes sharing the port (each loads its own model).",
+    help="Server processes sharing the port, each with its own model and its share of the "
+    "cores. One per core answers bursts of searches sooner (bench/RESULTS.md §24), for "
+    "that much more memory.",
 )
 @click.option(
     "--recommender",

@@ -150,7 +150,10 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.spaces = ServedSpaces(settings.spaces, readers=config.cpu_count())
+        #: Calls this process runs side by side (batches embedding, searches): its share of
+        #: the cores, so that ``--workers N`` processes together run one per core.
+        self.lanes = max(1, config.cpu_count() // settings.workers)
+        self.spaces = ServedSpaces(settings.spaces, readers=self.lanes)
         self.started = time.time()
         self.requests: Counter[str] = Counter()
         self.in_flight = 0
@@ -222,9 +225,7 @@ class ServerState:
         with self._lock:
             if key not in self._batchers:
                 # one batch per core, each on one thread (see encoders/threads.py)
-                self._batchers[key] = DynamicBatcher(
-                    encode, workers=config.cpu_count(), threads_per_call=1
-                )
+                self._batchers[key] = DynamicBatcher(encode, workers=self.lanes, threads_per_call=1)
             return self._batchers[key]
 
     async def close(self) -> None:
