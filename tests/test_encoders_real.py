@@ -204,3 +204,20 @@ def test_a_caller_can_ask_for_one_thread_per_call_and_gets_the_same_vectors() ->
         alone = exact.encode(many)
     assert set(exact._sessions) == {1}  # no all-core session was started for the batch
     np.testing.assert_allclose(alone, exact.encode(many), atol=1e-5)
+
+
+@needs_minilm
+def test_queries_run_on_one_thread_until_the_process_has_embedded_a_batch() -> None:
+    from embedspace.config import cpu_count
+    from embedspace.encoders.onnx_text import OnnxTextEncoder
+
+    encoder = encoders.get("minilm-l6")
+    assert isinstance(encoder, OnnxTextEncoder)
+    first = encoder.encode_query(["a cat on a mat"])
+    assert set(encoder._sessions) == {1}  # a fresh process starts no thread pool for a query
+    encoder.encode_document(SENTENCES * 3)  # a batch: every core
+    every = cpu_count()
+    assert every in encoder._sessions
+    assert encoder._session_for(1) is encoder._sessions[every]  # ... which queries use now
+    again = encoder.encode_query(["a cat on a mat"])
+    assert float(first[0] @ again[0]) > 0.99999
