@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -69,9 +70,19 @@ def cpu_flags() -> str:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (each socket held until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _rss_mb(pid: int) -> float:
@@ -211,7 +222,7 @@ def throughput(rounds: int, count: int, env: dict[str, str]) -> list[str]:
     flat = [text for r in requests for text in r]
     encoder = es.encoders.get("minilm-l6")
     encoder.encode(flat[:64])  # load the model
-    ours, theirs = _free_port(), _free_port()
+    ours, theirs = _free_ports(2)
     seconds: dict[str, list[float]] = {}
     with (
         running(embedspace_server(ours), ours, env),
@@ -513,13 +524,13 @@ def main() -> None:
             return
         space = folder / "bench100k"
         took = build_space(space, args.items)
-        port = _free_port()
-        two = _free_port()
-        with (
-            running(embedspace_server(port, str(space)), port, env) as server,
-            running(embedspace_server(two, str(space), workers=2), two, env),
-        ):
+        port, two = _free_ports(2)
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(running(embedspace_server(port, str(space)), port, env))
             if "b" in args.parts:
+                stack.enter_context(
+                    running(embedspace_server(two, str(space), workers=2), two, env)
+                )
                 print(f"\n## (b) Search latency on {args.items:,} items (built in {took:.0f} s)\n")
                 servers = {"serve": port, "serve --workers 2": two}
                 print("\n".join(latency(servers, space.name, rates, args.seconds, args.runs)))

@@ -54,14 +54,19 @@ def test_searches_see_writes_and_deletes_made_after_their_handles_opened() -> No
         assert _top(client, "news", "a cat sat on the mat") == "dog"
 
 
-def test_each_handle_serves_one_caller_at_a_time(tmp_path: Path) -> None:
+def test_each_handle_serves_one_caller_at_a_time() -> None:
     pool = ReadPool("news", _space("news", ["a cat sat", "a dog ran"]), size=2)
     first = pool.taking()
     second = pool.taking()
     a, b = first.__enter__(), second.__enter__()
     assert a is not b
     got: list[es.Space] = []
-    waiting = threading.Thread(target=lambda: got.append(pool.taking().__enter__()))
+
+    def third() -> None:
+        with pool.taking() as space:
+            got.append(space)
+
+    waiting = threading.Thread(target=third)
     waiting.start()
     waiting.join(timeout=0.3)
     assert waiting.is_alive() and not got  # both handles lent: the third caller waits
@@ -69,6 +74,9 @@ def test_each_handle_serves_one_caller_at_a_time(tmp_path: Path) -> None:
     waiting.join(timeout=10)
     assert got == [a]  # ... and gets the handle given back, not a third one
     assert len(a.search("a cat sat", 1)) == 1
+    second.__exit__(None, None, None)
+    pool.close()  # every handle back: closed now
+    assert "(closed)" in repr(a) and "(closed)" in repr(b)
 
 
 def test_closing_waits_for_handles_in_use_and_refuses_later_callers() -> None:
@@ -90,6 +98,34 @@ def test_closing_waits_for_handles_in_use_and_refuses_later_callers() -> None:
 
 def test_a_handle_that_cannot_open_frees_its_place(tmp_path: Path) -> None:
     pool = ReadPool("missing", tmp_path / "missing", size=1)
-    for _ in range(2):  # the second try would wait for ever if the first kept its place
-        with pytest.raises(SpaceNotFound), pool.taking():
-            pass
+    refused: list[str] = []
+
+    def two_tries() -> None:  # the second would wait for ever if the first kept its place
+        for _ in range(2):
+            with pytest.raises(SpaceNotFound), pool.taking():
+                pass
+            refused.append("refused")
+
+    trying = threading.Thread(target=two_tries)
+    trying.start()
+    trying.join(timeout=10)
+    assert refused == ["refused", "refused"]
+
+
+def test_a_search_does_not_wait_for_a_write_to_the_same_space() -> None:
+    from embedspace.server.state import ServedSpaces
+
+    _space("news", ["a cat sat on the mat", "the stocks fell sharply"])
+    spaces = ServedSpaces((), readers=2)
+    found: list[str] = []
+
+    def search() -> None:
+        with spaces.searching("news") as space:
+            found.append(space.search("the stocks fell sharply", 1)[0].id)
+
+    with spaces.using("news"):  # a long write holds the space's handle and lock
+        searching = threading.Thread(target=search)
+        searching.start()
+        searching.join(timeout=10)
+        assert found == ["stocks"]
+    spaces.close()

@@ -5,8 +5,10 @@ answers its searches one after another: at 200 searches a second on 2 cores the 
 lock was busy ~70% of the time and requests queued behind it (bench/RESULTS.md §24). A
 search only reads, and several handles on one space are what several processes reading it
 already are (each sees the others' writes through the database and the saved graph), so a
-few extra handles let searches overlap. Their graphs are memory-mapped: each extra handle
-costs its links and a database connection, not another copy of the vectors.
+few extra handles let searches overlap. What each extra handle costs in memory: a database
+connection, and for a space with an HNSW index its graph's links (~280 bytes a vector; the
+vectors themselves are memory-mapped and shared), for a smaller space searched exactly its
+own copy of the vectors. Hence few handles (``MAX_HANDLES``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from pathlib import Path
 from embedspace.errors import SpaceNotFound
 from embedspace.store import Space
 
+#: The most handles a pool opens, whatever the core count (see the module's docstring).
+MAX_HANDLES = 4
+
 
 class ReadPool:
-    """Up to ``size`` open handles of the space at ``path``, opened on first need; a
-    caller takes one for a read (``taking``) and gives it back after."""
+    """Up to ``size`` (at most ``MAX_HANDLES``) open handles of the space at ``path``,
+    opened on first need; a caller takes one for a read (``taking``) and gives it back."""
 
     def __init__(self, name: str, path: Path, size: int) -> None:
         if size < 1:
             raise ValueError(f"size must be at least 1, not {size}")
-        self.name, self.path, self.size = name, path, size
+        self.name, self.path, self.size = name, path, min(size, MAX_HANDLES)
         self._idle: list[Space] = []
         self._made = 0
         self._closed = False
@@ -42,11 +47,12 @@ class ReadPool:
         finally:
             with self._changed:
                 if self._closed:
+                    self._made -= 1  # first: close() must not wait for ever if this fails
+                    self._changed.notify_all()
                     space.close()
-                    self._made -= 1
                 else:
                     self._idle.append(space)
-                self._changed.notify_all()
+                    self._changed.notify_all()
 
     def _take(self) -> Space:
         with self._changed:
@@ -74,8 +80,9 @@ class ReadPool:
         (this waits for that); later callers get ``SpaceNotFound``."""
         with self._changed:
             self._closed = True
+            self._changed.notify_all()  # callers waiting for a handle: refused now
             while self._idle:
-                self._idle.pop().close()
                 self._made -= 1
+                self._idle.pop().close()
             while self._made > 0:
                 self._changed.wait()

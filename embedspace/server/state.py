@@ -41,6 +41,7 @@ class ServedSpaces:
         self._locks: dict[str, threading.Lock] = {}
         self._readers: dict[str, ReadPool] = {}
         self._reader_count = readers
+        self._deleting: set[str] = set()  # spaces whose files are going: no new handles
         self._guard = threading.Lock()
 
     def names(self) -> list[str]:
@@ -93,11 +94,13 @@ class ServedSpaces:
         """A handle of the space ``name`` for a read that may run beside others (a search),
         from the space's pool; ``SpaceNotFound`` as for ``using``."""
         path = self.path(name)
-        with self._lock_of(name):  # not while delete() holds it: no handle of a space going
+        with self._guard:  # not the space's lock: a search does not wait for a write
+            if name in self._deleting:
+                raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
             pool = self._readers.get(name)
             if pool is None:
                 pool = self._readers[name] = ReadPool(name, path, self._reader_count)
-        with pool.taking() as space:
+        with pool.taking() as space:  # a pool closed meanwhile refuses: SpaceNotFound
             yield space
 
     def open_encoder(self, name: str) -> Encoder | None:
@@ -116,8 +119,14 @@ class ServedSpaces:
         it halfway."""
         path = self.path(name)
         with self._lock_of(name):
-            self._close_held(name)
-            delete_space(path)
+            with self._guard:
+                self._deleting.add(name)
+            try:
+                self._close_held(name)
+                delete_space(path)
+            finally:
+                with self._guard:
+                    self._deleting.discard(name)
 
     def forget(self, name: str) -> None:
         """Close ``name`` if it is open."""
@@ -130,7 +139,8 @@ class ServedSpaces:
         space = self._open.pop(name, None)
         if space is not None:
             space.close()
-        pool = self._readers.pop(name, None)
+        with self._guard:
+            pool = self._readers.pop(name, None)
         if pool is not None:
             pool.close()
 
@@ -141,7 +151,9 @@ class ServedSpaces:
 
     def close(self) -> None:
         """Close every open space."""
-        for name in {*self._open, *self._readers}:
+        with self._guard:
+            names = {*self._open, *self._readers}
+        for name in names:
             self.forget(name)
 
 
