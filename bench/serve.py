@@ -342,6 +342,19 @@ def _search_sender(port: int, name: str, *, by_vector: bool = False) -> Sender:
     return send
 
 
+def warm_up(port: int, name: str, search: Sender) -> float:
+    """Seconds to warm a server up, untimed by the tables: its first search loads the model
+    (preparing it, the first time on a machine) and the HNSW index (up to a minute on
+    100,000 items); then a burst of ``search``-es reaches every process and opens the
+    space's other search handles."""
+    started = time.perf_counter()
+    httpx.post(
+        f"http://127.0.0.1:{port}/spaces/{name}/search", json={"query": "warm up"}, timeout=600
+    ).raise_for_status()
+    asyncio.run(open_loop(search, 1000, 0.05))
+    return time.perf_counter() - started
+
+
 def _failures(failed: Counter[str]) -> str:
     return ", ".join(f"{count} x {reason}" for reason, count in failed.most_common()) or "0"
 
@@ -365,17 +378,17 @@ def latency(
     text and by vector, for each server (label -> port), runs and servers interleaved row by
     row (the machine's speed drifts over minutes); first the service time, one request at a
     time. The goal is judged on the text rows at the first rate, per server."""
-    rows = []
-    for port in servers.values():  # not timed: the first search of each process loads the
-        # model (and prepares it, the first time on a machine) and the index
-        httpx.post(
-            f"http://127.0.0.1:{port}/spaces/{name}/search", json={"query": "warm up"}, timeout=600
-        ).raise_for_status()
-        asyncio.run(open_loop(_search_sender(port, name), 1000, 0.05))  # every process, handle
+    senders = {
+        (server, kind): _search_sender(port, name, by_vector=kind == "vector")
+        for server, port in servers.items()
+        for kind in ("text", "vector")
+    }
     for server, port in servers.items():
+        warm_up(port, name, senders[(server, "text")])
+    rows = []
+    for server in servers:
         for kind in ("text", "vector"):
-            send = _search_sender(port, name, by_vector=kind == "vector")
-            values = asyncio.run(_one_at_a_time(send, 200))
+            values = asyncio.run(_one_at_a_time(senders[(server, kind)], 200))
             cut = np.percentile(values, [50, 90, 99])
             per_second = 1000 * len(values) / sum(values)
             label = f"one at a time ({per_second:.0f}/s)"
@@ -383,9 +396,8 @@ def latency(
     for run in range(runs):
         for rate in rates:
             for kind in ("text", "vector"):
-                for server, port in servers.items():
-                    send = _search_sender(port, name, by_vector=kind == "vector")
-                    values, failed = asyncio.run(open_loop(send, rate, seconds))
+                for server in servers:
+                    values, failed = asyncio.run(open_loop(senders[(server, kind)], rate, seconds))
                     cut = np.percentile(values or [float("nan")], [50, 90, 99])
                     label = f"{rate:.0f}/s" + (f", run {run + 1}" if runs > 1 else "")
                     top = max(values, default=0.0)
@@ -444,15 +456,7 @@ def soak(port: int, pid: int, name: str, minutes: float, rate: float) -> list[st
         else:
             await search(http, i)
 
-    # Warm up first: the first search loads (or finishes building) the HNSW index, which
-    # takes up to a minute on 100,000 items, and a burst of searches opens the space's other
-    # search handles (one per core); (b) does this when it runs before (c).
-    warm_up = time.perf_counter()
-    httpx.post(
-        f"{base}/spaces/{name}/search", json={"query": "warm up", "k": 1}, timeout=600
-    ).raise_for_status()
-    asyncio.run(open_loop(search, 1000, 0.05))
-    warmed = time.perf_counter() - warm_up
+    warmed = warm_up(port, name, search)
     samples: list[tuple[float, float]] = []
     failed: Counter[str] = Counter()
     answered = 0

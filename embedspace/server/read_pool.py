@@ -25,6 +25,18 @@ from embedspace.store import Space
 MAX_HANDLES = 4
 
 
+def not_served(name: str) -> SpaceNotFound:
+    """The error for a space ``name`` that is not there (or is going)."""
+    return SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+
+
+def open_space(name: str, path: Path) -> Space:
+    """The space ``name`` at ``path``, opened; ``not_served`` if there is none."""
+    if not Space.exists(path):
+        raise not_served(name)
+    return Space.open(path)
+
+
 class ReadPool:
     """Up to ``size`` (at most ``MAX_HANDLES``) open handles of the space at ``path``,
     opened on first need; a caller takes one for a read (``taking``) and gives it back."""
@@ -58,7 +70,7 @@ class ReadPool:
         with self._changed:
             while True:
                 if self._closed:
-                    raise SpaceNotFound(f"No space '{self.name}'; GET /spaces lists them.")
+                    raise not_served(self.name)
                 if self._idle:
                     return self._idle.pop()
                 if self._made < self.size:
@@ -66,9 +78,7 @@ class ReadPool:
                     break
                 self._changed.wait()
         try:  # opened outside the condition: other callers keep taking idle handles
-            if not Space.exists(self.path):
-                raise SpaceNotFound(f"No space '{self.name}'; GET /spaces lists them.")
-            return Space.open(self.path)
+            return open_space(self.name, self.path)
         except BaseException:
             with self._changed:
                 self._made -= 1

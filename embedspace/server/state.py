@@ -20,7 +20,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
-from embedspace.server.read_pool import ReadPool
+from embedspace.server.read_pool import ReadPool, not_served, open_space
 from embedspace.server.settings import ServerSettings
 from embedspace.store import Match, Space, delete_space, resolve
 
@@ -61,7 +61,7 @@ class ServedSpaces:
                 raise SpaceNotFound(f"No space '{name}' is served here; GET /spaces lists them.")
             return self._fixed[name]
         if not _NAME.fullmatch(name):
-            raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+            raise not_served(name)
         return config.home() / name
 
     def can_create(self, name: str) -> Path:
@@ -83,10 +83,7 @@ class ServedSpaces:
         with self._lock_of(name):
             space = self._open.get(name)
             if space is None:
-                if not Space.exists(path):
-                    raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
-                space = Space.open(path)
-                self._open[name] = space
+                space = self._open[name] = open_space(name, path)
             yield space
 
     @contextmanager
@@ -96,7 +93,7 @@ class ServedSpaces:
         path = self.path(name)
         with self._guard:  # not the space's lock: a search does not wait for a write
             if name in self._deleting:
-                raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+                raise not_served(name)
             pool = self._readers.get(name)
             if pool is None:
                 pool = self._readers[name] = ReadPool(name, path, self._reader_count)

@@ -11,13 +11,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from embedspace.errors import SpaceNotFound
 from embedspace.ops.classify import classify_space
 from embedspace.ops.cluster import cluster_space
 from embedspace.ops.dedup import find_duplicates
 from embedspace.ops.drift import compare
 from embedspace.ops.outliers import METHODS, find_outliers
 from embedspace.server.auth import may_write, reader
+from embedspace.server.read_pool import not_served
 from embedspace.server.state import ServerState
 from embedspace.store import Space
 from embedspace.store.conditions import parse_conditions
@@ -198,5 +198,5 @@ def _existing(path: Path, name: str) -> str:
     """A served space's path as ``compare`` takes it (absolute: never read as a name or
     a file of texts)."""
     if not Space.exists(path):
-        raise SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
+        raise not_served(name)
     return str(path.resolve())
