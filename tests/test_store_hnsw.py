@@ -14,7 +14,7 @@ import pytest
 
 import embedspace as es
 from embedspace.store import ann
-from embedspace.store.exact import load_faiss
+from embedspace.store.faiss_runtime import load_faiss
 from embedspace.store.hnsw import INDEX_FILE, MAGIC, HnswIndex
 from embedspace.store.update_lock import LOCK_FILE, update_lock
 from tests.truth import true_nearest

@@ -33,7 +33,7 @@ from embedspace.errors import EmbedspaceError, InvalidInput
 log = logging.getLogger("embedspace")
 _UNSAVED: dict[str, Choice] = {}  # choices a read-only cache could not keep, by key
 
-GRAPH_VERSION = "4"  # bump when the graph or a quantization recipe changes
+GRAPH_VERSION = "5"  # bump when the graph or a quantization recipe changes
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 HEADLINES = Path(__file__).resolve().parent.parent / "data" / "headlines.csv"
 #: Texts from the training data that a fine-tuned folder keeps for calibrating its int8

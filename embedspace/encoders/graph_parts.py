@@ -29,3 +29,10 @@ class GraphParts:
 
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
+
+    def nodes_out(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> list[str]:
+        """Add an ``op`` node with several ``outputs`` (named after the first); return them."""
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], **attrs))
+        return outputs

@@ -12,7 +12,8 @@ real sentences), ~1.5x faster than ``int8-s8`` on 2 cores. Per-row scales also m
 text's vector independent of the batch it is embedded with.
 
 Written here because no onnxruntime op quantizes per row: the graph computes the row scales
-with ``ReduceMax`` and quantizes with a per-axis ``QuantizeLinear`` over the rows, then
+with ``ReduceMax`` and quantizes with a per-axis ``QuantizeLinear`` over the rows of a 2-D
+activation, then
 ``com.microsoft.MatMulIntegerToFloat`` multiplies and applies the row and column scales.
 A per-row ``a_scale`` of shape ``(rows, 1)`` works through that op's broadcasting (a 1-D one
 would not), and its ``bias`` input is not used: with a non-scalar ``a_scale`` onnxruntime
@@ -35,7 +36,9 @@ MICROSOFT = "com.microsoft"
 
 @dataclass
 class RowInt8:
-    """Emits per-row int8 matmuls into the graph ``parts`` being written.
+    """Emits per-row int8 matmuls into the graph ``parts`` being written; activations are
+    2-D ``(rows, width)`` (``bert_graph`` keeps a row-int8 graph's hidden states so: no
+    reshape around each matmul, and a row scale of shape ``(rows, 1)`` as it comes).
     ``signed_weights``: int8 weights (u8 x s8 kernels, exact with VNNI) or uint8 weights
     with zero point 128 (u8 x u8, exact on every x86-64 CPU)."""
 
@@ -44,6 +47,7 @@ class RowInt8:
     _rows: dict[tuple[str, float | None], tuple[str, str, str]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _shared: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def dense(
         self,
@@ -51,15 +55,13 @@ class RowInt8:
         matrix: np.ndarray,
         bias: np.ndarray,
         out: str,
-        leading: str,
         *,
         floor: float | None = None,
     ) -> str:
-        """``x @ matrix + bias`` in int8, ``x`` of shape ``(..., in)``; ``leading`` is a 1-D
-        int64 tensor of ``x``'s leading dimensions followed by -1 (where the output's
-        width goes). ``floor``: a known lower bound of ``x`` (quantized unsigned from it)."""
-        width, outputs = matrix.shape
-        rows, row_scale, zero = self._quantized(x, width, floor)
+        """``x @ matrix + bias`` in int8, ``x`` of shape ``(rows, in)``. ``floor``: a known
+        lower bound of ``x`` (quantized unsigned from it)."""
+        outputs = matrix.shape[1]
+        rows, row_scale, zero = self._quantized(x, floor)
         scale = np.abs(matrix).max(axis=0) / 127.0
         scale[scale == 0] = 1.0
         levels = np.clip(np.round(matrix / scale), -127, 127)
@@ -78,64 +80,57 @@ class RowInt8:
             f"{out}.int8_matmul",
             domain=MICROSOFT,
         )
-        shaped = self.parts.node("Reshape", [product, leading], f"{out}.int8_shaped")
         bias_name = self.parts.const(f"{out}.bias", bias.astype(np.float32))
-        return self.parts.node("Add", [shaped, bias_name], out)
+        return self.parts.node("Add", [product, bias_name], out)
 
-    def _quantized(self, x: str, width: int, floor: float | None) -> tuple[str, str, str]:
-        """``x`` as uint8 rows ``(rows, width)``, their scales ``(rows, 1)`` and zero point;
-        made once per tensor (the query, key and value matmuls share theirs)."""
+    def _quantized(self, x: str, floor: float | None) -> tuple[str, str, str]:
+        """``x`` as uint8 rows, their scales ``(rows, 1)`` and zero point; made once per
+        tensor (the query, key and value matmuls share theirs)."""
         if (x, floor) in self._rows:
             return self._rows[(x, floor)]
-        node, const = self.parts.node, self.parts.const
+        node = self.parts.node
         if floor is None:  # symmetric: |x| <= 127 steps either side of 128
             peak = node("ReduceMax", [node("Abs", [x], f"{x}.abs")], f"{x}.peak", axes=[-1])
-            steps, zero_value = 127.0, 128
+            steps, zero_value = 127, 128
             source = x
         else:  # x >= floor: x - floor spans 0..255 steps
-            source = node("Sub", [x, const(f"{x}.floor", np.array(floor, np.float32))], f"{x}.up")
+            source = node("Sub", [x, self._constant("floor", floor, np.float32)], f"{x}.up")
             peak = node("ReduceMax", [source], f"{x}.peak", axes=[-1])
-            steps, zero_value = 255.0, 0
+            steps, zero_value = 255, 0
+        per_step = self._constant(f"per_step_{steps}", 1 / steps, np.float32)
         scale = node(
             "Max",
-            [
-                node(
-                    "Mul", [peak, const(f"{x}.per_step", np.array(1 / steps, np.float32))], f"{x}.s"
-                ),
-                const(f"{x}.tiny", np.array(1e-12, np.float32)),
-            ],
+            [node("Mul", [peak, per_step], f"{x}.s"), self._constant("tiny", 1e-12, np.float32)],
             f"{x}.row_scale",
-        )  # (..., 1): an all-zero row gets a tiny scale, not a division by zero
-        flat_scale = node(
-            "Reshape", [scale, const(f"{x}.flat", np.array([-1], np.int64))], f"{x}.scales"
-        )
-        zeros = node(  # QuantizeLinear wants one zero point per scale: (rows,) of zero_value
-            "Expand",
-            [
-                const(f"{x}.zero_one", np.array([zero_value], np.uint8)),
-                node("Shape", [flat_scale], f"{x}.n"),
-            ],
-            f"{x}.zeros",
-        )
+        )  # (rows, 1): an all-zero row gets a tiny scale, not a division by zero
+        flat_scale = node("Reshape", [scale, self._flat()], f"{x}.scales")
         rows = node(
             "QuantizeLinear",
-            [
-                node(
-                    "Reshape",
-                    [source, const(f"{x}.rows_shape", np.array([-1, width], np.int64))],
-                    f"{x}.rows",
-                ),
-                flat_scale,
-                zeros,
-            ],
+            [source, flat_scale, self._zeros(zero_value, flat_scale)],
             f"{x}.uint8",
             axis=0,
         )
-        column = node(
-            "Reshape",
-            [scale, const(f"{x}.column", np.array([-1, 1], np.int64))],
-            f"{x}.column_scale",
-        )
-        found = (rows, column, const(f"{x}.zero", np.array(zero_value, np.uint8)))
+        found = (rows, scale, self._constant(f"zero_{zero_value}", zero_value, np.uint8))
         self._rows[(x, floor)] = found
         return found
+
+    def _constant(self, name: str, value: float, dtype: type) -> str:
+        """A scalar initializer shared by every matmul of the graph."""
+        if name not in self._shared:
+            self._shared[name] = self.parts.const(f"row_int8.{name}", np.array(value, dtype))
+        return self._shared[name]
+
+    def _flat(self) -> str:
+        if "flat" not in self._shared:
+            self._shared["flat"] = self.parts.const("row_int8.flat", np.array([-1], np.int64))
+        return self._shared["flat"]
+
+    def _zeros(self, value: int, flat_scale: str) -> str:
+        """``(rows,)`` of ``value``: QuantizeLinear wants one zero point per scale. Every
+        activation of the graph has the same rows, so it is made once, from the first."""
+        key = f"zeros_{value}"
+        if key not in self._shared:
+            one = self.parts.const(f"row_int8.{key}.one", np.array([value], np.uint8))
+            count = self.parts.node("Shape", [flat_scale], f"row_int8.{key}.count")
+            self._shared[key] = self.parts.node("Expand", [one, count], f"row_int8.{key}")
+        return self._shared[key]

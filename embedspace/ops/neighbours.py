@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from embedspace.errors import InvalidInput
-from embedspace.store.exact import load_faiss
+from embedspace.store.faiss_runtime import load_faiss
 
 HNSW_ABOVE = 50_000
 

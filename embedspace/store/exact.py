@@ -6,38 +6,19 @@ Scores are "higher is better" for every metric: cosine and dot are the inner pro
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
-from typing import Any
 
 import numpy as np
 
 from embedspace.config import cpu_count
 from embedspace.store.database import Changes, changes_since, vectors_from_blobs
+from embedspace.store.faiss_runtime import faiss_threads, load_faiss
+from embedspace.store.half_scan import HalfCopy
 
-
-def load_faiss() -> Any:
-    """The faiss module, typed as ``Any``: its bundled stubs miss most of its API."""
-    import faiss
-
-    return faiss
-
-
-@functools.cache
-def _openmp() -> Any:
-    """threadpoolctl's handle on faiss's OpenMP runtime (found once: it scans the loaded
-    libraries, ~1 ms, so it is kept; faiss is loaded first so its runtime is found)."""
-    load_faiss()
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController().select(user_api="openmp")
-
-
-def faiss_threads(count: int) -> Any:
-    """A context in which faiss runs on ``count`` OpenMP threads; the previous setting comes
-    back when it ends, so no process-wide setting stays changed (threadpoolctl)."""
-    return _openmp().limit(limits=count)
+#: Rows from which a table keeps a float16 copy for single queries (``half_scan.py``) once
+#: it has served a second one (a fresh CLI search serves one: the copy would not pay).
+HALF_COPY_ROWS = 4096
 
 
 def scores(matrix: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
@@ -110,6 +91,9 @@ class VectorTable:
         self.after_rowid = after_rowid
         self.rowids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, dim), dtype=np.float32)
+        self._half: HalfCopy | None = None
+        self._half_unusable = False  # a component beyond float16's range was seen
+        self._single_queries = 0
 
     def __len__(self) -> int:
         return len(self.rowids)
@@ -134,9 +118,13 @@ class VectorTable:
             keep = ~np.isin(self.rowids, changes.deleted)
             if not keep.all():
                 self.rowids, self.matrix = self.rowids[keep], self.matrix[keep]
+                if self._half is not None:
+                    self._half.drop(np.flatnonzero(~keep))
         if len(changes.rowids):
             self.rowids = np.concatenate([self.rowids, changes.rowids])
             self.matrix = np.ascontiguousarray(np.concatenate([self.matrix, changes.vectors]))
+            if self._half is not None and not self._half.append(changes.vectors):
+                self._half, self._half_unusable = None, True
         self.version, self.token = changes.version, changes.token
 
     def search(
@@ -148,5 +136,21 @@ class VectorTable:
         if allowed is not None:
             keep = np.isin(rowids, allowed)
             rowids, matrix = rowids[keep], matrix[keep]
+        elif len(queries) == 1 and metric != "euclidean":
+            half = self._half_copy()
+            proven = half.top_k(matrix, queries[0], k) if half is not None else None
+            if proven is not None:
+                return rowids[proven[0]][None, :], proven[1][None, :]
         positions, found = top_k(matrix, queries, k, metric)
         return rowids[positions], found
+
+    def _half_copy(self) -> HalfCopy | None:
+        """The float16 copy for a single query, made at the second one (``None`` for small
+        tables and for vectors float16 cannot hold). It costs half the table's memory again."""
+        self._single_queries += 1
+        if len(self) < HALF_COPY_ROWS or self._half_unusable or self._single_queries < 2:
+            return None
+        if self._half is None:
+            self._half = HalfCopy.of(self.matrix)
+            self._half_unusable = self._half is None
+        return self._half

@@ -32,7 +32,7 @@ import numpy as np
 
 from embedspace.config import cpu_count
 from embedspace.store.database import Changes
-from embedspace.store.exact import faiss_threads, load_faiss
+from embedspace.store.faiss_runtime import faiss_threads, load_faiss
 
 #: Stamp file: MAGIC, u32 header size, JSON header, rowids (int64), tombstone bits, and a
 #: CRC-32 (u32) of everything before it, header included.
