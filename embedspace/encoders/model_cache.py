@@ -1,6 +1,11 @@
 """Files an encoder prepares once per machine (ONNX graphs, label vectors) and keeps in the
 cache folder, named by a digest of everything they depend on. A file is built under a
-temporary name and renamed into place, so concurrent first uses and crashes are safe."""
+temporary name and renamed into place, so concurrent first uses and crashes are safe.
+
+Old versions do not pile up: a file's modification time is set when a process first uses
+it, and writing a new version of a file (new weights, a new onnxruntime, a new graph)
+deletes the versions of the same name unused for a day (``STALE_AFTER``); one another
+installation still uses is prepared again if that one asks for it after all."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +23,10 @@ from embedspace.config import CACHE_VARIABLE, HOME_VARIABLE, cache_dir
 from embedspace.errors import EmbedspaceError
 
 log = logging.getLogger("embedspace.prepare")  # the CLI shows these without --verbose
+#: Seconds unused after which an older version of a prepared file is deleted.
+STALE_AFTER = 24 * 3600.0
+_TOUCHED: set[Path] = set()
+_TOUCHED_LOCK = threading.Lock()
 
 
 def cached_path(name: str, key: str, suffix: str = ".onnx") -> Path:
@@ -49,6 +60,7 @@ def prepared_file(
     the first time (or when ``usable`` rejects the cached file)."""
     target = cached_path(name, key, suffix)
     if target.exists() and (usable is None or usable(target)):
+        mark_used(target)
         return target
     log.info("Preparing %s for this machine (once; can take a few seconds): %s", what, target)
     stale = target.exists()
@@ -72,4 +84,41 @@ def prepared_file(
     finally:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+    mark_used(target)
+    prune_versions(target.parent, rf"{re.escape(name)}-[0-9a-f]{{16}}{re.escape(suffix)}", target)
     return target
+
+
+def mark_used(path: Path) -> None:
+    """Record that this process uses ``path`` (its modification time, once per process)."""
+    with _TOUCHED_LOCK:
+        if path in _TOUCHED:
+            return
+        _TOUCHED.add(path)
+    with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there either
+        os.utime(path)
+
+
+def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
+    """Delete the entries of ``folder`` whose names match ``pattern`` (the versions of one
+    prepared file), other than ``keep``, unused for ``STALE_AFTER`` seconds; returns them.
+    A folder entry (an optimised model and its weights) goes with its contents."""
+    import shutil
+
+    removed = []
+    deadline = time.time() - STALE_AFTER
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        if entry == keep or not re.fullmatch(pattern, entry.name):
+            continue
+        try:
+            if entry.stat().st_mtime >= deadline:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:  # another process pruned it, or it is not ours to delete
+            continue
+        log.info("Deleted an older version of a prepared file, unused for a day: %s", entry)
+        removed.append(entry)
+    return removed

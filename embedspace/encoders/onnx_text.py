@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.bucketing import padded_cuts
+from embedspace.encoders.model_cache import mark_used, prune_versions
 from embedspace.encoders.threads import threads_asked
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
 
@@ -281,6 +283,7 @@ def _optimized_copy(source: Path) -> Path | None:
         folder = cache_dir() / "onnx" / f"{source.stem}-{digest}"
         target = folder / "model.onnx"
         if target.exists():
+            mark_used(folder)
             return target
         folder.parent.mkdir(parents=True, exist_ok=True)
         temp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -301,10 +304,22 @@ def _optimized_copy(source: Path) -> Path | None:
             os.replace(temp, folder)
         except OSError:  # another process put its copy in place first: use that one
             shutil.rmtree(temp, ignore_errors=True)
-        return target if target.exists() else None
+        if not target.exists():
+            return None
+        mark_used(folder)
+        prune_versions(folder.parent, _copies_of(source), folder)
+        return target
     except Exception as error:  # a read-only home or a full disk: run from the source
         log.info("Not caching the optimised model of %s: %s", source, error)
         return None
+
+
+def _copies_of(source: Path) -> str:
+    """The pattern of the optimised copies' folder names of ``source`` and of its earlier
+    versions: a prepared model's name ends in its own digest, which changes with each."""
+    prepared = re.fullmatch(r"(.+)-[0-9a-f]{16}", source.stem)
+    family = re.escape(prepared[1]) + "-[0-9a-f]{16}" if prepared else re.escape(source.stem)
+    return family + "-[0-9a-f]{16}"
 
 
 def onnx_directory(path: Path) -> OnnxTextEncoder:
