@@ -129,3 +129,22 @@ def test_a_search_does_not_wait_for_a_write_to_the_same_space() -> None:
         searching.join(timeout=10)
         assert found == ["stocks"]
     spaces.close()
+
+
+def test_a_space_deleted_or_replaced_through_another_server_process_is_not_served_stale() -> None:
+    # Two apps on one spaces folder stand for two `serve --workers 2` processes.
+    _space("news", ["a cat sat on the mat", "the stocks fell sharply"])
+    settings = ServerSettings(models=("fake",), default_model="fake")
+    with (
+        TestClient(create_app(settings)) as first,
+        TestClient(create_app(settings)) as second,
+    ):
+        assert _top(second, "news", "a cat sat on the mat") == "cat"  # its handles open
+        assert second.get("/spaces/news").status_code == 200  # and its write handle
+        assert first.delete("/spaces/news").json() == {"deleted": "news"}
+        gone = second.post("/spaces/news/search", json={"query": "a cat", "k": 1})
+        assert gone.status_code == 404, gone.text
+        assert second.get("/spaces/news").status_code == 404
+        _space("news", ["a dog barked at night"])  # the same name, new content
+        assert _top(second, "news", "a cat sat on the mat") == "dog"
+        assert second.get("/spaces/news").json()["count"] == 1

@@ -20,7 +20,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
-from embedspace.server.read_pool import ReadPool, not_served, open_space
+from embedspace.server.read_pool import ReadPool, database_identity, not_served, open_space
 from embedspace.server.settings import ServerSettings
 from embedspace.store import Match, Space, delete_space, resolve
 
@@ -38,6 +38,7 @@ class ServedSpaces:
     def __init__(self, names: tuple[str, ...], readers: int = 1) -> None:
         self._fixed = {Path(n).name if "/" in n else n: resolve(n) for n in names}
         self._open: dict[str, Space] = {}
+        self._opened: dict[str, tuple[int, int] | None] = {}  # database_identity at open
         self._locks: dict[str, threading.Lock] = {}
         self._readers: dict[str, ReadPool] = {}
         self._reader_count = readers
@@ -81,9 +82,13 @@ class ServedSpaces:
         """The open space ``name``, held for the block."""
         path = self.path(name)
         with self._lock_of(name):
+            now = database_identity(path)
+            if name in self._open and self._opened.get(name) != now:
+                self._close_held(name)  # deleted or replaced through another process
             space = self._open.get(name)
             if space is None:
-                space = self._open[name] = open_space(name, path)
+                space = open_space(name, path)
+                self._open[name], self._opened[name] = space, now
             yield space
 
     @contextmanager
@@ -91,12 +96,17 @@ class ServedSpaces:
         """A handle of the space ``name`` for a read that may run beside others (a search),
         from the space's pool; ``SpaceNotFound`` as for ``using``."""
         path = self.path(name)
+        now, stale = database_identity(path), None
         with self._guard:  # not the space's lock: a search does not wait for a write
             if name in self._deleting:
                 raise not_served(name)
             pool = self._readers.get(name)
+            if pool is not None and pool.identity != now:  # deleted or replaced elsewhere
+                stale, pool = self._readers.pop(name), None
             if pool is None:
                 pool = self._readers[name] = ReadPool(name, path, self._reader_count)
+        if stale is not None:
+            stale.close()  # outside the guard: it waits for searches still using it
         with pool.taking() as space:  # a pool closed meanwhile refuses: SpaceNotFound
             yield space
 
@@ -104,7 +114,9 @@ class ServedSpaces:
         """The encoder of ``name`` if the space is open already (no lock, no disk), else
         ``None``: the search path asks this first to save a thread hop per query."""
         space = self._open.get(name)
-        return None if space is None else space.encoder
+        if space is None or self._opened.get(name) != database_identity(self.path(name)):
+            return None  # not open, or deleted or replaced through another process
+        return space.encoder
 
     def encoder(self, name: str) -> Encoder:
         """The encoder of the space ``name`` (made on first use)."""
@@ -134,6 +146,7 @@ class ServedSpaces:
         """Close the open space ``name`` and its search handles (waiting for searches in
         progress); the caller holds its lock."""
         space = self._open.pop(name, None)
+        self._opened.pop(name, None)
         if space is not None:
             space.close()
         with self._guard:
