@@ -4,6 +4,7 @@ pgvector space (a real server: tests/pg_server.py, or the one .ci/run starts).""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 import embedspace as es
 from embedspace.store.database import Stamp
-from tests.conftest import fail, run
+from tests.conftest import CountingEncoder, fail, run
 
 Make = Callable[..., es.Space]
 
@@ -374,3 +375,33 @@ def test_first_uses_of_a_new_database_at_once(postgres_url: str) -> None:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+class _RecipeEncoder(CountingEncoder):
+    """The fake encoder, running a named recipe (as minilm-l6 runs int8-rows or int8-u8)."""
+
+    def __init__(self, recipe: str) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def runtime_recipe(self) -> str:
+        return self.recipe
+
+
+def test_queries_that_run_another_recipe_than_the_stored_vectors_are_warned_about(
+    make: Make, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    space = make(encoder=_RecipeEncoder("int8-rows"))
+    space.add(TEXTS, ids=IDS)
+    name, store = space.info()["name"], space.info().get("store", "sqlite")
+    space.close()
+    if store == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        elsewhere = es.Space.open(url, name=name, encoder=_RecipeEncoder("int8-u8"))
+    else:
+        elsewhere = es.Space.open(name, encoder=_RecipeEncoder("int8-u8"))
+    with elsewhere, caplog.at_level(logging.WARNING, logger="embedspace"):
+        elsewhere.search("a cat")
+        elsewhere.search("stocks")
+    (warning,) = caplog.records  # once per space object
+    assert "with the int8-rows recipe; queries here run int8-u8" in warning.message

@@ -39,6 +39,8 @@ class PostgresSpace(Protocol):
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray: ...
 
+    def _check_recipe(self) -> None: ...
+
     def _transaction(self) -> AbstractContextManager[Any]: ...
 
 
@@ -94,6 +96,7 @@ def _query_vector(space: PostgresSpace, query: str | np.ndarray) -> np.ndarray:
             raise InvalidInput("The query is empty: give some text to search for.")
         check_text(query, "The query")
         vector = space.encoder.encode_query([query])
+        space._check_recipe()
     else:
         vector = query_vector(query, space.stamp.dim, space.stamp.metric, space.stamp.encoder)
     return space._prepare(vector)

@@ -44,7 +44,7 @@ from embedspace.store.media_search import MediaSearch, song_totals
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
 from embedspace.store.validate import check_id, check_k, check_text, query_vector
-from embedspace.store.writes import CHUNK, ItemWriter, warn_if_other_recipe
+from embedspace.store.writes import CHUNK, ItemWriter, recipes, warn_if_other_recipe
 
 log = logging.getLogger("embedspace")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
@@ -573,7 +573,7 @@ class Space(MediaSearch):
         if not self._recipe_checked:
             self._recipe_checked = True
             here = self.encoder.runtime_recipe()
-            warn_if_other_recipe(self._db.connection, self.name, self.stamp.encoder, here)
+            warn_if_other_recipe(recipes(self._db.connection), self.name, self.stamp.encoder, here)
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool

@@ -34,10 +34,10 @@ def recipes(connection: Any) -> list[str]:
     return [str(r) for r in db.read_meta(connection).get("recipes", [])]
 
 
-def warn_if_other_recipe(connection: Any, name: str, encoder: str, here: str) -> None:
+def warn_if_other_recipe(stored: list[str], name: str, encoder: str, here: str) -> None:
     """Log a warning if queries here run another recipe (``here``) than the space's stored
-    vectors were made with (e.g. a space built on a VNNI machine, searched on an AVX2 one)."""
-    stored = recipes(connection)
+    vectors were made with (``stored``: e.g. a space built on a VNNI machine, searched on an
+    AVX2 one). Every backend calls it with the recipes it keeps."""
     if here and stored and here not in stored:
         # A recipe may carry a model tag after its name ("int8-s8 model 3f2a…"): another
         # tag means the model folder was trained again at the same path.
