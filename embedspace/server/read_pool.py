@@ -8,7 +8,8 @@ already are (each sees the others' writes through the database and the saved gra
 few extra handles let searches overlap. What each extra handle costs in memory: a database
 connection, and for a space with an HNSW index its graph's links (~280 bytes a vector; the
 vectors themselves are memory-mapped and shared), for a smaller space searched exactly its
-own copy of the vectors. Hence few handles (``MAX_HANDLES``).
+own copy of the vectors (and, once it has served two searches, their float16 copy:
+``store/half_scan.py``). Hence few handles (``MAX_HANDLES``).
 """
 
 from __future__ import annotations
