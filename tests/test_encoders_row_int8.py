@@ -152,3 +152,37 @@ def test_a_bert_with_every_matmul_in_per_row_int8_stays_close_to_fp32(signed: bo
     a, b = fp32[real], int8[real]
     cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() > 0.999
+
+
+@pytest.mark.parametrize("signed", WEIGHTS)
+def test_one_matmul_over_weights_side_by_side_is_three_matmuls_bit_for_bit(signed: bool) -> None:
+    # what bert_graph's fused query/key/value relies on
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(7)
+    matrices = [rng.normal(0, 0.1, (48, 16)).astype(np.float32) for _ in range(3)]
+    biases = [rng.normal(0, 0.1, 16).astype(np.float32) for _ in range(3)]
+    parts = GraphParts()
+    rows = RowInt8(parts, signed_weights=signed)
+    joined = rows.dense("x", np.concatenate(matrices, axis=1), np.concatenate(biases), "joined")
+    apart = [
+        rows.dense("x", m, b, f"apart{i}")
+        for i, (m, b) in enumerate(zip(matrices, biases, strict=True))
+    ]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in [joined, *apart]]
+    graph = helper.make_graph(
+        parts.nodes,
+        "qkv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 48])],
+        outputs,
+        parts.inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+    )
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = rng.normal(0, 1, (37, 48)).astype(np.float32)
+    together, *separately = session.run(None, {"x": x})
+    np.testing.assert_array_equal(together, np.concatenate(separately, axis=1))

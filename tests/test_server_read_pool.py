@@ -5,6 +5,8 @@ leaves no handle behind."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,70 @@ def test_a_space_deleted_or_replaced_through_another_server_process_is_not_serve
         _space("news", ["a dog barked at night"])  # the same name, new content
         assert _top(second, "news", "a cat sat on the mat") == "dog"
         assert second.get("/spaces/news").json()["count"] == 1
+
+
+def _replace(name: str, texts: list[str]) -> None:
+    """Delete the space ``name`` and make a new one under that name, as another server
+    process would."""
+    es.delete_space(name)
+    _space(name, texts)
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(work()), daemon=True)
+    thread.start()
+    return thread, results
+
+
+def test_noticing_a_replaced_space_for_a_write_leaves_the_new_search_handles_alone() -> None:
+    from embedspace.server.state import ServedSpaces
+
+    _space("news", ["a cat sat on the mat"])
+    spaces = ServedSpaces((), readers=1)
+    with spaces.searching("news"), spaces.using("news"):
+        pass  # both kinds of handle open
+    _replace("news", ["a dog barked", "a bird sang"])
+
+    def search_then_write() -> object:
+        # a new pool for the new space; then the stale write handle goes, not that pool
+        with spaces.searching("news") as searcher, spaces.using("news") as writer:
+            return (len(searcher), len(writer))
+
+    thread, results = _in_thread(search_then_write)
+    thread.join(20)
+    assert not thread.is_alive(), "the write handle's check waited on the search handles"
+    assert results == [(2, 2)]
+    spaces.close()
+
+
+def test_a_search_waiting_for_a_handle_of_a_space_replaced_meanwhile_gets_the_new_one() -> None:
+    from embedspace.server.state import ServedSpaces
+
+    _space("news", ["a cat sat on the mat"])
+    spaces = ServedSpaces((), readers=1)  # one handle: the second search waits for it
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> object:
+        with spaces.searching("news") as space:
+            holding.set()
+            release.wait(20)
+            return len(space)
+
+    def count() -> object:
+        with spaces.searching("news") as space:
+            return len(space)
+
+    holder, held = _in_thread(hold)
+    assert holding.wait(20)
+    waiter, waited = _in_thread(count)  # waits for the one handle of the old space
+    time.sleep(0.2)
+    _replace("news", ["a dog barked", "a bird sang"])
+    noticer, noticed = _in_thread(count)  # sees the new space: the old pool is closed
+    time.sleep(0.2)
+    release.set()
+    for thread in (holder, waiter, noticer):
+        thread.join(20)
+        assert not thread.is_alive()
+    assert held == [1] and waited == [2] and noticed == [2]
+    spaces.close()

@@ -51,19 +51,45 @@ def test_dot_products_of_unnormalised_vectors_are_proven_too() -> None:
     np.testing.assert_allclose(got[1], want_scores[0], rtol=1e-5)
 
 
+def test_a_proof_that_fails_takes_four_times_the_candidates_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from embedspace.store import half_scan
+
+    passes: list[int] = []
+    real = half_scan.faiss_threads
+
+    def counted(count: int) -> object:
+        passes.append(count)
+        return real(count)
+
+    monkeypatch.setattr(half_scan, "EXTRA", 0)  # k candidates alone can never be proven
+    monkeypatch.setattr(half_scan, "faiss_threads", counted)
+    rng = np.random.default_rng(5)
+    matrix = _unit(rng, 3000)
+    copy = HalfCopy.of(matrix)
+    assert copy is not None
+    query = _unit(rng, 1)[0]
+    got = copy.top_k(matrix, query, 1)
+    assert got is not None and len(passes) == 2  # failed with 1, proven with 4
+    _same_as_float32(matrix, query, got, 1)
+
+
 def test_rows_float16_cannot_tell_apart_are_not_guessed() -> None:
     # 500 rows closer to each other than float16 can resolve: no float16 score can prove
     # which ten are best, so the copy says so (the caller scans float32) or proves it with
     # every row as a candidate; either way no wrong answer comes back.
     rng = np.random.default_rng(2)
     base = _unit(rng, 1)[0]
-    matrix = (base + rng.normal(scale=1e-6, size=(500, 32))).astype(np.float32)
+    matrix = (base + rng.normal(scale=1e-6, size=(2000, 32))).astype(np.float32)
     copy = HalfCopy.of(matrix)
     assert copy is not None
-    got = copy.top_k(matrix, base, 10)
-    if got is not None:
-        _same_as_float32(matrix, base, got, 10)
+    assert copy.top_k(matrix, base, 10) is None
     assert copy.error_bound(base) > 0
+    # and a k that would re-score much of the table goes to the float32 scan at once
+    spread = _unit(rng, 2000)
+    wide = HalfCopy.of(spread)
+    assert wide is not None and wide.top_k(spread, base, 100) is None
 
 
 def test_components_beyond_float16_keep_to_float32() -> None:
@@ -81,9 +107,9 @@ def test_a_table_makes_the_copy_at_its_second_single_query_and_keeps_it_in_step(
 ) -> None:
     monkeypatch.setattr(exact, "HALF_COPY_ROWS", 100)
     rng = np.random.default_rng(3)
-    vectors = _unit(rng, 400)
+    vectors = _unit(rng, 1200)
     table = VectorTable(32)
-    table.apply(Changes(1, np.arange(1, 401, dtype=np.int64), vectors, np.zeros(0, np.int64)))
+    table.apply(Changes(1, np.arange(1, 1201, dtype=np.int64), vectors, np.zeros(0, np.int64)))
     queries = _unit(rng, 6)
 
     def check(query: np.ndarray) -> None:
@@ -95,22 +121,23 @@ def test_a_table_makes_the_copy_at_its_second_single_query_and_keeps_it_in_step(
     check(queries[0])
     assert table._half is None  # one query (a fresh CLI search): no copy made
     check(queries[1])
-    assert table._half is not None and len(table._half) == 400
+    assert table._half is not None and len(table._half) == 1200
     # delete every other row, then add new ones: the copy follows, in the table's order
-    deleted = np.arange(2, 401, 2, dtype=np.int64)
+    deleted = np.arange(2, 1201, 2, dtype=np.int64)
     table.apply(Changes(2, np.zeros(0, np.int64), np.zeros((0, 32), np.float32), deleted))
     added = _unit(rng, 50)
-    table.apply(Changes(3, np.arange(401, 451, dtype=np.int64), added, np.zeros(0, np.int64)))
-    assert len(table._half) == len(table) == 250
+    table.apply(Changes(3, np.arange(1201, 1251, dtype=np.int64), added, np.zeros(0, np.int64)))
+    assert len(table._half) == len(table) == 650
     for query in queries[2:]:
         check(query)
+        assert table._half.top_k(table.matrix, query, 5) is not None  # answered, proven
     check(added[7])  # a new row is found: its own best match
-    assert table.search(added[7][None, :], 1, "cosine")[0][0, 0] == 408
+    assert table.search(added[7][None, :], 1, "cosine")[0][0, 0] == 1208
     # a row beyond float16's range: the copy is dropped, answers stay right
     loud = np.full((1, 32), 1e6, np.float32)
-    table.apply(Changes(4, np.array([451], np.int64), loud, np.zeros(0, np.int64)))
+    table.apply(Changes(4, np.array([1251], np.int64), loud, np.zeros(0, np.int64)))
     assert table._half is None
-    assert table.search(np.abs(queries[2])[None, :], 1, "dot")[0][0, 0] == 451
+    assert table.search(np.abs(queries[2])[None, :], 1, "dot")[0][0, 0] == 1251
 
 
 def test_euclidean_and_batches_keep_to_the_float32_scan(monkeypatch: pytest.MonkeyPatch) -> None:

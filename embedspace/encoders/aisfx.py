@@ -95,7 +95,9 @@ def prepared_model() -> Path:
     weights = checkpoint_file()
     stat = weights.stat()
     key = "|".join([RECIPE, str(stat.st_size), str(stat.st_mtime_ns)])
-    return prepared_file("aisfx", key, lambda temp: _export(weights, temp), what="aisfx model")
+    return prepared_file(
+        "aisfx", key, lambda temp: _export(weights, temp), what="aisfx model", prune=True
+    )
 
 
 def torch_network(weights: Path) -> Any:

@@ -177,6 +177,9 @@ class BertFolder:
             f"{self.weights_key()}|{variant}",
             write,
             what=f"{self.cache_name} ({variant}) model",
+            # A shipped model's name is its own: older versions of it can go. A trained
+            # folder's name is shared by every trained folder (its identity is in the key).
+            prune=not self.identity,
         )
 
     def _calibration_batches(self) -> Iterator[dict[str, np.ndarray]]:

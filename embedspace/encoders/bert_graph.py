@@ -272,8 +272,8 @@ def _qkv(
 ) -> list[str]:
     """Query, key and value of a row-int8 layer: one matmul over the three weight matrices
     side by side (they share their input), then a split. The same numbers as three matmuls
-    (bit for bit), 4 graph nodes fewer: a one-query embedding is ~10% faster
-    (bench/RESULTS.md §25)."""
+    (bit for bit, tested), 3 graph nodes fewer per layer. With the 2-D hidden states and the
+    shared zero points, a one-query embedding got ~10% faster (bench/RESULTS.md §25)."""
     names = [f"encoder.layer.{layer}.attention.self.{p}" for p in ("query", "key", "value")]
     matrix = np.concatenate([weights[f"{n}.weight"].T for n in names], axis=1).astype(np.float32)
     if scale is not None:

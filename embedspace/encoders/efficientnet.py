@@ -77,6 +77,7 @@ def prepared_model() -> Path:
         key,
         _export,
         what="efficientnet-lite0 model",
+        prune=True,
     )
 
 

@@ -2,10 +2,12 @@
 cache folder, named by a digest of everything they depend on. A file is built under a
 temporary name and renamed into place, so concurrent first uses and crashes are safe.
 
-Old versions do not pile up: a file's modification time is set when a process first uses
-it, and writing a new version of a file (new weights, a new onnxruntime, a new graph)
-deletes the versions of the same name unused for a day (``STALE_AFTER``); one another
-installation still uses is prepared again if that one asks for it after all."""
+Old versions do not pile up: a process that uses a file sets its access time (not its
+modification time: other keys depend on that), and writing a new version of a file whose
+name says which model it is (``prune=True``: the shipped models' graphs; not a trained
+folder's, whose names are shared, nor recipe choices, which are alternatives) deletes the
+versions of that name unused for a day (``STALE_AFTER``). One another installation still
+uses is prepared again if that one asks for it after all."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from embedspace.errors import EmbedspaceError
 log = logging.getLogger("embedspace.prepare")  # the CLI shows these without --verbose
 #: Seconds unused after which an older version of a prepared file is deleted.
 STALE_AFTER = 24 * 3600.0
-_TOUCHED: set[Path] = set()
+_TOUCHED: dict[Path, float] = {}  # when this process last marked a path used
 _TOUCHED_LOCK = threading.Lock()
 
 
@@ -55,9 +57,11 @@ def prepared_file(
     suffix: str = ".onnx",
     temp_suffix: str = "",
     usable: Callable[[Path], bool] | None = None,
+    prune: bool = False,
 ) -> Path:
     """``cache/models/{name}-{digest of key}{suffix}``, made by ``build(temporary path)``
-    the first time (or when ``usable`` rejects the cached file)."""
+    the first time (or when ``usable`` rejects the cached file). ``prune``: writing it
+    deletes the other versions of ``name`` unused for a day (see the module's docstring)."""
     target = cached_path(name, key, suffix)
     if target.exists() and (usable is None or usable(target)):
         mark_used(target)
@@ -85,18 +89,29 @@ def prepared_file(
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
     mark_used(target)
-    prune_versions(target.parent, rf"{re.escape(name)}-[0-9a-f]{{16}}{re.escape(suffix)}", target)
+    if prune:
+        pattern = rf"{re.escape(name)}-[0-9a-f]{{16}}{re.escape(suffix)}"
+        prune_versions(target.parent, pattern, target)
     return target
 
 
 def mark_used(path: Path) -> None:
-    """Record that this process uses ``path`` (its modification time, once per process)."""
+    """Record that this process uses ``path``: its access time, set at most every few hours
+    per process (a server up for days keeps its files). The modification time stays: the
+    optimised copy's key holds it."""
+    now = time.time()
     with _TOUCHED_LOCK:
-        if path in _TOUCHED:
+        if now - _TOUCHED.get(path, -STALE_AFTER) < STALE_AFTER / 4:
             return
-        _TOUCHED.add(path)
+        _TOUCHED[path] = now
     with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there either
-        os.utime(path)
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+
+
+def last_used(path: Path) -> float:
+    """When ``path`` was last used or written (``mark_used``)."""
+    found = path.stat()
+    return max(found.st_atime, found.st_mtime)
 
 
 def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
@@ -111,7 +126,7 @@ def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
         if entry == keep or not re.fullmatch(pattern, entry.name):
             continue
         try:
-            if entry.stat().st_mtime >= deadline:
+            if last_used(entry) >= deadline:
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry)
@@ -120,5 +135,30 @@ def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
         except OSError:  # another process pruned it, or it is not ours to delete
             continue
         log.info("Deleted an older version of a prepared file, unused for a day: %s", entry)
+        removed.append(entry)
+    return removed
+
+
+def prune_orphans(folder: Path, keep: Path) -> list[Path]:
+    """Delete the folders in ``folder`` (other than ``keep``) derived from a file that is
+    gone (named in their ``source`` file, e.g. an optimised copy of a pruned graph) and
+    unused for ``STALE_AFTER`` seconds; returns them. Folders without a ``source`` file
+    are left alone."""
+    import shutil
+
+    removed = []
+    deadline = time.time() - STALE_AFTER
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        try:
+            if entry == keep or not (entry / "source").is_file():
+                continue
+            if Path((entry / "source").read_text(encoding="utf-8")).exists():
+                continue
+            if last_used(entry) >= deadline:
+                continue
+            shutil.rmtree(entry)
+        except OSError:  # another process pruned it meanwhile, or it is not ours
+            continue
+        log.info("Deleted a prepared copy of a file that is gone, unused for a day: %s", entry)
         removed.append(entry)
     return removed

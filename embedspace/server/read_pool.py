@@ -14,7 +14,6 @@ own copy of the vectors (and, once it has served two searches, their float16 cop
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from embedspace.errors import SpaceNotFound
 from embedspace.store import Space
-from embedspace.store.database import DATABASE_FILE
+from embedspace.store.catalog import database_identity
 
 #: The most handles a pool opens, whatever the core count (see the module's docstring).
 MAX_HANDLES = 4
@@ -31,18 +30,6 @@ MAX_HANDLES = 4
 def not_served(name: str) -> SpaceNotFound:
     """The error for a space ``name`` that is not there (or is going)."""
     return SpaceNotFound(f"No space '{name}'; GET /spaces lists them.")
-
-
-def database_identity(path: Path) -> tuple[int, int] | None:
-    """Which database file the space at ``path`` has now (device and inode; ``None`` for
-    none, or a space not kept in a folder). Another server process that deletes the space
-    or replaces it by a new one under the same name changes it: this process's handles are
-    then stale (one ``stat`` per request, ~2 us)."""
-    try:
-        found = os.stat(path / DATABASE_FILE)
-    except OSError:
-        return None
-    return (found.st_dev, found.st_ino)
 
 
 def open_space(name: str, path: Path) -> Space:
@@ -61,6 +48,7 @@ class ReadPool:
             raise ValueError(f"size must be at least 1, not {size}")
         self.name, self.path, self.size = name, path, min(size, MAX_HANDLES)
         self.identity = database_identity(path)  # taken before any handle is opened
+        self.replaced = False  # closed because the space on disk is another one now
         self._idle: list[Space] = []
         self._made = 0
         self._closed = False

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
-from embedspace.server.read_pool import ReadPool, database_identity, not_served, open_space
+from embedspace.server.read_pool import ReadPool, not_served, open_space
 from embedspace.server.settings import ServerSettings
 from embedspace.store import Match, Space, delete_space, resolve
+from embedspace.store.catalog import database_identity
 
 #: What a space name served over HTTP may be: a plain folder name in the spaces folder
 #: (no path separators, no "~", no leading dot), as ``Space.create`` accepts for a name.
@@ -37,8 +38,8 @@ class ServedSpaces:
 
     def __init__(self, names: tuple[str, ...], readers: int = 1) -> None:
         self._fixed = {Path(n).name if "/" in n else n: resolve(n) for n in names}
-        self._open: dict[str, Space] = {}
-        self._opened: dict[str, tuple[int, int] | None] = {}  # database_identity at open
+        # each open space with its database's identity when opened (``database_identity``)
+        self._open: dict[str, tuple[Space, tuple[int, int] | None]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._readers: dict[str, ReadPool] = {}
         self._reader_count = readers
@@ -83,40 +84,56 @@ class ServedSpaces:
         path = self.path(name)
         with self._lock_of(name):
             now = database_identity(path)
-            if name in self._open and self._opened.get(name) != now:
-                self._close_held(name)  # deleted or replaced through another process
-            space = self._open.get(name)
-            if space is None:
-                space = open_space(name, path)
-                self._open[name], self._opened[name] = space, now
-            yield space
+            held = self._open.get(name)
+            if held is not None and held[1] != now:  # deleted or replaced elsewhere
+                del self._open[name]
+                held[0].close()  # the search handles go in ``searching``, by their own
+            if held is None or held[1] != now:
+                held = self._open[name] = (open_space(name, path), now)
+            yield held[0]
 
     @contextmanager
     def searching(self, name: str) -> Iterator[Space]:
         """A handle of the space ``name`` for a read that may run beside others (a search),
         from the space's pool; ``SpaceNotFound`` as for ``using``."""
         path = self.path(name)
+        with ExitStack() as taken:
+            pool = self._pool(name, path)
+            try:
+                space = taken.enter_context(pool.taking())
+            except SpaceNotFound:
+                if not pool.replaced:  # deleted (or going): not there
+                    raise
+                # replaced by a new space through another process while this request
+                # waited: take a handle of the new one
+                space = taken.enter_context(self._pool(name, path).taking())
+            yield space
+
+    def _pool(self, name: str, path: Path) -> ReadPool:
+        """The search handles' pool of ``name``, a new one if the space's database is not
+        the one the pool opened (deleted or replaced through another server process)."""
         now, stale = database_identity(path), None
         with self._guard:  # not the space's lock: a search does not wait for a write
             if name in self._deleting:
                 raise not_served(name)
             pool = self._readers.get(name)
-            if pool is not None and pool.identity != now:  # deleted or replaced elsewhere
+            if pool is not None and pool.identity != now:
                 stale, pool = self._readers.pop(name), None
+                stale.replaced = True
             if pool is None:
                 pool = self._readers[name] = ReadPool(name, path, self._reader_count)
         if stale is not None:
             stale.close()  # outside the guard: it waits for searches still using it
-        with pool.taking() as space:  # a pool closed meanwhile refuses: SpaceNotFound
-            yield space
+        return pool
 
     def open_encoder(self, name: str) -> Encoder | None:
-        """The encoder of ``name`` if the space is open already (no lock, no disk), else
-        ``None``: the search path asks this first to save a thread hop per query."""
-        space = self._open.get(name)
-        if space is None or self._opened.get(name) != database_identity(self.path(name)):
+        """The encoder of ``name`` if the space is open already and still the one on disk
+        (no lock; one ``stat``), else ``None``: the search path asks this first to save a
+        thread hop per query."""
+        held = self._open.get(name)
+        if held is None or held[1] != database_identity(self.path(name)):
             return None  # not open, or deleted or replaced through another process
-        return space.encoder
+        return held[0].encoder
 
     def encoder(self, name: str) -> Encoder:
         """The encoder of the space ``name`` (made on first use)."""
@@ -145,10 +162,9 @@ class ServedSpaces:
     def _close_held(self, name: str) -> None:
         """Close the open space ``name`` and its search handles (waiting for searches in
         progress); the caller holds its lock."""
-        space = self._open.pop(name, None)
-        self._opened.pop(name, None)
-        if space is not None:
-            space.close()
+        held = self._open.pop(name, None)
+        if held is not None:
+            held[0].close()
         with self._guard:
             pool = self._readers.pop(name, None)
         if pool is not None:

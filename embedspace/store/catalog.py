@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,15 @@ def delete_space(name_or_path: str | Path) -> Path:
         raise InvalidInput(f"{path} is not a space (no {DATABASE_FILE}); not deleting it.")
     shutil.rmtree(path)
     return path
+
+
+def database_identity(path: Path) -> tuple[int, int] | None:
+    """Which database file the space folder ``path`` has now (device and inode; ``None``
+    for none). Deleting the space, or replacing it by a new one under the same name, changes
+    it: a process holding the space open can tell that its handle is stale (one ``stat``,
+    ~2 us; the server checks it per request)."""
+    try:
+        found = os.stat(path / DATABASE_FILE)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)

@@ -11,8 +11,9 @@ runs, so the answer is always the exact one.
 
 The bound: float16 keeps 11 significant bits, so each stored component is off by at most
 ``2**-11 |x_i|`` (``2**-25`` in the subnormal range), and ``|q . x - q . x16|`` is at most
-``2**-11 |q| |x| + 2**-25 sum |q_i|``; the float32 sums of both scans add at most
-``d 2**-24 |q| |x|`` each.
+``2**-11 |q| |x| + 2**-25 sum |q_i|``; the float32 sums of both scans add at most about
+``d 2**-24 |q| |x|`` each. ``error_bound`` takes each term with room to spare: the first
+two times ``1 + 2**-10`` (second-order terms), the subnormal one doubled.
 """
 
 from __future__ import annotations
@@ -75,29 +76,26 @@ class HalfCopy:
         rows this copy mirrors) for one query (``(dim,)``), best first; ``None`` when the
         float16 pass cannot prove its answer: the caller scans the float32 rows."""
         count = len(matrix)
-        if count != len(self) or k < 1:
-            return None
+        if count != len(self) or k < 1 or k + EXTRA > count // 16:
+            return None  # a k this large re-scores much of the table: scan float32
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         bound = self.error_bound(query[0])
-        wanted = min(count, k + EXTRA)
-        while True:
+        for wanted in (k + EXTRA, 4 * (k + EXTRA)):  # one retry, then the float32 scan
             with faiss_threads(1):
                 approx, positions = self._index.search(query, wanted)
             found = positions[0]
             exact = matrix[found] @ query[0]
-            order = np.argsort(-exact, kind="stable")[: min(k, count)]
+            order = np.argsort(-exact, kind="stable")[:k]
             # Every row left out scores at most its float16 score + bound <= the last
             # candidate's float16 score + bound.
-            if wanted == count or exact[order[-1]] >= approx[0, -1] + bound:
+            if exact[order[-1]] >= approx[0, -1] + bound:
                 return found[order], exact[order].astype(np.float32)
-            if wanted * 4 > count // 4:
-                return None
-            wanted *= 4
+        return None
 
     def error_bound(self, query: np.ndarray) -> float:
         """The most a row's float16 score can differ from its float32 one for ``query``."""
         norm = float(np.linalg.norm(query))
-        rounding = 2.0**-11 + self.dim * 2.0**-23  # float16 storage + both scans' sums
+        rounding = (2.0**-11 + self.dim * 2.0**-23) * (1 + 2.0**-10)  # storage + both sums
         return rounding * norm * self.max_norm + 2.0**-24 * float(np.abs(query).sum())
 
 
