@@ -267,16 +267,14 @@ def test_image_encoder_cli_and_its_errors(tmp_path: Path) -> None:
 
 
 def test_a_space_notices_its_model_folder_was_trained_again(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from embedspace.store import writes
 
-    monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8 model 111"])
     with caplog.at_level("WARNING", logger="embedspace"):
-        writes.warn_if_other_recipe(None, "faq", "./my-faq", "int8-s8 model 222")
+        writes.warn_if_other_recipe(["int8-s8 model 111"], "faq", "./my-faq", "int8-s8 model 222")
     assert "trained again" in caplog.text and "make a new space" in caplog.text
     caplog.clear()
-    monkeypatch.setattr(writes, "recipes", lambda connection: ["int8-s8"])
     with caplog.at_level("WARNING", logger="embedspace"):
-        writes.warn_if_other_recipe(None, "news", "minilm-l6", "int8-u8")
+        writes.warn_if_other_recipe(["int8-s8"], "news", "minilm-l6", "int8-u8")
     assert "this CPU's choice" in caplog.text and "trained again" not in caplog.text
