@@ -120,3 +120,19 @@ def test_optimised_copies_of_graphs_that_are_gone_are_deleted(tmp_path: Path) ->
     assert new_copy is not None and new_copy.exists()
     assert not gone_copy.parent.exists()
     assert kept_copy.exists()  # its source is there: whatever its age, not ours to judge
+
+
+def test_an_older_copy_of_the_same_model_goes_when_a_new_onnxruntime_makes_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = tmp_path / "model.onnx"
+    _tiny_model(model)
+    old_copy = onnx_text._optimized_copy(model)
+    assert old_copy is not None
+    _age(old_copy.parent, STALE_AFTER + 60)
+    monkeypatch.setattr(ort, "__version__", f"{ort.__version__}.next")
+    new_copy = onnx_text._optimized_copy(model)
+    assert new_copy is not None and new_copy != old_copy
+    assert not old_copy.parent.exists()

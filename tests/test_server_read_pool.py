@@ -209,11 +209,27 @@ def test_a_search_waiting_for_a_handle_of_a_space_replaced_meanwhile_gets_the_ne
     waiter, waited = _in_thread(count)  # waits for the one handle of the old space
     time.sleep(0.2)
     _replace("news", ["a dog barked", "a bird sang"])
-    noticer, noticed = _in_thread(count)  # sees the new space: the old pool is closed
-    time.sleep(0.2)
+    noticer, noticed = _in_thread(count)  # sees the new space: retires the old pool
+    noticer.join(20)  # without waiting for the handle still held
+    assert not noticer.is_alive()
     release.set()
     for thread in (holder, waiter, noticer):
         thread.join(20)
         assert not thread.is_alive()
     assert held == [1] and waited == [2] and noticed == [2]
+    spaces.close()
+
+
+def test_a_space_deleted_elsewhere_lets_go_of_its_search_handles_at_any_request() -> None:
+    from embedspace.server.state import ServedSpaces
+
+    _space("news", ["a cat sat on the mat"])
+    spaces = ServedSpaces((), readers=2)
+    with spaces.searching("news"), spaces.using("news"):
+        pass
+    assert "news" in spaces._readers
+    es.delete_space("news")  # through another process
+    with pytest.raises(SpaceNotFound), spaces.using("news"):
+        pass  # a GET or a write: 404, and the search handles are let go too
+    assert "news" not in spaces._readers and "news" not in spaces._open
     spaces.close()

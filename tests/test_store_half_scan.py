@@ -73,6 +73,13 @@ def test_a_proof_that_fails_takes_four_times_the_candidates_once(
     got = copy.top_k(matrix, query, 1)
     assert got is not None and len(passes) == 2  # failed with 1, proven with 4
     _same_as_float32(matrix, query, got, 1)
+    # near-ties nothing can prove: one retry, then the caller's float32 scan
+    passes.clear()
+    base = _unit(rng, 1)[0]
+    ties = (base + rng.normal(scale=1e-6, size=(3000, 32))).astype(np.float32)
+    tied = HalfCopy.of(ties)
+    assert tied is not None and tied.top_k(ties, base, 1) is None
+    assert len(passes) == 2
 
 
 def test_rows_float16_cannot_tell_apart_are_not_guessed() -> None:

@@ -6,8 +6,9 @@ Old versions do not pile up: a process that uses a file sets its access time (no
 modification time: other keys depend on that), and writing a new version of a file whose
 name says which model it is (``prune=True``: the shipped models' graphs; not a trained
 folder's, whose names are shared, nor recipe choices, which are alternatives) deletes the
-versions of that name unused for a day (``STALE_AFTER``). One another installation still
-uses is prepared again if that one asks for it after all."""
+versions of that name unused for a day (``STALE_AFTER``); writing an optimised copy
+(``onnx_text``) deletes older copies of its source and copies of sources that are gone. A
+file another installation still uses is prepared again if that one asks for it after all."""
 
 from __future__ import annotations
 
@@ -96,16 +97,26 @@ def prepared_file(
 
 
 def mark_used(path: Path) -> None:
-    """Record that this process uses ``path``: its access time, set at most every few hours
-    per process (a server up for days keeps its files). The modification time stays: the
-    optimised copy's key holds it."""
+    """Record that this process uses ``path``: its access time, set when a process starts
+    a session of the file (at most every few hours per process). The modification time
+    stays: the optimised copy's key holds it. Where the file is another user's (a shared
+    cache), reading it lets the file system's own access-time rule mark it instead."""
     now = time.time()
     with _TOUCHED_LOCK:
         if now - _TOUCHED.get(path, -STALE_AFTER) < STALE_AFTER / 4:
             return
         _TOUCHED[path] = now
-    with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there either
+    try:
         os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+    except PermissionError:  # not ours: relatime updates the access time of a read
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                os.listdir(path)
+            else:
+                with path.open("rb") as opened:
+                    opened.read(1)
+    except OSError:  # a read-only cache: nothing is pruned there either
+        pass
 
 
 def last_used(path: Path) -> float:
@@ -141,24 +152,28 @@ def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
 
 def prune_orphans(folder: Path, keep: Path) -> list[Path]:
     """Delete the folders in ``folder`` (other than ``keep``) derived from a file that is
-    gone (named in their ``source`` file, e.g. an optimised copy of a pruned graph) and
-    unused for ``STALE_AFTER`` seconds; returns them. Folders without a ``source`` file
-    are left alone."""
+    gone, or from ``keep``'s own source (an older copy of it: made from an earlier version
+    of the file, or by another onnxruntime), unused for ``STALE_AFTER`` seconds; returns
+    them. Each names its source in its ``source`` file; folders without one stay."""
     import shutil
+
+    def source_of(entry: Path) -> str | None:
+        marker = entry / "source"
+        return marker.read_text(encoding="utf-8") if marker.is_file() else None
 
     removed = []
     deadline = time.time() - STALE_AFTER
+    own = source_of(keep)
     for entry in folder.iterdir() if folder.is_dir() else []:
         try:
-            if entry == keep or not (entry / "source").is_file():
-                continue
-            if Path((entry / "source").read_text(encoding="utf-8")).exists():
+            source = None if entry == keep else source_of(entry)
+            if source is None or (source != own and Path(source).exists()):
                 continue
             if last_used(entry) >= deadline:
                 continue
             shutil.rmtree(entry)
         except OSError:  # another process pruned it meanwhile, or it is not ours
             continue
-        log.info("Deleted a prepared copy of a file that is gone, unused for a day: %s", entry)
+        log.info("Deleted an older prepared copy, unused for a day: %s", entry)
         removed.append(entry)
     return removed

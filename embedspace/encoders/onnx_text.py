@@ -272,8 +272,9 @@ def _optimized_copy(source: Path) -> Path | None:
     search. The copy is a folder (``model.onnx`` + ``model.onnx.data``) built under a temp
     name and renamed, so a crash never leaves half of it; its name holds a digest of the
     source path, size, mtime and the onnxruntime version, and its ``source`` file the
-    source's path: writing a copy deletes the copies of sources that are gone (a pruned
-    graph's) unused for a day (``model_cache``).
+    source's path: writing a copy deletes the older copies of the same source (another
+    onnxruntime's, an earlier version's) and the copies of sources that are gone (a pruned
+    graph's) unused for a day (``model_cache.prune_orphans``).
     """
     import onnxruntime as ort
 

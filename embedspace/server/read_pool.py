@@ -89,6 +89,17 @@ class ReadPool:
                 self._changed.notify_all()
             raise
 
+    def retire(self) -> None:
+        """Close the idle handles now and the others as their callers give them back,
+        without waiting (for a space deleted or replaced through another process: the
+        caller may hold a handle of this pool); later callers get ``SpaceNotFound``."""
+        with self._changed:
+            self._closed = self.replaced = True
+            self._changed.notify_all()
+            while self._idle:
+                self._made -= 1
+                self._idle.pop().close()
+
     def close(self) -> None:
         """Close every handle: idle ones now, the rest when their callers give them back
         (this waits for that); later callers get ``SpaceNotFound``."""

@@ -87,7 +87,8 @@ class ServedSpaces:
             held = self._open.get(name)
             if held is not None and held[1] != now:  # deleted or replaced elsewhere
                 del self._open[name]
-                held[0].close()  # the search handles go in ``searching``, by their own
+                held[0].close()
+                self._retire_stale(name, now)
             if held is None or held[1] != now:
                 held = self._open[name] = (open_space(name, path), now)
             yield held[0]
@@ -112,19 +113,26 @@ class ServedSpaces:
     def _pool(self, name: str, path: Path) -> ReadPool:
         """The search handles' pool of ``name``, a new one if the space's database is not
         the one the pool opened (deleted or replaced through another server process)."""
-        now, stale = database_identity(path), None
+        now = database_identity(path)
+        self._retire_stale(name, now)
         with self._guard:  # not the space's lock: a search does not wait for a write
             if name in self._deleting:
                 raise not_served(name)
             pool = self._readers.get(name)
-            if pool is not None and pool.identity != now:
-                stale, pool = self._readers.pop(name), None
-                stale.replaced = True
             if pool is None:
                 pool = self._readers[name] = ReadPool(name, path, self._reader_count)
-        if stale is not None:
-            stale.close()  # outside the guard: it waits for searches still using it
         return pool
+
+    def _retire_stale(self, name: str, now: tuple[int, int] | None) -> None:
+        """Let go of the search handles of ``name`` if they are of another database than
+        the one there ``now`` (a pool of the current one is left alone); handles in use
+        close as their searches end, nobody waits."""
+        with self._guard:
+            pool = self._readers.get(name)
+            if pool is None or pool.identity == now:
+                return
+            del self._readers[name]
+            pool.retire()
 
     def open_encoder(self, name: str) -> Encoder | None:
         """The encoder of ``name`` if the space is open already and still the one on disk
