@@ -41,6 +41,17 @@ COLOURS = {
 }
 
 
+class RecipeEncoder(CountingEncoder):
+    """The fake encoder, running a named recipe (as minilm-l6 runs int8-rows or int8-u8)."""
+
+    def __init__(self, recipe: str) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def runtime_recipe(self) -> str:
+        return self.recipe
+
+
 class FakeImageEncoder(HashingEncoder):
     """Text and images in one 48-d space, deterministic and tiny: an image is its 4x4
     thumbnail (RGB scaled to -1..1); a colour word is that colour's thumbnail; other text

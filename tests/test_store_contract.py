@@ -14,7 +14,7 @@ import pytest
 
 import embedspace as es
 from embedspace.store.database import Stamp
-from tests.conftest import CountingEncoder, fail, run
+from tests.conftest import RecipeEncoder, fail, run
 
 Make = Callable[..., es.Space]
 
@@ -377,29 +377,18 @@ def test_first_uses_of_a_new_database_at_once(postgres_url: str) -> None:
             connection.execute(f"DROP DATABASE {database} WITH (FORCE)")
 
 
-class _RecipeEncoder(CountingEncoder):
-    """The fake encoder, running a named recipe (as minilm-l6 runs int8-rows or int8-u8)."""
-
-    def __init__(self, recipe: str) -> None:
-        super().__init__()
-        self.recipe = recipe
-
-    def runtime_recipe(self) -> str:
-        return self.recipe
-
-
 def test_queries_that_run_another_recipe_than_the_stored_vectors_are_warned_about(
     make: Make, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    space = make(encoder=_RecipeEncoder("int8-rows"))
+    space = make(encoder=RecipeEncoder("int8-rows"))
     space.add(TEXTS, ids=IDS)
     name, store = space.info()["name"], space.info().get("store", "sqlite")
     space.close()
     if store == "postgresql":
         url = request.getfixturevalue("postgres_url")
-        elsewhere = es.Space.open(url, name=name, encoder=_RecipeEncoder("int8-u8"))
+        elsewhere = es.Space.open(url, name=name, encoder=RecipeEncoder("int8-u8"))
     else:
-        elsewhere = es.Space.open(name, encoder=_RecipeEncoder("int8-u8"))
+        elsewhere = es.Space.open(name, encoder=RecipeEncoder("int8-u8"))
     with elsewhere, caplog.at_level(logging.WARNING, logger="embedspace"):
         elsewhere.search("a cat")
         elsewhere.search("stocks")

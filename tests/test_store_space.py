@@ -16,7 +16,7 @@ from embedspace.errors import (
     SpaceExists,
     SpaceNotFound,
 )
-from tests.conftest import CountingEncoder
+from tests.conftest import CountingEncoder, RecipeEncoder
 
 TEXTS = [
     "the cat sat on the mat",
@@ -358,21 +358,10 @@ def test_reprs_are_short(tmp_path: Path) -> None:
     assert repr(space.snapshot()) == "Snapshot(5 items, vectors=float32[5, 64])"
 
 
-class _RecipeEncoder(CountingEncoder):
-    """The fake encoder, running a named recipe (as minilm-l6 runs int8-s8 or int8-u8)."""
-
-    def __init__(self, recipe: str) -> None:
-        super().__init__()
-        self.recipe = recipe
-
-    def runtime_recipe(self) -> str:
-        return self.recipe
-
-
 def test_a_space_records_the_recipe_and_warns_when_queries_run_another(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    space = es.Space.create(tmp_path / "s", encoder=_RecipeEncoder("int8-s8"))
+    space = es.Space.create(tmp_path / "s", encoder=RecipeEncoder("int8-s8"))
     space.add(["a cat", "a dog"], ids=["1", "2"])
     space.add(["a cat"], ids=["3"])  # the cached vector: nothing embedded, nothing recorded
     assert space.info()["recipes"] == ["int8-s8"]
@@ -381,7 +370,7 @@ def test_a_space_records_the_recipe_and_warns_when_queries_run_another(
     assert not caplog.records  # same recipe: nothing to say
     space.close()
 
-    elsewhere = es.Space.open(tmp_path / "s", encoder=_RecipeEncoder("int8-u8"))
+    elsewhere = es.Space.open(tmp_path / "s", encoder=RecipeEncoder("int8-u8"))
     with caplog.at_level(logging.WARNING, logger="embedspace"):
         elsewhere.search("cat")
         elsewhere.search("dog")
@@ -397,7 +386,7 @@ def test_a_vector_embedded_inside_the_write_records_its_recipe_too(
 ) -> None:
     """An upsert that found an item unchanged, then saw it deleted by another writer once
     inside its transaction, embeds it there: that vector's recipe is recorded too."""
-    space = es.Space.create(tmp_path / "s", encoder=_RecipeEncoder("int8-u8"))
+    space = es.Space.create(tmp_path / "s", encoder=RecipeEncoder("int8-u8"))
     space.add(["a cat"], ids=["1"], vectors=np.ones((1, space.stamp.dim), np.float32))
     assert space.info()["recipes"] == []  # given vectors: no recipe made them
     writer = space._writer
