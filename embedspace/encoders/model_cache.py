@@ -127,26 +127,13 @@ def last_used(path: Path) -> float:
 
 def prune_versions(folder: Path, pattern: str, keep: Path) -> list[Path]:
     """Delete the entries of ``folder`` whose names match ``pattern`` (the versions of one
-    prepared file), other than ``keep``, unused for ``STALE_AFTER`` seconds; returns them.
-    A folder entry (an optimised model and its weights) goes with its contents."""
-    import shutil
-
-    removed = []
+    prepared file), other than ``keep``, unused for ``STALE_AFTER`` seconds; returns them."""
     deadline = time.time() - STALE_AFTER
+    removed = []
     for entry in folder.iterdir() if folder.is_dir() else []:
-        if entry == keep or not re.fullmatch(pattern, entry.name):
-            continue
-        try:
-            if last_used(entry) >= deadline:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        except OSError:  # another process pruned it, or it is not ours to delete
-            continue
-        log.info("Deleted an older version of a prepared file, unused for a day: %s", entry)
-        removed.append(entry)
+        if entry != keep and re.fullmatch(pattern, entry.name) and _delete_unused(entry, deadline):
+            log.info("Deleted an older version of a prepared file, unused for a day: %s", entry)
+            removed.append(entry)
     return removed
 
 
@@ -155,25 +142,40 @@ def prune_orphans(folder: Path, keep: Path) -> list[Path]:
     gone, or from ``keep``'s own source (an older copy of it: made from an earlier version
     of the file, or by another onnxruntime), unused for ``STALE_AFTER`` seconds; returns
     them. Each names its source in its ``source`` file; folders without one stay."""
-    import shutil
 
     def source_of(entry: Path) -> str | None:
         marker = entry / "source"
         return marker.read_text(encoding="utf-8") if marker.is_file() else None
 
-    removed = []
     deadline = time.time() - STALE_AFTER
     own = source_of(keep)
+    removed = []
     for entry in folder.iterdir() if folder.is_dir() else []:
         try:
             source = None if entry == keep else source_of(entry)
-            if source is None or (source != own and Path(source).exists()):
-                continue
-            if last_used(entry) >= deadline:
-                continue
-            shutil.rmtree(entry)
-        except OSError:  # another process pruned it meanwhile, or it is not ours
+        except OSError:  # another process pruned it meanwhile
             continue
-        log.info("Deleted an older prepared copy, unused for a day: %s", entry)
-        removed.append(entry)
+        if source is None or (source != own and Path(source).exists()):
+            continue
+        if _delete_unused(entry, deadline):
+            log.info("Deleted an older prepared copy, unused for a day: %s", entry)
+            removed.append(entry)
     return removed
+
+
+def _delete_unused(entry: Path, deadline: float) -> bool:
+    """Delete ``entry`` (a file, or a folder with its contents) if it was last used before
+    ``deadline``; whether it was deleted (not if another process pruned it first, or it is
+    not ours to delete)."""
+    import shutil
+
+    try:
+        if last_used(entry) >= deadline:
+            return False
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    except OSError:
+        return False
+    return True

@@ -104,7 +104,7 @@ class RowInt8:
             [node("Mul", [peak, per_step], f"{x}.s"), self._constant("tiny", 1e-12, np.float32)],
             f"{x}.row_scale",
         )  # (rows, 1): an all-zero row gets a tiny scale, not a division by zero
-        flat_scale = node("Reshape", [scale, self._flat()], f"{x}.scales")
+        flat_scale = node("Reshape", [scale, self._constant("flat", [-1], np.int64)], f"{x}.scales")
         rows = node(
             "QuantizeLinear",
             [source, flat_scale, self._zeros(zero_value, flat_scale)],
@@ -115,16 +115,11 @@ class RowInt8:
         self._rows[(x, floor)] = found
         return found
 
-    def _constant(self, name: str, value: float, dtype: type) -> str:
-        """A scalar initializer shared by every matmul of the graph."""
+    def _constant(self, name: str, value: float | list[int], dtype: type) -> str:
+        """An initializer shared by every matmul of the graph."""
         if name not in self._shared:
             self._shared[name] = self.parts.const(f"row_int8.{name}", np.array(value, dtype))
         return self._shared[name]
-
-    def _flat(self) -> str:
-        if "flat" not in self._shared:
-            self._shared["flat"] = self.parts.const("row_int8.flat", np.array([-1], np.int64))
-        return self._shared["flat"]
 
     def _zeros(self, value: int, flat_scale: str) -> str:
         """``(rows,)`` of ``value``: QuantizeLinear wants one zero point per scale. Every

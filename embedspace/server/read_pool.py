@@ -94,20 +94,22 @@ class ReadPool:
         without waiting (for a space deleted or replaced through another process: the
         caller may hold a handle of this pool); later callers get ``SpaceNotFound``."""
         with self._changed:
-            self._closed = self.replaced = True
-            self._changed.notify_all()
-            while self._idle:
-                self._made -= 1
-                self._idle.pop().close()
+            self.replaced = True
+            self._shut()
 
     def close(self) -> None:
         """Close every handle: idle ones now, the rest when their callers give them back
         (this waits for that); later callers get ``SpaceNotFound``."""
         with self._changed:
-            self._closed = True
-            self._changed.notify_all()  # callers waiting for a handle: refused now
-            while self._idle:
-                self._made -= 1
-                self._idle.pop().close()
+            self._shut()
             while self._made > 0:
                 self._changed.wait()
+
+    def _shut(self) -> None:
+        """Refuse later callers and close the idle handles (the caller holds the
+        condition); handles in use close when given back (``taking``)."""
+        self._closed = True
+        self._changed.notify_all()  # callers waiting for a handle: refused now
+        while self._idle:
+            self._made -= 1
+            self._idle.pop().close()

@@ -89,7 +89,8 @@ class ServedSpaces:
                 del self._open[name]
                 held[0].close()
                 self._retire_stale(name, now)
-            if held is None or held[1] != now:
+                held = None
+            if held is None:
                 held = self._open[name] = (open_space(name, path), now)
             yield held[0]
 
