@@ -62,6 +62,7 @@ from embedspace.store.writes import (
     embed_records,
     prepare_vectors,
     refuse_taken,
+    warn_if_other_recipe,
 )
 
 log = logging.getLogger("embedspace")
@@ -531,12 +532,19 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
-    def _stored_recipes(self) -> list[str]:
-        with self._transaction() as connection:
-            row = connection.execute(
-                "SELECT recipes FROM embedspace_spaces WHERE name = %s", (self._name,)
-            ).fetchone()
-        return [str(r) for r in row[0]] if row else []
+    def _check_recipe(self) -> None:
+        """Warn once if queries run another recipe than the stored vectors were made with."""
+        if self._recipe_checked:
+            return
+        self._recipe_checked = True
+        here = self.encoder.runtime_recipe()
+        if here:
+            with self._transaction() as connection:
+                row = connection.execute(
+                    "SELECT recipes FROM embedspace_spaces WHERE name = %s", (self._name,)
+                ).fetchone()
+            stored = [str(r) for r in row[0]] if row else []
+            warn_if_other_recipe(stored, self._name, self.stamp.encoder, here)
 
     def optimize(self) -> None:
         """Build the HNSW index if the space has reached ``ann_threshold`` items and has

@@ -573,12 +573,7 @@ class Space(MediaSearch):
         if not self._recipe_checked:
             self._recipe_checked = True
             here = self.encoder.runtime_recipe()
-            if here:
-                warn_if_other_recipe(self._stored_recipes(), self.name, self.stamp.encoder, here)
-
-    def _stored_recipes(self) -> list[str]:
-        """The recipes the stored vectors were made with (each backend keeps its own)."""
-        return recipes(self._db.connection)
+            warn_if_other_recipe(recipes(self._db.connection), self.name, self.stamp.encoder, here)
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
