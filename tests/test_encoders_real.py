@@ -12,6 +12,7 @@ import pytest
 
 import embedspace as es
 from embedspace import encoders
+from embedspace.config import cpu_count
 from tests.conftest import has, needs_minilm
 
 SENTENCES = [
@@ -207,17 +208,21 @@ def test_a_caller_can_ask_for_one_thread_per_call_and_gets_the_same_vectors() ->
 
 
 @needs_minilm
-def test_queries_run_on_one_thread_until_the_process_has_embedded_a_batch() -> None:
-    from embedspace.config import cpu_count
+def test_batches_run_as_single_threaded_calls_side_by_side_with_the_same_vectors() -> None:
     from embedspace.encoders.onnx_text import OnnxTextEncoder
+    from embedspace.encoders.threads import encoder_threads
 
     encoder = encoders.get("minilm-l6")
     assert isinstance(encoder, OnnxTextEncoder)
     first = encoder.encode_query(["a cat on a mat"])
     assert set(encoder._sessions) == {1}  # a fresh process starts no thread pool for a query
-    encoder.encode_document(SENTENCES * 3)  # a batch: every core
-    every = cpu_count()
-    assert every in encoder._sessions
-    assert encoder._session_for(1) is encoder._sessions[every]  # ... which queries use now
+    many = SENTENCES * 7
+    side_by_side = encoder.encode_document(many)  # one call per core, each on one thread
+    assert set(encoder._sessions) == {1}  # ... on the same single-threaded session
+    with encoder_threads(cpu_count()):  # one call at a time on every core, as before
+        pooled = encoder.encode_document(many)
+    assert cpu_count() in encoder._sessions
+    np.testing.assert_array_equal(side_by_side, pooled)  # int8 kernels: identical bits
+    assert encoder._session_for(1) is encoder._sessions[cpu_count()]  # warm threads serve
     again = encoder.encode_query(["a cat on a mat"])
     assert float(first[0] @ again[0]) > 0.99999

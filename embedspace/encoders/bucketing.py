@@ -48,3 +48,18 @@ def padded_cuts(
         cuts.append((start, stop))
         stop = start
     return cuts[::-1]
+
+
+def spread(cuts: list[tuple[int, int]], parts: int) -> list[tuple[int, int]]:
+    """``cuts`` split further, where their rows allow, into at least ``parts`` calls (the
+    call with the most rows halved each time): calls run side by side, one per core, so
+    one call of 20 texts on one core takes longer than two of 10 on two."""
+    spread_out = list(cuts)
+    while 0 < len(spread_out) < parts:
+        widest = max(range(len(spread_out)), key=lambda i: spread_out[i][1] - spread_out[i][0])
+        start, stop = spread_out[widest]
+        if stop - start < 2:
+            break
+        middle = (start + stop) // 2
+        spread_out[widest : widest + 1] = [(start, middle), (middle, stop)]
+    return spread_out

@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
-from embedspace.encoders.bucketing import padded_cuts
+from embedspace.encoders.bucketing import padded_cuts, spread
 from embedspace.encoders.model_cache import mark_used, prune_orphans
 from embedspace.encoders.threads import threads_asked
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
@@ -96,21 +97,16 @@ class OnnxTextEncoder(Encoder):
         return ModelNotAvailable(f"Encoder '{self.name}' cannot run: {reason}")
 
     def _session_for(self, count: int) -> Any:
-        """The session for embedding ``count`` texts: all cores for more than a few; for a
-        few (a query), one thread while this encoder has no all-core session (a fresh CLI
-        process: no thread pool to start, 26 ms less), else that session (the process
-        embedded a batch, so it lives on: its warm threads embed a query faster, 2.6 vs
-        3.8 ms, bench/RESULTS.md §21); unless the caller asked for a number
-        (``encoder_threads``). Each session is made on first use."""
+        """The session for one call embedding ``count`` texts (``_batches`` runs many
+        texts as single-threaded calls side by side instead): all cores for more than a
+        few; for a few (a query), one thread unless this encoder already has an all-core
+        session (whose warm threads then serve it), or the thread count the caller asked
+        for (``encoder_threads``). Each session is made on first use."""
         threads = threads_asked()
         if threads is None:
             every = cpu_count()
             threads = every if count > SINGLE_QUERY or every in self._sessions else 1
-        with self._starting:  # two threads' first calls start one session, not two
-            if threads not in self._sessions:
-                self._sessions[threads] = self._start_session(threads)
-        self._load_tokenizer()
-        return self._sessions[threads]
+        return self._session_with(threads)
 
     def _load_tokenizer(self) -> Any:
         with self._starting:
@@ -219,15 +215,48 @@ class OnnxTextEncoder(Encoder):
         # Tokenize once, then batch by token count: ordering by characters instead leaves
         # ~40% more padding on real sentences (measured: 166 vs 234 sentences/s). Calls are
         # cut where padding would cost more than another call (``padded_cuts``).
-        session = self._session_for(len(texts))
-        for chunk_start in range(0, len(texts), _TOKENIZE_CHUNK):
-            chunk = texts[chunk_start : chunk_start + _TOKENIZE_CHUNK]
-            encodings = self._tokenizer.encode_batch(chunk)
-            lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
-            order = np.argsort(lengths, kind="stable")
-            for start, stop in padded_cuts(lengths[order], size):
-                index = order[start:stop]
-                yield index + chunk_start, self._run(session, [encodings[i] for i in index])
+        workers = self._batch_workers(len(texts))
+        session = self._session_for(len(texts)) if workers == 1 else self._session_with(1)
+
+        def run(call: tuple[np.ndarray, list[Any]]) -> tuple[np.ndarray, np.ndarray]:
+            return call[0], self._run(session, call[1])
+
+        # cancelled on the way out: a caller that stops early (an error, Ctrl-C) waits for
+        # the calls running, not for the rest of the chunk
+        pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        try:
+            for chunk_start in range(0, len(texts), _TOKENIZE_CHUNK):
+                chunk = texts[chunk_start : chunk_start + _TOKENIZE_CHUNK]
+                encodings = self._tokenizer.encode_batch(chunk)
+                lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
+                order = np.argsort(lengths, kind="stable")
+                cuts = spread(padded_cuts(lengths[order], size), workers)
+                calls = [
+                    (order[a:b] + chunk_start, [encodings[i] for i in order[a:b]]) for a, b in cuts
+                ]
+                # the longest calls first: no core idles at the end waiting for a long one
+                yield from (pool.map(run, calls[::-1]) if pool else map(run, calls))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    def _batch_workers(self, count: int) -> int:
+        """Calls run side by side for ``count`` texts: one per core, each on one
+        onnxruntime thread, unless the caller set a thread count (``encoder_threads``) or
+        the texts are a query's few. Two single-threaded calls on 2 cores embed 1.6-1.9x
+        as many sentences a second as one call on a two-thread pool, whose threads wait for
+        each other at each of the graph's ~360 operators (bench/RESULTS.md §26)."""
+        if threads_asked() is not None or count <= SINGLE_QUERY:
+            return 1
+        return cpu_count()
+
+    def _session_with(self, threads: int) -> Any:
+        """The session on ``threads`` onnxruntime threads, made on first use."""
+        with self._starting:  # two threads' first calls start one session, not two
+            if threads not in self._sessions:
+                self._sessions[threads] = self._start_session(threads)
+        self._load_tokenizer()
+        return self._sessions[threads]
 
     def _run(self, session: Any, encodings: list[Any]) -> np.ndarray:
         inputs = model_inputs(encodings)
