@@ -5,6 +5,7 @@ its own vector, in its own row, across tokenization chunks."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedspace.encoders import onnx_text
-from embedspace.encoders.bucketing import spread
+from embedspace.encoders.bucketing import CALL_OVERHEAD_TOKENS, padded_cuts, spread
 from embedspace.encoders.onnx_text import OnnxTextEncoder
 from embedspace.encoders.threads import encoder_threads
 
@@ -80,49 +81,106 @@ def test_every_text_gets_its_own_vector_when_calls_run_side_by_side(
     monkeypatch.setattr(onnx_text, "_TOKENIZE_CHUNK", 7)  # several chunks
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 12))) for _ in range(50)]
-    assert encoder._batch_workers(len(texts)) == 3
+    assert encoder._side_by_side(len(texts)) == (3, 1)
     side_by_side = encoder.encode(texts, batch_size=4)
     np.testing.assert_allclose(side_by_side, by_hand(texts), rtol=1e-6)
     assert set(encoder._sessions) == {1}  # one single-threaded session shared by the calls
-    with encoder_threads(2):  # a caller's thread count: one call at a time, as asked
-        assert encoder._batch_workers(len(texts)) == 1
+    with encoder_threads(1):  # the caller's budget: one call at a time
+        assert encoder._side_by_side(len(texts)) == (1, 1)
         np.testing.assert_array_equal(encoder.encode(texts, batch_size=4), side_by_side)
-    assert encoder._batch_workers(onnx_text.SINGLE_QUERY) == 1  # a query's few texts
+    with encoder_threads(2):
+        assert encoder._side_by_side(len(texts)) == (2, 1)
+    assert encoder._side_by_side(onnx_text.SINGLE_QUERY) == (1, 3)  # a query's few texts
+    monkeypatch.setattr(onnx_text, "cpu_count", lambda: 20)  # more cores than calls at once
+    assert encoder._side_by_side(len(texts)) == (onnx_text.MAX_SIDE_BY_SIDE, 2)
 
 
-def test_an_early_stop_cancels_the_calls_not_yet_started(
+def pool_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")}
+
+
+def test_an_early_stop_cancels_the_calls_not_started_and_ends_the_threads(
     encoder: OnnxTextEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(onnx_text, "cpu_count", lambda: 2)
+    before = pool_threads()
     ran: list[int] = []
+    gate = threading.Event()
     real = encoder._run
 
-    def counted(session: object, encodings: list[object]) -> np.ndarray:
+    def gated(session: object, encodings: list[object]) -> np.ndarray:
         ran.append(len(encodings))
-        time.sleep(0.01)  # a call long enough that the caller stops while others wait
+        if len(ran) > 2:  # the first two calls run; the next ones wait for the gate
+            gate.wait(10)
         return real(session, encodings)
 
-    monkeypatch.setattr(encoder, "_run", counted)
+    monkeypatch.setattr(encoder, "_run", gated)
     texts = [" ".join(WORDS[: 1 + i % 9]) for i in range(400)]
     batches = encoder._batches(texts, 2)
     next(batches)
+    opener = threading.Timer(0.3, gate.set)  # lets the two waiting calls finish
+    opener.start()
     batches.close()  # the caller stopped (an error, Ctrl-C): the rest is cancelled
-    assert len(ran) < 20  # of ~200 calls, only those already running or queued ran
+    opener.join()
+    assert len(ran) <= 4  # of ~200 calls: the first two and the two that waited
+    assert pool_threads() == before  # the pool's threads have ended
+    time.sleep(0.1)
+    assert len(ran) <= 4
 
 
-@settings(max_examples=200, deadline=None)
-@given(rows=st.lists(st.integers(1, 9), min_size=0, max_size=6), parts=st.integers(1, 8))
-def test_spread_splits_the_widest_calls_until_each_core_has_one(
-    rows: list[int], parts: int
+def test_an_error_in_one_call_reaches_the_caller(
+    encoder: OnnxTextEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bounds = [0, *itertools.accumulate(rows)]
-    cuts = list(itertools.pairwise(bounds))
-    spread_out = spread(cuts, parts)
-    if not cuts:
+    monkeypatch.setattr(onnx_text, "cpu_count", lambda: 2)
+    before = pool_threads()
+    calls: list[int] = []
+    real = encoder._run
+
+    def failing(session: object, encodings: list[object]) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the third call failed")
+        return real(session, encodings)
+
+    monkeypatch.setattr(encoder, "_run", failing)
+    with pytest.raises(RuntimeError, match="third call"):
+        encoder.encode([" ".join(WORDS[: 1 + i % 9]) for i in range(100)], batch_size=2)
+    assert pool_threads() == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 60), min_size=0, max_size=40).map(sorted),
+    size=st.integers(1, 12),
+    parts=st.integers(1, 8),
+)
+def test_spread_balances_the_calls_over_the_cores(
+    lengths: list[int], size: int, parts: int
+) -> None:
+    sorted_lengths = np.array(lengths, dtype=np.int64)
+    cuts = padded_cuts(sorted_lengths, size)
+    spread_out = spread(cuts, sorted_lengths, parts)
+    if not lengths:
         assert spread_out == []
         return
-    assert spread_out[0][0] == 0 and spread_out[-1][1] == bounds[-1]
+    assert spread_out[0][0] == 0 and spread_out[-1][1] == len(lengths)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(spread_out))  # in order, no gap
     assert all(stop > start for start, stop in spread_out)
-    assert len(spread_out) == max(len(cuts), min(parts, bounds[-1]))
-    assert set(cuts) <= set(spread_out) or len(cuts) < parts  # enough calls: left alone
+    assert {a for a, _ in cuts} <= {a for a, _ in spread_out}  # only ever split further
+
+    def cost(call: tuple[int, int]) -> int:
+        return CALL_OVERHEAD_TOKENS + (call[1] - call[0]) * lengths[call[1] - 1]
+
+    dearest = max(spread_out, key=cost)
+    balanced = cost(dearest) * parts <= sum(map(cost, spread_out))
+    assert (len(spread_out) >= parts and balanced) or dearest[1] - dearest[0] == 1
+
+
+def test_spread_leaves_many_even_calls_alone() -> None:
+    lengths = np.full(640, 20)
+    cuts = padded_cuts(lengths, 32)
+    assert spread(cuts, lengths, 2) == cuts
+    lengths = np.array([20] * 32 + [40] * 8)  # one call would cost 656 of 992 token-steps:
+    cuts = padded_cuts(lengths, 32)  # the other core would idle for half of it
+    assert cuts == [(0, 32), (32, 40)]
+    assert spread(cuts, lengths, 2) == [(0, 16), (16, 32), (32, 40)]

@@ -12,7 +12,6 @@ import pytest
 
 import embedspace as es
 from embedspace import encoders
-from embedspace.config import cpu_count
 from tests.conftest import has, needs_minilm
 
 SENTENCES = [
@@ -217,12 +216,11 @@ def test_batches_run_as_single_threaded_calls_side_by_side_with_the_same_vectors
     first = encoder.encode_query(["a cat on a mat"])
     assert set(encoder._sessions) == {1}  # a fresh process starts no thread pool for a query
     many = SENTENCES * 7
-    side_by_side = encoder.encode_document(many)  # one call per core, each on one thread
-    assert set(encoder._sessions) == {1}  # ... on the same single-threaded session
-    with encoder_threads(cpu_count()):  # one call at a time on every core, as before
-        pooled = encoder.encode_document(many)
-    assert cpu_count() in encoder._sessions
-    np.testing.assert_array_equal(side_by_side, pooled)  # int8 kernels: identical bits
-    assert encoder._session_for(1) is encoder._sessions[cpu_count()]  # warm threads serve
+    side_by_side = encoder.encode_document(many)  # calls side by side, each on one thread
+    with encoder_threads(1):  # one call at a time
+        one_at_a_time = encoder.encode_document(many)
+    assert set(encoder._sessions) == {1}  # ... all on the one single-threaded session
+    # the same texts, cut into calls alike or not (a recipe may depend on a call's padding)
+    np.testing.assert_allclose(side_by_side, one_at_a_time, atol=1e-5)
     again = encoder.encode_query(["a cat on a mat"])
     assert float(first[0] @ again[0]) > 0.99999

@@ -50,16 +50,29 @@ def padded_cuts(
     return cuts[::-1]
 
 
-def spread(cuts: list[tuple[int, int]], parts: int) -> list[tuple[int, int]]:
-    """``cuts`` split further, where their rows allow, into at least ``parts`` calls (the
-    call with the most rows halved each time): calls run side by side, one per core, so
-    one call of 20 texts on one core takes longer than two of 10 on two."""
+def spread(
+    cuts: list[tuple[int, int]],
+    lengths: np.ndarray,
+    parts: int,
+    overhead: int = CALL_OVERHEAD_TOKENS,
+) -> list[tuple[int, int]]:
+    """``cuts`` of ``lengths`` (ascending token counts) split further for ``parts`` calls
+    side by side, one per core: while there are fewer calls than cores, or the dearest call
+    costs more than a core's share of them all, it is split where its two halves cost most
+    nearly the same (a call costs ``overhead + rows * longest``). Many calls are left as
+    they are; a few are spread so that no core idles while another runs a long call."""
+
+    def cost(call: tuple[int, int]) -> int:
+        return overhead + (call[1] - call[0]) * int(lengths[call[1] - 1])
+
     spread_out = list(cuts)
-    while 0 < len(spread_out) < parts:
-        widest = max(range(len(spread_out)), key=lambda i: spread_out[i][1] - spread_out[i][0])
-        start, stop = spread_out[widest]
-        if stop - start < 2:
+    while spread_out:
+        costs = [cost(call) for call in spread_out]
+        dearest = int(np.argmax(costs))
+        start, stop = spread_out[dearest]
+        enough = len(spread_out) >= parts and costs[dearest] * parts <= sum(costs)
+        if enough or stop - start < 2:
             break
-        middle = (start + stop) // 2
-        spread_out[widest : widest + 1] = [(start, middle), (middle, stop)]
+        middle = min(range(start + 1, stop), key=lambda m: max(cost((start, m)), cost((m, stop))))
+        spread_out[dearest : dearest + 1] = [(start, middle), (middle, stop)]
     return spread_out

@@ -29,6 +29,9 @@ from embedspace.errors import EmbedspaceError, ModelNotAvailable
 log = logging.getLogger("embedspace")
 _TOKENIZE_CHUNK = 8192  # texts tokenized at once (bounds memory on huge inputs)
 SINGLE_QUERY = 4  # up to this many texts run on one thread
+# Calls of one batch run at once at most: each holds its own activations (minilm-l6, 32
+# texts of 256 tokens: ~100 MB of attention scores), so more cores give each call threads.
+MAX_SIDE_BY_SIDE = 8
 
 
 class OnnxTextEncoder(Encoder):
@@ -215,8 +218,8 @@ class OnnxTextEncoder(Encoder):
         # Tokenize once, then batch by token count: ordering by characters instead leaves
         # ~40% more padding on real sentences (measured: 166 vs 234 sentences/s). Calls are
         # cut where padding would cost more than another call (``padded_cuts``).
-        workers = self._batch_workers(len(texts))
-        session = self._session_for(len(texts)) if workers == 1 else self._session_with(1)
+        workers, threads = self._side_by_side(len(texts))
+        session = self._session_for(len(texts)) if workers == 1 else self._session_with(threads)
 
         def run(call: tuple[np.ndarray, list[Any]]) -> tuple[np.ndarray, np.ndarray]:
             return call[0], self._run(session, call[1])
@@ -230,7 +233,7 @@ class OnnxTextEncoder(Encoder):
                 encodings = self._tokenizer.encode_batch(chunk)
                 lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
                 order = np.argsort(lengths, kind="stable")
-                cuts = spread(padded_cuts(lengths[order], size), workers)
+                cuts = spread(padded_cuts(lengths[order], size), lengths[order], workers)
                 calls = [
                     (order[a:b] + chunk_start, [encodings[i] for i in order[a:b]]) for a, b in cuts
                 ]
@@ -240,15 +243,22 @@ class OnnxTextEncoder(Encoder):
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
 
-    def _batch_workers(self, count: int) -> int:
-        """Calls run side by side for ``count`` texts: one per core, each on one
-        onnxruntime thread, unless the caller set a thread count (``encoder_threads``) or
-        the texts are a query's few. Two single-threaded calls on 2 cores embed 1.6-1.9x
-        as many sentences a second as one call on a two-thread pool, whose threads wait for
-        each other at each of the graph's ~360 operators (bench/RESULTS.md §26)."""
-        if threads_asked() is not None or count <= SINGLE_QUERY:
-            return 1
-        return cpu_count()
+    def _side_by_side(self, count: int) -> tuple[int, int]:
+        """How ``count`` texts run: ``(calls side by side, onnxruntime threads per call)``.
+
+        The thread budget (every core, or what the caller set with ``encoder_threads``) is
+        spent on single-threaded calls side by side, up to ``MAX_SIDE_BY_SIDE`` of them (each
+        holds its own activations), the rest as threads within each call. On 2 cores, one
+        call on a two-thread pool waits for its slower thread at each of the graph's ~360
+        operators, so it collapses when another program takes a core (350-660 sentences/s
+        from one minute to the next); two single-threaded calls held 550-735 (median 1.4x,
+        from 1.0x on a quiet machine to 1.9x on a busy one; bench/RESULTS.md §26). A query's few
+        texts, or a budget of one thread, run as one call (``_session_for``)."""
+        budget = threads_asked() or cpu_count()
+        if count <= SINGLE_QUERY or budget == 1:
+            return 1, budget
+        workers = min(budget, MAX_SIDE_BY_SIDE)
+        return workers, budget // workers
 
     def _session_with(self, threads: int) -> Any:
         """The session on ``threads`` onnxruntime threads, made on first use."""

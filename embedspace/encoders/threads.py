@@ -1,8 +1,9 @@
 """How many threads one encoder call may use, set per caller.
 
-By default a call with more than a few texts runs on every core (one onnxruntime session
-with an intra-op thread per core). A server that runs one call per core side by side
-instead wants each on one thread: two calls on two cores, each single-threaded, beat two
+By default a call may use every core. A call with many texts spends its threads on
+single-threaded onnxruntime calls side by side (``OnnxTextEncoder._side_by_side``); a
+query's few texts run on one thread. A server that runs one call per core side by side
+itself sets one thread per call: two calls on two cores, each single-threaded, beat two
 calls sharing one two-thread pool whose threads wait for each other whenever the event loop
 or another call takes a core (measured on 2 cores: /v1/embeddings ~230 -> ~270
 sentences/s). A context variable, so it follows ``asyncio.to_thread`` into the worker and
