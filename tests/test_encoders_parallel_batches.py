@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedspace.encoders import onnx_text
-from embedspace.encoders.bucketing import CALL_OVERHEAD_TOKENS, padded_cuts, spread
+from embedspace.encoders.bucketing import CALL_OVERHEAD_TOKENS, halve, padded_cuts, spread
 from embedspace.encoders.onnx_text import OnnxTextEncoder
 from embedspace.encoders.threads import encoder_threads
 
@@ -86,13 +86,15 @@ def test_every_text_gets_its_own_vector_when_calls_run_side_by_side(
     np.testing.assert_allclose(side_by_side, by_hand(texts), rtol=1e-6)
     assert set(encoder._sessions) == {1}  # one single-threaded session shared by the calls
     with encoder_threads(1):  # the caller's budget: one call at a time
-        assert encoder._side_by_side(len(texts)) == (1, 1)
+        assert encoder._side_by_side(len(texts)) is None
         np.testing.assert_array_equal(encoder.encode(texts, batch_size=4), side_by_side)
     with encoder_threads(2):
         assert encoder._side_by_side(len(texts)) == (2, 1)
-    assert encoder._side_by_side(onnx_text.SINGLE_QUERY) == (1, 3)  # a query's few texts
-    monkeypatch.setattr(onnx_text, "cpu_count", lambda: 20)  # more cores than calls at once
-    assert encoder._side_by_side(len(texts)) == (onnx_text.MAX_SIDE_BY_SIDE, 2)
+    assert encoder._side_by_side(onnx_text.SINGLE_QUERY) is None  # a query's few texts
+    assert encoder._session_for(1) is encoder._sessions[1]  # queries share that session
+    for cores, plan in {9: (8, 1), 12: (6, 2), 15: (7, 2), 16: (8, 2), 20: (5, 4)}.items():
+        monkeypatch.setattr(onnx_text, "cpu_count", lambda cores=cores: cores)
+        assert encoder._side_by_side(len(texts)) == plan  # <= 8 calls, <= 1 core left over
 
 
 def pool_threads() -> set[threading.Thread]:
@@ -111,21 +113,24 @@ def test_an_early_stop_cancels_the_calls_not_started_and_ends_the_threads(
     def gated(session: object, encodings: list[object]) -> np.ndarray:
         ran.append(len(encodings))
         if len(ran) > 2:  # the first two calls run; the next ones wait for the gate
-            gate.wait(10)
+            assert gate.wait(10)
         return real(session, encodings)
 
+    class Pool(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            assert cancel_futures  # what is not started is cancelled ...
+            gate.set()  # ... before the calls waiting at the gate may finish
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
     monkeypatch.setattr(encoder, "_run", gated)
+    monkeypatch.setattr(onnx_text, "ThreadPoolExecutor", Pool)
     texts = [" ".join(WORDS[: 1 + i % 9]) for i in range(400)]
     batches = encoder._batches(texts, 2)
     next(batches)
-    opener = threading.Timer(0.3, gate.set)  # lets the two waiting calls finish
-    opener.start()
     batches.close()  # the caller stopped (an error, Ctrl-C): the rest is cancelled
-    opener.join()
-    assert len(ran) <= 4  # of ~200 calls: the first two and the two that waited
-    assert pool_threads() == before  # the pool's threads have ended
-    time.sleep(0.1)
-    assert len(ran) <= 4
+    assert gate.is_set()
+    assert 2 <= len(ran) <= 4  # of ~200: the first two, and any already at the gate
+    assert not pool_threads() - before  # the pool's threads have ended
 
 
 def test_an_error_in_one_call_reaches_the_caller(
@@ -145,7 +150,7 @@ def test_an_error_in_one_call_reaches_the_caller(
     monkeypatch.setattr(encoder, "_run", failing)
     with pytest.raises(RuntimeError, match="third call"):
         encoder.encode([" ".join(WORDS[: 1 + i % 9]) for i in range(100)], batch_size=2)
-    assert pool_threads() == before
+    assert not pool_threads() - before
 
 
 @settings(max_examples=300, deadline=None)
@@ -174,6 +179,21 @@ def test_spread_balances_the_calls_over_the_cores(
     dearest = max(spread_out, key=cost)
     balanced = cost(dearest) * parts <= sum(map(cost, spread_out))
     assert (len(spread_out) >= parts and balanced) or dearest[1] - dearest[0] == 1
+    assert spread(spread_out, sorted_lengths, parts) == spread_out  # nothing left to do
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 60), min_size=2, max_size=30).map(sorted))
+def test_one_call_is_split_where_its_halves_cost_most_nearly_the_same(lengths: list[int]) -> None:
+    def cost(start: int, stop: int) -> int:
+        return CALL_OVERHEAD_TOKENS + (stop - start) * lengths[stop - 1]
+
+    stop = len(lengths)
+    middle = halve((0, stop), np.array(lengths))
+    best = min(max(cost(0, m), cost(m, stop)) for m in range(1, stop))  # every split tried
+    assert 0 < middle < stop and max(cost(0, middle), cost(middle, stop)) == best
+    first, second = spread([(0, stop)], np.array(lengths), 2)[:2]
+    assert first[0] == 0 and second[0] <= middle  # spread cut there first
 
 
 def test_spread_leaves_many_even_calls_alone() -> None:

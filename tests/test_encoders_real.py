@@ -199,7 +199,7 @@ def test_a_caller_can_ask_for_one_thread_per_call_and_gets_the_same_vectors() ->
 
     exact = encoders.get("minilm-l6-fp32")
     assert isinstance(exact, OnnxTextEncoder)
-    many = SENTENCES * 3  # more than a query's few texts: normally every core
+    many = SENTENCES * 3  # more than a query's few texts: normally calls side by side
     with encoder_threads(1):
         alone = exact.encode(many)
     assert set(exact._sessions) == {1}  # no all-core session was started for the batch
@@ -207,16 +207,21 @@ def test_a_caller_can_ask_for_one_thread_per_call_and_gets_the_same_vectors() ->
 
 
 @needs_minilm
-def test_batches_run_as_single_threaded_calls_side_by_side_with_the_same_vectors() -> None:
+def test_batches_run_as_single_threaded_calls_side_by_side_with_the_same_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from embedspace.encoders import onnx_text
     from embedspace.encoders.onnx_text import OnnxTextEncoder
     from embedspace.encoders.threads import encoder_threads
 
+    monkeypatch.setattr(onnx_text, "cpu_count", lambda: 2)  # as on a 2-core machine
     encoder = encoders.get("minilm-l6")
     assert isinstance(encoder, OnnxTextEncoder)
     first = encoder.encode_query(["a cat on a mat"])
     assert set(encoder._sessions) == {1}  # a fresh process starts no thread pool for a query
     many = SENTENCES * 7
-    side_by_side = encoder.encode_document(many)  # calls side by side, each on one thread
+    assert encoder._side_by_side(len(many)) == (2, 1)
+    side_by_side = encoder.encode_document(many)  # two calls at once, each on one thread
     with encoder_threads(1):  # one call at a time
         one_at_a_time = encoder.encode_document(many)
     assert set(encoder._sessions) == {1}  # ... all on the one single-threaded session

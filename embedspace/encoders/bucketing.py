@@ -63,7 +63,7 @@ def spread(
     they are; a few are spread so that no core idles while another runs a long call."""
 
     def cost(call: tuple[int, int]) -> int:
-        return overhead + (call[1] - call[0]) * int(lengths[call[1] - 1])
+        return call_cost(call, lengths, overhead)
 
     spread_out = list(cuts)
     while spread_out:
@@ -73,6 +73,22 @@ def spread(
         enough = len(spread_out) >= parts and costs[dearest] * parts <= sum(costs)
         if enough or stop - start < 2:
             break
-        middle = min(range(start + 1, stop), key=lambda m: max(cost((start, m)), cost((m, stop))))
+        middle = halve((start, stop), lengths, overhead)
         spread_out[dearest : dearest + 1] = [(start, middle), (middle, stop)]
     return spread_out
+
+
+def call_cost(call: tuple[int, int], lengths: np.ndarray, overhead: int) -> int:
+    """What one call over ``lengths[start:stop]`` (ascending) costs, in token-steps."""
+    return overhead + (call[1] - call[0]) * int(lengths[call[1] - 1])
+
+
+def halve(call: tuple[int, int], lengths: np.ndarray, overhead: int = CALL_OVERHEAD_TOKENS) -> int:
+    """Where to cut ``call`` (two rows or more) so that its dearer half costs least."""
+    start, stop = call
+    return min(
+        range(start + 1, stop),
+        key=lambda m: max(
+            call_cost((start, m), lengths, overhead), call_cost((m, stop), lengths, overhead)
+        ),
+    )

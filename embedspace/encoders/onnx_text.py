@@ -101,14 +101,16 @@ class OnnxTextEncoder(Encoder):
 
     def _session_for(self, count: int) -> Any:
         """The session for one call embedding ``count`` texts (``_batches`` runs many
-        texts as single-threaded calls side by side instead): all cores for more than a
-        few; for a few (a query), one thread unless this encoder already has an all-core
-        session (whose warm threads then serve it), or the thread count the caller asked
-        for (``encoder_threads``). Each session is made on first use."""
+        texts as calls side by side instead): the thread count the caller asked for
+        (``encoder_threads``), else all cores for more than a few; for a few (a query), one
+        thread, or the session with the fewest threads this encoder has already (no second
+        copy of the weights for a query). Each session is made on first use."""
         threads = threads_asked()
-        if threads is None:
-            every = cpu_count()
-            threads = every if count > SINGLE_QUERY or every in self._sessions else 1
+        if threads is None and count > SINGLE_QUERY:
+            threads = cpu_count()
+        elif threads is None:
+            with self._starting:  # not while another thread adds a session
+                threads = min(self._sessions, default=1)
         return self._session_with(threads)
 
     def _load_tokenizer(self) -> Any:
@@ -218,8 +220,9 @@ class OnnxTextEncoder(Encoder):
         # Tokenize once, then batch by token count: ordering by characters instead leaves
         # ~40% more padding on real sentences (measured: 166 vs 234 sentences/s). Calls are
         # cut where padding would cost more than another call (``padded_cuts``).
-        workers, threads = self._side_by_side(len(texts))
-        session = self._session_for(len(texts)) if workers == 1 else self._session_with(threads)
+        plan = self._side_by_side(len(texts))
+        workers = 1 if plan is None else plan[0]
+        session = self._session_for(len(texts)) if plan is None else self._session_with(plan[1])
 
         def run(call: tuple[np.ndarray, list[Any]]) -> tuple[np.ndarray, np.ndarray]:
             return call[0], self._run(session, call[1])
@@ -234,30 +237,37 @@ class OnnxTextEncoder(Encoder):
                 lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
                 order = np.argsort(lengths, kind="stable")
                 cuts = spread(padded_cuts(lengths[order], size), lengths[order], workers)
+                if pool is not None:  # the dearest calls first: no core idles at the end
+                    cuts.sort(key=lambda cut: (cut[1] - cut[0]) * lengths[order[cut[1] - 1]])
+                    cuts.reverse()
                 calls = [
                     (order[a:b] + chunk_start, [encodings[i] for i in order[a:b]]) for a, b in cuts
                 ]
-                # the longest calls first: no core idles at the end waiting for a long one
-                yield from (pool.map(run, calls[::-1]) if pool else map(run, calls))
+                yield from (pool.map(run, calls) if pool else map(run, calls))
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
 
-    def _side_by_side(self, count: int) -> tuple[int, int]:
-        """How ``count`` texts run: ``(calls side by side, onnxruntime threads per call)``.
+    def _side_by_side(self, count: int) -> tuple[int, int] | None:
+        """How ``count`` texts run: ``(calls side by side, onnxruntime threads per call)``,
+        or ``None`` for one call at a time on the session ``_session_for`` picks (a query's
+        few texts, or a budget of one thread).
 
         The thread budget (every core, or what the caller set with ``encoder_threads``) is
         spent on single-threaded calls side by side, up to ``MAX_SIDE_BY_SIDE`` of them (each
-        holds its own activations), the rest as threads within each call. On 2 cores, one
-        call on a two-thread pool waits for its slower thread at each of the graph's ~360
-        operators, so it collapses when another program takes a core (350-660 sentences/s
-        from one minute to the next); two single-threaded calls held 550-735 (median 1.4x,
-        from 1.0x on a quiet machine to 1.9x on a busy one; bench/RESULTS.md §26). A query's few
-        texts, or a budget of one thread, run as one call (``_session_for``)."""
+        holds its own activations); a larger budget is split evenly into calls of a few
+        threads each (12 cores: 6 calls of 2 threads), never more threads than the budget.
+        On 2 cores, one call on a two-thread pool waits for its slower thread at each of the
+        graph's ~360 operators, so it collapses when another program takes part of a core
+        (352-660 sentences/s within minutes); two single-threaded calls held 546-735
+        (median 1.4x, from 1.0x on a quiet machine to 1.9x on a busy one; bench/RESULTS.md
+        §26). More than 2 cores: not measured."""
         budget = threads_asked() or cpu_count()
         if count <= SINGLE_QUERY or budget == 1:
-            return 1, budget
+            return None
         workers = min(budget, MAX_SIDE_BY_SIDE)
+        while budget - workers * (budget // workers) > 1:  # at most one core left over
+            workers -= 1
         return workers, budget // workers
 
     def _session_with(self, threads: int) -> Any:
