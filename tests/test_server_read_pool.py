@@ -115,6 +115,7 @@ def test_a_handle_that_cannot_open_frees_its_place(tmp_path: Path) -> None:
 
 
 def test_a_search_does_not_wait_for_a_write_to_the_same_space() -> None:
+    from embedspace.encoders.threads import threads_asked
     from embedspace.server.state import ServedSpaces
 
     _space("news", ["a cat sat on the mat", "the stocks fell sharply"])
@@ -126,6 +127,7 @@ def test_a_search_does_not_wait_for_a_write_to_the_same_space() -> None:
             found.append(space.search("the stocks fell sharply", 1)[0].id)
 
     with spaces.using("news"):  # a long write holds the space's handle and lock
+        assert threads_asked() == 2  # its embedding spends this process's share of cores
         searching = threading.Thread(target=search)
         searching.start()
         searching.join(timeout=10)

@@ -18,6 +18,7 @@ import numpy as np
 from embedspace import config
 from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
+from embedspace.encoders.threads import encoder_threads
 from embedspace.errors import InvalidInput, SpaceNotFound
 from embedspace.ops.batching import DynamicBatcher
 from embedspace.server.read_pool import ReadPool, not_served, open_space
@@ -80,9 +81,11 @@ class ServedSpaces:
 
     @contextmanager
     def using(self, name: str) -> Iterator[Space]:
-        """The open space ``name``, held for the block."""
+        """The open space ``name``, held for the block, whose encoder calls (a write's
+        embedding) spend this process's share of the cores (``encoder_threads``), not
+        every core in each of ``serve --workers N`` processes."""
         path = self.path(name)
-        with self._lock_of(name):
+        with self._lock_of(name), encoder_threads(self._reader_count):
             now = database_identity(path)
             held = self._open.get(name)
             if held is not None and held[1] != now:  # deleted or replaced elsewhere
