@@ -46,7 +46,8 @@ def cache_dir() -> Path:
 
 
 def cpu_count() -> int:
-    """Cores this process may run on (respects CPU affinity and container limits)."""
+    """Cores this process may run on: its CPU affinity (a container's cpuset counts; a CPU
+    quota does not)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
