@@ -1,4 +1,5 @@
-"""Padding-aware cuts of sorted texts into model calls (encoders/bucketing.py)."""
+"""Padding-aware cuts of sorted texts into model calls, and their spread over cores
+(encoders/bucketing.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedspace.encoders.bucketing import padded_cuts
+from embedspace.encoders.bucketing import CALL_OVERHEAD_TOKENS, halve, padded_cuts, spread
 
 
 def cost(lengths: list[int], cuts: list[tuple[int, int]], overhead: int) -> int:
@@ -59,3 +60,59 @@ def test_bad_input_is_refused() -> None:
         padded_cuts(np.array([5, 3]), 32)
     with pytest.raises(ValueError, match="at least 1"):
         padded_cuts(np.array([5]), 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 60), min_size=0, max_size=40).map(sorted),
+    size=st.integers(1, 12),
+    parts=st.integers(1, 8),
+)
+def test_spread_balances_the_calls_over_the_cores(
+    lengths: list[int], size: int, parts: int
+) -> None:
+    sorted_lengths = np.array(lengths, dtype=np.int64)
+    cuts = padded_cuts(sorted_lengths, size)
+    spread_out = spread(cuts, sorted_lengths, parts)
+    if not lengths:
+        assert spread_out == []
+        return
+    assert spread_out[0][0] == 0 and spread_out[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spread_out))  # in order, no gap
+    assert all(stop > start for start, stop in spread_out)
+    assert {a for a, _ in cuts} <= {a for a, _ in spread_out}  # only ever split further
+
+    def one(call: tuple[int, int]) -> int:
+        return cost(lengths, [call], CALL_OVERHEAD_TOKENS)
+
+    dearest = max(spread_out, key=one)
+    balanced = one(dearest) * parts <= cost(lengths, spread_out, CALL_OVERHEAD_TOKENS)
+    assert (len(spread_out) >= parts and balanced) or dearest[1] - dearest[0] == 1
+    assert spread(spread_out, sorted_lengths, parts) == spread_out  # nothing left to do
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 60), min_size=2, max_size=30).map(sorted))
+def test_one_call_is_split_where_its_halves_cost_most_nearly_the_same(lengths: list[int]) -> None:
+    def dearer_half(middle: int) -> int:
+        return max(
+            cost(lengths, [(0, middle)], CALL_OVERHEAD_TOKENS),
+            cost(lengths, [(middle, stop)], CALL_OVERHEAD_TOKENS),
+        )
+
+    stop = len(lengths)
+    middle = halve((0, stop), np.array(lengths))
+    best = min(dearer_half(m) for m in range(1, stop))  # every split tried
+    assert 0 < middle < stop and dearer_half(middle) == best
+    first, second = spread([(0, stop)], np.array(lengths), 2)[:2]
+    assert first[0] == 0 and second[0] <= middle  # spread cut there first
+
+
+def test_spread_leaves_many_even_calls_alone() -> None:
+    lengths = np.full(640, 20)
+    cuts = padded_cuts(lengths, 32)
+    assert spread(cuts, lengths, 2) == cuts
+    lengths = np.array([20] * 32 + [40] * 8)  # one call would cost 656 of 992 token-steps:
+    cuts = padded_cuts(lengths, 32)  # the other core would idle for half of it
+    assert cuts == [(0, 32), (32, 40)]
+    assert spread(cuts, lengths, 2) == [(0, 16), (16, 32), (32, 40)]

@@ -4,18 +4,14 @@ its own vector, in its own row, across tokenization chunks."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from embedspace.encoders import onnx_text
-from embedspace.encoders.bucketing import CALL_OVERHEAD_TOKENS, halve, padded_cuts, spread
 from embedspace.encoders.onnx_text import OnnxTextEncoder
 from embedspace.encoders.threads import encoder_threads
 
@@ -151,56 +147,3 @@ def test_an_error_in_one_call_reaches_the_caller(
     with pytest.raises(RuntimeError, match="third call"):
         encoder.encode([" ".join(WORDS[: 1 + i % 9]) for i in range(100)], batch_size=2)
     assert not pool_threads() - before
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    lengths=st.lists(st.integers(1, 60), min_size=0, max_size=40).map(sorted),
-    size=st.integers(1, 12),
-    parts=st.integers(1, 8),
-)
-def test_spread_balances_the_calls_over_the_cores(
-    lengths: list[int], size: int, parts: int
-) -> None:
-    sorted_lengths = np.array(lengths, dtype=np.int64)
-    cuts = padded_cuts(sorted_lengths, size)
-    spread_out = spread(cuts, sorted_lengths, parts)
-    if not lengths:
-        assert spread_out == []
-        return
-    assert spread_out[0][0] == 0 and spread_out[-1][1] == len(lengths)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(spread_out))  # in order, no gap
-    assert all(stop > start for start, stop in spread_out)
-    assert {a for a, _ in cuts} <= {a for a, _ in spread_out}  # only ever split further
-
-    def cost(call: tuple[int, int]) -> int:
-        return CALL_OVERHEAD_TOKENS + (call[1] - call[0]) * lengths[call[1] - 1]
-
-    dearest = max(spread_out, key=cost)
-    balanced = cost(dearest) * parts <= sum(map(cost, spread_out))
-    assert (len(spread_out) >= parts and balanced) or dearest[1] - dearest[0] == 1
-    assert spread(spread_out, sorted_lengths, parts) == spread_out  # nothing left to do
-
-
-@settings(max_examples=200, deadline=None)
-@given(lengths=st.lists(st.integers(1, 60), min_size=2, max_size=30).map(sorted))
-def test_one_call_is_split_where_its_halves_cost_most_nearly_the_same(lengths: list[int]) -> None:
-    def cost(start: int, stop: int) -> int:
-        return CALL_OVERHEAD_TOKENS + (stop - start) * lengths[stop - 1]
-
-    stop = len(lengths)
-    middle = halve((0, stop), np.array(lengths))
-    best = min(max(cost(0, m), cost(m, stop)) for m in range(1, stop))  # every split tried
-    assert 0 < middle < stop and max(cost(0, middle), cost(middle, stop)) == best
-    first, second = spread([(0, stop)], np.array(lengths), 2)[:2]
-    assert first[0] == 0 and second[0] <= middle  # spread cut there first
-
-
-def test_spread_leaves_many_even_calls_alone() -> None:
-    lengths = np.full(640, 20)
-    cuts = padded_cuts(lengths, 32)
-    assert spread(cuts, lengths, 2) == cuts
-    lengths = np.array([20] * 32 + [40] * 8)  # one call would cost 656 of 992 token-steps:
-    cuts = padded_cuts(lengths, 32)  # the other core would idle for half of it
-    assert cuts == [(0, 32), (32, 40)]
-    assert spread(cuts, lengths, 2) == [(0, 16), (16, 32), (32, 40)]

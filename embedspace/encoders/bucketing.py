@@ -78,7 +78,9 @@ def spread(
     return spread_out
 
 
-def call_cost(call: tuple[int, int], lengths: np.ndarray, overhead: int) -> int:
+def call_cost(
+    call: tuple[int, int], lengths: np.ndarray, overhead: int = CALL_OVERHEAD_TOKENS
+) -> int:
     """What one call over ``lengths[start:stop]`` (ascending) costs, in token-steps."""
     return overhead + (call[1] - call[0]) * int(lengths[call[1] - 1])
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from embedspace.config import cache_dir, cpu_count
 from embedspace.encoders.base import Encoder
-from embedspace.encoders.bucketing import padded_cuts, spread
+from embedspace.encoders.bucketing import call_cost, padded_cuts, spread
 from embedspace.encoders.model_cache import mark_used, prune_orphans
 from embedspace.encoders.threads import threads_asked
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
@@ -236,10 +236,10 @@ class OnnxTextEncoder(Encoder):
                 encodings = self._tokenizer.encode_batch(chunk)
                 lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
                 order = np.argsort(lengths, kind="stable")
-                cuts = spread(padded_cuts(lengths[order], size), lengths[order], workers)
+                ordered = lengths[order]
+                cuts = spread(padded_cuts(ordered, size), ordered, workers)
                 if pool is not None:  # the dearest calls first: no core idles at the end
-                    cuts.sort(key=lambda cut: (cut[1] - cut[0]) * lengths[order[cut[1] - 1]])
-                    cuts.reverse()
+                    cuts.sort(key=lambda cut: call_cost(cut, ordered), reverse=True)
                 calls = [
                     (order[a:b] + chunk_start, [encodings[i] for i in order[a:b]]) for a, b in cuts
                 ]
