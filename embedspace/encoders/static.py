@@ -3,14 +3,24 @@
 A text's vector is the mean of its WordPiece tokens' vectors: a table lookup, no network,
 hundreds of times the throughput of the transformer, at a loss of quality (measured in
 bench/RESULTS.md). The table is made once per machine from the shipped all-MiniLM-L6-v2
-weights, offline (~30 s), as model2vec distils (Tulkens & van Dongen, 2024):
+weights, offline (~15-30 s), as model2vec distils (Tulkens & van Dongen, 2024), plus one
+learned map:
 
 1. every token of the vocabulary is run through MiniLM (fp32) on its own, between [CLS]
    and [SEP], and its output mean-pooled: one 384-d vector per token;
-2. PCA keeps 256 dimensions (centred), which also removes the common direction;
-3. each token's vector is weighted by SIF, ``a / (a + p)``, with ``p`` its Zipf
-   probability by vocabulary rank (WordPiece vocabularies are roughly frequency-ordered):
-   frequent tokens ("the", "##s") count less.
+2. the vectors are centred (which removes the direction all tokens share) and weighted by
+   SIF, ``a / (a + p)``, with ``p`` the token's Zipf probability by vocabulary rank
+   (WordPiece vocabularies are roughly frequency-ordered): frequent tokens ("the", "##s")
+   count less;
+3. a linear map, shipped with embedspace (``data/minilm_static_map.npy``, 384 x 256),
+   takes a mean of such token vectors to where MiniLM itself puts the sentence, in the top
+   256 principal directions of MiniLM's sentence vectors. It was fitted once by ridge
+   least squares (``fit_map``) on ~19,000 Wikipedia sentences from gensim's test data
+   (CC BY-SA) against minilm-l6-fp32's vectors of them: ``python -m bench.static_map``
+   fits it again and measures it. model2vec's "tokenlearn" trains the whole table on a
+   teacher's sentence vectors; a map of 98,304 numbers gets most of that gain (nDCG@10
+   82% -> 90% of minilm-l6's on the held-out Lee documents, bench/RESULTS.md §27), ships
+   in 200 KB, and cannot over-fit single tokens of the fitting corpus.
 
 Written here rather than with ``model2vec.distill``: its distil extra pins transformers
 below the version embedspace's CLIP and CLAP support uses; the steps are the ones above.
@@ -18,6 +28,7 @@ below the version embedspace's CLIP and CLAP support uses; the steps are the one
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,18 +37,21 @@ import numpy as np
 
 from embedspace.encoders.base import Encoder
 from embedspace.encoders.model_cache import prepared_file
-from embedspace.errors import EmbedspaceError
+from embedspace.errors import EmbedspaceError, InvalidInput, ModelNotAvailable
 from embedspace.progress import ProgressCallback, report
 
 DIMS = 256
-SIF = 3e-6  # chosen on the chatterbot set (bench/RESULTS.md §20): 1e-4, model2vec's, scored 0.176
-RECIPE = "minilm-static-v2"  # bump when the distillation changes
+SIF = 1e-4  # model2vec's; with the learned map it beat 3e-6 and 1e-5 on both sets (§27)
+RIDGE = 0.01  # the map's ridge penalty, per unit of the pooled vectors' mean square
+VERSION = "v3"  # bump when the distillation or the shipped map changes
+RECIPE = f"minilm-static-{VERSION}"
+MAP_FILE = Path(__file__).resolve().parent.parent / "data" / "minilm_static_map.npy"
 _DISTIL_BATCH = 512
 
 
-def distil(teacher: Any, on_progress: ProgressCallback | None = None) -> np.ndarray:
-    """The ``(vocabulary, DIMS)`` float32 token table distilled from ``teacher`` (an
-    ``OnnxTextEncoder`` of MiniLM), as the module's docstring says."""
+def token_vectors(teacher: Any, on_progress: ProgressCallback | None = None) -> np.ndarray:
+    """Step 1: every vocabulary token through ``teacher`` (an ``OnnxTextEncoder`` of
+    MiniLM) between [CLS] and [SEP], mean-pooled: ``(vocabulary, teacher.dim)`` float32."""
     tokenizer = teacher.tokenizer
     size = tokenizer.get_vocab_size()
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
@@ -48,13 +62,75 @@ def distil(teacher: Any, on_progress: ProgressCallback | None = None) -> np.ndar
         rows = np.stack([np.full(len(ids), cls), ids, np.full(len(ids), sep)], axis=1)
         vectors[ids] = teacher.embed_token_ids(rows)
         report(on_progress, "Distilling minilm-static", int(ids[-1]) + 1, size)
-    centred = vectors - vectors.mean(axis=0)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    table = centred @ components[:DIMS].T
-    inverse_rank = 1.0 / np.arange(2, size + 2)
+    return vectors
+
+
+def weighted_tokens(vectors: np.ndarray) -> np.ndarray:
+    """Step 2: ``vectors`` (one row per vocabulary token, by rank) centred and weighted by
+    SIF: the table before the map."""
+    inverse_rank = 1.0 / np.arange(2, len(vectors) + 2)
     probability = inverse_rank / inverse_rank.sum()
-    table *= (SIF / (SIF + probability))[:, None]
+    weights = (SIF / (SIF + probability)).astype(np.float32)
+    weighted: np.ndarray = (vectors - vectors.mean(axis=0)) * weights[:, None]
+    return weighted
+
+
+def fit_map(pooled: np.ndarray, targets: np.ndarray, dims: int = DIMS) -> np.ndarray:
+    """Step 3's map, ``(pooled.shape[1], dims)`` float32: ridge least squares from
+    ``pooled`` (a corpus's texts as means of ``weighted_tokens`` rows) to ``targets`` (the
+    teacher's vectors of the same texts), composed with the projection onto the targets'
+    top ``dims`` principal directions. Scale does not matter (vectors are normalised
+    after pooling), so the ridge penalty is relative: ``RIDGE`` x the mean square of
+    ``pooled``."""
+    if len(pooled) != len(targets) or len(pooled) < pooled.shape[1]:
+        raise InvalidInput(
+            f"fit_map needs as many targets as pooled rows ({len(pooled)} and "
+            f"{len(targets)}), and at least {pooled.shape[1]} of them."
+        )
+    x = pooled.astype(np.float64)
+    y = targets.astype(np.float64)
+    penalty = RIDGE * float(np.mean(x * x)) * len(x) * np.eye(x.shape[1])
+    solved = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    _, _, directions = np.linalg.svd(y - y.mean(axis=0), full_matrices=False)
+    return np.ascontiguousarray(solved @ directions[:dims].T, dtype=np.float32)
+
+
+def shipped_map() -> np.ndarray:
+    """The map fitted once and shipped with embedspace (see the module docstring)."""
+    try:
+        mapping: np.ndarray = np.load(MAP_FILE).astype(np.float32)
+        return mapping
+    except (OSError, ValueError) as error:
+        raise ModelNotAvailable(
+            f"minilm-static's map {MAP_FILE} cannot be read ({error}): reinstall embedspace "
+            "(pip install --force-reinstall embedspace), or fit it again with "
+            "`python -m bench.static_map` from a source checkout."
+        ) from error
+
+
+def distil(
+    teacher: Any, on_progress: ProgressCallback | None = None, mapping: np.ndarray | None = None
+) -> np.ndarray:
+    """The ``(vocabulary, DIMS)`` float32 token table distilled from ``teacher`` with
+    ``mapping`` (default: the shipped map), as the module's docstring says."""
+    mapping = shipped_map() if mapping is None else mapping
+    table = weighted_tokens(token_vectors(teacher, on_progress)) @ mapping
     return np.ascontiguousarray(table, dtype=np.float32)
+
+
+def mean_rows(table: np.ndarray, token_ids: list[list[int]]) -> np.ndarray:
+    """Each text (its token ids) as the L2-normalised mean of its tokens' ``table`` rows;
+    a text without tokens is all zeros."""
+    counts = np.fromiter((len(t) for t in token_ids), np.int64, len(token_ids))
+    ids = np.fromiter((i for t in token_ids for i in t), np.int64, int(counts.sum()))
+    out = np.zeros((len(token_ids), table.shape[1]), dtype=np.float32)
+    filled = counts > 0
+    if ids.size:
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
+        out[filled] = np.add.reduceat(table[ids], starts, axis=0) / counts[filled, None]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
 
 
 class MiniLMStatic(Encoder):
@@ -90,13 +166,16 @@ class MiniLMStatic(Encoder):
 
                 teacher = minilm_l6_fp32()
 
+                mapping = shipped_map()
+                key = hashlib.sha256(mapping.tobytes()).hexdigest()[:16]
+
                 def build(temp: Path) -> None:
                     with temp.open("wb") as handle:
-                        np.save(handle, distil(teacher, on_progress))
+                        np.save(handle, distil(teacher, on_progress, mapping))
 
                 path = prepared_file(
                     self.name,
-                    f"{RECIPE}|{weights_key()}",
+                    f"{RECIPE}|{weights_key()}|map {key}",
                     build,
                     what="the minilm-static token table",
                     suffix=".npy",
@@ -105,16 +184,11 @@ class MiniLMStatic(Encoder):
                 self._tokenizer = plain_tokenizer()
         return self._table
 
+    def runtime_recipe(self) -> str:
+        """The table's version, so a space remembers which table made its vectors (another
+        version's vectors cannot be compared with them)."""
+        return f"table {VERSION}"
+
     def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         table = self.table()
-        encodings = self._tokenizer.encode_batch(batch)
-        counts = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
-        ids = np.fromiter((i for e in encodings for i in e.ids), np.int64, int(counts.sum()))
-        out = np.zeros((len(batch), DIMS), dtype=np.float32)
-        filled = counts > 0
-        if ids.size:
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
-            out[filled] = np.add.reduceat(table[ids], starts, axis=0) / counts[filled, None]
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
-        return out
+        return mean_rows(table, [e.ids for e in self._tokenizer.encode_batch(batch)])
