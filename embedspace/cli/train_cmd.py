@@ -37,7 +37,8 @@ _output_option = click.option(
 
 @click.group("train")
 def train_group() -> None:
-    """Train encoders on your own data (needs torch: the 'torch' extra)."""
+    """Train encoders on your own data (needs torch: the 'torch' extra; `static-encoder`
+    needs only the core install)."""
 
 
 @train_group.command("align")
@@ -560,11 +561,17 @@ COMMANDS = [train_group]
 
 
 def _add_encoder_trainers() -> None:
-    """``train text-encoder`` and ``train image-encoder`` live in their own module."""
-    from embedspace.cli.train_encoders import image_encoder_command, text_encoder_command
+    """``train text-encoder``, ``image-encoder`` and ``static-encoder`` live in their own
+    module."""
+    from embedspace.cli.train_encoders import (
+        image_encoder_command,
+        static_encoder_command,
+        text_encoder_command,
+    )
 
     train_group.add_command(text_encoder_command)
     train_group.add_command(image_encoder_command)
+    train_group.add_command(static_encoder_command)
 
 
 _add_encoder_trainers()

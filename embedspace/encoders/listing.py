@@ -65,6 +65,12 @@ MODEL_KINDS = (
         "pairs; int8/fp32 ONNX chosen per CPU)",
     ),
     ModelKind(
+        "Fitted static encoder",
+        "--encoder ./my-static",
+        "'embedspace train static-encoder texts.csv -o my-static' (minilm-static's recipe "
+        "with its map learned on your texts; no torch)",
+    ),
+    ModelKind(
         "Trained image encoder",
         "--encoder ./my-clothes",
         "'embedspace train image-encoder ./photos -o my-clothes' (efficientnet-lite0 + a "

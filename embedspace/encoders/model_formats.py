@@ -82,6 +82,21 @@ def trained_text_folder(target: str) -> Encoder:
     return trained_text_encoder(_path(target).resolve())
 
 
+def is_static_folder(target: str) -> bool:
+    """A static encoder fitted by ``embedspace train static-encoder``."""
+    from embedspace.encoders.static_folder import is_static_encoder_directory
+
+    folder = _folder(target)
+    return folder is not None and is_static_encoder_directory(folder)
+
+
+def static_folder(target: str) -> Encoder:
+    """A fitted static encoder (a token table)."""
+    from embedspace.encoders.static_folder import static_folder
+
+    return static_folder(_path(target).resolve())
+
+
 def is_trained_image_folder(target: str) -> bool:
     """An image encoder trained by ``embedspace train image-encoder``."""
     from embedspace.encoders.trained_image import is_image_encoder_directory

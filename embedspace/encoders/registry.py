@@ -139,6 +139,9 @@ MODEL_FORMATS: tuple[ModelFormat, ...] = (
         f"{_FORMATS}:trained_text_folder",
     ),
     ModelFormat(
+        "Fitted static encoder", f"{_FORMATS}:is_static_folder", f"{_FORMATS}:static_folder"
+    ),
+    ModelFormat(
         "Trained image encoder",
         f"{_FORMATS}:is_trained_image_folder",
         f"{_FORMATS}:trained_image_folder",

@@ -3,7 +3,7 @@ the model folder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,37 @@ if TYPE_CHECKING:
     from embedspace.train.align import AlignReport, AlignSettings
     from embedspace.train.fitting import EpochCallback
     from embedspace.train.image_encoder import ImageEncoderReport, ImageEncoderSettings
+    from embedspace.train.static_fit import StaticFitReport
     from embedspace.train.text_encoder import TextEncoderReport, TextEncoderSettings
+
+
+def static_encoder_from_files(
+    sources: Sequence[str | Path],
+    output: str | Path,
+    *,
+    text_fields: Sequence[str] = (),
+    dims: int = 256,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> StaticFitReport:
+    """Fit a static encoder (``train.static_fit``) to the texts of the files ``sources``
+    (plain text, one text per line, or tables read as ``index`` reads them, the text from
+    ``text_fields``); save it to ``output``. Rows without text are skipped."""
+    from embedspace.errors import InvalidInput
+    from embedspace.io.readers import read_records
+    from embedspace.io.records import Record
+    from embedspace.train.static_fit import fit_static_encoder
+
+    if not sources:
+        raise InvalidInput("Name at least one file of texts to fit the static encoder to.")
+    texts = [
+        found.content
+        for source in sources
+        for found in read_records(source, text_fields=text_fields)
+        if isinstance(found, Record)
+    ]
+    report(on_progress, f"Fitting a static encoder to {len(texts):,} texts", 0, None)
+    return fit_static_encoder(texts, output, dims=dims, seed=seed, on_progress=on_progress)
 
 
 def align_from_file(
