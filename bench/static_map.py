@@ -4,7 +4,10 @@ does on the held-out evaluation sets of bench.search_quality (Lee, chatterbot), 
 minilm-l6 and to the table without a map (PCA + SIF, as minilm-static was before), in one
 run. Needs the dev install (gensim's test data holds the sentences).
 
-    .venv/bin/python -m bench.static_map [--output embedspace/data/minilm_static_map.npy]
+    .venv/bin/python -m bench.static_map [--output FILE | --ship]
+
+``--ship`` replaces the map embedspace ships (``embedspace/data/minilm_static_map.npy``);
+without it the map goes to a scratch file, so measuring never changes minilm-static.
 
 The fitting sentences are bench.data.sentences() without every sentence found in the Lee
 corpus files (lee.cor is an evaluation set; lee_background.cor is left out with it).
@@ -13,6 +16,8 @@ corpus files (lee.cor is an evaluation set; lee_background.cor is left out with 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,8 +76,17 @@ def main() -> None:
     from embedspace.encoders.registry import get
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=static.MAP_FILE)
+    parser.add_argument(
+        "--output", type=Path, default=None, help="where to write the map (default: a scratch file)"
+    )
+    parser.add_argument(
+        "--ship", action="store_true", help=f"replace the shipped map, {static.MAP_FILE}"
+    )
     args = parser.parse_args()
+    if args.ship:
+        args.output = static.MAP_FILE
+    elif args.output is None:
+        args.output = Path(tempfile.mkdtemp(prefix="static-map-")) / "minilm_static_map.npy"
 
     texts = fitting_sentences()
     teacher = minilm_l6_fp32()
@@ -96,7 +110,10 @@ def main() -> None:
         for part in (slice(None, half), slice(half, None))
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.output, mapping.astype(np.float16))
+    partial = args.output.with_name(args.output.name + ".partial")
+    with partial.open("wb") as handle:  # written whole, then renamed over the old one
+        np.save(handle, mapping.astype(np.float16))
+    os.replace(partial, args.output)
     shipped = np.load(args.output).astype(np.float32)
 
     # Fitted to the domain, as `embedspace train static-encoder` does with a user's texts:

@@ -52,6 +52,15 @@ class RecipeEncoder(CountingEncoder):
         return self.recipe
 
 
+class TableEncoder(RecipeEncoder):
+    """The fake encoder as a static table is versioned (minilm-static): another table's
+    vectors cannot be compared, and those written before recipes were recorded are
+    ``table v1``'s."""
+
+    unrecorded_recipe = "table v1"
+    recipes_comparable = False
+
+
 class FakeImageEncoder(HashingEncoder):
     """Text and images in one 48-d space, deterministic and tiny: an image is its 4x4
     thumbnail (RGB scaled to -1..1); a colour word is that colour's thumbnail; other text

@@ -14,7 +14,7 @@ import pytest
 
 import embedspace as es
 from embedspace.store.database import Stamp
-from tests.conftest import RecipeEncoder, fail, run
+from tests.conftest import RecipeEncoder, TableEncoder, fail, run
 
 Make = Callable[..., es.Space]
 
@@ -394,3 +394,44 @@ def test_queries_that_run_another_recipe_than_the_stored_vectors_are_warned_abou
         elsewhere.search("stocks")
     (warning,) = caplog.records  # once per space object
     assert "with the int8-rows recipe; queries here run int8-u8" in warning.message
+
+
+def test_vectors_of_another_table_are_refused_not_mixed(
+    make: Make, request: pytest.FixtureRequest
+) -> None:
+    """A space written before its (static) encoder recorded recipes holds the old table's
+    vectors: queries and writes of a newer table are refused, with what to do; vectors
+    given by the caller and the old table still work."""
+    space = make(encoder=TableEncoder(""))  # an encoder version that recorded nothing
+    space.add(TEXTS, ids=IDS)
+    name, store = space.info()["name"], space.info().get("store", "sqlite")
+    space.close()
+    url = request.getfixturevalue("postgres_url") if store == "postgresql" else ""
+
+    def reopen(recipe: str) -> es.Space:
+        if url:
+            return es.Space.open(url, name=name, encoder=TableEncoder(recipe))
+        return es.Space.open(name, encoder=TableEncoder(recipe))
+
+    with reopen("table v2") as newer:
+        encoder = newer.encoder
+        assert isinstance(encoder, TableEncoder)
+        with pytest.raises(
+            es.EncoderMismatch, match="made with table v1; this embedspace makes table v2"
+        ):
+            newer.search("a cat")
+        with pytest.raises(es.EncoderMismatch, match="Index the texts again into a new space"):
+            newer.search("a cat")  # every time, not once
+        with pytest.raises(es.EncoderMismatch, match="cannot be compared"):
+            newer.add(["a new text"], ids=["e"])
+        assert encoder.calls == ["a cat", "a cat"]  # the refused write embedded nothing
+        assert len(newer) == 4 and "e" not in newer
+        vector = newer.get("a").vector  # type: ignore[union-attr]
+        assert newer.search(vector, k=1)[0].id == "a"
+    with reopen("table v1") as same:
+        assert same.search("a cat", k=1)[0].id == "a"
+        same.add(["a new text"], ids=["e"])
+        assert len(same) == 5
+    # once recorded, a later table is refused the same way
+    with reopen("table v2") as newer, pytest.raises(es.EncoderMismatch, match="table v1"):
+        newer.search("a cat")

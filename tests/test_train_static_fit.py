@@ -13,11 +13,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import needs_minilm
 
+import embedspace as es
 from embedspace.cli import main as cli
 from embedspace.encoders import get, static
 from embedspace.encoders.minilm import plain_tokenizer
 from embedspace.encoders.static_folder import CONFIG_FILE, TABLE_FILE, StaticFolder
 from embedspace.errors import InvalidInput, ModelNotAvailable
+from embedspace.train import static_fit
 from embedspace.train.static_fit import fit_static_encoder
 
 
@@ -73,7 +75,8 @@ def test_the_fit_learns_the_teachers_space_and_loads_by_path(
 ) -> None:
     texts = _texts(1500)
     report = fit_static_encoder([*texts, texts[0], "  "], tmp_path / "fitted", teacher=teacher)
-    assert (report.texts, report.held_out, report.dims) == (1350, 150, static.DIMS)
+    assert (report.given, report.texts, report.held_out) == (1500, 1350, 150)
+    assert report.dims == static.DIMS
     assert teacher.encoded == 1500  # the fitting texts, then the held-out ones; once each
     # the planted teacher is linear in the token means, so the fit finds its neighbours;
     # the shipped map (learned for MiniLM, for this teacher a random turn) finds fewer
@@ -105,6 +108,42 @@ def test_fitting_again_at_the_same_path_makes_a_new_model(
     again = get(str(tmp_path / "m"))
     assert again.dim == 64 and again.runtime_recipe() != tag
     assert again.encode(["one more text"]).shape == (1, 64)
+
+
+def test_a_space_of_the_folder_refuses_queries_once_it_is_fitted_again(
+    teacher: _PlantedTeacher, tmp_path: Path
+) -> None:
+    texts = _texts(600)
+    fit_static_encoder(texts, tmp_path / "m", teacher=teacher)
+    with es.Space.create(tmp_path / "space", encoder=str(tmp_path / "m")) as space:
+        space.add(texts[:20])
+        assert space.search(texts[3], k=1)[0].content == texts[3]
+    fit_static_encoder(texts, tmp_path / "m", teacher=teacher, seed=1)  # another fit, same path
+    with (
+        es.Space.open(tmp_path / "space") as space,
+        pytest.raises(es.EncoderMismatch, match="cannot be compared"),
+    ):
+        space.search(texts[3])
+
+
+def test_the_fit_reads_what_the_teacher_reads_and_samples_many_texts(
+    teacher: _PlantedTeacher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A teacher that reads 8 tokens of each text is fitted on the means of those 8 (texts
+    here run to 14 tokens); more than MAX_TEXTS texts are sampled, the held-out ones apart."""
+    short = _PlantedTeacher()
+    short.max_tokens = 10  # [CLS] + 8 tokens + [SEP]
+    original = short.encode
+
+    def first_eight(texts: Sequence[str], on_progress: Any = None) -> np.ndarray:
+        cut = [" ".join(plain_tokenizer().encode(t).tokens[:8]).replace(" ##", "") for t in texts]
+        return original(cut)
+
+    short.encode = first_eight  # type: ignore[method-assign]
+    monkeypatch.setattr(static_fit, "MAX_TEXTS", 1200)
+    report = fit_static_encoder(_texts(1500), tmp_path / "m", teacher=short)
+    assert (report.given, report.texts, report.held_out) == (1500, 1200, 150)
+    assert report.agreement is not None and report.agreement > 0.8
 
 
 def test_bad_input_is_refused_with_what_to_do(teacher: _PlantedTeacher, tmp_path: Path) -> None:

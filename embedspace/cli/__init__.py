@@ -279,6 +279,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Run a SQL QUERY (DuckDB) where every space is a table by its name: id, content, one "
         "column per metadata field and vector FLOAT[dim].",
     ),
-    "train": ("train_cmd", "Train encoders on your own data (needs torch: the 'torch' extra)."),
+    "train": (
+        "train_cmd",
+        "Train encoders on your own data (the 'torch' extra; static-encoder: core only).",
+    ),
     "words": ("words_cmd", "Word vectors: similar words, analogies, evaluation, pictures."),
 }

@@ -37,8 +37,7 @@ _output_option = click.option(
 
 @click.group("train")
 def train_group() -> None:
-    """Train encoders on your own data (needs torch: the 'torch' extra; `static-encoder`
-    needs only the core install)."""
+    """Train encoders on your own data (the 'torch' extra; static-encoder: core only)."""
 
 
 @train_group.command("align")

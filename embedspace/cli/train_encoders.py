@@ -128,8 +128,9 @@ def static_encoder_command(
     5,000 or more, ideally the texts you will search; it takes about as long as indexing
     them with minilm-l6, plus ~30 s. A tenth of the texts (at most 2,000) is held out: the
     report says how many of their 10 nearest neighbours the fitted encoder finds where
-    minilm-l6 does, next to minilm-static's share. The folder is an encoder (a 16 MB
-    table; no teacher needed to use it).
+    minilm-l6 does, next to minilm-static's share. At most 200,000 texts are used (a
+    random sample of more). The folder is an encoder (its table: 16 MB at 256 dims; no
+    teacher needed to use it); Ctrl-C leaves no folder behind.
 
     \b
     Example:
@@ -138,6 +139,7 @@ def static_encoder_command(
       embedspace search tickets "printer will not connect"
     """
     from embedspace.ops.training import static_encoder_from_files
+    from embedspace.train.static_fit import VALIDATE_FROM
 
     with Stages() as progress:
         report = static_encoder_from_files(
@@ -147,9 +149,14 @@ def static_encoder_command(
         fields = {k: v for k, v in vars(report).items() if k != "path"}
         emit_json([{"model": str(report.path), **fields}])
         return
+    sampled = (
+        f" (a random sample of {report.given:,})"
+        if report.given > report.texts + report.held_out
+        else ""
+    )
     click.echo(
         f"Saved {report.path}: a {report.dims}-d static encoder fitted to {report.texts:,} "
-        f"texts in {report.seconds:.0f} s."
+        f"texts{sampled} in {report.seconds:.0f} s."
     )
     if report.agreement is not None and report.shipped_agreement is not None:
         click.echo(
@@ -158,7 +165,9 @@ def static_encoder_command(
             f"{report.shipped_agreement:.0%})."
         )
     else:
-        click.echo("Fewer than 1,000 texts: none were held out, so the fit was not scored.")
+        click.echo(
+            f"Fewer than {VALIDATE_FROM:,} texts: none were held out, so the fit was not scored."
+        )
     path = output if looks_like_path(output) else f"./{output}"
     click.echo(f"Use it with --encoder {path}")
 

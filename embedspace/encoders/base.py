@@ -63,6 +63,12 @@ class Encoder(ABC):
     default_batch_size: int = 32
     image_min_side: int | None = None  # JPEGs may be decoded at a scale down to this side
     label_template: str = "{}"  # how zero-shot classification phrases a label
+    #: The recipe of vectors this encoder wrote before it recorded recipes in spaces
+    #: ("": none changed since, or its vectors never changed).
+    unrecorded_recipe: str = ""
+    #: Whether vectors of its other recipes can be compared with this one's (int8 and fp32
+    #: recipes: yes, ~0.001 apart; another static table: no, a space of those is refused).
+    recipes_comparable: bool = True
     _legacy_images: ClassVar[bool] = False  # images go to an older ``_encode_image_batch``
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

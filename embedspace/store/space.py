@@ -44,7 +44,7 @@ from embedspace.store.media_search import MediaSearch, song_totals
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
 from embedspace.store.validate import check_id, check_k, check_text, query_vector
-from embedspace.store.writes import CHUNK, ItemWriter, recipes, warn_if_other_recipe
+from embedspace.store.writes import CHUNK, ItemWriter, check_recipe, recipes
 
 log = logging.getLogger("embedspace")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
@@ -569,11 +569,11 @@ class Space(MediaSearch):
             return f"encoder unavailable: {error}"
 
     def _check_recipe(self) -> None:
-        """Warn once if queries run another recipe than the stored vectors were made with."""
+        """Refuse queries incomparable with the stored vectors; warn once about others."""
         if not self._recipe_checked:
+            stored = recipes(self._db.connection)
+            check_recipe(stored, len(self) > 0, self.name, self.stamp.encoder, self.encoder)
             self._recipe_checked = True
-            here = self.encoder.runtime_recipe()
-            warn_if_other_recipe(recipes(self._db.connection), self.name, self.stamp.encoder, here)
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool

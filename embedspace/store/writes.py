@@ -14,7 +14,7 @@ import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.encoders.landmarks import Fingerprint, LandmarkFingerprinter
-from embedspace.errors import DimensionMismatch, EmbedspaceError, InvalidInput
+from embedspace.errors import DimensionMismatch, EmbedspaceError, EncoderMismatch, InvalidInput
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback
 from embedspace.store import database as db
@@ -32,6 +32,55 @@ _SAFE_PEAK = 1e15
 def recipes(connection: Any) -> list[str]:
     """The encoder recipes the space's stored vectors were made with, oldest first."""
     return [str(r) for r in db.read_meta(connection).get("recipes", [])]
+
+
+def kept_recipes(stored: list[str], holds_vectors: bool, encoder: Encoder) -> list[str]:
+    """The recipes a space's vectors were made with: ``stored`` (as recorded), or, for a
+    space holding vectors written before its encoder recorded any, that encoder's
+    ``unrecorded_recipe``."""
+    if not stored and holds_vectors and encoder.unrecorded_recipe:
+        return [encoder.unrecorded_recipe]
+    return stored
+
+
+def refuse_incomparable(kept: list[str], name: str, encoder_name: str, encoder: Encoder) -> None:
+    """Raise ``EncoderMismatch`` when ``encoder``'s vectors here cannot be compared with
+    the space's (``kept``: its recipes), as with another table of a static encoder."""
+    here = encoder.runtime_recipe()
+    if here and kept and here not in kept and not encoder.recipes_comparable:
+        raise EncoderMismatch(
+            f"Space '{name}' holds {encoder_name} vectors made with {' and '.join(kept)}; "
+            f"this embedspace makes {here}, and vectors of the two cannot be compared. Index "
+            f"the texts again into a new space (embedspace index NEW FILES --encoder "
+            f"{encoder_name}), or keep to the embedspace version that made this one."
+        )
+
+
+def refuse_incomparable_write(
+    connection: Any,
+    items: str,
+    recorded: Callable[[], list[str]],
+    name: str,
+    encoder_name: str,
+    encoder: Encoder,
+) -> None:
+    """``refuse_incomparable`` for vectors of ``encoder`` about to join a space whose items
+    live in the table ``items`` (the same SQL in SQLite and PostgreSQL), before this
+    write's rows are in it; ``recorded`` reads the recipes kept for the space."""
+    if encoder.runtime_recipe() and not encoder.recipes_comparable:
+        holds = connection.execute(f"SELECT EXISTS (SELECT 1 FROM {items})").fetchone()
+        kept = kept_recipes(recorded(), bool(holds[0]), encoder)
+        refuse_incomparable(kept, name, encoder_name, encoder)
+
+
+def check_recipe(
+    stored: list[str], holds_vectors: bool, name: str, encoder_name: str, encoder: Encoder
+) -> None:
+    """Before queries of ``encoder`` meet a space's vectors: refuse vectors that cannot be
+    compared (``refuse_incomparable``), warn about another recipe of comparable ones."""
+    kept = kept_recipes(stored, holds_vectors, encoder)
+    refuse_incomparable(kept, name, encoder_name, encoder)
+    warn_if_other_recipe(kept, name, encoder_name, encoder.runtime_recipe())
 
 
 def warn_if_other_recipe(stored: list[str], name: str, encoder: str, here: str) -> None:
@@ -110,6 +159,8 @@ class ItemWriter:
             prints = dict(zip(to_embed, made_prints, strict=True))
             fresh.update({i: made.profile for i, made in prints.items()})
         elif to_embed:
+            # checked again in the write's transaction; here before the embedding's work
+            self._refuse_incomparable(self._encoder())
             made = self._embed([records[i] for i in to_embed], on_progress)
             fresh.update(zip(to_embed, made, strict=True))
         connection = self._db.connection
@@ -161,12 +212,26 @@ class ItemWriter:
             self._delete_rows(stale, self.bump(-len(stale)))
         return len(stale)
 
+    def _refuse_incomparable(self, encoder: Encoder) -> None:
+        """``refuse_incomparable_write`` for vectors of ``encoder`` about to join."""
+        connection = self._db.connection
+        refuse_incomparable_write(
+            connection,
+            "items",
+            lambda: recipes(connection),
+            self._name,
+            self._stamp.encoder,
+            encoder,
+        )
+
     def _record_recipe(self) -> None:
         """Remember, in the write's transaction, the recipe the encoder ran with (e.g.
         minilm-l6's ``int8-s8``), so a space can tell when queries run another one."""
-        recipe = self._encoder().runtime_recipe()
+        encoder = self._encoder()
+        recipe = encoder.runtime_recipe()
         if not recipe:
             return
+        self._refuse_incomparable(encoder)
         recorded = recipes(self._db.connection)
         if recipe not in recorded:
             db.write_meta(self._db.connection, {"recipes": [*recorded, recipe]})

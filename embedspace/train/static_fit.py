@@ -2,7 +2,7 @@
 on those texts instead of on Wikipedia (``encoders.static`` says how the map works).
 
 The teacher (minilm-l6, this CPU's recipe) embeds the texts; MiniLM's vocabulary tokens are
-embedded one by one as minilm-static distils them; ``static.fit_map`` learns where MiniLM
+embedded one by one as minilm-static distils them (fp32); ``static.fit_map`` learns where MiniLM
 puts a text from the mean of its tokens. The folder written holds the whole table, so
 using it needs neither the teacher nor the fit. Some texts are held out: the report says
 how many of their nearest neighbours (among themselves) the fitted table finds where the
@@ -39,15 +39,20 @@ HOLD_OUT = 0.1  # of the texts, at most MAX_HELD_OUT, when there are at least VA
 MAX_HELD_OUT = 2000
 VALIDATE_FROM = 1000
 NEIGHBOURS = 10
+# The map has 98,304 numbers: 19,000 sentences fit it as well as halves of them (RESULTS
+# §27); more than this many texts only make the teacher's pass longer.
+MAX_TEXTS = 200_000
 
 
 @dataclass(frozen=True)
 class StaticFitReport:
-    """What a fit made: the folder, the distinct texts it learned from and held out,
+    """What a fit made: the folder, the distinct texts given, those it learned from (at
+    most ``MAX_TEXTS``) and held out,
     and, when texts were held out, the share of their ``NEIGHBOURS`` nearest neighbours
     the fitted table and the shipped minilm-static find where the teacher does."""
 
     path: Path
+    given: int
     texts: int
     held_out: int
     dims: int
@@ -80,14 +85,16 @@ def fit_static_encoder(
         )
     if not 8 <= dims <= 384:
         raise InvalidInput(f"dims must be between 8 and 384 (got {dims}).")
-    if teacher is None:
+    token_teacher = teacher
+    if teacher is None:  # texts with this CPU's recipe (fast); tokens as minilm-static does
+        from embedspace.encoders.minilm import minilm_l6_fp32
         from embedspace.encoders.registry import get
 
-        teacher = get("minilm-l6")
+        teacher, token_teacher = get("minilm-l6"), minilm_l6_fp32()
     fitting, held = _split(distinct, seed)
-    report(on_progress, f"Embedding {len(distinct):,} texts with {teacher.name}", 0, None)
+    report(on_progress, f"Embedding {len(fitting):,} texts with {teacher.name}", 0, None)
     targets = teacher.encode(fitting, on_progress=on_progress)
-    weighted = static.weighted_tokens(static.token_vectors(teacher, on_progress))
+    weighted = static.weighted_tokens(static.token_vectors(token_teacher, on_progress))
     from embedspace.encoders.minilm import plain_tokenizer
 
     tokenizer = plain_tokenizer()
@@ -137,23 +144,21 @@ def fit_static_encoder(
 
     write_atomically(path, fill, marker=CONFIG_FILE, kind=KIND)
     read_config(path)  # read back what was written
+    seconds = time.perf_counter() - started
     return StaticFitReport(
-        path, len(fitting), len(held), dims, agreement, shipped, time.perf_counter() - started
+        path, len(distinct), len(fitting), len(held), dims, agreement, shipped, seconds
     )
 
 
 def _split(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
     """(fitting, held out): a seeded random tenth (at most ``MAX_HELD_OUT``) held out once
-    there are ``VALIDATE_FROM`` texts, none before."""
-    if len(texts) < VALIDATE_FROM:
-        return texts, []
+    there are ``VALIDATE_FROM`` texts, none before; at most ``MAX_TEXTS`` fit (a seeded
+    random sample of the rest, in their order)."""
     order = np.random.default_rng(seed).permutation(len(texts))
-    count = min(MAX_HELD_OUT, int(len(texts) * HOLD_OUT))
-    held = set(order[:count].tolist())
-    return (
-        [t for i, t in enumerate(texts) if i not in held],
-        [t for i, t in enumerate(texts) if i in held],
-    )
+    count = min(MAX_HELD_OUT, int(len(texts) * HOLD_OUT)) if len(texts) >= VALIDATE_FROM else 0
+    held = np.sort(order[:count])
+    fitting = np.sort(order[count : count + MAX_TEXTS])
+    return [texts[i] for i in fitting], [texts[i] for i in held]
 
 
 def _neighbours(vectors: np.ndarray) -> np.ndarray:
