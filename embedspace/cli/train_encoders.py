@@ -17,6 +17,7 @@ from embedspace.encoders.registry import looks_like_path
 
 if TYPE_CHECKING:
     from embedspace.train.image_encoder import ImageEncoderReport
+    from embedspace.train.static_fit import StaticFitReport
     from embedspace.train.text_encoder import TextEncoderReport
 
 
@@ -139,12 +140,17 @@ def static_encoder_command(
       embedspace search tickets "printer will not connect"
     """
     from embedspace.ops.training import static_encoder_from_files
-    from embedspace.train.static_fit import VALIDATE_FROM
 
     with Stages() as progress:
         report = static_encoder_from_files(
             sources, output, text_fields=text_fields, dims=dims, seed=seed, on_progress=progress
         )
+    _print_static_report(report, output, as_json=as_json)
+
+
+def _print_static_report(report: StaticFitReport, output: str, *, as_json: bool) -> None:
+    from embedspace.train.static_fit import VALIDATE_FROM
+
     if as_json:
         fields = {k: v for k, v in vars(report).items() if k != "path"}
         emit_json([{"model": str(report.path), **fields}])
