@@ -5,6 +5,8 @@ Read-only helpers: nothing here writes the environment or creates directories at
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
 from pathlib import Path
@@ -46,9 +48,43 @@ def cache_dir() -> Path:
 
 
 def cpu_count() -> int:
-    """Cores this process may run on: its CPU affinity (a container's cpuset counts; a CPU
-    quota does not)."""
+    """Cores this process may use: its CPU affinity (a container's cpuset counts), and no
+    more than a cgroup CPU quota allows, rounded up (``docker run --cpus 2`` on a 64-core
+    host: 2). Every thread pool embedspace sizes itself (onnxruntime calls side by side,
+    faiss, the server's readers) starts from this number."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+    quota = cpu_quota()
+    return min(cores, max(1, math.ceil(quota))) if quota else cores
+
+
+_QUOTA_FILES = (  # cgroup v2, then v1 under its usual mount points
+    ("/sys/fs/cgroup/cpu.max", None),
+    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    ("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us"),
+)
+
+
+@functools.cache
+def cpu_quota(files: tuple[tuple[str, str | None], ...] = _QUOTA_FILES) -> float | None:
+    """The CPU time this process's cgroup may use, in cores (``cpu.max`` "200000 100000"
+    is 2.0), or ``None`` without a quota or a readable cgroup file. Read once: the files
+    are not expected to change while a process runs (os.cpu_count ignores them, and so
+    does Python's os.process_cpu_count)."""
+    for quota_file, period_file in files:
+        try:
+            fields = Path(quota_file).read_text().split()
+            if period_file is not None:
+                fields.append(Path(period_file).read_text().strip())
+        except OSError:
+            continue
+        if len(fields) != 2 or fields[0] in ("max", "-1"):
+            return None
+        try:
+            quota, period = int(fields[0]), int(fields[1])
+        except ValueError:
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None

@@ -33,3 +33,39 @@ def test_variables_override_home_and_cache(monkeypatch: pytest.MonkeyPatch, tmp_
     assert config.cache_dir() == tmp_path / "spaces" / ".cache"
     monkeypatch.setenv(config.CACHE_VARIABLE, str(tmp_path / "cache"))
     assert config.cache_dir() == tmp_path / "cache"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"quota": "50000\n", "period": "100000\n"}, 0.5),  # cgroup v1
+        ({"quota": "-1\n", "period": "100000\n"}, None),
+        ({"cpu.max": "garbage\n"}, None),
+        ({}, None),  # no cgroup files readable
+    ],
+)
+def test_a_cgroup_cpu_quota_is_read_in_cores(
+    tmp_path: Path, files: dict[str, str], expected: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    layout = (
+        (str(tmp_path / "cpu.max"), None),
+        (str(tmp_path / "quota"), str(tmp_path / "period")),
+    )
+    assert config.cpu_quota(layout) == expected
+
+
+def test_cpu_count_is_capped_by_the_quota_rounded_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(64)))
+    monkeypatch.setattr(config, "cpu_quota", lambda: 1.5)
+    assert config.cpu_count() == 2  # docker run --cpus 1.5 on a 64-core host
+    monkeypatch.setattr(config, "cpu_quota", lambda: None)
+    assert config.cpu_count() == 64
+    monkeypatch.setattr(config, "cpu_quota", lambda: 100.0)
+    assert config.cpu_count() == 64  # a quota above the cores the process may run on
+    monkeypatch.setattr(config, "cpu_quota", lambda: 0.2)
+    assert config.cpu_count() == 1
