@@ -101,9 +101,14 @@ def copy_space(
     kept = space.info().get("keyword_index")
     keywords = kept if not in_postgres and kept in KEYWORD_INDEXES else "porter"
     snapshot = space.snapshot(where)  # first: a bad filter stops before anything is made
+    try:  # what the vectors were made with, so a later table's queries are refused
+        made_with = space.vector_recipes()
+    except EmbedspaceError:  # the source's encoder is not installed here: what is recorded
+        made_with = list(space.info().get("recipes", []))
     target = Space.create(to, made, stamp.metric, name=name, keyword_index=keywords)
     try:
         _fill(target, snapshot)
+        target.adopt_recipes(made_with)
     except BaseException:  # a half copy is no copy: remove it, so the command can run again
         target.close()
         with contextlib.suppress(EmbedspaceError):

@@ -218,6 +218,8 @@ def initialise(
                     "count": 0,
                     "created_by": f"embedspace {software_version}",
                     "keyword_index": keyword_index,
+                    # kept from creation on: a space without the key is older than recipes
+                    "recipes": [],
                 },
             )
     finally:

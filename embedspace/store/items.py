@@ -187,3 +187,21 @@ def records_to_write(
         check_records(records, dim, metric)
         return records
     return build_records(items, ids, metadata, vectors, dim, metric)
+
+
+def rows_by_id(
+    connection: Any, name: str, columns: str, wanted: list[str], chunk: int = 900
+) -> dict[str, tuple[Any, ...]]:
+    """``id -> row`` of the SQLite items table (``columns`` must start with ``id``), read
+    ``chunk`` ids at a time; every id must exist, else ``InvalidInput`` names the missing
+    ones (in space ``name``)."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        marks = ",".join("?" * len(part))
+        for row in connection.execute(f"SELECT {columns} FROM items WHERE id IN ({marks})", part):
+            found[row[0]] = row
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise InvalidInput(f"Not in space '{name}': {', '.join(missing[:5])}.")
+    return found

@@ -69,6 +69,8 @@ def search(
     if mode == "keyword":
         check_text(query, "The query")
     else:
+        if embedded is not None and isinstance(query, str):
+            space._check_recipe()  # the text was embedded by the caller (the server)
         vector = _query_vector(space, query if embedded is None else embedded)
     text = query if isinstance(query, str) else ""
 

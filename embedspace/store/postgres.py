@@ -39,7 +39,7 @@ from embedspace.errors import InvalidInput, SpaceClosed, SpaceExists, SpaceNotFo
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import database as db
-from embedspace.store import pg_search, pg_writes
+from embedspace.store import pg_recipes, pg_search, pg_writes
 from embedspace.store.hnsw import DEFAULT_EF_CONSTRUCTION, DEFAULT_M
 from embedspace.store.items import Item, Match, Snapshot, WriteResult, id_list
 from embedspace.store.pg_connection import (
@@ -58,11 +58,9 @@ from embedspace.store.pg_filters import where_pg
 from embedspace.store.space import ANN_THRESHOLD, Space
 from embedspace.store.validate import metadata_json
 from embedspace.store.writes import (
-    check_recipe,
     checked_vectors,
     embed_records,
     prepare_vectors,
-    refuse_incomparable_write,
     refuse_taken,
 )
 
@@ -315,7 +313,8 @@ class PostgresSpace(Space):
         rest = [i for i in to_embed if hashes[i] not in vectors]
         if rest:
             with self._transaction() as connection:  # refused before the embedding's work
-                self._refuse_incomparable(connection)
+                made_by = self.stamp.encoder
+                pg_recipes.refuse_write(connection, self._items, self._name, made_by, self.encoder)
             made = self._embed([records[i] for i in rest], on_progress)
             vectors.update({hashes[i]: v for i, v in zip(rest, made, strict=True)})
         with self._transaction() as connection:
@@ -335,7 +334,7 @@ class PostgresSpace(Space):
                 hashes,
                 existing,
                 vectors,
-                lambda record: self._embed([record], on_progress)[0],
+                lambda record: self._embed_recorded(connection, record, on_progress),
             )
             removed = pg_writes.remove_parts(
                 connection, self._items, replacing, {r.id for r in records}
@@ -401,20 +400,13 @@ class PostgresSpace(Space):
             (self._name,),
         )
 
-    def _refuse_incomparable(self, connection: Any) -> None:
-        recorded = lambda: self._recipes(connection)  # noqa: E731
-        name, encoder = self.stamp.encoder, self.encoder
-        refuse_incomparable_write(connection, self._items, recorded, self._name, name, encoder)
+    def _embed_recorded(self, connection: Any, record: Record, on_progress: Any) -> np.ndarray:
+        self._record_recipe(connection)  # a twin deleted meanwhile: embedded after all
+        vector: np.ndarray = self._embed([record], on_progress)[0]
+        return vector
 
     def _record_recipe(self, connection: Any) -> None:
-        self._refuse_incomparable(connection)
-        recipe = self.encoder.runtime_recipe()
-        if recipe:
-            connection.execute(
-                "UPDATE embedspace_spaces SET recipes = recipes || to_jsonb(%s::text) "
-                "WHERE name = %s AND NOT recipes ? %s",
-                (recipe, self._name, recipe),
-            )
+        pg_recipes.record(connection, self._items, self._name, self.stamp.encoder, self.encoder)
 
     def _lookup(self, ids: list[str], connection: Any | None = None) -> dict[str, tuple[str, str]]:
         """``id -> (content_hash, metadata JSON)`` of the ids that exist."""
@@ -541,18 +533,23 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
+    def vector_recipes(self) -> list[str]:
+        """The encoder recipes the stored vectors were made with (a copy carries them)."""
+        with self._transaction() as connection:
+            return pg_recipes.stored(connection, self._name)
+
+    def adopt_recipes(self, made_with: Sequence[str]) -> None:
+        """Record that the stored vectors were made with ``made_with`` too (as a copy's)."""
+        with self._transaction() as connection:
+            pg_recipes.adopt(connection, self._name, made_with)
+
     def _check_recipe(self) -> None:
         """Refuse queries incomparable with the stored vectors; warn once about others."""
-        if not self._recipe_checked and self.encoder.runtime_recipe():
+        if not self._recipe_checked:
             with self._transaction() as connection:
-                stored = self._recipes(connection)
-            check_recipe(stored, len(self) > 0, self._name, self.stamp.encoder, self.encoder)
+                made_by = self.stamp.encoder
+                pg_recipes.check_query(connection, self._items, self._name, made_by, self.encoder)
         self._recipe_checked = True
-
-    def _recipes(self, connection: Any) -> list[str]:
-        sql = "SELECT recipes FROM embedspace_spaces WHERE name = %s"
-        row = connection.execute(sql, (self._name,)).fetchone()
-        return [str(r) for r in row[0]] if row else []
 
     def optimize(self) -> None:
         """Build the HNSW index if the space has reached ``ann_threshold`` items and has

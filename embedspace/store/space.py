@@ -38,13 +38,20 @@ from embedspace.store.items import (
     WriteResult,
     id_list,
     records_to_write,
+    rows_by_id,
 )
 from embedspace.store.locations import backend, postgres_location, resolve
 from embedspace.store.media_search import MediaSearch, song_totals
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
 from embedspace.store.validate import check_id, check_k, check_text, query_vector
-from embedspace.store.writes import CHUNK, ItemWriter, check_recipe, recipes
+from embedspace.store.writes import (
+    ItemWriter,
+    check_recipe,
+    kept_recipes,
+    recipes,
+    recorded_recipes,
+)
 
 log = logging.getLogger("embedspace")
 #: Below this many items search is exact; above, HNSW (``exact=True`` is always available).
@@ -308,9 +315,7 @@ class Space(MediaSearch):
     ) -> WriteResult:
         """Add new items in one transaction; fails (writing nothing) if any id exists.
 
-        The same as ``upsert`` (see there for the arguments) except that it refuses ids
-        that are already in the space.
-        """
+        The same as ``upsert`` (see there for the arguments), refusing ids already there."""
         records = self._records(texts, ids, metadata, vectors)
         return self._write(records, False, legacy_progress(on_progress, progress))
 
@@ -365,8 +370,7 @@ class Space(MediaSearch):
         files: ``upsert(embedspace.io.image_records(path))``.
 
         Ids are paths relative to the folder named. Corrupt or non-image files are skipped
-        and returned as Rejections (each with its path); nothing half-written is stored.
-        """
+        and returned as Rejections (each with its path); nothing half-written is stored."""
         records, rejected = image_records(path)
         return self.upsert(records, on_progress=on_progress, progress=progress), rejected
 
@@ -438,7 +442,7 @@ class Space(MediaSearch):
         """The items with these ids, in the same order. Raises ``InvalidInput`` naming ids
         that are not in the space (use ``get`` for one id that may be missing)."""
         wanted = id_list(ids)
-        rows = self._rows_by_id("id, content, metadata, vector", wanted)
+        rows = rows_by_id(self._db.connection, self.name, "id, content, metadata, vector", wanted)
         return [
             Item(r[0], r[1], json.loads(r[2]), np.frombuffer(r[3], dtype=np.float32).copy())
             for r in (rows[i] for i in wanted)
@@ -462,24 +466,8 @@ class Space(MediaSearch):
             rows = connection.execute("SELECT vector FROM items ORDER BY rowid").fetchall()
             return db.vectors_from_blobs([r[0] for r in rows], self.stamp.dim).copy()
         wanted = id_list(ids)
-        found = self._rows_by_id("id, vector", wanted)
+        found = rows_by_id(self._db.connection, self.name, "id, vector", wanted)
         return db.vectors_from_blobs([found[i][1] for i in wanted], self.stamp.dim).copy()
-
-    def _rows_by_id(self, columns: str, wanted: list[str]) -> dict[str, tuple[Any, ...]]:
-        """``id -> row`` (``columns`` must start with ``id``); every id must exist."""
-        found: dict[str, tuple[Any, ...]] = {}
-        connection = self._db.connection
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for row in connection.execute(
-                f"SELECT {columns} FROM items WHERE id IN ({marks})", chunk
-            ):
-                found[row[0]] = row
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise InvalidInput(f"Not in space '{self.name}': {', '.join(missing[:5])}.")
-        return found
 
     def snapshot(self, where: Mapping[str, Any] | None = None) -> Snapshot:
         """All items (or those whose metadata matches ``where``) read in one consistent
@@ -513,8 +501,7 @@ class Space(MediaSearch):
         100 of each, filtered by ``where`` first, fused by reciprocal rank, or by ``alpha *
         dense + (1 - alpha) * keyword`` of min-max scaled scores when ``alpha`` is given).
         ``embedded``: the query's vector if made already (a server batches them). Documents
-        indexed as passages come back once, by their best passage, unless ``passages``.
-        """
+        indexed as passages come back once, by their best passage, unless ``passages``."""
         k = check_k(k)
         check_mode(mode, query, alpha)
         vector = None
@@ -522,6 +509,8 @@ class Space(MediaSearch):
             check_text(query, "The query")  # type: ignore[arg-type]  # check_mode: a str
         else:
             read_ahead = not exact and not where and len(self) >= self.ann_threshold
+            if embedded is not None and isinstance(query, str):
+                self._check_recipe()  # a text the caller embedded (the server batches them)
             asked = query if embedded is None else embedded
             vector = self._query_vector(asked, read_ahead=read_ahead)
         text = query if isinstance(query, str) else ""
@@ -571,9 +560,20 @@ class Space(MediaSearch):
     def _check_recipe(self) -> None:
         """Refuse queries incomparable with the stored vectors; warn once about others."""
         if not self._recipe_checked:
-            stored = recipes(self._db.connection)
+            stored = recorded_recipes(self._db.connection)
             check_recipe(stored, len(self) > 0, self.name, self.stamp.encoder, self.encoder)
             self._recipe_checked = True
+
+    def vector_recipes(self) -> list[str]:
+        """The encoder recipes the stored vectors were made with (a copy carries them)."""
+        stored = recorded_recipes(self._db.connection)
+        return kept_recipes(stored, len(self) > 0, self.encoder) if stored is None else stored
+
+    def adopt_recipes(self, made_with: Sequence[str]) -> None:
+        """Record that the stored vectors were made with ``made_with`` too (as a copy's)."""
+        with db.transaction(self._db.connection):
+            merged = dict.fromkeys([*recipes(self._db.connection), *made_with])
+            db.write_meta(self._db.connection, {"recipes": list(merged)})
 
     def _nearest(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool

@@ -31,15 +31,23 @@ _SAFE_PEAK = 1e15
 
 def recipes(connection: Any) -> list[str]:
     """The encoder recipes the space's stored vectors were made with, oldest first."""
-    return [str(r) for r in db.read_meta(connection).get("recipes", [])]
+    return recorded_recipes(connection) or []
 
 
-def kept_recipes(stored: list[str], holds_vectors: bool, encoder: Encoder) -> list[str]:
+def recorded_recipes(connection: Any) -> list[str] | None:
+    """``recipes``, or ``None`` for a space made before spaces kept them (no such key)."""
+    kept = db.read_meta(connection).get("recipes")
+    return None if kept is None else [str(r) for r in kept]
+
+
+def kept_recipes(stored: list[str] | None, holds_vectors: bool, encoder: Encoder) -> list[str]:
     """The recipes a space's vectors were made with: ``stored`` (as recorded), or, for a
-    space holding vectors written before its encoder recorded any, that encoder's
-    ``unrecorded_recipe``."""
-    if not stored and holds_vectors and encoder.unrecorded_recipe:
-        return [encoder.unrecorded_recipe]
+    space holding vectors made before spaces kept recipes (``stored`` is ``None``), its
+    encoder's ``unrecorded_recipe``; none for a space without vectors."""
+    if not holds_vectors:
+        return []
+    if stored is None:
+        return [encoder.unrecorded_recipe] if encoder.unrecorded_recipe else []
     return stored
 
 
@@ -50,16 +58,16 @@ def refuse_incomparable(kept: list[str], name: str, encoder_name: str, encoder: 
     if here and kept and here not in kept and not encoder.recipes_comparable:
         raise EncoderMismatch(
             f"Space '{name}' holds {encoder_name} vectors made with {' and '.join(kept)}; "
-            f"this embedspace makes {here}, and vectors of the two cannot be compared. Index "
-            f"the texts again into a new space (embedspace index NEW FILES --encoder "
-            f"{encoder_name}), or keep to the embedspace version that made this one."
+            f"{encoder_name} here makes {here}, and vectors of the two cannot be compared. "
+            f"Index the texts again into a new space (embedspace index NEW FILES --encoder "
+            f"{encoder_name}), or search this one with the encoder that made it."
         )
 
 
 def refuse_incomparable_write(
     connection: Any,
     items: str,
-    recorded: Callable[[], list[str]],
+    recorded: Callable[[], list[str] | None],
     name: str,
     encoder_name: str,
     encoder: Encoder,
@@ -68,13 +76,17 @@ def refuse_incomparable_write(
     live in the table ``items`` (the same SQL in SQLite and PostgreSQL), before this
     write's rows are in it; ``recorded`` reads the recipes kept for the space."""
     if encoder.runtime_recipe() and not encoder.recipes_comparable:
-        holds = connection.execute(f"SELECT EXISTS (SELECT 1 FROM {items})").fetchone()
-        kept = kept_recipes(recorded(), bool(holds[0]), encoder)
+        kept = kept_recipes(recorded(), holds_rows(connection, items), encoder)
         refuse_incomparable(kept, name, encoder_name, encoder)
 
 
+def holds_rows(connection: Any, items: str) -> bool:
+    """Whether the items table ``items`` has a row (SQLite and PostgreSQL alike)."""
+    return bool(connection.execute(f"SELECT EXISTS (SELECT 1 FROM {items})").fetchone()[0])
+
+
 def check_recipe(
-    stored: list[str], holds_vectors: bool, name: str, encoder_name: str, encoder: Encoder
+    stored: list[str] | None, holds_vectors: bool, name: str, encoder_name: str, encoder: Encoder
 ) -> None:
     """Before queries of ``encoder`` meet a space's vectors: refuse vectors that cannot be
     compared (``refuse_incomparable``), warn about another recipe of comparable ones."""
@@ -215,14 +227,9 @@ class ItemWriter:
     def _refuse_incomparable(self, encoder: Encoder) -> None:
         """``refuse_incomparable_write`` for vectors of ``encoder`` about to join."""
         connection = self._db.connection
-        refuse_incomparable_write(
-            connection,
-            "items",
-            lambda: recipes(connection),
-            self._name,
-            self._stamp.encoder,
-            encoder,
-        )
+        recorded = lambda: recorded_recipes(connection)  # noqa: E731
+        name, made_by = self._name, self._stamp.encoder
+        refuse_incomparable_write(connection, "items", recorded, name, made_by, encoder)
 
     def _record_recipe(self) -> None:
         """Remember, in the write's transaction, the recipe the encoder ran with (e.g.
@@ -232,9 +239,11 @@ class ItemWriter:
         if not recipe:
             return
         self._refuse_incomparable(encoder)
-        recorded = recipes(self._db.connection)
+        connection = self._db.connection
+        # a space without rows starts its list again (an emptied space has no old vectors)
+        recorded = recipes(connection) if holds_rows(connection, "items") else []
         if recipe not in recorded:
-            db.write_meta(self._db.connection, {"recipes": [*recorded, recipe]})
+            db.write_meta(connection, {"recipes": [*recorded, recipe]})
 
     def _commit(
         self,
