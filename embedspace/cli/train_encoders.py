@@ -109,7 +109,13 @@ def text_encoder_command(pairs: str, output: str, base: str, as_json: bool, **hy
     help="Column(s) holding the text in CSV/JSONL/Parquet files (default: text, content, "
     "body, sentence, headline or title). Repeat to join several.",
 )
-@_int("--dims", 256, "Size of the vectors (8-384).", 8)
+@click.option(
+    "--dims",
+    default=256,
+    show_default=True,
+    type=click.IntRange(8, 384),
+    help="Size of the vectors.",
+)
 @seed_option("Random seed of the held-out texts.")
 @json_option("Print the fit's report as JSON.")
 def static_encoder_command(

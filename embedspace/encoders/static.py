@@ -51,19 +51,24 @@ _FIT_BLOCK = 65_536  # rows of pooled vectors and targets turned into float64 at
 _GATHER_TOKENS = 131_072  # token rows mean_rows copies at once (128 MB at 256-d float32)
 
 
-def token_vectors(teacher: Any, on_progress: ProgressCallback | None = None) -> np.ndarray:
+def token_vectors(
+    teacher: Any,
+    on_progress: ProgressCallback | None = None,
+    stage: str = "Distilling minilm-static",
+) -> np.ndarray:
     """Step 1: every vocabulary token through ``teacher`` (an ``OnnxTextEncoder`` of
-    MiniLM) between [CLS] and [SEP], mean-pooled: ``(vocabulary, teacher.dim)`` float32."""
+    MiniLM) between [CLS] and [SEP], mean-pooled: ``(vocabulary, teacher.dim)`` float32.
+    ``stage`` names the work in progress reports."""
     tokenizer = teacher.tokenizer
     size = tokenizer.get_vocab_size()
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     vectors = np.zeros((size, teacher.dim), dtype=np.float32)
-    report(on_progress, "Distilling minilm-static", 0, size)
+    report(on_progress, stage, 0, size)
     for start in range(0, size, _DISTIL_BATCH):
         ids = np.arange(start, min(size, start + _DISTIL_BATCH))
         rows = np.stack([np.full(len(ids), cls), ids, np.full(len(ids), sep)], axis=1)
         vectors[ids] = teacher.embed_token_ids(rows)
-        report(on_progress, "Distilling minilm-static", int(ids[-1]) + 1, size)
+        report(on_progress, stage, int(ids[-1]) + 1, size)
     return vectors
 
 

@@ -60,7 +60,8 @@ def refuse_incomparable(kept: list[str], name: str, encoder_name: str, encoder: 
             f"Space '{name}' holds {encoder_name} vectors made with {' and '.join(kept)}; "
             f"{encoder_name} here makes {here}, and vectors of the two cannot be compared. "
             f"Index the texts again into a new space (embedspace index NEW FILES --encoder "
-            f"{encoder_name}), or search this one with the encoder that made it."
+            f"{encoder_name}), or search this one with the encoder (or model folder) that "
+            "made its vectors, if you still have it."
         )
 
 

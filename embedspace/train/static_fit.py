@@ -11,9 +11,9 @@ teacher does, next to the shipped minilm-static, so the fit can be judged before
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +94,8 @@ def fit_static_encoder(
     fitting, held = _split(distinct, seed)
     report(on_progress, f"Embedding {len(fitting):,} texts with {teacher.name}", 0, None)
     targets = teacher.encode(fitting, on_progress=on_progress)
-    weighted = static.weighted_tokens(static.token_vectors(token_teacher, on_progress))
+    stage = "Embedding the vocabulary's tokens"
+    weighted = static.weighted_tokens(static.token_vectors(token_teacher, on_progress, stage))
     from embedspace.encoders.minilm import plain_tokenizer
 
     tokenizer = plain_tokenizer()
@@ -133,7 +134,9 @@ def fit_static_encoder(
         "agreement": agreement,
         "shipped_agreement": shipped,
         "recipe": static.RECIPE,
-        "training_id": uuid.uuid4().hex,
+        # from the table itself: fitting the same texts again makes the same encoder, whose
+        # spaces stay usable; any other fit is another basis, and its spaces are refused
+        "training_id": hashlib.sha256(table.astype(np.float16).tobytes()).hexdigest(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
