@@ -34,10 +34,11 @@ def _output_option(kind: str) -> Callable[[F], F]:
     )
 
 
-def _int(name: str, default: int, text: str, smallest: int = 1) -> Callable[[F], F]:
-    return click.option(
-        name, default=default, show_default=True, type=click.IntRange(min=smallest), help=text
-    )
+def _int(
+    name: str, default: int, text: str, smallest: int = 1, largest: int | None = None
+) -> Callable[[F], F]:
+    kind = click.IntRange(min=smallest, max=largest)
+    return click.option(name, default=default, show_default=True, type=kind, help=text)
 
 
 def _float(name: str, default: float, text: str) -> Callable[[F], F]:
@@ -109,13 +110,7 @@ def text_encoder_command(pairs: str, output: str, base: str, as_json: bool, **hy
     help="Column(s) holding the text in CSV/JSONL/Parquet files (default: text, content, "
     "body, sentence, headline or title). Repeat to join several.",
 )
-@click.option(
-    "--dims",
-    default=256,
-    show_default=True,
-    type=click.IntRange(8, 384),
-    help="Size of the vectors.",
-)
+@_int("--dims", 256, "Size of the vectors.", 8, 384)
 @seed_option("Random seed of the held-out texts.")
 @json_option("Print the fit's report as JSON.")
 def static_encoder_command(
