@@ -312,9 +312,10 @@ class PostgresSpace(Space):
         vectors.update({hashes[i]: given[hashes[i]] for i in to_embed if hashes[i] in given})
         rest = [i for i in to_embed if hashes[i] not in vectors]
         if rest:
-            with self._transaction() as connection:  # refused before the embedding's work
-                made_by = self.stamp.encoder
-                pg_recipes.refuse_write(connection, self._items, self._name, made_by, self.encoder)
+            if not self.encoder.recipes_comparable:  # refused before the embedding's work
+                with self._transaction() as connection:
+                    made_by, encoder = self.stamp.encoder, self.encoder
+                    pg_recipes.refuse_write(connection, self._items, self._name, made_by, encoder)
             made = self._embed([records[i] for i in rest], on_progress)
             vectors.update({hashes[i]: v for i, v in zip(rest, made, strict=True)})
         with self._transaction() as connection:

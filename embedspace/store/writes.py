@@ -76,7 +76,7 @@ def refuse_incomparable_write(
     """``refuse_incomparable`` for vectors of ``encoder`` about to join a space whose items
     live in the table ``items`` (the same SQL in SQLite and PostgreSQL), before this
     write's rows are in it; ``recorded`` reads the recipes kept for the space."""
-    if encoder.runtime_recipe() and not encoder.recipes_comparable:
+    if not encoder.recipes_comparable and encoder.runtime_recipe():
         kept = kept_recipes(recorded(), holds_rows(connection, items), encoder)
         refuse_incomparable(kept, name, encoder_name, encoder)
 
