@@ -430,6 +430,10 @@ def test_vectors_of_another_table_are_refused_not_mixed(
         assert len(newer) == 4 and "e" not in newer
         vector = newer.get("a").vector  # type: ignore[union-attr]
         assert newer.search(vector, k=1)[0].id == "a"
+        from embedspace.ops.classify import classify_space
+
+        with pytest.raises(es.EncoderMismatch, match="cannot be compared"):
+            classify_space(newer, ["pets", "money"])  # labels meet the stored vectors too
     with reopen("table v1") as same:
         assert same.search("a cat", k=1)[0].id == "a"
         same.add(["a new text"], ids=["e"])

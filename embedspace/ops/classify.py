@@ -87,6 +87,7 @@ def classify_space(
     names = parse_labels(labels)
     encoder = space.encoder
     label_vectors = _label_vectors(encoder, names, template or encoder.label_template)
+    space.check_queries()  # the labels are compared with the stored vectors
     snapshot = space.snapshot()  # ids and vectors in one consistent read
     if not snapshot.ids:
         return []

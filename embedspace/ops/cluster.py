@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedspace.encoders import Encoder
-from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.errors import EncoderMismatch, InvalidInput, MissingExtra
 from embedspace.ops.neighbours import unit
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
@@ -214,6 +214,11 @@ def cluster_space(
     cluster in that metadata field."""
     snapshot = space.snapshot(where)
     words = space.encoder if "text" in space.encoder.modalities else None
+    if words is not None:
+        try:
+            space.check_queries()
+        except EncoderMismatch:  # another table made the vectors: keywords without it
+            words = None
     report(on_progress, f"Clustering {counted(len(snapshot), 'item')}", 0, None)
     result = cluster(
         snapshot, k, auto=auto, min_cluster_size=min_cluster_size, seed=seed, encoder=words

@@ -214,7 +214,9 @@ class SqlSession:
     def _encoder_for(self, name: str) -> Encoder:
         if name not in self._encoders:
             if name and self._location(name) is not None:
-                self._encoders[name] = self._space(name).encoder
+                space = self._space(name)
+                space.check_queries()  # its vectors are what embed() results meet
+                self._encoders[name] = space.encoder
             else:
                 self._encoders[name] = registry.get(name or None)
             self._encoders[name].check_available()

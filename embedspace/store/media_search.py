@@ -41,7 +41,7 @@ class MediaSearch:
     def get_many(self, ids: list[str]) -> list[Item]:
         raise NotImplementedError
 
-    def _check_recipe(self) -> None:
+    def check_queries(self) -> None:
         raise NotImplementedError
 
     def search(
@@ -68,7 +68,7 @@ class MediaSearch:
         if isinstance(image, str | Path) and not Path(image).is_file():
             raise InvalidInput(f"No image file at {image}. Check the path.")
         vector = self.encoder.encode_images([image])[0]
-        self._check_recipe()  # e.g. an image encoder trained again at the same path
+        self.check_queries()  # e.g. an image encoder trained again at the same path
         return self.search(vector, k, where=where, exact=exact)
 
     def search_sound(

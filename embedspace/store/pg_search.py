@@ -39,7 +39,7 @@ class PostgresSpace(Protocol):
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray: ...
 
-    def _check_recipe(self) -> None: ...
+    def check_queries(self) -> None: ...
 
     def _transaction(self) -> AbstractContextManager[Any]: ...
 
@@ -70,7 +70,7 @@ def search(
         check_text(query, "The query")
     else:
         if embedded is not None and isinstance(query, str):
-            space._check_recipe()  # the text was embedded by the caller (the server)
+            space.check_queries()  # the text was embedded by the caller (the server)
         vector = _query_vector(space, query if embedded is None else embedded)
     text = query if isinstance(query, str) else ""
 
@@ -98,7 +98,7 @@ def _query_vector(space: PostgresSpace, query: str | np.ndarray) -> np.ndarray:
             raise InvalidInput("The query is empty: give some text to search for.")
         check_text(query, "The query")
         vector = space.encoder.encode_query([query])
-        space._check_recipe()
+        space.check_queries()
     else:
         vector = query_vector(query, space.stamp.dim, space.stamp.metric, space.stamp.encoder)
     return space._prepare(vector)

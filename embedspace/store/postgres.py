@@ -544,7 +544,7 @@ class PostgresSpace(Space):
         with self._transaction() as connection:
             pg_recipes.adopt(connection, self._name, made_with)
 
-    def _check_recipe(self) -> None:
+    def check_queries(self) -> None:
         """Refuse queries incomparable with the stored vectors; warn once about others."""
         if not self._recipe_checked:
             with self._transaction() as connection:

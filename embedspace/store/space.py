@@ -510,7 +510,7 @@ class Space(MediaSearch):
         else:
             read_ahead = not exact and not where and len(self) >= self.ann_threshold
             if embedded is not None and isinstance(query, str):
-                self._check_recipe()  # a text the caller embedded (the server batches them)
+                self.check_queries()  # a text the caller embedded (the server batches them)
             asked = query if embedded is None else embedded
             vector = self._query_vector(asked, read_ahead=read_ahead)
         text = query if isinstance(query, str) else ""
@@ -545,7 +545,7 @@ class Space(MediaSearch):
             reading = self._ann.reading_ahead() if read_ahead else contextlib.nullcontext()
             with reading:
                 vector = self.encoder.encode_query([query])
-            self._check_recipe()
+            self.check_queries()
         else:
             vector = query_vector(query, self.stamp.dim, self.stamp.metric, self.stamp.encoder)
         return self._writer.prepare(vector)
@@ -557,7 +557,7 @@ class Space(MediaSearch):
         except EmbedspaceError as error:  # an encoder that cannot be built here: say so
             return f"encoder unavailable: {error}"
 
-    def _check_recipe(self) -> None:
+    def check_queries(self) -> None:
         """Refuse queries incomparable with the stored vectors; warn once about others."""
         if not self._recipe_checked:
             stored = recorded_recipes(self._db.connection)
