@@ -27,6 +27,13 @@ def every_partition(count: int, size: int) -> list[list[tuple[int, int]]]:
     return found
 
 
+def assert_cover(cuts: list[tuple[int, int]], count: int) -> None:
+    """``cuts`` cover texts 0..count once: in order, no gap, none empty."""
+    assert cuts[0][0] == 0 and cuts[-1][1] == count
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))
+    assert all(stop > start for start, stop in cuts)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     lengths=st.lists(st.integers(1, 300), min_size=1, max_size=10).map(sorted),
@@ -37,9 +44,8 @@ def test_cuts_cover_every_text_once_and_cost_no_more_than_any_other_partition(
     lengths: list[int], size: int, overhead: int
 ) -> None:
     cuts = padded_cuts(np.array(lengths), size, overhead)
-    assert cuts[0][0] == 0 and cuts[-1][1] == len(lengths)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))
-    assert all(0 < stop - start <= size for start, stop in cuts)
+    assert_cover(cuts, len(lengths))
+    assert all(stop - start <= size for start, stop in cuts)
     best = min(cost(lengths, p, overhead) for p in every_partition(len(lengths), size))
     assert cost(lengths, cuts, overhead) == best
 
@@ -77,9 +83,7 @@ def test_spread_balances_the_calls_over_the_cores(
     if not lengths:
         assert spread_out == []
         return
-    assert spread_out[0][0] == 0 and spread_out[-1][1] == len(lengths)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(spread_out))  # in order, no gap
-    assert all(stop > start for start, stop in spread_out)
+    assert_cover(spread_out, len(lengths))
     assert {a for a, _ in cuts} <= {a for a, _ in spread_out}  # only ever split further
 
     def one(call: tuple[int, int]) -> int:
