@@ -76,3 +76,41 @@ def test_an_unknown_public_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         embedspace.nope  # noqa: B018
     assert embedspace.TwoTowerModel is embedspace.Recommender
+
+
+def test_a_text_search_loads_no_other_application(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    space = embedspace.Space.create(tmp_path / "s", encoder="hashing")
+    space.add(["a cat on a mat", "stock markets fell"], ids=["cat", "stocks"])
+    space.close()
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from embedspace.cli import main\n"
+        f"result = CliRunner().invoke(main, ['search', {str(tmp_path / 's')!r}, 'cat', '--json'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert '\"cat\"' in result.output.splitlines()[0], result.output\n"
+        "unused = ('embedspace.ops.classify', 'embedspace.ops.cluster', 'embedspace.io.documents',\n"
+        "          'embedspace.io.folder_items', 'html.parser')\n"
+        "print(sorted(m for m in unused if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", [embedspace.io, embedspace.ops])
+def test_subpackage_names_resolve_on_first_use(package) -> None:  # type: ignore[no-untyped-def]
+    for name in package.__all__:
+        value = getattr(package, name)
+        assert getattr(value, "__name__", name) == name, (package.__name__, name)
+    with pytest.raises(AttributeError, match=f"'{package.__name__}' has no attribute 'nope'"):
+        package.nope  # noqa: B018
+
+
+def test_ops_similarity_stays_the_function_once_its_module_is_imported() -> None:
+    import embedspace.ops.similarity  # noqa: F401  (binds the module on the package)
+
+    from embedspace.ops import similarity
+
+    assert callable(similarity)
+    assert similarity("a cat", "a cat", encoder="hashing") == pytest.approx(1.0)

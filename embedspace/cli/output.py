@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from embedspace.ops.sounds import SoundResults
 from embedspace.store import Match
-from embedspace.store.fingerprints import SongMatch
+
+if TYPE_CHECKING:  # annotations only: a search does not load the sound modules
+    from embedspace.ops.sounds import SoundResults
+    from embedspace.store.fingerprints import SongMatch
 
 
 def console() -> Console:

@@ -23,7 +23,6 @@ import numpy as np
 from embedspace.encoders import METRICS, Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.errors import EmbedspaceError, EncoderMismatch, InvalidInput, SpaceExists
-from embedspace.io.folder_items import image_records
 from embedspace.io.records import Record, Rejection, unicode_problem
 from embedspace.progress import ProgressCallback, legacy_progress
 from embedspace.store import database as db
@@ -367,10 +366,11 @@ class Space(MediaSearch):
         progress: bool = False,
     ) -> tuple[WriteResult, list[Rejection]]:
         """Insert or replace the images in a folder (recursively), a file, or a list of
-        files: ``upsert(embedspace.io.image_records(path))``.
+        files: ``upsert(embedspace.io.image_records(path))``. Ids are paths relative to the
+        folder named. Corrupt or non-image files are skipped and returned as Rejections (each
+        with its path); nothing half-written is stored."""
+        from embedspace.io.folder_items import image_records  # not on a search's path
 
-        Ids are paths relative to the folder named. Corrupt or non-image files are skipped
-        and returned as Rejections (each with its path); nothing half-written is stored."""
         records, rejected = image_records(path)
         return self.upsert(records, on_progress=on_progress, progress=progress), rejected
 
