@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from embedspace.ops.qa import Answer, ask
     from embedspace.ops.recommend import Recommender, train_two_tower
     from embedspace.ops.record_match import RecordPair, dedup_records, match_records
+    from embedspace.ops.search_many import search_many
     from embedspace.ops.similarity import embed, similarity, similarity_matrix
     from embedspace.ops.sounds import SoundResults, search_by_sound
     from embedspace.ops.sql import SqlSession, sql
@@ -130,6 +131,7 @@ _WHERE: dict[str, str] = {
     "read_interactions": "embedspace.io.interactions",
     "read_records": "embedspace.io",
     "search_by_sound": "embedspace.ops.sounds",
+    "search_many": "embedspace.ops.search_many",
     "similarity": "embedspace.ops.similarity",
     "similarity_correlation": "embedspace.ops.word_eval",
     "similarity_matrix": "embedspace.ops.similarity",
@@ -239,6 +241,7 @@ __all__ = [
     "read_interactions",
     "read_records",
     "search_by_sound",
+    "search_many",
     "similarity",
     "similarity_correlation",
     "similarity_matrix",

@@ -89,8 +89,8 @@ def test_a_text_search_loads_no_other_application(tmp_path) -> None:  # type: ig
         f"result = CliRunner().invoke(main, ['search', {str(tmp_path / 's')!r}, 'cat', '--json'])\n"
         "assert result.exit_code == 0, result.output\n"
         "assert '\"cat\"' in result.output.splitlines()[0], result.output\n"
-        "unused = ('embedspace.ops.classify', 'embedspace.ops.cluster', 'embedspace.io.documents',\n"
-        "          'embedspace.io.folder_items', 'html.parser')\n"
+        "unused = ('embedspace.ops.classify', 'embedspace.ops.cluster',\n"
+        "          'embedspace.io.documents', 'embedspace.io.folder_items', 'html.parser')\n"
         "print(sorted(m for m in unused if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -109,7 +109,6 @@ def test_subpackage_names_resolve_on_first_use(package) -> None:  # type: ignore
 
 def test_ops_similarity_stays_the_function_once_its_module_is_imported() -> None:
     import embedspace.ops.similarity  # noqa: F401  (binds the module on the package)
-
     from embedspace.ops import similarity
 
     assert callable(similarity)

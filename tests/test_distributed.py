@@ -181,3 +181,20 @@ def test_the_command_uses_a_running_cluster_at_an_address(tmp_path: Path) -> Non
         [*elsewhere, "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 1 and "Could not start or reach the Ray cluster" in bad.stderr
+
+
+def test_vectors_another_table_cannot_join_are_refused_before_ray_starts(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import TableEncoder
+
+    with es.Space.create(tmp_path / "s", encoder=TableEncoder("table v2")) as space:
+        space.add(["an old row"], ids=["old"])
+    corpus = _csv(tmp_path, _texts(20))
+    engine = RayEngine(shard_dir=tmp_path / "shards", encoder_factory=Refuses)
+    with (
+        es.Space.open(tmp_path / "s", encoder=TableEncoder("table v3")) as space,
+        pytest.raises(es.EncoderMismatch, match="table v2"),
+    ):
+        engine.vectors(space, es.read_records(corpus, text_fields=["text"]))
+    assert not (tmp_path / "shards").exists()  # nothing embedded, no shard, no Ray

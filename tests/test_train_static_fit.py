@@ -129,6 +129,26 @@ def test_a_space_of_the_folder_refuses_queries_once_it_is_fitted_again(
         space.search(texts[3])
 
 
+def test_indexing_unchanged_files_after_another_fit_says_the_space_is_the_old_tables(
+    teacher: _PlantedTeacher, tmp_path: Path
+) -> None:
+    from embedspace.ops.ingest import ingest
+
+    texts = _texts(600)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(texts[:20]))
+    )
+    fit_static_encoder(texts, tmp_path / "m", teacher=teacher)
+    model = str(tmp_path / "m")
+    assert ingest(tmp_path / "space", [corpus], encoder=model).added == 20
+    fit_static_encoder(_texts(600, seed=5), tmp_path / "m", teacher=teacher)  # another fit
+    # nothing would be embedded (every item is unchanged), yet the space cannot be used
+    # with the folder now: the index says so rather than reporting 20 unchanged items
+    with pytest.raises(es.EncoderMismatch, match="cannot be compared"):
+        ingest(tmp_path / "space", [corpus], encoder=model)
+
+
 def test_the_fit_reads_what_the_teacher_reads_and_samples_many_texts(
     teacher: _PlantedTeacher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

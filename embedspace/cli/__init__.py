@@ -258,6 +258,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Find the items of SPACE closest in meaning to QUERY, to an --image, or identify the "
         "song an --audio clip is from.",
     ),
+    "search-many": (
+        "search_cmd",
+        "Search SPACE for every line of FILE (one text query per line; - reads standard input),"
+        " the queries embedded together: several times faster than one search per query.",
+    ),
     "serve": (
         "serve_cmd",
         "Serve SPACES (default: every space in $EMBEDSPACE_HOME) over HTTP: an OpenAI-"

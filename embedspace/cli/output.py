@@ -57,13 +57,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def match_row(match: Match) -> dict[str, Any]:
+    """A search result as JSON: id, score (6 decimals), content, metadata."""
+    return {
+        "id": match.id,
+        "score": round(match.score, 6),
+        "content": match.content,
+        "metadata": match.metadata,
+    }
+
+
 def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None = None) -> None:
     """Search results as a ranked table, or JSON Lines with id, score, content, metadata."""
     if as_json:
-        emit_json(
-            {"id": m.id, "score": round(m.score, 6), "content": m.content, "metadata": m.metadata}
-            for m in matches
-        )
+        emit_json(match_row(m) for m in matches)
         return
     if not matches:
         click.echo("No results.")

@@ -5,10 +5,18 @@ from __future__ import annotations
 import click
 
 from embedspace.cli.options import json_option
-from embedspace.cli.output import parse_where, print_matches, print_sound_results
+from embedspace.cli.output import (
+    emit_json,
+    match_row,
+    parse_where,
+    print_matches,
+    print_sound_results,
+)
+from embedspace.cli.progress import Stages
 from embedspace.ops.queries import check_one_query
 from embedspace.ops.rerank import DEFAULT_TOP
 from embedspace.ops.rerank import search as search_text
+from embedspace.ops.search_many import Answer, iter_answers, read_queries
 from embedspace.ops.sounds import search_by_sound
 from embedspace.store import Space
 from embedspace.store.fusion import MODES
@@ -176,4 +184,75 @@ def similar_command(
     print_matches(matches, as_json=as_json, title=f"like {item_id!r} in {space}")
 
 
-COMMANDS = [search_command, similar_command]
+@click.command("search-many")
+@click.argument("space")
+@click.argument("queries", metavar="FILE")
+@_K
+@_WHERE
+@_EXACT
+@_MODE
+@_ALPHA
+@click.option(
+    "--passages",
+    is_flag=True,
+    help="List matching passages of long documents, not each document once.",
+)
+@json_option(
+    "One JSON object per query: line, query and matches (each: id, score, content, "
+    "metadata), in the order of FILE."
+)
+def search_many_command(
+    space: str,
+    queries: str,
+    k: int,
+    where: tuple[str, ...],
+    exact: bool,
+    mode: str,
+    alpha: float | None,
+    passages: bool,
+    as_json: bool,
+) -> None:
+    """Search SPACE for every line of FILE (one text query per line; - reads standard
+    input), the queries embedded together: several times faster than one search per query.
+
+    Blank lines are skipped; each answer names its query's line. Options are those of
+    'embedspace search' and apply to every query.
+
+    \b
+    Examples:
+      embedspace search-many news questions.txt -k 3
+      embedspace search-many news questions.txt --json > answers.jsonl
+      cat questions.txt | embedspace search-many news - --mode hybrid
+    """
+    asked = read_queries(queries)
+    with Space.open(space) as opened, Stages() as progress:
+        answers = list(
+            iter_answers(
+                opened,
+                asked,
+                k,
+                where=parse_where(where),
+                exact=exact,
+                mode=mode,
+                alpha=alpha,
+                passages=passages,
+                on_progress=progress,
+            )
+        )
+    _print_answers(answers, space, as_json=as_json)
+
+
+def _print_answers(answers: list[Answer], space: str, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {"line": a.line, "query": a.query, "matches": [match_row(m) for m in a.matches]}
+            for a in answers
+        )
+        return
+    for answer in answers:
+        print_matches(
+            answer.matches, as_json=False, title=f"{answer.line}: {answer.query!r} in {space}"
+        )
+
+
+COMMANDS = [search_command, similar_command, search_many_command]

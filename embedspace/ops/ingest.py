@@ -374,6 +374,9 @@ def _open_or_create(
                 )
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
+            # another static table's vectors cannot join (nor be searched): say so now,
+            # also when nothing would be embedded (an unchanged file after a refit)
+            opened.check_queries()
         return opened
     default = default_encoder(modalities)
     chosen = get_encoder(encoder or default)

@@ -77,6 +77,10 @@ class RayEngine:
             del wanted[digest]
         if not wanted:
             return {}
+        # Refused before any work, as a local write refuses before it embeds: vectors of
+        # another static table cannot join this space's (the write would refuse them after
+        # the whole collection had been embedded on the cluster).
+        space.check_queries()
         identity = f"{FORMAT}|{space.stamp.encoder}|{space.encoder.runtime_recipe()}"
         # a folder per space and encoder: runs into other spaces never touch these shards
         place = hashlib.sha256(f"{space.info()['path']}|{identity}".encode()).hexdigest()[:16]
