@@ -34,7 +34,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # An editable install leaves embedspace's own modules uncompiled, and where
 # PYTHONDONTWRITEBYTECODE is set (many containers set it) each command would compile ~70 of
 # them again (~75 ms of a fresh CLI search). Python reads .pyc files even with it set.
-.venv/bin/python -m compileall -q embedspace > /dev/null
+.venv/bin/python -m compileall -q embedspace
 for flag in "$@"; do
     case "$flag" in
         # fastembed --no-deps: every release caps huggingface-hub below the installed one

@@ -171,3 +171,39 @@ def test_real_queries_embedded_together_find_what_single_searches_find(tmp_path:
             alone = space.search(query, 5)
             assert [m.id for m in mine] == [m.id for m in alone], query
             np.testing.assert_allclose([m.score for m in mine], [m.score for m in alone], atol=2e-3)
+
+
+def test_a_query_the_encoder_embeds_as_zeros_is_answered_as_a_single_search_answers_it(
+    tmp_path: Path,
+) -> None:
+    with es.Space.create(tmp_path / "h", encoder="hashing") as space:
+        space.add(["a cat on a mat", "stock markets fell"], ids=["cat", "stocks"])
+        assert not space.encoder.encode_query(["!!!"]).any()  # hashing: no word, no vector
+        together = es.search_many(space, ["a cat", "!!!"], 2)
+        alone = [space.search("a cat", 2), space.search("!!!", 2)]
+    assert [[m.id for m in ms] for ms in together] == [[m.id for m in ms] for ms in alone]
+    assert together[0][0].id == "cat"
+
+
+def test_a_bad_filter_is_refused_before_embedding_and_a_missing_field_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    encoder = QueryCalls()
+    with _space(tmp_path / "s", encoder) as space:
+        encoder.query_calls.clear()
+        with pytest.raises(es.InvalidInput, match="operator"):
+            es.search_many(space, QUERIES, where={"n": {"~": 1}})
+        assert encoder.query_calls == []
+        with caplog.at_level("WARNING", logger="embedspace"):
+            found = es.search_many(space, QUERIES, where={"colour": "red"})
+    assert found == [[] for _ in QUERIES]
+    assert caplog.text.count("has the metadata field 'colour'") == 1
+
+
+def test_a_line_that_finds_nothing_says_so(tmp_path: Path) -> None:
+    _space(tmp_path / "s").close()
+    questions = tmp_path / "q.txt"
+    questions.write_text("cats facts\nbread news\n", encoding="utf-8")
+    shown = run("search-many", str(tmp_path / "s"), str(questions), "--where", "n=7").output
+    assert "1: 'cats facts' in" in shown and "2: 'bread news' in" in shown
+    assert shown.count("no results.") == 2

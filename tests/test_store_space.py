@@ -283,7 +283,12 @@ def test_where_warns_about_a_field_no_item_has(
     caplog.clear()
     with caplog.at_level("WARNING", logger="embedspace"):
         _ids(space, {"price": {"<": 1}, "in_stock": None})  # real fields: nothing to say
+        _ids(space, {"Price": {"<": 300}})  # said once already, nothing changed since
     assert caplog.text == ""
+    space.add(["one more"], ids=["d"], metadata=[{"price": 5}])
+    with caplog.at_level("WARNING", logger="embedspace"):
+        _ids(space, {"Price": {"<": 300}})  # the data changed: checked (and said) again
+    assert "'Price'" in caplog.text
 
 
 def test_where_values_never_reach_sql_as_text(tmp_path: Path) -> None:

@@ -308,3 +308,25 @@ def test_vector_field_never_leaves_an_empty_new_space(tmp_path: Path, home: Path
     result = run("index", "fresh", str(good), "--vector-field", "vec", "--encoder", "fake")
     assert result.exit_code == 0, result.output
     assert len(es.Space.open("fresh")) == 30
+
+
+def test_indexing_given_vectors_asks_no_recipe_and_warns_of_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index run into an existing space refuses only what cannot be compared (another
+    static table's vectors); vectors given by the caller into a space of a comparable
+    encoder whose recipe differs here are written without a word about queries."""
+    from embedspace.encoders import register
+    from tests.conftest import RecipeEncoder
+
+    register("fake", lambda: RecipeEncoder("int8-s8"))
+    with es.Space.create(tmp_path / "s", encoder="fake") as space:
+        space.add(["an old row"], ids=["old"])
+    rows = tmp_path / "rows.jsonl"
+    vector = [1.0] + [0.0] * 63
+    rows.write_text(json.dumps({"id": "v", "text": "given", "vector": vector}) + "\n")
+    register("fake", lambda: RecipeEncoder("int8-u8"))
+    with caplog.at_level("WARNING", logger="embedspace"):
+        report = ingest(tmp_path / "s", [rows], vector_field="vector")
+    assert (report.added, report.embedded) == (1, 0)
+    assert "recipe" not in caplog.text

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from embedspace.store import Match
 
-if TYPE_CHECKING:  # annotations only: a search does not load the sound modules
+if TYPE_CHECKING:  # for annotations only: rendering runs none of them
+    from embedspace.ops.search_many import QueryAnswer
     from embedspace.ops.sounds import SoundResults
     from embedspace.store.fingerprints import SongMatch
 
@@ -80,6 +81,23 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
         ["rank", "score", "id", "text"],
         [(rank, m.score, m.id, shorten(m.content)) for rank, m in enumerate(matches, start=1)],
     )
+
+
+def print_answers(answers: Sequence[QueryAnswer], space: str, *, as_json: bool) -> None:
+    """Many queries' results: one JSON object per query (line, query, matches), or a table
+    per query titled with its line (a line that found nothing says so)."""
+    if as_json:
+        emit_json(
+            {"line": a.line, "query": a.query, "matches": [match_row(m) for m in a.matches]}
+            for a in answers
+        )
+        return
+    for answer in answers:
+        title = f"{answer.line}: {answer.query!r} in {space}"
+        if answer.matches:
+            print_matches(answer.matches, as_json=False, title=title)
+        else:
+            click.echo(f"{title}: no results.")
 
 
 def print_songs(songs: Sequence[SongMatch], *, as_json: bool, title: str | None = None) -> None:

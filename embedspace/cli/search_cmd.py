@@ -5,18 +5,12 @@ from __future__ import annotations
 import click
 
 from embedspace.cli.options import json_option
-from embedspace.cli.output import (
-    emit_json,
-    match_row,
-    parse_where,
-    print_matches,
-    print_sound_results,
-)
+from embedspace.cli.output import parse_where, print_answers, print_matches, print_sound_results
 from embedspace.cli.progress import Stages
 from embedspace.ops.queries import check_one_query
 from embedspace.ops.rerank import DEFAULT_TOP
 from embedspace.ops.rerank import search as search_text
-from embedspace.ops.search_many import Answer, iter_answers, read_queries
+from embedspace.ops.search_many import iter_answers, read_queries
 from embedspace.ops.sounds import search_by_sound
 from embedspace.store import Space
 from embedspace.store.fusion import MODES
@@ -215,8 +209,8 @@ def search_many_command(
     """Search SPACE for every line of FILE (one text query per line; - reads standard
     input), the queries embedded together: several times faster than one search per query.
 
-    Blank lines are skipped; each answer names its query's line. Options are those of
-    'embedspace search' and apply to every query.
+    Blank lines are skipped; each answer names its query's line. The text-search options
+    of 'embedspace search' apply to every query (no --rerank, --image or --audio here).
 
     \b
     Examples:
@@ -239,20 +233,7 @@ def search_many_command(
                 on_progress=progress,
             )
         )
-    _print_answers(answers, space, as_json=as_json)
-
-
-def _print_answers(answers: list[Answer], space: str, *, as_json: bool) -> None:
-    if as_json:
-        emit_json(
-            {"line": a.line, "query": a.query, "matches": [match_row(m) for m in a.matches]}
-            for a in answers
-        )
-        return
-    for answer in answers:
-        print_matches(
-            answer.matches, as_json=False, title=f"{answer.line}: {answer.query!r} in {space}"
-        )
+    print_answers(answers, space, as_json=as_json)
 
 
 COMMANDS = [search_command, similar_command, search_many_command]

@@ -40,6 +40,7 @@ from embedspace.store import Space, WriteResult, resolve
 from embedspace.store.database import KEYWORD_INDEXES
 from embedspace.store.items import check_records
 from embedspace.store.locations import postgres_location
+from embedspace.store.writes import refuse_other_table
 
 #: Items per write transaction.
 BATCH = 1024
@@ -374,9 +375,7 @@ def _open_or_create(
                 )
             check_modalities(opened.encoder, _needed(opened.encoder, modalities, required))
             check(opened.stamp.dim, opened.stamp.metric, opened.stamp.encoder)
-            # another static table's vectors cannot join (nor be searched): say so now,
-            # also when nothing would be embedded (an unchanged file after a refit)
-            opened.check_queries()
+            refuse_other_table(opened)  # also when nothing would be embedded (a refit)
         return opened
     default = default_encoder(modalities)
     chosen = get_encoder(encoder or default)

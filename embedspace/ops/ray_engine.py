@@ -41,6 +41,7 @@ from embedspace.errors import DimensionMismatch, EmbedspaceError, InvalidInput, 
 from embedspace.io.records import Record, record_hash
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Space
+from embedspace.store.writes import refuse_other_table
 
 SHARD = 2048  # texts per shard: the unit of work, retry and resumption
 FORMAT = "1"  # bump when the shard file layout changes
@@ -80,7 +81,7 @@ class RayEngine:
         # Refused before any work, as a local write refuses before it embeds: vectors of
         # another static table cannot join this space's (the write would refuse them after
         # the whole collection had been embedded on the cluster).
-        space.check_queries()
+        refuse_other_table(space)
         identity = f"{FORMAT}|{space.stamp.encoder}|{space.encoder.runtime_recipe()}"
         # a folder per space and encoder: runs into other spaces never touch these shards
         place = hashlib.sha256(f"{space.info()['path']}|{identity}".encode()).hexdigest()[:16]

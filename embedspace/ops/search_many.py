@@ -5,8 +5,9 @@ A single query is embedded alone, one onnxruntime call of a few tokens on one th
 Embedded a thousand at a time, the same queries cost what documents do when indexed (batches
 ordered by length, calls side by side on every core); each is then searched with its vector,
 exactly as ``Space.search`` searches a text (filters, modes, passages, the recipe check).
-The answers are those of one-at-a-time searches (a score may differ in its sixth decimal:
-a query padded in a batch is not computed in the same order as alone).
+The answers are those of one-at-a-time searches, up to the encoder's arithmetic: a query
+embedded in a padded batch may come out slightly different (by ~0.001 in cosine with
+minilm-l6's int8 recipes; exact for the static and hashing encoders), so near-ties can swap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from embedspace.errors import InvalidInput
 from embedspace.io.records import unicode_problem
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Match, Space
+from embedspace.store.filters import where_sql
 from embedspace.store.fusion import check_mode
 from embedspace.store.validate import check_k
 
@@ -29,7 +31,7 @@ STEP = 1024
 
 
 @dataclass(frozen=True)
-class Answer:
+class QueryAnswer:
     """One query's results: its ``line`` (1-based, in its file or list), the ``query``
     text and its ``matches``, best first."""
 
@@ -76,13 +78,15 @@ def iter_answers(
     passages: bool = False,
     on_progress: ProgressCallback | None = None,
     step: int = STEP,
-) -> Iterator[Answer]:
-    """Each query's ``Answer`` in order, ``step`` queries embedded at a time. ``queries``:
+) -> Iterator[QueryAnswer]:
+    """Each query's ``QueryAnswer`` in order, ``step`` queries embedded at a time. ``queries``:
     texts (lines numbered from 1) or ``(line, text)`` pairs as ``read_queries`` gives.
     Every query is checked before any is embedded; a bad one is reported with its line."""
     numbered = _numbered(queries)
-    check_k(k)
-    check_mode(mode, numbered[0][1], alpha)  # before any work, as a search checks them
+    check_k(k)  # before any work, as a search checks them
+    check_mode(mode, numbered[0][1], alpha)
+    if where:
+        where_sql(where)  # a malformed filter is refused here, not after a first batch
     stage = f"Searching {len(numbered):,} queries"
     report(on_progress, stage, 0, len(numbered))
     for start in range(0, len(numbered), step):
@@ -104,7 +108,7 @@ def iter_answers(
                 embedded=vector,
                 passages=passages,
             )
-            yield Answer(line, text, found)
+            yield QueryAnswer(line, text, found)
         report(on_progress, stage, start + len(chunk), len(numbered))
 
 

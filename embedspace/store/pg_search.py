@@ -20,7 +20,7 @@ from embedspace.store.fusion import reciprocal_rank_fusion as rank_fusion
 from embedspace.store.items import Item, Match
 from embedspace.store.pg_connection import DOCUMENT
 from embedspace.store.pg_filters import where_pg
-from embedspace.store.validate import check_k, check_text, query_vector
+from embedspace.store.validate import check_k, check_text, search_vector
 
 
 class PostgresSpace(Protocol):
@@ -69,9 +69,7 @@ def search(
     if mode == "keyword":
         check_text(query, "The query")
     else:
-        if embedded is not None and isinstance(query, str):
-            space.check_queries()  # the text was embedded by the caller (the server)
-        vector = _query_vector(space, query if embedded is None else embedded)
+        vector = _query_vector(space, query, embedded)
     text = query if isinstance(query, str) else ""
 
     def fetch(count: int) -> list[Match]:
@@ -92,16 +90,12 @@ def search(
     return best_per_document(fetch, k)
 
 
-def _query_vector(space: PostgresSpace, query: str | np.ndarray) -> np.ndarray:
-    if isinstance(query, str):
-        if not query.strip():
-            raise InvalidInput("The query is empty: give some text to search for.")
-        check_text(query, "The query")
-        vector = space.encoder.encode_query([query])
-        space.check_queries()
-    else:
-        vector = query_vector(query, space.stamp.dim, space.stamp.metric, space.stamp.encoder)
-    return space._prepare(vector)
+def _query_vector(
+    space: PostgresSpace, query: str | np.ndarray, embedded: np.ndarray | None
+) -> np.ndarray:
+    form = (space.stamp.dim, space.stamp.metric, space.stamp.encoder)
+    encode = lambda text: space.encoder.encode_query([text])  # noqa: E731
+    return space._prepare(search_vector(query, embedded, form, encode, space.check_queries))
 
 
 def _nearest(

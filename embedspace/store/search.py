@@ -222,9 +222,9 @@ class NeighbourSearch:
             self._fields_seen = (version, set())
         seen = self._fields_seen[1]
         unchecked = {key: value for key, value in where.items() if key not in seen}
-        if unchecked:
-            missing = warn_fields_in_no_item(connection, unchecked, self._name)
-            seen.update(key for key in unchecked if key not in missing)
+        if unchecked:  # a missing field is said once too (many searches: one warning)
+            warn_fields_in_no_item(connection, unchecked, self._name)
+            seen.update(unchecked)
 
     def matches(self, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
         """The items of ``rowids``, with their scores, in the same order."""

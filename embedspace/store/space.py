@@ -43,7 +43,7 @@ from embedspace.store.locations import backend, postgres_location, resolve
 from embedspace.store.media_search import MediaSearch, song_totals
 from embedspace.store.search import NeighbourSearch, SearchRequest
 from embedspace.store.snapshot import read_snapshot
-from embedspace.store.validate import check_id, check_k, check_text, query_vector
+from embedspace.store.validate import check_id, check_k, check_text, search_vector
 from embedspace.store.writes import (
     ItemWriter,
     check_recipe,
@@ -509,10 +509,7 @@ class Space(MediaSearch):
             check_text(query, "The query")  # type: ignore[arg-type]  # check_mode: a str
         else:
             read_ahead = not exact and not where and len(self) >= self.ann_threshold
-            if embedded is not None and isinstance(query, str):
-                self.check_queries()  # a text the caller embedded (the server batches them)
-            asked = query if embedded is None else embedded
-            vector = self._query_vector(asked, read_ahead=read_ahead)
+            vector = self._query_vector(query, read_ahead=read_ahead, embedded=embedded)
         text = query if isinstance(query, str) else ""
         request = SearchRequest(vector, text, mode, where, exact, alpha, self.ann_threshold)
         return self._search.search(request, k, passages=passages)
@@ -535,19 +532,18 @@ class Space(MediaSearch):
         found = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
         return [m for m in found if m.id != item_id][:k]
 
-    def _query_vector(self, query: str | np.ndarray, *, read_ahead: bool = False) -> np.ndarray:
-        """The query as stored vectors are (``(1, dim)``); ``read_ahead``: the HNSW index
-        will be searched, so read it while the text is embedded."""
-        if isinstance(query, str):
-            if not query.strip():
-                raise InvalidInput("The query is empty: give some text to search for.")
-            check_text(query, "The query")
-            reading = self._ann.reading_ahead() if read_ahead else contextlib.nullcontext()
-            with reading:
-                vector = self.encoder.encode_query([query])
-            self.check_queries()
-        else:
-            vector = query_vector(query, self.stamp.dim, self.stamp.metric, self.stamp.encoder)
+    def _query_vector(
+        self, query: str | np.ndarray, *, read_ahead: bool, embedded: np.ndarray | None
+    ) -> np.ndarray:
+        """The query as stored vectors are (``(1, dim)``; ``search_vector``); ``read_ahead``:
+        read the HNSW index while the text is embedded."""
+
+        def encode(text: str) -> np.ndarray:
+            with self._ann.reading_ahead() if read_ahead else contextlib.nullcontext():
+                return self.encoder.encode_query([text])
+
+        form = (self.stamp.dim, self.stamp.metric, self.stamp.encoder)
+        vector = search_vector(query, embedded, form, encode, self.check_queries)
         return self._writer.prepare(vector)
 
     def _recipe_here(self) -> str:

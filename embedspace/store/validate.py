@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +188,13 @@ def check_dim(vectors: np.ndarray, dim: int, what: str, encoder: str | None = No
         )
 
 
-def query_vector(query: Any, dim: int, metric: str, encoder: str) -> np.ndarray:
-    """A query given as a vector: ``(1, dim)`` float32, checked as stored vectors are."""
+def query_vector(
+    query: Any, dim: int, metric: str, encoder: str, *, encoded: bool = False
+) -> np.ndarray:
+    """A query given as a vector: ``(1, dim)`` float32, checked as stored vectors are.
+    ``encoded``: the vector of a text query that its encoder made already (the server and
+    ``search_many`` embed queries in batches), taken as the encoder's output is: only its
+    size is checked (an all-zero vector stays one, as when the search embeds the text)."""
     array = vector_rows(query, "the query vector")
     if array.ndim == 2 and len(array) == 1:
         array = array[0]
@@ -198,7 +203,31 @@ def query_vector(query: Any, dim: int, metric: str, encoder: str) -> np.ndarray:
             f"The query vector must be one vector of {dim} numbers, not shape {array.shape}."
         )
     vector = array.reshape(1, -1)
-    check_vectors(vector, dim, metric, "the query vector", encoder)
+    if encoded:
+        check_dim(vector, dim, "the query vector", encoder)
+    else:
+        check_vectors(vector, dim, metric, "the query vector", encoder)
+    return vector
+
+
+def search_vector(
+    query: Any,
+    embedded: Any,
+    form: tuple[int, str, str],
+    encode: Callable[[str], np.ndarray],
+    check_queries: Callable[[], None],
+) -> np.ndarray:
+    """A search's query as a ``(1, dim)`` float32 vector, in every backend: a text is
+    checked, then embedded by ``encode`` unless the caller gave its ``embedded`` vector (the
+    server and ``search_many`` embed queries in batches), then ``check_queries`` runs; any
+    other query is a vector, checked as stored ones are. ``form``: (dim, metric, encoder)."""
+    if not isinstance(query, str):
+        return query_vector(query, *form)
+    if not query.strip():
+        raise InvalidInput("The query is empty: give some text to search for.")
+    check_text(query, "The query")
+    vector = encode(query) if embedded is None else query_vector(embedded, *form, encoded=True)
+    check_queries()
     return vector
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -63,6 +63,28 @@ def refuse_incomparable(kept: list[str], name: str, encoder_name: str, encoder: 
             f"{encoder_name}), or search this one with the encoder (or model folder) that "
             "made its vectors, if you still have it."
         )
+
+
+class HoldsVectors(Protocol):
+    """What ``refuse_other_table`` reads of a space (SQLite or PostgreSQL)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def encoder(self) -> Encoder: ...
+    @property
+    def stamp(self) -> db.Stamp: ...
+    def vector_recipes(self) -> list[str]: ...
+
+
+def refuse_other_table(space: HoldsVectors) -> None:
+    """Before any work writes into ``space`` (an index run, a Ray job): refuse its encoder's
+    vectors when they cannot be compared with the stored ones (``refuse_incomparable``),
+    also when nothing would be embedded. Encoders of comparable recipes are not asked for
+    theirs (minilm-l6's may need measuring, and a vectors-only write needs no model)."""
+    encoder = space.encoder
+    if not encoder.recipes_comparable:
+        refuse_incomparable(space.vector_recipes(), space.name, space.stamp.encoder, encoder)
 
 
 def refuse_incomparable_write(
