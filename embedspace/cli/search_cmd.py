@@ -53,6 +53,12 @@ _ALPHA = click.option(
     "0..1) instead of fusing ranks.",
 )
 
+_PASSAGES = click.option(
+    "--passages",
+    is_flag=True,
+    help="List matching passages of long documents, not each document once.",
+)
+
 
 @click.command("search")
 @click.argument("space")
@@ -92,11 +98,7 @@ _ALPHA = click.option(
     metavar="N",
     help="Results the cross-encoder re-orders.",
 )
-@click.option(
-    "--passages",
-    is_flag=True,
-    help="List matching passages of long documents, not each document once.",
-)
+@_PASSAGES
 @_SEARCH_JSON
 def search_command(
     space: str,
@@ -186,11 +188,7 @@ def similar_command(
 @_EXACT
 @_MODE
 @_ALPHA
-@click.option(
-    "--passages",
-    is_flag=True,
-    help="List matching passages of long documents, not each document once.",
-)
+@_PASSAGES
 @json_option(
     "One JSON object per query: line, query and matches (each: id, score, content, "
     "metadata), in the order of FILE."
