@@ -207,3 +207,14 @@ def test_a_line_that_finds_nothing_says_so(tmp_path: Path) -> None:
     shown = run("search-many", str(tmp_path / "s"), str(questions), "--where", "n=7").output
     assert "1: 'cats facts' in" in shown and "2: 'bread news' in" in shown
     assert shown.count("no results.") == 2
+
+
+def test_a_vector_query_takes_no_embedded_vector_and_markup_is_plain_text(
+    tmp_path: Path,
+) -> None:
+    with _space(tmp_path / "s") as space:
+        vector = space.encoder.encode_query(["cats"])[0]
+        with pytest.raises(es.InvalidInput, match="goes with a text query"):
+            space.search(vector, 3, embedded=vector)
+    shown = run("search", str(tmp_path / "s"), "cats [/b] facts", "-k", "1").output
+    assert "cats [/b] facts" in shown  # rich would read "[/b]" as a closing tag and fail

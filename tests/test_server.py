@@ -394,3 +394,18 @@ def test_search_answers_carry_any_stored_metadata(client: TestClient) -> None:
     found = client.get("/spaces/news/search", params={"q": "a huge number", "k": 1}).json()
     assert found["matches"][0]["metadata"] == {"n": 2**70, "tags": ["a", "b"]}
     assert found["matches"][0]["id"] == "huge"
+
+
+def test_a_query_of_broken_unicode_or_only_symbols_is_answered_clearly(
+    client: TestClient,
+) -> None:
+    broken = client.post(
+        "/spaces/news/search",
+        content=b'{"query": "a cat \\udc80", "k": 1}',
+        headers={"content-type": "application/json"},
+    )
+    assert "lone surrogate" in _error(broken, 400)["message"]  # the search says what is wrong
+    symbols = client.post("/spaces/news/search", json={"query": "!!!", "k": 2})
+    assert symbols.status_code == 200  # a vector of zeros from the encoder: as a search has it
+    markup = client.get("/spaces/news/search", params={"q": "a cat [/b] sat", "k": 1}).json()
+    assert markup["matches"][0]["id"] == "cat"

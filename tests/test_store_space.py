@@ -285,6 +285,10 @@ def test_where_warns_about_a_field_no_item_has(
         _ids(space, {"price": {"<": 1}, "in_stock": None})  # real fields: nothing to say
         _ids(space, {"Price": {"<": 300}})  # said once already, nothing changed since
     assert caplog.text == ""
+    with caplog.at_level("WARNING", logger="embedspace"):
+        _ids(space, {"colr": None})  # only asked to be missing: not looked for, not said
+        _ids(space, {"colr": "red"})  # looked for now: said
+    assert caplog.text.count("'colr'") == 1
     space.add(["one more"], ids=["d"], metadata=[{"price": 5}])
     with caplog.at_level("WARNING", logger="embedspace"):
         _ids(space, {"Price": {"<": 300}})  # the data changed: checked (and said) again

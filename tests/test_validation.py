@@ -330,3 +330,20 @@ def test_indexing_given_vectors_asks_no_recipe_and_warns_of_none(
         report = ingest(tmp_path / "s", [rows], vector_field="vector")
     assert (report.added, report.embedded) == (1, 0)
     assert "recipe" not in caplog.text
+
+
+def test_indexing_into_an_emptied_space_of_another_table_starts_it_again(tmp_path: Path) -> None:
+    from embedspace.encoders import register
+    from tests.conftest import TableEncoder
+
+    register("fake", lambda: TableEncoder("table v2"))
+    with es.Space.create(tmp_path / "s", encoder="fake") as space:
+        space.add(["an old row"], ids=["old"])
+        space.delete(["old"])
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "new", "text": "a new row"}) + "\n")
+    register("fake", lambda: TableEncoder("table v3"))
+    assert ingest(tmp_path / "s", [rows]).added == 1  # nothing of table v2 is left in it
+    with es.Space.open(tmp_path / "s") as space:
+        assert space.vector_recipes() == ["table v3"]
+        assert space.search("a new row", 1)[0].id == "new"

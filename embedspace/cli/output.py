@@ -31,12 +31,13 @@ def emit_json(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A rich table with the given columns."""
-    table = Table(title=title, title_justify="left")
+    """A rich table with the given columns; the title and cells are shown as they are
+    (a query or an item's text like "a [/b] c" is not rich markup)."""
+    table = Table(title=None if title is None else escape(title), title_justify="left")
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(escape(_cell(v)) for v in row))
     console().print(table)
 
 

@@ -20,6 +20,7 @@ from embedspace.encoders import Encoder
 from embedspace.encoders import get as get_encoder
 from embedspace.encoders.threads import encoder_threads
 from embedspace.errors import InvalidInput, SpaceNotFound
+from embedspace.io.records import unicode_problem
 from embedspace.ops.batching import DynamicBatcher
 from embedspace.server.read_pool import ReadPool, not_served, open_space
 from embedspace.server.settings import ServerSettings
@@ -252,8 +253,10 @@ class ServerState:
         other requests' queries outside the space's lock (not for ``mode="keyword"``, which
         needs no vector); the space is held only for the search itself."""
         embedded = None
-        if isinstance(query, str) and mode != "keyword" and query.strip():
-            embedded = (await self.query_vectors(space, [query]))[0]
+        # a text the search itself refuses (empty, broken Unicode) is not embedded first
+        text = isinstance(query, str) and mode != "keyword" and query.strip()
+        if text and not unicode_problem(str(query)):
+            embedded = (await self.query_vectors(space, [str(query)]))[0]
 
         def search() -> list[Match]:
             with self.spaces.searching(space) as opened:

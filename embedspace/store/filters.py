@@ -223,6 +223,12 @@ def _sql_value(key: str, number: int | float) -> int | float:
     return number
 
 
+def checks_presence(key: str, wanted: Any) -> bool:
+    """Whether ``fields_in_no_item`` looks for ``key`` (not when it is only asked to be
+    missing: ``{key: None}``)."""
+    return not all(op == "==" and operand is None for op, operand in conditions(key, wanted))
+
+
 def fields_in_no_item(connection: sqlite3.Connection, where: Mapping[str, Any]) -> list[str]:
     """The where fields that no item has (a typo, or a field the data never had).
 
@@ -231,7 +237,7 @@ def fields_in_no_item(connection: sqlite3.Connection, where: Mapping[str, Any]) 
     """
     missing = []
     for key, wanted in where.items():
-        if all(op == "==" and operand is None for op, operand in conditions(key, wanted)):
+        if not checks_presence(key, wanted):
             continue
         field = _Field(_key(key))
         found = connection.execute(

@@ -17,7 +17,7 @@ from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.documents import best_per_document, has_passages
 from embedspace.store.exact import VectorTable, top_k, vectors_by_rowid
-from embedspace.store.filters import warn_fields_in_no_item, where_sql
+from embedspace.store.filters import checks_presence, warn_fields_in_no_item, where_sql
 from embedspace.store.fusion import (
     CANDIDATES,
     convex_combination,
@@ -224,7 +224,7 @@ class NeighbourSearch:
         unchecked = {key: value for key, value in where.items() if key not in seen}
         if unchecked:  # a missing field is said once too (many searches: one warning)
             warn_fields_in_no_item(connection, unchecked, self._name)
-            seen.update(unchecked)
+            seen.update(key for key in unchecked if checks_presence(key, unchecked[key]))
 
     def matches(self, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
         """The items of ``rowids``, with their scores, in the same order."""

@@ -193,8 +193,8 @@ def query_vector(
 ) -> np.ndarray:
     """A query given as a vector: ``(1, dim)`` float32, checked as stored vectors are.
     ``encoded``: the vector of a text query that its encoder made already (the server and
-    ``search_many`` embed queries in batches), taken as the encoder's output is: only its
-    size is checked (an all-zero vector stays one, as when the search embeds the text)."""
+    ``search_many`` embed queries in batches), taken as the encoder's output is: an all-zero
+    vector stays one in a cosine space, as when the search embeds the text itself."""
     array = vector_rows(query, "the query vector")
     if array.ndim == 2 and len(array) == 1:
         array = array[0]
@@ -203,7 +203,7 @@ def query_vector(
             f"The query vector must be one vector of {dim} numbers, not shape {array.shape}."
         )
     vector = array.reshape(1, -1)
-    if encoded:
+    if encoded and metric == "cosine":  # zeros stay zeros; the size is what can be wrong
         check_dim(vector, dim, "the query vector", encoder)
     else:
         check_vectors(vector, dim, metric, "the query vector", encoder)
@@ -222,6 +222,8 @@ def search_vector(
     server and ``search_many`` embed queries in batches), then ``check_queries`` runs; any
     other query is a vector, checked as stored ones are. ``form``: (dim, metric, encoder)."""
     if not isinstance(query, str):
+        if embedded is not None:
+            raise InvalidInput("embedded= goes with a text query; a vector query is its vector.")
         return query_vector(query, *form)
     if not query.strip():
         raise InvalidInput("The query is empty: give some text to search for.")

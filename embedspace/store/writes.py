@@ -75,6 +75,7 @@ class HoldsVectors(Protocol):
     @property
     def stamp(self) -> db.Stamp: ...
     def vector_recipes(self) -> list[str]: ...
+    def __len__(self) -> int: ...
 
 
 def refuse_other_table(space: HoldsVectors) -> None:
@@ -83,7 +84,7 @@ def refuse_other_table(space: HoldsVectors) -> None:
     also when nothing would be embedded. Encoders of comparable recipes are not asked for
     theirs (minilm-l6's may need measuring, and a vectors-only write needs no model)."""
     encoder = space.encoder
-    if not encoder.recipes_comparable:
+    if not encoder.recipes_comparable and len(space):  # an emptied space starts again
         refuse_incomparable(space.vector_recipes(), space.name, space.stamp.encoder, encoder)
 
 
