@@ -155,3 +155,18 @@ def test_stages_end_in_order_and_an_interrupted_stage_carries_on(
         "Indexing into docs: 4/4 (100%)",
         "Indexing into docs: 4/4 (100%), 0 s",
     ]
+
+
+def test_the_demo_names_embedspace_as_it_was_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import sys
+
+    from embedspace.cli.output import typed_name
+
+    monkeypatch.setattr(sys, "argv", [".venv/bin/embedspace", "demo"])
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the venv is not active
+    assert typed_name() == ".venv/bin/embedspace"
+    monkeypatch.setattr(shutil, "which", lambda name: ".venv/bin/embedspace")  # it is
+    assert typed_name() == "embedspace"
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/pytest"])  # not the command at all
+    assert typed_name() == "embedspace"

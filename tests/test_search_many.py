@@ -125,8 +125,8 @@ def test_reading_a_queries_file(tmp_path: Path) -> None:
     path = tmp_path / "q.txt"
     path.write_bytes("\ufeffcats\r\n\r\n  bread  \r\nvolcanoes".encode())
     assert read_queries(path) == [(1, "cats"), (3, "bread"), (4, "volcanoes")]
-    path.write_bytes(b"caf\xe9\n")
-    with pytest.raises(es.InvalidInput, match="not UTF-8 text"):
+    path.write_bytes(b"cats\ncaf\xe9\n")
+    with pytest.raises(es.InvalidInput, match="not UTF-8 text \\(line 2"):
         read_queries(path)
     path.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(es.InvalidInput, match="holds no query"):

@@ -109,7 +109,7 @@ def test_modes_are_checked(space: es.Space) -> None:
         space.search(vector, mode="keyword")
     with pytest.raises(InvalidInput, match="mode must be one of"):
         space.search("cat", mode="bm25")
-    with pytest.raises(InvalidInput, match="use mode hybrid"):
+    with pytest.raises(InvalidInput, match="--mode hybrid"):
         space.search("cat", alpha=0.5)
     with pytest.raises(InvalidInput, match="between 0"):
         space.search("cat", mode="hybrid", alpha=1.5)
@@ -133,7 +133,7 @@ def test_the_cli_searches_by_mode(space: es.Space) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.splitlines()[0])["id"] == "part"
     result = runner.invoke(main, ["search", "news", "cat", "--alpha", "0.5"])
-    assert result.exit_code != 0 and "use mode hybrid" in result.output
+    assert result.exit_code != 0 and "--mode hybrid" in result.output
 
 
 def test_http_search_by_mode(space: es.Space) -> None:

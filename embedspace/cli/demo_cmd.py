@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from embedspace.cli.output import print_matches
+from embedspace.cli.output import print_matches, typed_name
 from embedspace.io import Record, read_records
 from embedspace.store import Space
 
@@ -31,17 +31,18 @@ def demo_command(space_name: str) -> None:
     records = [
         r for r in read_records(HEADLINES, text_fields=["headline"]) if isinstance(r, Record)
     ]
+    me = typed_name()  # e.g. .venv/bin/embedspace when that is how it was run
     with Space.open_or_create(space_name) as space:
         result = space.upsert_records(records)
         click.echo(
             f"Space '{space.name}' at {space.path}: {result.added} added, "
             f"{result.unchanged} unchanged, {len(space)} headlines "
-            f"(same as: embedspace index {space_name} {HEADLINES})"
+            f"(same as: {me} index {space_name} {HEADLINES})"
         )
         for query in QUERIES:
-            click.echo(f"\n$ embedspace search {space_name} {query!r} -k 3")
+            click.echo(f"\n$ {me} search {space_name} {query!r} -k 3")
             print_matches(space.search(query, k=3), as_json=False)
-    click.echo(f'\nNow try: embedspace search {space_name} "your own words"')
+    click.echo(f'\nNow try: {me} search {space_name} "your own words"')
 
 
 COMMANDS = [demo_command]

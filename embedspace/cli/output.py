@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +25,18 @@ if TYPE_CHECKING:  # for annotations only: rendering runs none of them
 def console() -> Console:
     """A console on stdout (plain text when not a terminal)."""
     return Console(highlight=False, soft_wrap=False)
+
+
+def typed_name() -> str:
+    """How to run embedspace again from here: ``embedspace`` when that is on PATH, else the
+    path this process was started by (``.venv/bin/embedspace`` before the venv is active)."""
+    typed = sys.argv[0] if sys.argv else ""
+    on_path = shutil.which("embedspace")
+    if Path(typed).name != "embedspace" or (
+        on_path and Path(on_path).resolve() == Path(typed).resolve()
+    ):
+        return "embedspace"
+    return typed
 
 
 def emit_json(rows: Iterable[dict[str, Any]]) -> None:

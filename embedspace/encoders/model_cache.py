@@ -67,7 +67,7 @@ def prepared_file(
     if target.exists() and (usable is None or usable(target)):
         mark_used(target)
         return target
-    log.info("Preparing %s for this machine (once; can take a few seconds): %s", what, target)
+    log.info("Preparing %s for this machine (once; can take up to a minute): %s", what, target)
     stale = target.exists()
     # Unique per process and thread: concurrent first uses each build their own.
     temp = target.with_name(

@@ -52,12 +52,16 @@ def read_queries(path: str | Path) -> list[tuple[int, str]]:
             f"No queries file {where}: give a text file, one query per line."
         ) from None
     except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
         raise InvalidInput(
-            f"{where} is not UTF-8 text ({error.reason} at byte {error.start}); save it as "
-            "UTF-8, one query per line."
+            f"{where} is not UTF-8 text (line {line}: {error.reason}); save it as UTF-8, "
+            "one query per line."
         ) from None
     except OSError as error:
-        raise InvalidInput(f"Cannot read the queries file {where}: {error.strerror}.") from None
+        raise InvalidInput(
+            f"Cannot read the queries file {where}: {error.strerror}. Give a text file, one "
+            "query per line (or - for standard input)."
+        ) from None
     lines = text.replace("\r\n", "\n").split("\n")  # numbered as editors number them
     queries = [(n, line.strip()) for n, line in enumerate(lines, start=1)]
     queries = [(n, q) for n, q in queries if q]

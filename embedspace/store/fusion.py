@@ -86,7 +86,10 @@ def check_mode(mode: str, query: object, alpha: float | None) -> str:
         )
     if alpha is not None:
         if mode != "hybrid":
-            raise InvalidInput("alpha weighs the two sides of a hybrid search: use mode hybrid.")
+            raise InvalidInput(
+                "alpha weighs the two sides of a hybrid search: use it with the hybrid mode "
+                "(--mode hybrid; mode='hybrid' in Python)."
+            )
         if not isinstance(alpha, int | float) or not 0.0 <= float(alpha) <= 1.0:
             raise InvalidInput(
                 f"alpha must be between 0 (keyword only) and 1 (dense only), not {alpha!r}."
