@@ -482,3 +482,47 @@ def test_table_checks_hold_for_embedded_queries_copies_given_vectors_and_emptied
     with given:
         given.add(TEXTS, ids=IDS, vectors=np.eye(4, 64, dtype=np.float32))
         assert given.search("a cat", k=1)  # no recipe recorded, and not an old space
+
+
+def test_queries_searched_together_find_what_one_search_each_finds(make: Make) -> None:
+    """``search_embedded`` (``search_many``'s dense path; one index call in SQLite) against
+    one ``search`` per query: through HNSW with rows added after the index and rows deleted,
+    exactly, and in a space of passages (documents once each)."""
+    texts = [
+        f"item {i} about {('cats', 'stocks', 'rivers', 'bread')[i % 4]} {i % 7}" for i in range(900)
+    ]
+    queries = ["cats 3", "stocks", "rivers 5", "bread 1", "item 42 about cats"]
+    with make(ann_threshold=500) as space:
+        space.add(texts[:800], ids=[f"t{i}" for i in range(800)])
+        space.optimize()  # a graph of 800 rows; the next ones are "recent"
+        space.add(texts[800:], ids=[f"t{i}" for i in range(800, 900)])
+        space.delete(["t3", "t810"])
+        vectors = space.encoder.encode_query(queries)
+        for exact in (False, True):
+            together = space.search_embedded(queries, vectors, 10, exact=exact)
+            for query, found in zip(queries, together, strict=True):
+                alone = space.search(query, 10, exact=exact)
+                assert [m.id for m in found] == [m.id for m in alone], (query, exact)
+                np.testing.assert_allclose(
+                    [m.score for m in found], [m.score for m in alone], atol=1e-5
+                )
+                assert "t3" not in {m.id for m in found}
+        with pytest.raises(es.InvalidInput, match="5 query texts but 4 vectors"):
+            space.search_embedded(queries, vectors[:4], 3)
+        with pytest.raises(es.DimensionMismatch):
+            space.search_embedded(queries, vectors[:, :10], 3)
+    with make() as space:
+        parts = [
+            es.Record(f"doc{d}#{i}", f"part {i} of text {d} about {t}", {"_document": f"doc{d}"})
+            for d, t in enumerate(("cats", "stocks"))
+            for i in range(3)
+        ]
+        space.upsert(parts)
+        vectors = space.encoder.encode_query(["cats", "stocks"])
+        grouped = space.search_embedded(["cats", "stocks"], vectors, 5)
+        assert [[m.id for m in ms] for ms in grouped] == [
+            [m.id for m in space.search(q, 5)] for q in ("cats", "stocks")
+        ]
+        assert all(len(ms) == 2 for ms in grouped)  # one match per document
+        listed = space.search_embedded(["cats"], vectors[:1], 5, passages=True)[0]
+        assert len(listed) == 5 and all("#" in m.id for m in listed)

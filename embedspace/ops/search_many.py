@@ -3,8 +3,10 @@
 A single query is embedded alone, one onnxruntime call of a few tokens on one thread: on
 2 cores minilm-l6 spends ~2 ms there, most of a text search's time (bench/RESULTS.md §27).
 Embedded a thousand at a time, the same queries cost what documents do when indexed (batches
-ordered by length, calls side by side on every core); each is then searched with its vector,
-exactly as ``Space.search`` searches a text (filters, modes, passages, the recipe check).
+ordered by length, calls side by side on every core). Dense, unfiltered queries are then
+searched together (``Space.search_embedded``: one index call, an exact search one matrix
+product); others one by one with their vectors, exactly as ``Space.search`` searches a text
+(filters, modes, passages, the recipe check).
 The answers are those of one-at-a-time searches, up to the encoder's arithmetic: a query
 embedded in a padded batch may come out slightly different (by ~0.001 in cosine with
 minilm-l6's int8 recipes; exact for the static and hashing encoders), so near-ties can swap.
@@ -17,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from embedspace.errors import InvalidInput
 from embedspace.io.records import unicode_problem
@@ -101,18 +105,25 @@ def iter_answers(
         else:
             space.check_queries()  # before the chunk's embedding: another table's vectors
             vectors = list(space.encoder.encode_query(texts))
-        for (line, text), vector in zip(chunk, vectors, strict=True):
-            found = space.search(
-                text,
-                k,
-                where=where,
-                exact=exact,
-                mode=mode,
-                alpha=alpha,
-                embedded=vector,
-                passages=passages,
-            )
-            yield QueryAnswer(line, text, found)
+        if mode == "dense" and not where:  # one index call for the whole chunk
+            options = {"exact": exact, "passages": passages}
+            found = space.search_embedded(texts, np.asarray(vectors), k, **options)
+        else:
+            found = [
+                space.search(
+                    text,
+                    k,
+                    where=where,
+                    exact=exact,
+                    mode=mode,
+                    alpha=alpha,
+                    embedded=vector,
+                    passages=passages,
+                )
+                for text, vector in zip(texts, vectors, strict=True)
+            ]
+        for (line, text), matches in zip(chunk, found, strict=True):
+            yield QueryAnswer(line, text, matches)
         report(on_progress, stage, start + len(chunk), len(numbered))
 
 

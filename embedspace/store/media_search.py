@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +14,12 @@ from embedspace.io.audio import Audio
 from embedspace.store import fingerprints
 from embedspace.store.fingerprints import MIN_CONFIDENCE, MIN_SCORE, SongMatch
 from embedspace.store.items import Item, Match
-from embedspace.store.validate import check_k
+from embedspace.store.validate import check_k, check_text, embedded_queries
 
 if TYPE_CHECKING:
     from embedspace.encoders import Encoder
     from embedspace.store import database as db
+    from embedspace.store.database import Stamp
 
 #: The shortest clip worth identifying, and the longest one taken.
 MIN_CLIP_SECONDS = 0.5
@@ -29,6 +30,7 @@ class MediaSearch:
     """Mixed into ``Space``: search by an image or a sound, and identify songs."""
 
     _db: db.DatabaseHandle
+    stamp: Stamp
 
     @property
     def name(self) -> str:
@@ -36,6 +38,12 @@ class MediaSearch:
 
     @property
     def encoder(self) -> Encoder:
+        raise NotImplementedError
+
+    def _dense_many(
+        self, vectors: np.ndarray, k: int, exact: bool, passages: bool
+    ) -> list[list[Match]] | None:
+        """Each row's dense, unfiltered matches in one index call; ``None``: no such path."""
         raise NotImplementedError
 
     def get_many(self, ids: list[str]) -> list[Item]:
@@ -51,8 +59,38 @@ class MediaSearch:
         *,
         where: Mapping[str, Any] | None = None,
         exact: bool = False,
+        mode: str = "dense",
+        alpha: float | None = None,
+        embedded: np.ndarray | None = None,
+        passages: bool = False,
     ) -> list[Match]:
         raise NotImplementedError
+
+    def search_embedded(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        k: int = 10,
+        *,
+        exact: bool = False,
+        passages: bool = False,
+    ) -> list[list[Match]]:
+        """``[search(text, k, embedded=vector, ...) for each text and vector]``, dense and
+        unfiltered, for text queries their encoder embedded together (``search_many``):
+        a SQLite space searches them all in one index call (exact: one matrix product)."""
+        k = check_k(k)
+        for number, text in enumerate(texts, start=1):
+            check_text(text, f"Query {number}")
+        form = (self.stamp.dim, self.stamp.metric, self.stamp.encoder)
+        matrix = embedded_queries(vectors, *form)
+        if len(matrix) != len(texts):
+            raise InvalidInput(f"{len(texts)} query texts but {len(matrix)} vectors.")
+        self.check_queries()
+        found = self._dense_many(matrix, k, exact, passages)
+        if found is not None:
+            return found
+        pairs = zip(texts, matrix, strict=True)
+        return [self.search(t, k, exact=exact, embedded=v, passages=passages) for t, v in pairs]
 
     def search_image(
         self,

@@ -347,8 +347,7 @@ class PostgresSpace(Space):
         return WriteResult(result[0], result[1], result[2], len(to_embed), removed)
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete items by id (a document's id: all its passages) in one transaction;
-        returns how many items were deleted."""
+        """Delete items by id (a document's id: its passages too); returns how many went."""
         wanted = id_list(ids)
         with self._transaction() as connection:
             self._lock(connection)
@@ -450,8 +449,7 @@ class PostgresSpace(Space):
         return found.get(item_id)
 
     def get_many(self, ids: Sequence[str]) -> list[Item]:
-        """The items with these ids, in the order asked; raises ``InvalidInput`` naming
-        ids that are not in the space."""
+        """The items with these ids, in order; ``InvalidInput`` names ids not in the space."""
         wanted = id_list(ids)
         found = self._items_by_id(wanted)
         missing = [i for i in wanted if i not in found]
@@ -534,6 +532,9 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
+    def _dense_many(self, vectors: np.ndarray, k: int, exact: bool, passages: bool) -> None:
+        return None  # no batch path here: ``search_embedded`` searches them one by one
+
     def vector_recipes(self) -> list[str]:
         """The encoder recipes the stored vectors were made with (a copy carries them)."""
         with self._transaction() as connection:
@@ -553,8 +554,7 @@ class PostgresSpace(Space):
         self._recipe_checked = True
 
     def optimize(self) -> None:
-        """Build the HNSW index if the space has reached ``ann_threshold`` items and has
-        none yet, and refresh PostgreSQL's statistics."""
+        """Build the HNSW index once ``ann_threshold`` items are in; refresh the statistics."""
         self._ensure_index()
         with self._transaction() as connection:
             connection.execute(f"ANALYZE {self._items}")

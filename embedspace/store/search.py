@@ -69,23 +69,50 @@ class NeighbourSearch:
         """Rowids and scores (best first) of the ``k`` rows closest to ``vector``
         (``(1, dim)``, prepared as stored). HNSW searches sets of ``ann_threshold`` rows or
         more, unless ``exact``; smaller ones, and selective filters, are searched exactly."""
-        connection = self._db.connection
         if where:
             return self._filtered(vector, k, where, exact, ann_threshold)
+        rowids, scores = self._nearest_rows(vector, k, exact, ann_threshold)
+        return rowids[0], scores[0]
+
+    def _nearest_rows(
+        self, vectors: np.ndarray, k: int, exact: bool, ann_threshold: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``nearest`` without a filter for each row of ``vectors``, in one index call."""
+        connection = self._db.connection
         exact = exact or db.item_count(connection) < ann_threshold
         # An exact search reads the sidecar's own vectors, memory-mapped, when it has them,
         # unless this process holds the vectors already (no SQLite read either way).
         found = (
             None
             if exact and len(self._table)
-            else self._ann.search(connection, vector, k, exact=exact)
+            else self._ann.search(connection, vectors, k, exact=exact)
         )
         if found is not None:
-            keep = found[0][0] >= 0
-            return found[0][0][keep], found[1][0][keep]
+            kept = [row >= 0 for row in found[0]]  # -1: fewer rows than asked
+            return [r[m] for r, m in zip(found[0], kept, strict=True)], [
+                s[m] for s, m in zip(found[1], kept, strict=True)
+            ]
         self._refresh_table(connection)
-        rowids, scores = self._table.search(vector, k, self._stamp.metric)
-        return rowids[0], scores[0]
+        rowids, scores = self._table.search(vectors, k, self._stamp.metric)
+        return list(rowids), list(scores)
+
+    def dense_many(
+        self, vectors: np.ndarray, k: int, exact: bool, ann_threshold: int, passages: bool
+    ) -> list[list[Match]]:
+        """``search`` in dense mode without a filter for each row of ``vectors`` (prepared
+        as stored): one index call for all of them (exact: one matrix product, every core);
+        a space of passages, answered per document, searches them one by one."""
+        if not passages and has_passages(self._db.connection):
+            asked = (
+                SearchRequest(v[None, :], "", "dense", None, exact, None, ann_threshold)
+                for v in vectors
+            )
+            return [self.search(request, k, passages=False) for request in asked]
+        k = min(k, db.item_count(self._db.connection))
+        if k < 1:
+            return [[] for _ in vectors]
+        rowids, scores = self._nearest_rows(vectors, k, exact, ann_threshold)
+        return [self.matches(r, s) for r, s in zip(rowids, scores, strict=True)]
 
     def search(self, request: SearchRequest, k: int, *, passages: bool) -> list[Match]:
         """The ``k`` best matches of ``request`` in its mode; documents stored as passages

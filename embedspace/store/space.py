@@ -529,8 +529,15 @@ class Space(MediaSearch):
             raise InvalidInput(
                 f"No item '{item_id}' in space '{self.name}'. List ids with 'embedspace info'."
             )
-        found = self._nearest(item.vector.reshape(1, -1), k + 1, where, exact)
+        vector, threshold = item.vector.reshape(1, -1), self.ann_threshold
+        found = self._search.dense(vector, k + 1, where, exact, threshold)
         return [m for m in found if m.id != item_id][:k]
+
+    def _dense_many(
+        self, vectors: np.ndarray, k: int, exact: bool, passages: bool
+    ) -> list[list[Match]] | None:
+        prepared = self._writer.prepare(vectors)
+        return self._search.dense_many(prepared, k, exact, self.ann_threshold, passages)
 
     def _query_vector(
         self, query: str | np.ndarray, *, read_ahead: bool, embedded: np.ndarray | None
@@ -570,11 +577,6 @@ class Space(MediaSearch):
         with db.transaction(self._db.connection):
             merged = dict.fromkeys([*recipes(self._db.connection), *made_with])
             db.write_meta(self._db.connection, {"recipes": list(merged)})
-
-    def _nearest(
-        self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None, exact: bool
-    ) -> list[Match]:
-        return self._search.dense(vector, k, where, exact, self.ann_threshold)
 
     # ------------------------------------------------------------------ indexes
     def optimize(self) -> None:

@@ -203,11 +203,24 @@ def query_vector(
             f"The query vector must be one vector of {dim} numbers, not shape {array.shape}."
         )
     vector = array.reshape(1, -1)
-    if encoded and metric == "cosine":  # zeros stay zeros; the size is what can be wrong
-        check_dim(vector, dim, "the query vector", encoder)
-    else:
-        check_vectors(vector, dim, metric, "the query vector", encoder)
+    if encoded:
+        return embedded_queries(vector, dim, metric, encoder)
+    check_vectors(vector, dim, metric, "the query vector", encoder)
     return vector
+
+
+def embedded_queries(vectors: Any, dim: int, metric: str, encoder: str) -> np.ndarray:
+    """Vectors of text queries their encoder made (``(n, dim)`` float32), checked as the
+    encoder's output is: the size, and in dot and euclidean spaces the length; an all-zero
+    vector stays one in a cosine space, as when a search embeds its text itself."""
+    matrix = vector_rows(vectors, "the query vectors")
+    if matrix.ndim != 2:
+        raise InvalidInput(f"Query vectors must be (n, {dim}) numbers, not shape {matrix.shape}.")
+    if metric == "cosine":
+        check_dim(matrix, dim, "the query vectors", encoder)
+    else:
+        check_vectors(matrix, dim, metric, "the query vectors", encoder)
+    return matrix
 
 
 def search_vector(
