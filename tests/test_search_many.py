@@ -218,3 +218,17 @@ def test_a_vector_query_takes_no_embedded_vector_and_markup_is_plain_text(
             space.search(vector, 3, embedded=vector)
     shown = run("search", str(tmp_path / "s"), "cats [/b] facts", "-k", "1").output
     assert "cats [/b] facts" in shown  # rich would read "[/b]" as a closing tag and fail
+
+
+def test_a_euclidean_space_answers_a_batch_as_single_searches_even_for_near_copies(
+    tmp_path: Path,
+) -> None:
+    space = es.Space.create(tmp_path / "e", encoder="fake", metric="euclidean")
+    with space:
+        space.add(TEXTS, ids=[f"t{i}" for i in range(len(TEXTS))])
+        asked = TEXTS[:40]  # each query is a stored text: its own row scores exactly 0 alone
+        together = es.search_many(space, asked, 3)
+        for text, found in zip(asked, together, strict=True):
+            alone = space.search(text, 3)
+            assert [(m.id, m.score) for m in found] == [(m.id, m.score) for m in alone]
+            assert found[0].score == 0.0

@@ -172,7 +172,13 @@ def test_a_damaged_database_raises_corrupt_space_not_sqlite3_errors(tmp_path: Pa
         data[page * 4096 : (page + 1) * 4096] = bytes(4096)
     file.write_bytes(bytes(data))
     space = es.Space.open(tmp_path / "news")  # opens: its stamp is intact
-    for read in (space.snapshot, lambda: space.search("item number 3"), space.ids):
+    reads = (
+        space.snapshot,
+        lambda: space.search("item number 3"),
+        space.ids,
+        lambda: es.search_many(space, ["item number 3", "item 4"]),  # a mixin's method too
+    )
+    for read in reads:
         with pytest.raises(es.CorruptSpace, match="damaged"):
             read()
     space.close()

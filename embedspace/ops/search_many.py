@@ -7,9 +7,10 @@ ordered by length, calls side by side on every core). Dense, unfiltered queries 
 searched together (``Space.search_embedded``: one index call, an exact search one matrix
 product); others one by one with their vectors, exactly as ``Space.search`` searches a text
 (filters, modes, passages, the recipe check).
-The answers are those of one-at-a-time searches, up to the encoder's arithmetic: a query
-embedded in a padded batch may come out slightly different (by ~0.001 in cosine with
-minilm-l6's int8 recipes; exact for the static and hashing encoders), so near-ties can swap.
+The answers are those of one-at-a-time searches, up to arithmetic: a query embedded in a
+padded batch may come out slightly different (by ~0.001 in cosine with minilm-l6's int8
+recipes; the static and hashing encoders give the same vector), and a batch's scores are
+summed in another order (~1e-7), so near-ties can swap.
 """
 
 from __future__ import annotations

@@ -446,12 +446,18 @@ def database_error(error: sqlite3.Error, folder: Path) -> EmbedspaceError | None
 
 
 def guard_public_methods(cls: type) -> type:
-    """Make every public method of ``cls`` (a class with a ``path``) raise the typed
-    ``EmbedspaceError`` for database errors (``database_error``) instead of ``sqlite3``'s:
-    one place, so no method can let a raw ``sqlite3`` error through to a user."""
-    for name, member in list(vars(cls).items()):
-        if inspect.isfunction(member) and (not name.startswith("_") or name in _DUNDERS):
-            setattr(cls, name, _guarded(member))
+    """Make every public method of ``cls`` (a class with a ``path``), also those it gets
+    from a mixin, raise the typed ``EmbedspaceError`` for database errors
+    (``database_error``) instead of ``sqlite3``'s: one place, so no method can let a raw
+    ``sqlite3`` error through to a user."""
+    seen: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # the class first, then its mixins; not object
+        for name, member in list(vars(klass).items()):
+            if name in seen:
+                continue  # the class's own method overrides the mixin's
+            seen.add(name)
+            if inspect.isfunction(member) and (not name.startswith("_") or name in _DUNDERS):
+                setattr(cls, name, _guarded(member))
     return cls
 
 

@@ -101,13 +101,15 @@ class NeighbourSearch:
     ) -> list[list[Match]]:
         """``search`` in dense mode without a filter for each row of ``vectors`` (prepared
         as stored): one index call for all of them (exact: one matrix product, every core);
-        a space of passages, answered per document, searches them one by one."""
-        if not passages and has_passages(self._db.connection):
+        a space of passages, answered per document, and a euclidean one search them one by
+        one (a batch's matrix product scores a near-identical row -3e-4, not 0: ties move)."""
+        per_document = not passages and has_passages(self._db.connection)
+        if per_document or self._stamp.metric == "euclidean":
             asked = (
                 SearchRequest(v[None, :], "", "dense", None, exact, None, ann_threshold)
                 for v in vectors
             )
-            return [self.search(request, k, passages=False) for request in asked]
+            return [self.search(request, k, passages=passages) for request in asked]
         k = min(k, db.item_count(self._db.connection))
         if k < 1:
             return [[] for _ in vectors]

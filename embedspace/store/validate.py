@@ -204,22 +204,24 @@ def query_vector(
         )
     vector = array.reshape(1, -1)
     if encoded:
-        return embedded_queries(vector, dim, metric, encoder)
+        return embedded_queries(vector, dim, metric, encoder, "the query vector")
     check_vectors(vector, dim, metric, "the query vector", encoder)
     return vector
 
 
-def embedded_queries(vectors: Any, dim: int, metric: str, encoder: str) -> np.ndarray:
+def embedded_queries(
+    vectors: Any, dim: int, metric: str, encoder: str, what: str = "the query vectors"
+) -> np.ndarray:
     """Vectors of text queries their encoder made (``(n, dim)`` float32), checked as the
     encoder's output is: the size, and in dot and euclidean spaces the length; an all-zero
     vector stays one in a cosine space, as when a search embeds its text itself."""
-    matrix = vector_rows(vectors, "the query vectors")
+    matrix = vector_rows(vectors, what)
     if matrix.ndim != 2:
-        raise InvalidInput(f"Query vectors must be (n, {dim}) numbers, not shape {matrix.shape}.")
+        raise InvalidInput(f"{what.capitalize()}: (n, {dim}) numbers, not shape {matrix.shape}.")
     if metric == "cosine":
-        check_dim(matrix, dim, "the query vectors", encoder)
+        check_dim(matrix, dim, what, encoder)
     else:
-        check_vectors(matrix, dim, metric, "the query vectors", encoder)
+        check_vectors(matrix, dim, metric, what, encoder)
     return matrix
 
 
