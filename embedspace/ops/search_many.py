@@ -21,15 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from embedspace.errors import InvalidInput
-from embedspace.io.records import unicode_problem
 from embedspace.progress import ProgressCallback, report
 from embedspace.store import Match, Space
 from embedspace.store.filters import where_sql
 from embedspace.store.fusion import check_mode
-from embedspace.store.validate import check_k
+from embedspace.store.validate import check_k, check_text
 
 #: Queries embedded per call (and held as vectors at once): 1,024 x 384 float32 is 1.5 MB.
 STEP = 1024
@@ -101,14 +98,12 @@ def iter_answers(
     for start in range(0, len(numbered), step):
         chunk = numbered[start : start + step]
         texts = [q for _, q in chunk]
-        if mode == "keyword":  # by words only: no vector to make
-            vectors: list[Any] = [None] * len(chunk)
-        else:
+        vectors: Any = [None] * len(chunk)  # keyword: by words only, no vector to make
+        if mode != "keyword":
             space.check_queries()  # before the chunk's embedding: another table's vectors
-            vectors = list(space.encoder.encode_query(texts))
+            vectors = space.encoder.encode_query(texts)
         if mode == "dense" and not where:  # one index call for the whole chunk
-            options = {"exact": exact, "passages": passages}
-            found = space.search_embedded(texts, np.asarray(vectors), k, **options)
+            found = space.search_embedded(texts, vectors, k, exact=exact, passages=passages)
         else:
             found = [
                 space.search(
@@ -165,9 +160,5 @@ def _numbered(queries: Sequence[str] | Sequence[tuple[int, str]]) -> list[tuple[
     if not numbered:
         raise InvalidInput("No queries: give at least one query text.")
     for line, text in numbered:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"Query {line} is empty or not a string: give some text.")
-        problem = unicode_problem(text)
-        if problem:
-            raise InvalidInput(f"Query {line} holds {problem}; fix how the queries were decoded.")
+        check_text(text, f"Query {line}")  # as a search checks its text
     return numbered

@@ -254,9 +254,13 @@ class ServerState:
         needs no vector); the space is held only for the search itself."""
         embedded = None
         # a text the search itself refuses (empty, broken Unicode) is not embedded first
-        text = isinstance(query, str) and mode != "keyword" and query.strip()
-        if text and not unicode_problem(str(query)):
-            embedded = (await self.query_vectors(space, [str(query)]))[0]
+        if (
+            isinstance(query, str)
+            and mode != "keyword"
+            and query.strip()
+            and not unicode_problem(query)
+        ):
+            embedded = (await self.query_vectors(space, [query]))[0]
 
         def search() -> list[Match]:
             with self.spaces.searching(space) as opened:
