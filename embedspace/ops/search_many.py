@@ -3,10 +3,10 @@
 A single query is embedded alone, one onnxruntime call of a few tokens on one thread: on
 2 cores minilm-l6 spends ~2 ms there, most of a text search's time (bench/RESULTS.md §27).
 Embedded a thousand at a time, the same queries cost what documents do when indexed (batches
-ordered by length, calls side by side on every core). Dense, unfiltered queries are then
-searched together (``Space.search_embedded``: one index call, an exact search one matrix
-product); others one by one with their vectors, exactly as ``Space.search`` searches a text
-(filters, modes, passages, the recipe check).
+ordered by length, calls side by side on every core). Dense queries are then searched
+together (``Space.search_embedded``: one scan of the filter, one index call, an exact
+search one matrix product); keyword and hybrid ones one by one with their vectors, exactly
+as ``Space.search`` searches a text (filters, passages, the recipe check).
 The answers are those of one-at-a-time searches, up to arithmetic: a query embedded in a
 padded batch may come out slightly different (by ~0.001 in cosine with minilm-l6's int8
 recipes; the static and hashing encoders give the same vector), and a batch's scores are
@@ -102,8 +102,10 @@ def iter_answers(
         if mode != "keyword":
             space.check_queries()  # before the chunk's embedding: another table's vectors
             vectors = space.encoder.encode_query(texts)
-        if mode == "dense" and not where:  # one index call for the whole chunk
-            found = space.search_embedded(texts, vectors, k, exact=exact, passages=passages)
+        if mode == "dense":  # one scan of the filter, one index call for the whole chunk
+            found = space.search_embedded(
+                texts, vectors, k, where=where, exact=exact, passages=passages
+            )
         else:
             found = [
                 space.search(

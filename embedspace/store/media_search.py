@@ -12,6 +12,7 @@ from embedspace.encoders.landmarks import QUERY_DENSITY, LandmarkFingerprinter
 from embedspace.errors import InvalidInput
 from embedspace.io.audio import Audio
 from embedspace.store import fingerprints
+from embedspace.store.filters import where_sql
 from embedspace.store.fingerprints import MIN_CONFIDENCE, MIN_SCORE, SongMatch
 from embedspace.store.items import Item, Match
 from embedspace.store.validate import check_k, check_text, embedded_queries
@@ -41,9 +42,14 @@ class MediaSearch:
         raise NotImplementedError
 
     def _dense_many(
-        self, vectors: np.ndarray, k: int, exact: bool, passages: bool
+        self,
+        vectors: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        passages: bool,
     ) -> list[list[Match]] | None:
-        """Each row's dense, unfiltered matches in one index call; ``None``: no such path."""
+        """Each row's dense matches in one index call; ``None``: no such path."""
         raise NotImplementedError
 
     def get_many(self, ids: list[str]) -> list[Item]:
@@ -72,12 +78,14 @@ class MediaSearch:
         vectors: np.ndarray,
         k: int = 10,
         *,
+        where: Mapping[str, Any] | None = None,
         exact: bool = False,
         passages: bool = False,
     ) -> list[list[Match]]:
-        """``[search(text, k, embedded=vector, ...) for each text and vector]``, dense and
-        unfiltered, for text queries their encoder embedded together (``search_many``):
-        a SQLite space searches them all in one index call (exact: one matrix product)."""
+        """``[search(text, k, where=where, embedded=vector, ...) for each text and vector]``
+        in dense mode, for text queries their encoder embedded together (``search_many``):
+        a SQLite space scans the filter once and searches them all in one index call
+        (exact: one matrix product)."""
         k = check_k(k)
         for number, text in enumerate(texts, start=1):
             check_text(text, f"Query {number}")
@@ -85,12 +93,16 @@ class MediaSearch:
         matrix = embedded_queries(vectors, *form)
         if len(matrix) != len(texts):
             raise InvalidInput(f"{len(texts)} query texts but {len(matrix)} vectors.")
+        if where:
+            where_sql(where)  # a malformed filter is refused before any search
         self.check_queries()
-        found = self._dense_many(matrix, k, exact, passages)
+        found = self._dense_many(matrix, k, where, exact, passages)
         if found is not None:
             return found
-        pairs = zip(texts, matrix, strict=True)
-        return [self.search(t, k, exact=exact, embedded=v, passages=passages) for t, v in pairs]
+        return [
+            self.search(t, k, where=where, exact=exact, embedded=v, passages=passages)
+            for t, v in zip(texts, matrix, strict=True)
+        ]
 
     def search_image(
         self,

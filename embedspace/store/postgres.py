@@ -532,7 +532,7 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
-    def _dense_many(self, vectors: np.ndarray, k: int, exact: bool, passages: bool) -> None:
+    def _dense_many(self, *asked: Any) -> None:
         return None  # no batch path here: ``search_embedded`` searches them one by one
 
     def vector_recipes(self) -> list[str]:

@@ -26,8 +26,12 @@ from embedspace.store.fusion import (
 from embedspace.store.items import Match
 from embedspace.store.keyword import keyword_search
 from embedspace.store.lineage import lineage_problem
+from embedspace.store.selections import Selection, SelectionCache
 
 log = logging.getLogger("embedspace")
+
+#: Queries in one call from which a filter's selection is read with its vectors at once.
+BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,12 @@ class NeighbourSearch:
         self._db, self._name, self._stamp, self._ann = database, name, stamp, ann
         self._table = VectorTable(stamp.dim)
         self._fields_seen: tuple[int, set[str]] = (-1, set())  # (data version, fields)
+        self._selections = SelectionCache()
 
     def close(self) -> None:
         """Let go of the in-memory vectors."""
         self._table = VectorTable(self._stamp.dim)
+        self._selections.clear()
 
     def nearest(
         self,
@@ -69,10 +75,25 @@ class NeighbourSearch:
         """Rowids and scores (best first) of the ``k`` rows closest to ``vector``
         (``(1, dim)``, prepared as stored). HNSW searches sets of ``ann_threshold`` rows or
         more, unless ``exact``; smaller ones, and selective filters, are searched exactly."""
-        if where:
-            return self._filtered(vector, k, where, exact, ann_threshold)
-        rowids, scores = self._nearest_rows(vector, k, exact, ann_threshold)
+        rowids, scores = self.nearest_many(
+            vector, k, where=where, exact=exact, ann_threshold=ann_threshold
+        )
         return rowids[0], scores[0]
+
+    def nearest_many(
+        self,
+        vectors: np.ndarray,
+        k: int,
+        *,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        ann_threshold: int,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``nearest`` for each row of ``vectors``, in one index call (and one scan of
+        the filter)."""
+        if where:
+            return self._filtered(vectors, k, where, exact, ann_threshold)
+        return self._nearest_rows(vectors, k, exact, ann_threshold)
 
     def _nearest_rows(
         self, vectors: np.ndarray, k: int, exact: bool, ann_threshold: int
@@ -97,23 +118,32 @@ class NeighbourSearch:
         return list(rowids), list(scores)
 
     def dense_many(
-        self, vectors: np.ndarray, k: int, exact: bool, ann_threshold: int, passages: bool
+        self,
+        vectors: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None,
+        exact: bool,
+        ann_threshold: int,
+        passages: bool,
     ) -> list[list[Match]]:
-        """``search`` in dense mode without a filter for each row of ``vectors`` (prepared
-        as stored): one index call for all of them (exact: one matrix product, every core);
-        a space of passages, answered per document, and a euclidean one search them one by
-        one (a batch's matrix product scores a near-identical row -3e-4, not 0: ties move)."""
+        """``search`` in dense mode for each row of ``vectors`` (prepared as stored): one
+        index call for all of them (exact: one matrix product, every core), after one scan
+        of ``where``; a space of passages, answered per document, and a euclidean one
+        search them one by one (a batch's matrix product scores a near-identical row -3e-4,
+        not 0: ties move)."""
         per_document = not passages and has_passages(self._db.connection)
         if per_document or self._stamp.metric == "euclidean":
             asked = (
-                SearchRequest(v[None, :], "", "dense", None, exact, None, ann_threshold)
+                SearchRequest(v[None, :], "", "dense", where, exact, None, ann_threshold)
                 for v in vectors
             )
             return [self.search(request, k, passages=passages) for request in asked]
         k = min(k, db.item_count(self._db.connection))
         if k < 1:
             return [[] for _ in vectors]
-        rowids, scores = self._nearest_rows(vectors, k, exact, ann_threshold)
+        rowids, scores = self.nearest_many(
+            vectors, k, where=where, exact=exact, ann_threshold=ann_threshold
+        )
         return [self.matches(r, s) for r, s in zip(rowids, scores, strict=True)]
 
     def search(self, request: SearchRequest, k: int, *, passages: bool) -> list[Match]:
@@ -208,40 +238,75 @@ class NeighbourSearch:
 
     def _filtered(
         self,
-        vector: np.ndarray,
+        vectors: np.ndarray,
         k: int,
         where: Mapping[str, Any],
         exact: bool,
         ann_threshold: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        clause, params = where_sql(where)
-        connection, dim = self._db.connection, self._stamp.dim
-        self._check_fields(where)
-        # One scan of the filter (it reads every item's metadata: the slow part), then the
-        # vectors of the rows it kept, by rowid, in one read transaction (a row replaced in
-        # between cannot drop out).
-        with db.transaction(connection, write=False):
-            selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
-            allowed = np.sort(np.array([r[0] for r in selected], dtype=np.int64))
-            count = len(allowed)
-            through_index = not exact and count >= ann_threshold
-            stored = None if through_index else vectors_by_rowid(connection, allowed, dim)
-        if through_index:
-            found = self._ann.search(connection, vector, k, allowed=allowed)
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``nearest`` with a filter for each row of ``vectors``: one scan of the filter
+        (or none, if this data version's selection is remembered), one index call."""
+        connection = self._db.connection
+        with db.transaction(connection, write=False):  # a row replaced meanwhile stays in
+            chosen = self._selection(connection, where, exact, ann_threshold, len(vectors))
+        self._check_fields(where)  # a valid filter (``where_sql`` checked it above)
+        count = len(chosen.rowids)
+        rowids: list[np.ndarray] = [np.zeros(0, np.int64)] * len(vectors)
+        scores: list[np.ndarray] = [np.zeros(0, np.float32)] * len(vectors)
+        pending = list(range(len(vectors)))
+        if chosen.vectors is None:  # many rows: through HNSW with only the chosen allowed
+            found = self._ann.search(connection, vectors, k, allowed=chosen.rowids)
             if found is not None:
-                keep = found[0][0] >= 0
-                if keep.sum() >= min(k, count):
-                    return found[0][0][keep], found[1][0][keep]
-                log.warning(
-                    "HNSW filtered search found %d of %d; searching the subset exactly.",
-                    keep.sum(),
-                    k,
-                )
-            stored = vectors_by_rowid(connection, allowed, dim)
-        assert stored is not None  # read above, or just now
-        rowids, matrix = stored
-        positions, scores = top_k(matrix, vector, k, self._stamp.metric)
-        return rowids[positions[0]], scores[0]
+                kept = [row >= 0 for row in found[0]]
+                for n, keep in enumerate(kept):
+                    rowids[n], scores[n] = found[0][n][keep], found[1][n][keep]
+                pending = [n for n, keep in enumerate(kept) if keep.sum() < min(k, count)]
+                if pending:
+                    log.warning(
+                        "HNSW filtered search found fewer than %d for %d of %d queries; "
+                        "searching the subset exactly for those.",
+                        k,
+                        len(pending),
+                        len(vectors),
+                    )
+            if pending:
+                chosen = Selection(*vectors_by_rowid(connection, chosen.rowids, self._stamp.dim))
+        if pending:
+            assert chosen.vectors is not None  # read with the selection, or just now
+            positions, best = top_k(chosen.vectors, vectors[pending], k, self._stamp.metric)
+            for row, n in enumerate(pending):
+                rowids[n], scores[n] = chosen.rowids[positions[row]], best[row]
+        return rowids, scores
+
+    def _selection(
+        self,
+        connection: sqlite3.Connection,
+        where: Mapping[str, Any],
+        exact: bool,
+        fewest: int,
+        queries: int,
+    ) -> Selection:
+        """The rows ``where`` keeps (in a read transaction), with their vectors unless
+        ``fewest`` rows or more are kept and not ``exact``: HNSW searches those, unless the
+        selection is asked again (or by a batch of ``BATCH`` queries or more) and its
+        vectors fit the cache. Held in memory, an exact scan of them beats HNSW's filtered
+        walk (10,000 of 100,000 rows: 0.6 against 4 ms per query) and misses nothing."""
+        clause, params = where_sql(where)
+        key = (clause, json.dumps(params, default=str))
+        version = db.data_version(connection)
+        stamp = (version, db.version_token(connection, version))
+        chosen = self._selections.get(key, stamp)
+        again = chosen is not None or queries >= BATCH
+        if chosen is None:
+            selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
+            chosen = Selection(np.sort(np.fromiter((r[0] for r in selected), dtype=np.int64)))
+        count = len(chosen.rowids)
+        held = again and count * self._stamp.dim * 4 <= self._selections.max_bytes // 2
+        through_index = not exact and count >= fewest and not held
+        if chosen.vectors is None and not through_index:
+            chosen = Selection(*vectors_by_rowid(connection, chosen.rowids, self._stamp.dim))
+        self._selections.put(key, stamp, chosen)
+        return chosen
 
     def _check_fields(self, where: Mapping[str, Any]) -> None:
         """Warn about where fields that no item has (once per field and data version)."""

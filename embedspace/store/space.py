@@ -493,8 +493,8 @@ class Space(MediaSearch):
         distance. ``where`` keeps items whose metadata matches, e.g. ``{"topic": "food"}``,
         ``{"price": {"<": 300}}``, ``{"topic": {"in": ["a", "b"]}}`` (the full form:
         ``embedspace.store.filters``); a field no item has is logged as a warning. Selective
-        filters are searched exactly, so they never lose recall. ``exact=True`` skips the
-        HNSW index.
+        filters are searched exactly, so they never lose recall; a filter's rows are read
+        once until the space changes (``store/selections.py``). ``exact=True`` skips HNSW.
 
         ``mode``: ``"dense"`` (by meaning), ``"keyword"`` (bm25 over the words of a text
         query: exact names, codes, rare words; scores are bm25's) or ``"hybrid"`` (the best
@@ -534,10 +534,10 @@ class Space(MediaSearch):
         return [m for m in found if m.id != item_id][:k]
 
     def _dense_many(
-        self, vectors: np.ndarray, k: int, exact: bool, passages: bool
+        self, vectors: np.ndarray, k: int, where: Any, exact: bool, passages: bool
     ) -> list[list[Match]] | None:
         prepared = self._writer.prepare(vectors)
-        return self._search.dense_many(prepared, k, exact, self.ann_threshold, passages)
+        return self._search.dense_many(prepared, k, where, exact, self.ann_threshold, passages)
 
     def _query_vector(
         self, query: str | np.ndarray, *, read_ahead: bool, embedded: np.ndarray | None

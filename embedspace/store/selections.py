@@ -1,0 +1,81 @@
+"""The rows a ``where`` filter selected, remembered until the space changes.
+
+A filtered search scans every item's metadata (SQLite's JSON functions over the whole
+table: ~100 ms at 100,000 items) and then reads the vectors of the rows it kept (~35 ms for
+10,000 of them), where the search itself takes ~1 ms. A server answering one filter many
+times, a loop of searches and ``search_many`` ask the same filter again and again; each
+``NeighbourSearch`` keeps the last few selections, with their vectors once read, for as long
+as the database stays at the data version (and that version's token: a restored copy at the
+same number is another history, ``lineage.py``) they were read at.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Selections kept, and the most vector bytes they may hold together (the rowids are small).
+ENTRIES = 8
+MAX_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ``rowids`` (sorted) a filter kept, and their ``vectors`` once read (``None``
+    until an exact search of them needed them; ``rowids`` then are those that had one)."""
+
+    rowids: np.ndarray
+    vectors: np.ndarray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return self.rowids.nbytes + (0 if self.vectors is None else self.vectors.nbytes)
+
+
+class SelectionCache:
+    """The last ``ENTRIES`` selections of one data version, least recently used dropped
+    first, at most ``MAX_BYTES`` in all (a larger one is not kept). Thread-safe."""
+
+    def __init__(self, entries: int = ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self._entries, self.max_bytes = entries, max_bytes
+        self._version: tuple[int, str | None] = (-1, None)
+        self._kept: OrderedDict[tuple[str, str], Selection] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], version: tuple[int, str | None]) -> Selection | None:
+        """The selection kept for ``key`` (a filter's SQL and its parameters) at ``version``
+        (data version and token), or ``None``."""
+        with self._lock:
+            if version != self._version:
+                self._version = version
+                self._kept.clear()
+                return None
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], version: tuple[int, str | None], chosen: Selection) -> None:
+        """Remember ``chosen`` for ``key``, read at ``version``."""
+        with self._lock:
+            if version != self._version:
+                self._version = version
+                self._kept.clear()
+            self._kept.pop(key, None)
+            if chosen.nbytes > self.max_bytes:
+                return
+            self._kept[key] = chosen
+            while len(self._kept) > self._entries or self._held() > self.max_bytes:
+                self._kept.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every selection."""
+        with self._lock:
+            self._kept.clear()
+
+    def _held(self) -> int:
+        return sum(chosen.nbytes for chosen in self._kept.values())
