@@ -4,7 +4,7 @@ Importing one submodule runs its package's ``__init__``; a package that imported
 names eagerly would load every sibling (``embedspace.io.audio`` pulled in the document
 readers and ``html.parser``; ``embedspace.ops.sounds`` every application), which a fresh CLI
 process pays for on each command. A package lists where each public name lives and hands
-this module's ``__getattr__`` to Python instead.
+this module's ``__getattr__`` (and ``__dir__``) to Python instead.
 """
 
 from __future__ import annotations
@@ -28,3 +28,13 @@ def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
         return value
 
     return __getattr__
+
+
+def lazy_dir(package: str, where: Mapping[str, str]) -> Callable[[], list[str]]:
+    """A module-level ``__dir__`` for ``package``: its loaded names and the lazy ones, so
+    ``dir()`` and editors' completion list a name before its first use."""
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *where})
+
+    return __dir__

@@ -4,7 +4,7 @@ per query gives, the queries embedded together, bad input refused before any wor
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,13 @@ def test_reading_a_queries_file(tmp_path: Path) -> None:
     path.write_bytes("\ufeffcats\r\n\r\n  bread  \r\nvolcanoes".encode())
     assert read_queries(path) == [(1, "cats"), (3, "bread"), (4, "volcanoes")]
     path.write_bytes(b"cats\ncaf\xe9\n")
-    with pytest.raises(es.InvalidInput, match="not UTF-8 text \\(line 2"):
+    with pytest.raises(es.InvalidInput, match="not UTF-8: byte 0xe9 on line 2.*iconv -f latin1"):
+        read_queries(path)
+    path.write_bytes("cats\n".encode("utf-16"))
+    with pytest.raises(es.InvalidInput, match="is UTF-16 text.*iconv -f utf-16 -t utf-8 q.txt"):
+        read_queries(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    with pytest.raises(es.InvalidInput, match=r"binary data\)\. Give a text file, one query"):
         read_queries(path)
     path.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(es.InvalidInput, match="holds no query"):
@@ -156,7 +162,34 @@ def test_search_many_from_the_command_line(tmp_path: Path) -> None:
     assert piped.exit_code == 0, piped.output
     assert "1: 'bread news'" in piped.output and "rank" in piped.output
     assert "holds no query" in fail("search-many", str(tmp_path / "s"), "-", "--json")
+    latin = CliRunner().invoke(cli, ["search-many", str(tmp_path / "s"), "-"], input=b"caf\xe9")
+    assert latin.exit_code != 0
+    assert "standard input is not UTF-8: byte 0xe9 on line 1" in latin.output
+    assert "| iconv -f latin1 -t utf-8 |" in latin.output
     assert "No queries file" in fail("search-many", str(tmp_path / "s"), str(tmp_path / "nope"))
+
+
+def test_answers_are_written_as_they_come_and_kept_when_a_later_query_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Piped output is streamed: the answers before a failure are on stdout, whole."""
+    import embedspace.cli.search_cmd as command
+
+    def failing(*args: Any, **options: Any) -> Iterator[Any]:
+        answers = iter_answers(*args, **options, step=2)
+        yield next(answers)
+        yield next(answers)
+        raise es.StorageError("the disk went away")
+
+    _space(tmp_path / "s").close()
+    questions = tmp_path / "q.txt"
+    questions.write_text("\n".join(QUERIES[:5]), encoding="utf-8")
+    monkeypatch.setattr(command, "iter_answers", failing)
+    result = run("search-many", str(tmp_path / "s"), str(questions), "--json")
+    assert result.exit_code != 0
+    lines = result.stdout.splitlines()
+    assert [json.loads(line)["line"] for line in lines] == [1, 2]
+    assert "the disk went away" in result.stderr
 
 
 @needs_minilm

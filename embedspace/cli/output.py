@@ -99,9 +99,13 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
     )
 
 
-def print_answers(answers: Sequence[QueryAnswer], space: str, *, as_json: bool) -> None:
+def print_answers(answers: Iterable[QueryAnswer], space: str, *, as_json: bool) -> None:
     """Many queries' results: one JSON object per query (line, query, matches), or a table
-    per query titled with its line (a line that found nothing says so)."""
+    per query titled with its line (a line that found nothing says so). Written as they
+    come when stdout is a file or a pipe (a large queries file is never held whole, and a
+    failure keeps what was answered); on a terminal after the progress bars end."""
+    if sys.stdout.isatty():
+        answers = list(answers)
     if as_json:
         emit_json(
             {"line": a.line, "query": a.query, "matches": [match_row(m) for m in a.matches]}

@@ -218,20 +218,18 @@ def search_many_command(
     """
     asked = read_queries(queries)
     with Space.open(space) as opened, Stages() as progress:
-        answers = list(
-            iter_answers(
-                opened,
-                asked,
-                k,
-                where=parse_where(where),
-                exact=exact,
-                mode=mode,
-                alpha=alpha,
-                passages=passages,
-                on_progress=progress,
-            )
+        answers = iter_answers(
+            opened,
+            asked,
+            k,
+            where=parse_where(where),
+            exact=exact,
+            mode=mode,
+            alpha=alpha,
+            passages=passages,
+            on_progress=progress,
         )
-    print_answers(answers, space, as_json=as_json)
+        print_answers(answers, space, as_json=as_json)
 
 
 COMMANDS = [search_command, similar_command, search_many_command]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedspace.lazy import lazy_names
+from embedspace.lazy import lazy_dir, lazy_names
 
 if TYPE_CHECKING:
     from embedspace.io.folder_items import image_records, read_image_records
@@ -35,6 +35,7 @@ _WHERE = {
     "read_rows": "embedspace.io.readers",
 }
 __getattr__ = lazy_names(__name__, _WHERE)
+__dir__ = lazy_dir(__name__, _WHERE)
 
 __all__ = [
     "Record",

@@ -28,6 +28,10 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 #: the metadata instead of being kept as one field.
 METADATA_COLUMN = "metadata"
 _SNIFF_BYTES = 8192
+_FORMATS = (
+    "embedspace reads CSV/TSV, JSONL, JSON, Parquet, plain text (.txt, .md) and images "
+    "(.jpg, .jpeg, .png, .webp, .gif, .bmp); convert the file to one of these."
+)
 
 
 def read_records(
@@ -113,35 +117,39 @@ def _table_rows(file: Path) -> Iterator[tuple[int, Any]] | None:
 
 
 def _decode(file: Path) -> str:
-    data = file.read_bytes()
-    _check_not_binary(file, data)
+    return decode_text(file.read_bytes(), file)
+
+
+def decode_text(data: bytes, source: Path | None, expected: str = _FORMATS) -> str:
+    """``data``, the bytes of the file ``source`` (``None``: standard input), as text:
+    UTF-8, a byte-order mark dropped. ``InvalidInput`` says what it is instead (UTF-16,
+    another character set, with the line of the first bad byte) and the ``iconv`` command
+    that converts it, or that it is not text at all, then what is ``expected``."""
+    where = "standard input" if source is None else str(source)
+    head = data[:_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(
+            f"{where} is UTF-16 text; embedspace reads UTF-8. Convert it first, e.g. "
+            f"{_iconv('utf-16', source)}"
+        )
+    control = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
+    if b"\0" in head or control > len(head) * 0.1:
+        raise InvalidInput(f"{where} is not a text file (it holds binary data). {expected}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise InvalidInput(
-            f"{file} is not UTF-8: byte 0x{data[error.start]:02x} on line {line}. "
-            f"Convert it first, e.g. iconv -f latin1 -t utf-8 {file.name} > {file.stem}.utf8"
-            f"{file.suffix}"
+            f"{where} is not UTF-8: byte 0x{data[error.start]:02x} on line {line}. Convert "
+            f"it first, e.g. {_iconv('latin1', source)}"
         ) from None
 
 
-def _check_not_binary(file: Path, data: bytes) -> None:
-    """Raise ``InvalidInput`` when ``data`` is not text at all (a NUL byte, or mostly
-    control bytes, near the start), rather than suggesting a character-set conversion."""
-    head = data[:_SNIFF_BYTES]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InvalidInput(
-            f"{file} is UTF-16 text; embedspace reads UTF-8. Convert it first, e.g. "
-            f"iconv -f utf-16 -t utf-8 {file.name} > {file.stem}.utf8{file.suffix}"
-        )
-    control = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
-    if b"\0" in head or control > len(head) * 0.1:
-        raise InvalidInput(
-            f"{file} is not a text file (it holds binary data). embedspace reads CSV/TSV, "
-            "JSONL, JSON, Parquet, plain text (.txt, .md) and images "
-            "(.jpg, .jpeg, .png, .webp, .gif, .bmp); convert the file to one of these."
-        )
+def _iconv(charset: str, source: Path | None) -> str:
+    """The command that converts ``source`` (``None``: standard input) to UTF-8."""
+    if source is None:
+        return f"... | iconv -f {charset} -t utf-8 | embedspace ..."
+    return f"iconv -f {charset} -t utf-8 {source.name} > {source.stem}.utf8{source.suffix}"
 
 
 def _text_records(file: Path, text: str) -> Iterator[Record | Rejection]:

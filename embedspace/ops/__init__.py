@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedspace.lazy import lazy_names
+from embedspace.lazy import lazy_dir, lazy_names
 
 # Eager: the module ``embedspace.ops.similarity`` shares its name with the function, and
 # importing the module would otherwise bind the package's ``similarity`` to the module.
@@ -31,6 +31,7 @@ _WHERE = {
     "zero_shot": "embedspace.ops.classify",
 }
 __getattr__ = lazy_names(__name__, _WHERE)
+__dir__ = lazy_dir(__name__, _WHERE)
 
 __all__ = [
     "Classification",

@@ -45,25 +45,22 @@ class QueryAnswer:
 def read_queries(path: str | Path) -> list[tuple[int, str]]:
     """``(line number, text)`` of each non-blank line of a UTF-8 text file (``"-"``: standard
     input), surrounding spaces removed. A file without a query is an error."""
-    where = "standard input" if str(path) == "-" else str(path)
+    from embedspace.io.readers import decode_text  # here: a single search never loads it
+
+    source = None if str(path) == "-" else Path(path)
+    where = "standard input" if source is None else str(source)
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
-        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not text
+        data = sys.stdin.buffer.read() if source is None else source.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(
             f"No queries file {where}: give a text file, one query per line."
-        ) from None
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise InvalidInput(
-            f"{where} is not UTF-8 text (line {line}: {error.reason}); save it as UTF-8, "
-            "one query per line."
         ) from None
     except OSError as error:
         raise InvalidInput(
             f"Cannot read the queries file {where}: {error.strerror}. Give a text file, one "
             "query per line (or - for standard input)."
         ) from None
+    text = decode_text(data, source, "Give a text file, one query per line.")
     lines = text.replace("\r\n", "\n").split("\n")  # numbered as editors number them
     queries = [(n, line.strip()) for n, line in enumerate(lines, start=1)]
     queries = [(n, q) for n, q in queries if q]
