@@ -492,17 +492,23 @@ def test_queries_searched_together_find_what_one_search_each_finds(make: Make) -
         f"item {i} about {('cats', 'stocks', 'rivers', 'bread')[i % 4]} {i % 7}" for i in range(900)
     ]
     queries = ["cats 3", "stocks", "rivers 5", "bread 1", "item 42 about cats"]
+    groups = [{"n": i % 3} for i in range(900)]
     with make(ann_threshold=500) as space:
-        space.add(texts[:800], ids=[f"t{i}" for i in range(800)])
+        space.add(texts[:800], ids=[f"t{i}" for i in range(800)], metadata=groups[:800])
         space.optimize()  # a graph of 800 rows; the next ones are "recent"
-        space.add(texts[800:], ids=[f"t{i}" for i in range(800, 900)])
+        space.add(texts[800:], ids=[f"t{i}" for i in range(800, 900)], metadata=groups[800:])
         space.delete(["t3", "t810"])
         vectors = space.encoder.encode_query(queries)
-        for exact in (False, True):
-            together = space.search_embedded(queries, vectors, 10, exact=exact)
+        # unfiltered; 300 rows kept (exact); 600 kept (through HNSW, above the threshold)
+        wheres = (None, {"n": 1}, {"n": {"in": [0, 2]}})
+        for exact, where in [(e, w) for e in (False, True) for w in wheres]:
+            together = space.search_embedded(queries, vectors, 10, exact=exact, where=where)
             for query, found in zip(queries, together, strict=True):
-                alone = space.search(query, 10, exact=exact)
-                assert [m.id for m in found] == [m.id for m in alone], (query, exact)
+                alone = space.search(query, 10, exact=exact, where=where)
+                assert [m.id for m in found] == [m.id for m in alone], (query, exact, where)
+                assert all(
+                    where is None or m.metadata["n"] != 1 or where == {"n": 1} for m in found
+                )
                 np.testing.assert_allclose(
                     [m.score for m in found], [m.score for m in alone], atol=1e-5
                 )

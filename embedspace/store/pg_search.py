@@ -125,6 +125,32 @@ def similar(
     return [m for m in found if m.id != item_id][:k]
 
 
+def dense_many(
+    space: PostgresSpace,
+    vectors: np.ndarray,
+    k: int,
+    where: Mapping[str, Any] | None,
+    exact: bool,
+    passages: bool,
+) -> list[list[Match]] | None:
+    """``search`` in dense mode for each row of ``vectors`` (validated, not yet prepared)
+    in one transaction, a filter's rows counted once; ``None`` for a space of passages
+    without ``passages`` (answered per document: one ``search`` per query)."""
+    if not passages and _has_passages(space):
+        return None
+    clause, params = where_pg(where) if where else ("TRUE", [])
+    with space._transaction() as connection:
+        count = _kept(connection, space, clause, params) if where and not exact else None
+        return [
+            _matches_in(
+                connection,
+                space,
+                *_dense_rows(connection, space, v, k, clause, params, exact, count),
+            )
+            for v in space._prepare(vectors)
+        ]
+
+
 def _dense(
     space: PostgresSpace,
     vector: np.ndarray,
@@ -133,31 +159,52 @@ def _dense(
     exact: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rowids and higher-is-better scores of the ``k`` nearest rows."""
-    operator = _DISTANCE[space.stamp.metric]
     clause, params = where_pg(where) if where else ("TRUE", [])
-    query = np.asarray(vector, dtype=np.float32).reshape(-1)
     with space._transaction() as connection:
-        count = None
-        if where and not exact:
-            (count,) = connection.execute(
-                f"SELECT count(*) FROM {space._items} WHERE {clause}", params
-            ).fetchone()
-            exact = count < space.ann_threshold  # as SQLite spaces decide
-        select = (
-            f"SELECT rowid, embedding {operator} %s AS distance FROM {space._items} "
-            f"WHERE {clause} ORDER BY distance LIMIT %s"
-        )
-        if not exact:
-            # as the SQLite spaces' HNSW (hnsw.DEFAULT_EF_SEARCH), at least k
-            connection.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(k, 1000))}")
-            if where:
-                connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            rows = connection.execute(select, [query, *params, k]).fetchall()
-            # an iterative scan stops at hnsw.max_scan_tuples: short, search exactly instead
-            exact = count is not None and len(rows) < min(k, count)
-        if exact:  # a sequential scan and a sort: every row is compared
-            connection.execute("SET LOCAL enable_indexscan = off")
-            rows = connection.execute(select, [query, *params, k]).fetchall()
+        count = _kept(connection, space, clause, params) if where and not exact else None
+        return _dense_rows(connection, space, vector, k, clause, params, exact, count)
+
+
+def _kept(connection: Any, space: PostgresSpace, clause: str, params: list[Any]) -> int:
+    """How many rows a filter keeps (fewer than ``ann_threshold``: searched exactly)."""
+    (count,) = connection.execute(
+        f"SELECT count(*) FROM {space._items} WHERE {clause}", params
+    ).fetchone()
+    return int(count)
+
+
+def _dense_rows(
+    connection: Any,
+    space: PostgresSpace,
+    vector: np.ndarray,
+    k: int,
+    clause: str,
+    params: list[Any],
+    exact: bool,
+    count: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_dense`` inside a transaction; ``count``: the rows the filter keeps (``None``: no
+    filter, or an exact search). Each setting is made for this search, as a batch runs
+    several in one transaction."""
+    operator = _DISTANCE[space.stamp.metric]
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    exact = exact or (count is not None and count < space.ann_threshold)  # as SQLite decides
+    select = (
+        f"SELECT rowid, embedding {operator} %s AS distance FROM {space._items} "
+        f"WHERE {clause} ORDER BY distance LIMIT %s"
+    )
+    if not exact:
+        # as the SQLite spaces' HNSW (hnsw.DEFAULT_EF_SEARCH), at least k
+        connection.execute("SET LOCAL enable_indexscan TO DEFAULT")
+        connection.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(k, 1000))}")
+        scan = "relaxed_order" if count is not None else "off"
+        connection.execute(f"SET LOCAL hnsw.iterative_scan = {scan}")
+        rows = connection.execute(select, [query, *params, k]).fetchall()
+        # an iterative scan stops at hnsw.max_scan_tuples: short, search exactly instead
+        exact = count is not None and len(rows) < min(k, count)
+    if exact:  # a sequential scan and a sort: every row is compared
+        connection.execute("SET LOCAL enable_indexscan = off")
+        rows = connection.execute(select, [query, *params, k]).fetchall()
     rows.sort(key=lambda r: (r[1], r[0]))  # relaxed order: sort what came back
     rowids = np.array([r[0] for r in rows], dtype=np.int64)
     distances = np.array([r[1] for r in rows], dtype=np.float64)
@@ -190,16 +237,23 @@ def _keyword(
 
 
 def _matches(space: PostgresSpace, rowids: np.ndarray, scores: np.ndarray) -> list[Match]:
+    with space._transaction() as connection:
+        return _matches_in(connection, space, rowids, scores)
+
+
+def _matches_in(
+    connection: Any, space: PostgresSpace, rowids: np.ndarray, scores: np.ndarray
+) -> list[Match]:
+    """The items of ``rowids`` with their scores, in order, read in a transaction."""
     if not len(rowids):
         return []
-    with space._transaction() as connection:
-        rows = {
-            r[0]: r[1:]
-            for r in connection.execute(
-                f"SELECT rowid, id, content, metadata FROM {space._items} WHERE rowid = ANY(%s)",
-                ([int(r) for r in rowids],),
-            )
-        }
+    rows = {
+        r[0]: r[1:]
+        for r in connection.execute(
+            f"SELECT rowid, id, content, metadata FROM {space._items} WHERE rowid = ANY(%s)",
+            ([int(r) for r in rowids],),
+        )
+    }
     return [
         Match(rows[r][0], float(s), rows[r][1], rows[r][2])
         for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)

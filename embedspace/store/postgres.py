@@ -532,8 +532,8 @@ class PostgresSpace(Space):
         """The ``k`` items closest to the stored item ``item_id`` (itself excluded)."""
         return pg_search.similar(self, item_id, k, where=where, exact=exact)
 
-    def _dense_many(self, *asked: Any) -> None:
-        return None  # no batch path here: ``search_embedded`` searches them one by one
+    def _dense_many(self, *asked: Any) -> list[list[Match]] | None:
+        return pg_search.dense_many(self, *asked)  # one transaction, one filter count
 
     def vector_recipes(self) -> list[str]:
         """The encoder recipes the stored vectors were made with (a copy carries them)."""

@@ -30,9 +30,6 @@ from embedspace.store.selections import Selection, SelectionCache
 
 log = logging.getLogger("embedspace")
 
-#: Queries in one call from which a filter's selection is read with its vectors at once.
-BATCH = 32
-
 
 @dataclass(frozen=True)
 class SearchRequest:
@@ -248,7 +245,7 @@ class NeighbourSearch:
         (or none, if this data version's selection is remembered), one index call."""
         connection = self._db.connection
         with db.transaction(connection, write=False):  # a row replaced meanwhile stays in
-            chosen = self._selection(connection, where, exact, ann_threshold, len(vectors))
+            chosen = self._selection(connection, where, exact, ann_threshold)
         self._check_fields(where)  # a valid filter (``where_sql`` checked it above)
         count = len(chosen.rowids)
         rowids: list[np.ndarray] = [np.zeros(0, np.int64)] * len(vectors)
@@ -279,30 +276,22 @@ class NeighbourSearch:
         return rowids, scores
 
     def _selection(
-        self,
-        connection: sqlite3.Connection,
-        where: Mapping[str, Any],
-        exact: bool,
-        fewest: int,
-        queries: int,
+        self, connection: sqlite3.Connection, where: Mapping[str, Any], exact: bool, fewest: int
     ) -> Selection:
-        """The rows ``where`` keeps (in a read transaction), with their vectors unless
-        ``fewest`` rows or more are kept and not ``exact``: HNSW searches those, unless the
-        selection is asked again (or by a batch of ``BATCH`` queries or more) and its
-        vectors fit the cache. Held in memory, an exact scan of them beats HNSW's filtered
-        walk (10,000 of 100,000 rows: 0.6 against 4 ms per query) and misses nothing."""
+        """The rows ``where`` keeps (in a read transaction), remembered for this data
+        version, with their vectors unless ``fewest`` rows or more are kept and not
+        ``exact``: HNSW searches those. Whether a search goes through HNSW depends on the
+        data alone, never on what was asked before, so an answer does not change between
+        two searches of unchanged data."""
         clause, params = where_sql(where)
         key = (clause, json.dumps(params, default=str))
         version = db.data_version(connection)
         stamp = (version, db.version_token(connection, version))
         chosen = self._selections.get(key, stamp)
-        again = chosen is not None or queries >= BATCH
         if chosen is None:
             selected = connection.execute(f"SELECT rowid FROM items WHERE {clause}", params)
             chosen = Selection(np.sort(np.fromiter((r[0] for r in selected), dtype=np.int64)))
-        count = len(chosen.rowids)
-        held = again and count * self._stamp.dim * 4 <= self._selections.max_bytes // 2
-        through_index = not exact and count >= fewest and not held
+        through_index = not exact and len(chosen.rowids) >= fewest
         if chosen.vectors is None and not through_index:
             chosen = Selection(*vectors_by_rowid(connection, chosen.rowids, self._stamp.dim))
         self._selections.put(key, stamp, chosen)

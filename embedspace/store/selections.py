@@ -24,8 +24,8 @@ MAX_BYTES = 64 * 2**20
 
 @dataclass(frozen=True)
 class Selection:
-    """The ``rowids`` (sorted) a filter kept, and their ``vectors`` once read (``None``
-    until an exact search of them needed them; ``rowids`` then are those that had one)."""
+    """The ``rowids`` (sorted) a filter kept, and their ``vectors`` (``None`` when HNSW
+    searches them: only the rowids are needed then)."""
 
     rowids: np.ndarray
     vectors: np.ndarray | None = None
@@ -41,7 +41,7 @@ class SelectionCache:
     first, at most ``MAX_BYTES`` in all (a larger one is not kept). Thread-safe."""
 
     def __init__(self, entries: int = ENTRIES, max_bytes: int = MAX_BYTES) -> None:
-        self._entries, self.max_bytes = entries, max_bytes
+        self._entries, self._max_bytes = entries, max_bytes
         self._version: tuple[int, str | None] = (-1, None)
         self._kept: OrderedDict[tuple[str, str], Selection] = OrderedDict()
         self._lock = threading.Lock()
@@ -66,10 +66,10 @@ class SelectionCache:
                 self._version = version
                 self._kept.clear()
             self._kept.pop(key, None)
-            if chosen.nbytes > self.max_bytes:
+            if chosen.nbytes > self._max_bytes:
                 return
             self._kept[key] = chosen
-            while len(self._kept) > self._entries or self._held() > self.max_bytes:
+            while len(self._kept) > self._entries or self._held() > self._max_bytes:
                 self._kept.popitem(last=False)
 
     def clear(self) -> None:
