@@ -179,6 +179,17 @@ def test_binary_and_utf16_files_are_named_as_such(tmp_path: Path) -> None:
     utf16.write_text("hello\n", encoding="utf-16")
     with pytest.raises(InvalidInput, match="UTF-16.*iconv -f utf-16"):
         _all(utf16)
+    utf16.write_text("hello there, world\n", encoding="utf-16-le")  # no byte-order mark
+    with pytest.raises(InvalidInput, match="is UTF-16 text.*iconv -f utf-16"):
+        _all(utf16)
+    spaced = tmp_path / "my notes.txt"
+    spaced.write_text("hello\n", encoding="utf-32")  # its mark starts as UTF-16's does
+    with pytest.raises(InvalidInput, match="is UTF-32 text") as raised:
+        _all(spaced)
+    # the whole path, quoted for the shell: the command works from any folder
+    assert f"iconv -f utf-32 -t utf-8 '{spaced}' > '{tmp_path / 'my notes.utf8.txt'}'" in str(
+        raised.value
+    )
 
 
 def test_a_metadata_column_of_objects_is_unpacked(tmp_path: Path) -> None:

@@ -129,7 +129,9 @@ def test_reading_a_queries_file(tmp_path: Path) -> None:
     with pytest.raises(es.InvalidInput, match="not UTF-8: byte 0xe9 on line 2.*iconv -f latin1"):
         read_queries(path)
     path.write_bytes("cats\n".encode("utf-16"))
-    with pytest.raises(es.InvalidInput, match="is UTF-16 text.*iconv -f utf-16 -t utf-8 q.txt"):
+    with pytest.raises(
+        es.InvalidInput, match="is UTF-16 text.*iconv -f utf-16 -t utf-8 .*q.txt > .*q.utf8.txt"
+    ):
         read_queries(path)
     path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
     with pytest.raises(es.InvalidInput, match=r"binary data\)\. Give a text file, one query"):

@@ -17,6 +17,7 @@ from rich.table import Table
 from embedspace.store import Match
 
 if TYPE_CHECKING:  # for annotations only: rendering runs none of them
+    from embedspace.cli.progress import Stages
     from embedspace.ops.search_many import QueryAnswer
     from embedspace.ops.sounds import SoundResults
     from embedspace.store.fingerprints import SongMatch
@@ -99,13 +100,17 @@ def print_matches(matches: Sequence[Match], *, as_json: bool, title: str | None 
     )
 
 
-def print_answers(answers: Iterable[QueryAnswer], space: str, *, as_json: bool) -> None:
+def print_answers(
+    answers: Iterable[QueryAnswer], space: str, *, as_json: bool, progress: Stages
+) -> None:
     """Many queries' results: one JSON object per query (line, query, matches), or a table
     per query titled with its line (a line that found nothing says so). Written as they
     come when stdout is a file or a pipe (a large queries file is never held whole, and a
-    failure keeps what was answered); on a terminal after the progress bars end."""
+    failure keeps what was answered); on a terminal once all are answered and ``progress``
+    has ended its display."""
     if sys.stdout.isatty():
         answers = list(answers)
+        progress.close()
     if as_json:
         emit_json(
             {"line": a.line, "query": a.query, "matches": [match_row(m) for m in a.matches]}

@@ -137,6 +137,10 @@ class Stages:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(kind)
+
+    def close(self, kind: type[BaseException] | None = None) -> None:
+        """End every stage and the display (before printing to a terminal it shares)."""
         for name in reversed(list(self._open)):
             self._end(name, kind)
         if self._display is not None:

@@ -229,7 +229,7 @@ def search_many_command(
             passages=passages,
             on_progress=progress,
         )
-        print_answers(answers, space, as_json=as_json)
+        print_answers(answers, space, as_json=as_json, progress=progress)
 
 
 COMMANDS = [search_command, similar_command, search_many_command]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,10 +128,11 @@ def decode_text(data: bytes, source: Path | None, expected: str = _FORMATS) -> s
     that converts it, or that it is not text at all, then what is ``expected``."""
     where = "standard input" if source is None else str(source)
     head = data[:_SNIFF_BYTES]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    wide = _wide_encoding(head)
+    if wide is not None:
         raise InvalidInput(
-            f"{where} is UTF-16 text; embedspace reads UTF-8. Convert it first, e.g. "
-            f"{_iconv('utf-16', source)}"
+            f"{where} is {wide} text; embedspace reads UTF-8. Convert it first, e.g. "
+            f"{_iconv(wide.lower(), source)}"
         )
     control = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
     if b"\0" in head or control > len(head) * 0.1:
@@ -145,11 +147,28 @@ def decode_text(data: bytes, source: Path | None, expected: str = _FORMATS) -> s
         ) from None
 
 
+def _wide_encoding(head: bytes) -> str | None:
+    """ "UTF-32" or "UTF-16" when ``head`` starts with that encoding's byte-order mark, or
+    (UTF-16 without one) when most of its even or odd bytes are zeros, as in text of
+    Latin letters stored two bytes each; else ``None``."""
+    if head.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    pairs = len(head) // 2
+    if pairs >= 4:
+        zeros = (head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0))
+        if max(zeros) > 0.8 * pairs and min(zeros) < 0.1 * pairs:
+            return "UTF-16"
+    return None
+
+
 def _iconv(charset: str, source: Path | None) -> str:
     """The command that converts ``source`` (``None``: standard input) to UTF-8."""
     if source is None:
         return f"... | iconv -f {charset} -t utf-8 | embedspace ..."
-    return f"iconv -f {charset} -t utf-8 {source.name} > {source.stem}.utf8{source.suffix}"
+    target = source.with_name(f"{source.stem}.utf8{source.suffix}")
+    return f"iconv -f {charset} -t utf-8 {shlex.quote(str(source))} > {shlex.quote(str(target))}"
 
 
 def _text_records(file: Path, text: str) -> Iterator[Record | Rejection]:

@@ -9,7 +9,8 @@ few extra handles let searches overlap. What each extra handle costs in memory: 
 connection, and for a space with an HNSW index its graph's links (~280 bytes a vector; the
 vectors themselves are memory-mapped and shared), for a smaller space searched exactly its
 own copy of the vectors (and, once it has served two searches, their float16 copy:
-``store/half_scan.py``). Hence few handles (``MAX_HANDLES``).
+``store/half_scan.py``), and the ``where`` filters it remembers (up to 64 MB:
+``store/selections.py``). Hence few handles (``MAX_HANDLES``).
 """
 
 from __future__ import annotations

@@ -245,13 +245,13 @@ class NeighbourSearch:
         (or none, if this data version's selection is remembered), one index call."""
         connection = self._db.connection
         with db.transaction(connection, write=False):  # a row replaced meanwhile stays in
-            chosen = self._selection(connection, where, exact, ann_threshold)
+            chosen, through_index = self._selection(connection, where, exact, ann_threshold)
         self._check_fields(where)  # a valid filter (``where_sql`` checked it above)
         count = len(chosen.rowids)
         rowids: list[np.ndarray] = [np.zeros(0, np.int64)] * len(vectors)
         scores: list[np.ndarray] = [np.zeros(0, np.float32)] * len(vectors)
         pending = list(range(len(vectors)))
-        if chosen.vectors is None:  # many rows: through HNSW with only the chosen allowed
+        if through_index:  # many rows: through HNSW with only the chosen allowed
             found = self._ann.search(connection, vectors, k, allowed=chosen.rowids)
             if found is not None:
                 kept = [row >= 0 for row in found[0]]
@@ -266,7 +266,7 @@ class NeighbourSearch:
                         len(pending),
                         len(vectors),
                     )
-            if pending:
+            if pending and chosen.vectors is None:
                 chosen = Selection(*vectors_by_rowid(connection, chosen.rowids, self._stamp.dim))
         if pending:
             assert chosen.vectors is not None  # read with the selection, or just now
@@ -277,12 +277,12 @@ class NeighbourSearch:
 
     def _selection(
         self, connection: sqlite3.Connection, where: Mapping[str, Any], exact: bool, fewest: int
-    ) -> Selection:
+    ) -> tuple[Selection, bool]:
         """The rows ``where`` keeps (in a read transaction), remembered for this data
-        version, with their vectors unless ``fewest`` rows or more are kept and not
-        ``exact``: HNSW searches those. Whether a search goes through HNSW depends on the
-        data alone, never on what was asked before, so an answer does not change between
-        two searches of unchanged data."""
+        version, and whether HNSW searches them (``fewest`` rows or more, not ``exact``);
+        else with their vectors. The path depends on the data and the call alone, never on
+        what was asked before (an exact search leaves vectors behind), so an answer does
+        not change between two searches of unchanged data."""
         clause, params = where_sql(where)
         key = (clause, json.dumps(params, default=str))
         version = db.data_version(connection)
@@ -295,7 +295,7 @@ class NeighbourSearch:
         if chosen.vectors is None and not through_index:
             chosen = Selection(*vectors_by_rowid(connection, chosen.rowids, self._stamp.dim))
         self._selections.put(key, stamp, chosen)
-        return chosen
+        return chosen, through_index
 
     def _check_fields(self, where: Mapping[str, Any]) -> None:
         """Warn about where fields that no item has (once per field and data version)."""

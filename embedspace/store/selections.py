@@ -38,7 +38,9 @@ class Selection:
 
 class SelectionCache:
     """The last ``ENTRIES`` selections of one data version, least recently used dropped
-    first, at most ``MAX_BYTES`` in all (a larger one is not kept). Thread-safe."""
+    first, at most ``MAX_BYTES`` in all (a larger one keeps only its rowids, if they fit).
+    Per search handle: a server's pool of handles holds one each (``server/read_pool.py``).
+    Thread-safe."""
 
     def __init__(self, entries: int = ENTRIES, max_bytes: int = MAX_BYTES) -> None:
         self._entries, self._max_bytes = entries, max_bytes
@@ -65,9 +67,11 @@ class SelectionCache:
             if version != self._version:
                 self._version = version
                 self._kept.clear()
-            self._kept.pop(key, None)
+            if chosen.nbytes > self._max_bytes and chosen.vectors is not None:
+                chosen = Selection(chosen.rowids)  # the rowids still spare the next scan
             if chosen.nbytes > self._max_bytes:
                 return
+            self._kept.pop(key, None)
             self._kept[key] = chosen
             while len(self._kept) > self._entries or self._held() > self._max_bytes:
                 self._kept.popitem(last=False)
