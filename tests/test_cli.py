@@ -73,6 +73,7 @@ def test_where_compares_numbers_and_warns_about_unknown_fields(
     assert ids("price>=12", "price<=249.5") == {"p1", "p3"}
     assert ids("topic!=food") == {"p1", "p2"}
     assert ids("topic=food", "topic=tech") == {"p1", "p2", "p3"}  # any of
+    assert ids("topic==food") == {"p3"}  # as Python and SQL write it
     assert ids("price>12", "topic=tech") == {"p1", "p2"}
     with caplog.at_level("WARNING", logger="embedspace"):  # a real run prints it on stderr
         assert "No results." in run("search", "shop", "things", "--where", "Price<300").output
@@ -97,6 +98,7 @@ def test_spaces_info_and_delete(csv_file: Path, home: Path) -> None:
     assert "docs" in run("spaces").output
     info = json.loads(run("info", "docs", "--json").output)
     assert info["dim"] == 64 and info["sample_ids"] == ["a", "b", "c"]
+    assert "add --yes to delete 'docs' (3 items)" in fail("delete", "docs")  # no terminal
     assert run("delete", "docs", "--yes").exit_code == 0
     assert not (home / "docs").exists()
     assert "No spaces" in run("spaces").output

@@ -98,6 +98,18 @@ def test_clusters_separate_topics_with_keywords(news: es.Space) -> None:
     assert "group" in news.get("f0").metadata and "group" not in news.get("s0").metadata  # type: ignore[union-attr]
     table = run("cluster", "news", "--auto", "--min-cluster-size", "3")
     assert table.exit_code == 0 and "clusters of 15 items" in table.stdout
+    # a field of other values is not replaced by accident; cluster numbers may be again
+    refused = run("cluster", "news", "-k", "2", "--write", "topic")
+    assert refused.exit_code != 0 and "--overwrite" in refused.stderr
+    assert news.get("f0").metadata["topic"] == "food"  # type: ignore[union-attr]
+    again = run("cluster", "news", "-k", "3", "--write", "group", "--where", "topic=food")
+    assert again.exit_code == 0, again.output
+    replaced = run("cluster", "news", "-k", "2", "--write", "topic", "--overwrite")
+    assert replaced.exit_code == 0 and isinstance(news.get("f0").metadata["topic"], int)  # type: ignore[union-attr]
+    nothing = run("cluster", "news", "-k", "2", "--where", "topic=nosuch")
+    assert "No item of space 'news' matches the filter" in nothing.stderr
+    lonely = run("cluster", "news", "--auto", "--min-cluster-size", "20")
+    assert lonely.exit_code == 0 and "smaller --min-cluster-size" in lonely.stderr
 
 
 def test_outliers_rank_the_odd_one_first(news: es.Space) -> None:

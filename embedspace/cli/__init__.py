@@ -179,7 +179,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "match_cmd",
         "Find groups of records in FILE that are probably the same entity.",
     ),
-    "delete": ("spaces_cmd", "Delete SPACE and everything in it."),
+    "delete": ("spaces_cmd", "Delete SPACE and everything in it (it asks first, unless --yes)."),
     "demo": (
         "demo_cmd",
         "Build a space from the headlines that ship with embedspace and search it.",

@@ -28,8 +28,10 @@ from embedspace.store import Space
     "--write",
     "write_field",
     metavar="FIELD",
-    help="Store each item's cluster in this metadata field.",
+    help="Store each item's cluster in this metadata field (refused if the field holds "
+    "other values, such as a topic of words, unless --overwrite).",
 )
+@click.option("--overwrite", is_flag=True, help="With --write: replace what the field holds.")
 @seed_option()
 @where_option
 @json_option("One JSON object per item: id, cluster.")
@@ -39,6 +41,7 @@ def cluster_command(
     auto: bool,
     min_cluster_size: int | None,
     write_field: str | None,
+    overwrite: bool,
     seed: int,
     where: tuple[str, ...],
     as_json: bool,
@@ -49,7 +52,7 @@ def cluster_command(
     \b
     Examples:
       embedspace cluster news -k 5
-      embedspace cluster news --auto --write topic
+      embedspace cluster news --auto --write cluster
     """
     with Space.open(space) as opened, Stages() as progress:
         found = cluster_space(
@@ -60,6 +63,7 @@ def cluster_command(
             seed=seed,
             where=parse_where(where),
             write_field=write_field,
+            overwrite=overwrite,
             on_progress=progress,
         )
     _print(found, as_json=as_json)
@@ -88,6 +92,12 @@ def _print(found: SpaceClusters, *, as_json: bool) -> None:
             for c in result.clusters
         ],
     )
+    if not result.clusters:
+        click.echo(
+            "No dense group found: try a smaller --min-cluster-size, or ask for a number of "
+            "clusters with -k N instead of --auto.",
+            err=True,
+        )
     if found.written:
         click.echo(f"Wrote each item's cluster to metadata field '{found.written}'.", err=True)
 

@@ -24,7 +24,7 @@ def encoders_command(as_json: bool) -> None:
     \b
     Examples:
       embedspace encoders
-      embedspace encoders --json | jq .name
+      embedspace encoders --json | jq -r 'select(.type == "registered") | .name'
     """
     from embedspace.encoders.listing import MODEL_KINDS, summaries
 

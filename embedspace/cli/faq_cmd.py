@@ -90,7 +90,13 @@ def ask_command(
 @click.argument("space")
 @_qa
 def chat_command(space: str, k: int, threshold: float, answer_field: str) -> None:
-    """Ask SPACE one question after another (an empty line, 'quit' or Ctrl-D ends)."""
+    """Ask SPACE one question after another (an empty line, 'quit' or Ctrl-D ends).
+
+    \b
+    Examples:
+      embedspace chat faq
+      embedspace chat faq --threshold 0.6
+    """
     from embedspace.ops.qa import ask
 
     with Space.open(space) as opened:

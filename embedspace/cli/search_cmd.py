@@ -126,7 +126,7 @@ def search_command(
     Examples:
       embedspace search news "food"
       embedspace search news "elections" -k 3 --where source=dale-times --json
-      embedspace search news "Dale Times" --mode keyword
+      embedspace search news "Mars rover" --mode keyword
       embedspace search news "space exploration" --mode hybrid
       embedspace search docs "how do I reset it" --rerank ./my-cross-encoder
       embedspace search shop "headphones" --where 'price<300' --where topic!=refurbished

@@ -48,7 +48,13 @@ def words_group() -> None:
 @_MODEL
 @_JSON
 def neighbors_command(word: str, k: int, model: str, as_json: bool) -> None:
-    """The K words closest to WORD (cosine similarity)."""
+    """The K words closest to WORD (cosine similarity).
+
+    \b
+    Examples:
+      embedspace words neighbors frog -k 5
+      embedspace words neighbors frog --model ./vectors.txt --json
+    """
     _show(load_words(model).neighbors(word, k), as_json=as_json, title=f"like {word!r}")
 
 
@@ -77,7 +83,13 @@ def analogy_command(a: str, b: str, c: str, k: int, model: str, as_json: bool) -
 @_MODEL
 @json_option("Print one JSON object.")
 def similarity_command(first: str, second: str, model: str, as_json: bool) -> None:
-    """Cosine similarity of two words (1 = same direction)."""
+    """Cosine similarity of two words (1 = same direction).
+
+    \b
+    Examples:
+      embedspace words similarity cat dog
+      embedspace words similarity cat dog --model ./vectors.bin
+    """
     score = round(load_words(model).similarity(first, second), 6)
     if as_json:
         emit_json([{"first": first, "second": second, "score": score}])
@@ -102,7 +114,13 @@ def similarity_command(first: str, second: str, model: str, as_json: bool) -> No
 @json_option("One JSON object per section and per test set.")
 def evaluate_command(model: str, questions: str | None, restrict: int, as_json: bool) -> None:
     """Analogy accuracy (per section, semantic, syntactic, total) and Spearman correlation
-    with human judgements on WordSim353 and SimLex-999."""
+    with human judgements on WordSim353 and SimLex-999.
+
+    \b
+    Examples:
+      embedspace words evaluate
+      embedspace words evaluate --model ./vectors.bin --restrict 100000 --json
+    """
     with Stages() as progress:
         found = evaluate(
             model, Path(questions) if questions else None, restrict=restrict, on_progress=progress

@@ -216,10 +216,12 @@ def get(name: str | Encoder | None = None) -> Encoder:
     for entry in known:
         if wanted.lower() in (entry.name.lower(), *entry.aliases):
             return entry.create()
-    found = _probe(wanted, by_path=looks_like_path(wanted))
+    # not a name: a path, also one in this folder written without "./" (vectors.txt)
+    by_path = looks_like_path(wanted) or Path(wanted).exists()
+    found = _probe(wanted, by_path=by_path)
     if found is not None:
         return found
-    if looks_like_path(wanted):
+    if by_path:
         raise _no_model(Path(wanted).expanduser())
     names = [e.name for e in known]
     raise UnknownEncoder(

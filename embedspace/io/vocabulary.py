@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedspace.errors import InvalidInput
+from embedspace.io.readers import decode_text
 
 
 def read_vocabulary(path: Path) -> tuple[list[str], list[int] | None]:
@@ -14,7 +15,8 @@ def read_vocabulary(path: Path) -> tuple[list[str], list[int] | None]:
         raise InvalidInput(f"No vocabulary file at {path}.")
     words: list[str] = []
     counts: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = decode_text(path.read_bytes(), path, "Give a text file, one word per line.")
+    for number, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue

@@ -7,6 +7,7 @@ clusters).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 
 from embedspace.encoders import Encoder
 from embedspace.errors import EncoderMismatch, InvalidInput, MissingExtra
+from embedspace.ops.items import snapshot_matching
 from embedspace.ops.neighbours import unit
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
@@ -207,12 +209,16 @@ def cluster_space(
     seed: int = 0,
     where: Mapping[str, Any] | None = None,
     write_field: str | None = None,
+    overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> SpaceClusters:
     """``cluster`` the items of ``space`` (those matching ``where``), with the space's
     encoder for keywords when it embeds text; with ``write_field``, store each item's
-    cluster in that metadata field."""
-    snapshot = space.snapshot(where)
+    cluster in that metadata field. A field that holds other values than cluster numbers
+    (a ``topic`` of words, say) is refused unless ``overwrite``, before any work."""
+    snapshot = snapshot_matching(space, where)
+    if write_field and not overwrite:
+        _check_free(snapshot, write_field)
     words = space.encoder if "text" in space.encoder.modalities else None
     if words is not None:
         try:
@@ -227,3 +233,22 @@ def cluster_space(
         labels = zip(result.ids, result.labels, strict=True)
         space.update_metadata({i: {write_field: int(label)} for i, label in labels})
     return SpaceClusters(snapshot, result, write_field)
+
+
+def _check_free(snapshot: Snapshot, field: str) -> None:
+    """``InvalidInput`` if an item's ``field`` holds something a clustering did not write
+    (anything but a whole number): writing clusters there would lose it."""
+    taken = [
+        (item_id, metadata[field])
+        for item_id, metadata in zip(snapshot.ids, snapshot.metadata, strict=True)
+        if field in metadata
+        and (not isinstance(metadata[field], int) or isinstance(metadata[field], bool))
+    ]
+    if taken:
+        item_id, value = taken[0]
+        raise InvalidInput(
+            f"{len(taken):,} items already have a metadata field '{field}' that is not a "
+            f"cluster number (item '{item_id}': {json.dumps(value, ensure_ascii=False)}); "
+            f"writing clusters there would replace it. Write them to another field "
+            f"(--write cluster), or add --overwrite."
+        )

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from embedspace.errors import InvalidInput
-from embedspace.store import Space
+from embedspace.store import Snapshot, Space
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,20 @@ def list_items(
         Listed(snapshot.ids[i], snapshot.contents[i], snapshot.metadata[i]) for i in range(count)
     ]
     return Listing(items, len(snapshot))
+
+
+def snapshot_matching(space: Space, where: Mapping[str, Any] | None) -> Snapshot:
+    """``space.snapshot(where)``; ``InvalidInput`` when ``where`` keeps no item of a space
+    that has some, so an application says "nothing matches the filter", not "the space is
+    empty" or "too few items"."""
+    snapshot = space.snapshot(where)
+    if where and not len(snapshot) and len(space):
+        shown = json.dumps(dict(where), ensure_ascii=False, default=str)
+        raise InvalidInput(
+            f"No item of space '{space.name}' matches the filter {shown} (of {len(space):,} "
+            f"items). Check its fields and values: embedspace items {space.name} --limit 5"
+        )
+    return snapshot
 
 
 def remove_items(space: Space, ids: Sequence[str], *, missing_ok: bool = False) -> Removal:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedspace.errors import InvalidInput, MissingExtra
+from embedspace.ops.items import snapshot_matching
 from embedspace.ops.neighbours import knn_graph, unit
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
@@ -129,7 +130,7 @@ def find_outliers(
 ) -> SpaceOutliers:
     """``outliers`` among the items of ``space`` (those matching ``where``), measured
     with the space's metric (cosine, else euclidean)."""
-    snapshot = space.snapshot(where)
+    snapshot = snapshot_matching(space, where)
     metric = "cosine" if space.stamp.metric == "cosine" else "euclidean"
     report(on_progress, f"Scoring {counted(len(snapshot), 'item')} ({method})", 0, None)
     ranked = outliers(snapshot, method, k, contamination, metric=metric)

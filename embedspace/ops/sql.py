@@ -271,6 +271,8 @@ class SqlSession:
     def _explain(self, error: Exception) -> EmbedspaceError:
         if self._failure is not None:
             return self._failure
+        if isinstance(error, EmbedspaceError):  # ours already says what to do
+            return error
         message = " ".join(str(error).split())
         if _LIST_LENGTHS.search(message):
             return InvalidInput(

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from embedspace.errors import InvalidInput
+from embedspace.ops.items import snapshot_matching
 from embedspace.ops.picture_data import map_snapshot, sentence_similarities
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
@@ -73,7 +74,7 @@ def draw_map(
 
     check_output(path)
     with Space.open(space) as opened:
-        snapshot = opened.snapshot(where)
+        snapshot = snapshot_matching(opened, where)
     shown = min(len(snapshot), limit)
     report(on_progress, f"Projecting {counted(shown, 'item')} with {method.upper()}", 0, None)
     mapped = map_snapshot(

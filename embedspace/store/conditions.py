@@ -10,8 +10,9 @@ from typing import Any
 from embedspace.errors import InvalidInput
 from embedspace.store.database import parse_number
 
-#: ``--where`` operators, longest first so ``<=`` is not read as ``<``.
-_WHERE_OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
+#: ``--where`` operators, longest first so ``<=`` is not read as ``<`` (``==``, as Python
+#: and SQL people type it, means ``=``).
+_WHERE_OPERATORS = ("==", "!=", "<=", ">=", "=", "<", ">")
 
 
 def parse_conditions(pairs: Sequence[str], *, option: str = "where") -> dict[str, Any] | None:
@@ -45,6 +46,7 @@ def parse_conditions(pairs: Sequence[str], *, option: str = "where") -> dict[str
         elif lowered == "null":
             value = None
         conditions = where.setdefault(key, {})
+        operator = "=" if operator == "==" else operator
         if operator in ("=", "!="):
             conditions.setdefault("in" if operator == "=" else "not in", []).append(value)
         elif operator in conditions:

@@ -140,7 +140,8 @@ def _condition(field: _Field, operator: str, operand: Any) -> tuple[str, list[An
     if isinstance(operand, str):
         return f"{field.sql(_TEXT)} {operator} ?", [path] * 2 + [operand]
     raise InvalidInput(
-        f"where['{key}'] {{{operator!r}: {operand!r}}}: {operator} compares numbers or strings."
+        f"where['{key}'] {operator} {json.dumps(operand)}: {operator} compares numbers or "
+        "strings, not true/false or null."
     )
 
 

@@ -527,7 +527,7 @@ class Space(MediaSearch):
         item = self.get(item_id)
         if item is None:
             raise InvalidInput(
-                f"No item '{item_id}' in space '{self.name}'. List ids with 'embedspace info'."
+                f"No item '{item_id}' in space '{self.name}'. List ids with 'embedspace items'."
             )
         vector, threshold = item.vector.reshape(1, -1), self.ann_threshold
         found = self._search.dense(vector, k + 1, where, exact, threshold)
