@@ -78,6 +78,18 @@ def test_index_splits_long_documents_and_search_returns_each_document_once(
         assert sorted(m.id for m in dense) == ["long", "short"]
     result = CliRunner().invoke(main, ["search", "docs", "rockets", "--passages", "--json"])
     assert result.exit_code == 0 and '"long#' in result.output
+    # the id a search returned works where ids are taken: similar names its passages...
+    similar = CliRunner().invoke(main, ["similar", "docs", "long"])
+    assert similar.exit_code == 1
+    assert f"'long' in space 'docs' is a document stored as {report['passages']} passages" in (
+        similar.stderr
+    )
+    assert "e.g. 'long#1'" in similar.stderr
+    # ... and remove takes the document with all its passages
+    removed = CliRunner().invoke(main, ["remove", "docs", "long"])
+    assert removed.exit_code == 0, removed.output
+    with es.Space.open("docs") as space:
+        assert space.ids() == ["short"]
 
 
 def test_reindexing_a_changed_document_replaces_all_its_passages(tmp_path: Path) -> None:

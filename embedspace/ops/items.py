@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedspace.errors import InvalidInput
+from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.store import Snapshot, Space
 
 
@@ -67,7 +68,8 @@ def snapshot_matching(space: Space, where: Mapping[str, Any] | None) -> Snapshot
 
 
 def remove_items(space: Space, ids: Sequence[str], *, missing_ok: bool = False) -> Removal:
-    """Delete ``ids`` from ``space`` in one transaction.
+    """Delete ``ids`` from ``space`` in one transaction (a document's id: all its
+    passages).
 
     Raises ``InvalidInput`` naming the ids that are not in the space (and deletes nothing)
     unless ``missing_ok``, in which case they are returned in ``missing``.
@@ -76,6 +78,10 @@ def remove_items(space: Space, ids: Sequence[str], *, missing_ok: bool = False) 
     if not wanted:
         raise InvalidInput("Name at least one id to remove.")
     missing = [item_id for item_id in wanted if space.get(item_id) is None]
+    if missing:  # a document stored as passages goes with all of them (``Space.delete``)
+        parts = space.snapshot({DOCUMENT_KEY: {"in": missing}}).metadata
+        documents = {str(metadata[DOCUMENT_KEY]) for metadata in parts}
+        missing = [item_id for item_id in missing if item_id not in documents]
     if missing and not missing_ok:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from embedspace.errors import InvalidInput
 from embedspace.io.passages import DOCUMENT_KEY
 from embedspace.store.items import Match
 
@@ -42,3 +43,23 @@ def best_per_document(fetch: Callable[[int], list[Match]], k: int) -> list[Match
         if len(documents) >= k or len(found) < wanted:
             return list(documents.values())[:k]
         wanted *= _OVERFETCH
+
+
+def no_item(connection: sqlite3.Connection, space: str, item_id: str) -> InvalidInput:
+    """The error for an id no item has: a document stored as passages is named as such,
+    with the ids of its passages (searches return the document's id)."""
+    parts = [
+        row[0]
+        for row in connection.execute(
+            "SELECT id FROM items WHERE json_extract(metadata, '$._document') = ? ORDER BY rowid",
+            (item_id,),
+        )
+    ]
+    if parts:
+        return InvalidInput(
+            f"'{item_id}' in space '{space}' is a document stored as {len(parts)} passages "
+            f"({parts[0]} ... {parts[-1]}): give one of them, e.g. '{parts[0]}'."
+        )
+    return InvalidInput(
+        f"No item '{item_id}' in space '{space}'. List ids with 'embedspace items'."
+    )

@@ -29,6 +29,7 @@ from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.creation import chosen_ann, create_folder
 from embedspace.store.describe import space_info
+from embedspace.store.documents import no_item
 from embedspace.store.fusion import check_mode
 from embedspace.store.items import (
     Item,
@@ -526,9 +527,7 @@ class Space(MediaSearch):
         k = check_k(k)
         item = self.get(item_id)
         if item is None:
-            raise InvalidInput(
-                f"No item '{item_id}' in space '{self.name}'. List ids with 'embedspace items'."
-            )
+            raise no_item(self._db.connection, self.name, item_id)  # or a document's id
         vector, threshold = item.vector.reshape(1, -1), self.ann_threshold
         found = self._search.dense(vector, k + 1, where, exact, threshold)
         return [m for m in found if m.id != item_id][:k]
