@@ -90,9 +90,13 @@ def test_items_lists_ids_text_and_metadata(csv_file: Path) -> None:
     assert "No items match" in run("items", "docs", "--where", "topic=none").stdout
 
 
-def test_remove_counts_and_refuses_unknown_ids(csv_file: Path) -> None:
+def test_remove_counts_and_refuses_unknown_ids(
+    csv_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     run("index", "docs", str(csv_file), "--encoder", "fake")
-    message = fail("remove", "docs", "a", "nope")
+    with caplog.at_level("WARNING", logger="embedspace"):
+        message = fail("remove", "docs", "a", "nope")
+    assert "_document" not in caplog.text  # looking for a document of that id is silent
     assert "Not in space 'docs': nope; nothing was removed" in message
     assert ids("docs") == ["a", "b", "c"]
     done = run("remove", "docs", "a", "nope", "--missing-ok")

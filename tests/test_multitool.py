@@ -103,7 +103,10 @@ def test_clusters_separate_topics_with_keywords(news: es.Space) -> None:
     assert refused.exit_code != 0 and "--overwrite" in refused.stderr
     assert news.get("f0").metadata["topic"] == "food"  # type: ignore[union-attr]
     again = run("cluster", "news", "-k", "3", "--write", "group", "--where", "topic=food")
+    assert again.exit_code == 1 and "already have a metadata field 'group'" in again.stderr
+    again = run("cluster", "news", "-k", "3", "--write", "group", "--overwrite")
     assert again.exit_code == 0, again.output
+    assert "internal field" in run("cluster", "news", "-k", "2", "--write", "_passage").stderr
     replaced = run("cluster", "news", "-k", "2", "--write", "topic", "--overwrite")
     assert replaced.exit_code == 0 and isinstance(news.get("f0").metadata["topic"], int)  # type: ignore[union-attr]
     nothing = run("cluster", "news", "-k", "2", "--where", "topic=nosuch")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import embedspace as es
+from embedspace.ops.items import remove_items
 from embedspace.store.database import Stamp
 from tests.conftest import RecipeEncoder, TableEncoder, fail, run
 
@@ -231,7 +232,10 @@ def test_passages_are_replaced_and_deleted_with_their_document(make: Make) -> No
         assert result.removed == 2 and space.ids() == ["doc#0"]
         found = space.search("part", 5)
         assert [m.id for m in found] == ["doc"]  # one document, by its best passage
-        assert space.delete(["doc"]) == 1 and len(space) == 0
+        space.add(["plain"], ids=["plain"])
+        assert space.documents_among(["doc", "doc#0", "plain", "nope"]) == {"doc"}
+        removal = remove_items(space, ["doc", "nope"], missing_ok=True)  # the id searches give
+        assert (removal.removed, removal.missing) == (1, ["nope"]) and space.ids() == ["plain"]
 
 
 def test_the_stamp_and_the_encoder_are_enforced(make: Make, postgres_url: str) -> None:

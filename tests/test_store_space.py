@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import logging
 from pathlib import Path
 
@@ -310,6 +311,8 @@ def test_where_operators_are_checked(tmp_path: Path) -> None:
         InvalidInput, match=r"where\['price'\] < null: < compares numbers or strings, not"
     ):
         _ids(space, {"price": {"<": None}})
+    with pytest.raises(InvalidInput, match=r"< compares numbers or strings, not this"):
+        _ids(space, {"price": {"<": datetime.date(2024, 1, 1)}})  # said, not a TypeError
     with pytest.raises(InvalidInput, match="'in' takes a list"):
         _ids(space, {"topic": {"in": "food"}})
     with pytest.raises(InvalidInput, match="NaN"):

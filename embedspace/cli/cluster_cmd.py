@@ -28,8 +28,8 @@ from embedspace.store import Space
     "--write",
     "write_field",
     metavar="FIELD",
-    help="Store each item's cluster in this metadata field (refused if the field holds "
-    "other values, such as a topic of words, unless --overwrite).",
+    help="Store each item's cluster in this metadata field (refused if items have that "
+    "field already, unless --overwrite).",
 )
 @click.option("--overwrite", is_flag=True, help="With --write: replace what the field holds.")
 @seed_option()

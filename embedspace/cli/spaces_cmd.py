@@ -80,7 +80,7 @@ def delete_command(space: str, yes: bool) -> None:
     """
     with Space.open(space) as opened:
         count = len(opened)
-    if not yes and not sys.stdin.isatty():
+    if not yes and not (sys.stdin and sys.stdin.isatty()):
         raise InvalidInput(f"Nobody to confirm: add --yes to delete '{space}' ({count} items).")
     if not yes:
         click.confirm(f"Delete space '{space}' and its {count} items?", abort=True)

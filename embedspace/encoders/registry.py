@@ -217,7 +217,7 @@ def get(name: str | Encoder | None = None) -> Encoder:
         if wanted.lower() in (entry.name.lower(), *entry.aliases):
             return entry.create()
     # not a name: a path, also one in this folder written without "./" (vectors.txt)
-    by_path = looks_like_path(wanted) or Path(wanted).exists()
+    by_path = looks_like_path(wanted) or _exists(wanted)
     found = _probe(wanted, by_path=by_path)
     if found is not None:
         return found
@@ -250,6 +250,14 @@ def _probe(target: str, *, by_path: bool) -> Encoder | None:
         if (by_path or not model_format.paths) and model_format.matches(target):
             return model_format.create(target)
     return None
+
+
+def _exists(name: str) -> bool:
+    """Whether ``name`` is a file or folder here (a name too long for one is not)."""
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _no_model(path: Path) -> UnknownEncoder:

@@ -214,8 +214,8 @@ def cluster_space(
 ) -> SpaceClusters:
     """``cluster`` the items of ``space`` (those matching ``where``), with the space's
     encoder for keywords when it embeds text; with ``write_field``, store each item's
-    cluster in that metadata field. A field that holds other values than cluster numbers
-    (a ``topic`` of words, say) is refused unless ``overwrite``, before any work."""
+    cluster in that metadata field. A field some item has already (a ``topic``, or
+    clusters written before) is refused unless ``overwrite``, before any work."""
     snapshot = snapshot_matching(space, where)
     if write_field and not overwrite:
         _check_free(snapshot, write_field)
@@ -236,19 +236,24 @@ def cluster_space(
 
 
 def _check_free(snapshot: Snapshot, field: str) -> None:
-    """``InvalidInput`` if an item's ``field`` holds something a clustering did not write
-    (anything but a whole number): writing clusters there would lose it."""
+    """``InvalidInput`` if ``field`` is internal (``_document``...) or an item has it
+    already: writing clusters there would replace what it holds (a topic, a year, or
+    clusters written before: ``overwrite`` says that is meant)."""
+    if field.startswith("_"):
+        raise InvalidInput(
+            f"'{field}' is an internal field (names starting with _ are embedspace's); "
+            "write the clusters to another field, e.g. --write cluster."
+        )
     taken = [
         (item_id, metadata[field])
         for item_id, metadata in zip(snapshot.ids, snapshot.metadata, strict=True)
         if field in metadata
-        and (not isinstance(metadata[field], int) or isinstance(metadata[field], bool))
     ]
     if taken:
         item_id, value = taken[0]
+        shown = json.dumps(value, ensure_ascii=False, default=str)
         raise InvalidInput(
-            f"{len(taken):,} items already have a metadata field '{field}' that is not a "
-            f"cluster number (item '{item_id}': {json.dumps(value, ensure_ascii=False)}); "
-            f"writing clusters there would replace it. Write them to another field "
-            f"(--write cluster), or add --overwrite."
+            f"{counted(len(taken), 'item')} already have a metadata field '{field}' (item "
+            f"'{item_id}': {shown}); writing clusters there would replace it. Add "
+            f"--overwrite (overwrite=True) to replace it, or write to a new field."
         )

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedspace.errors import InvalidInput
-from embedspace.ops.items import snapshot_matching
 from embedspace.ops.neighbours import connected_groups, knn_graph, unit
 from embedspace.ops.stages import counted
 from embedspace.progress import ProgressCallback, report
@@ -181,7 +180,7 @@ def find_duplicates(
     on_progress: ProgressCallback | None = None,
 ) -> Duplicates:
     """The groups of duplicate items of ``space`` (those matching ``where``)."""
-    snapshot = snapshot_matching(space, where)
+    snapshot = space.snapshot(where)
     report(on_progress, f"Finding duplicates among {counted(len(snapshot), 'item')}", 0, None)
     return Duplicates(snapshot, duplicate_groups(snapshot, threshold, k), threshold)
 
@@ -198,7 +197,7 @@ def calibrate_space(
     labelled pairs of the table ``labels`` (columns first, second, duplicate) if given."""
     from embedspace.io.labelled import read_labelled_pairs
 
-    snapshot = snapshot_matching(space, where)
+    snapshot = space.snapshot(where)
     labelled = read_labelled_pairs(labels) if labels else []
     report(on_progress, f"Scoring pairs among {counted(len(snapshot), 'item')}", 0, None)
     return Calibration(snapshot, calibrate(snapshot, labelled, k=k), bool(labelled))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedspace.errors import InvalidInput
-from embedspace.io.passages import DOCUMENT_KEY
+from embedspace.ops.stages import counted
 from embedspace.store import Snapshot, Space
 
 
@@ -61,8 +61,8 @@ def snapshot_matching(space: Space, where: Mapping[str, Any] | None) -> Snapshot
     if where and not len(snapshot) and len(space):
         shown = json.dumps(dict(where), ensure_ascii=False, default=str)
         raise InvalidInput(
-            f"No item of space '{space.name}' matches the filter {shown} (of {len(space):,} "
-            f"items). Check its fields and values: embedspace items {space.name} --limit 5"
+            f"No item of space '{space.name}' matches the filter {shown} (of "
+            f"{counted(len(space), 'item')}): check the filter's field names and values."
         )
     return snapshot
 
@@ -79,8 +79,7 @@ def remove_items(space: Space, ids: Sequence[str], *, missing_ok: bool = False) 
         raise InvalidInput("Name at least one id to remove.")
     missing = [item_id for item_id in wanted if space.get(item_id) is None]
     if missing:  # a document stored as passages goes with all of them (``Space.delete``)
-        parts = space.snapshot({DOCUMENT_KEY: {"in": missing}}).metadata
-        documents = {str(metadata[DOCUMENT_KEY]) for metadata in parts}
+        documents = space.documents_among(missing)
         missing = [item_id for item_id in missing if item_id not in documents]
     if missing and not missing_ok:
         shown = ", ".join(missing[:5]) + (

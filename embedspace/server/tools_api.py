@@ -52,13 +52,15 @@ class Dedup(Slice):
 
 class Cluster(Slice):
     """``POST /spaces/{name}/cluster``: ``k`` clusters (k-means) or ``auto`` (HDBSCAN);
-    with ``write_field``, each item's cluster is stored in that metadata field."""
+    with ``write_field``, each item's cluster is stored in that metadata field (one that
+    exists already only with ``overwrite``)."""
 
     k: int | None = Field(None, ge=2, le=10_000)
     auto: bool = False
     min_cluster_size: int | None = Field(None, ge=2)
     seed: int = 0
     write_field: str | None = Field(None, min_length=1, max_length=200)
+    overwrite: bool = False
 
 
 class Outliers(Slice):
@@ -121,6 +123,7 @@ def cluster(name: str, body: Cluster, request: Request) -> dict[str, Any]:
             seed=body.seed,
             where=body.mapping(),
             write_field=body.write_field,
+            overwrite=body.overwrite,
         )
     content = dict(zip(found.snapshot.ids, found.snapshot.contents, strict=True))
     result = found.clustering

@@ -19,9 +19,10 @@ def parse_conditions(pairs: Sequence[str], *, option: str = "where") -> dict[str
     """Conditions written as text (the CLI's ``--where``, a URL's ``where``) → a where
     mapping for ``Space.search`` (``store/filters.py``).
 
-    Each is ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY<VALUE``, ``KEY<=VALUE``, ``KEY>VALUE`` or
-    ``KEY>=VALUE``. A VALUE that reads as a number is compared as one (also with numbers
-    stored as text), ``true``/``false`` match booleans, ``null`` a missing field; anything
+    Each is ``KEY=VALUE`` (or ``KEY==VALUE``), ``KEY!=VALUE``, ``KEY<VALUE``, ``KEY<=VALUE``,
+    ``KEY>VALUE`` or ``KEY>=VALUE``. A VALUE that reads as a number is compared as one
+    (also with numbers stored as text), ``true``/``false`` match booleans, ``null`` a
+    missing field; anything
     else is a string. Every condition must hold, except that ``KEY=VALUE`` repeated for
     one key means any of those values (and ``KEY!=VALUE`` repeated, none of them).
     """

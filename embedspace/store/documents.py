@@ -10,6 +10,7 @@ passage as the snippet (its number in the metadata's ``_passage``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -63,3 +64,14 @@ def no_item(connection: sqlite3.Connection, space: str, item_id: str) -> Invalid
     return InvalidInput(
         f"No item '{item_id}' in space '{space}'. List ids with 'embedspace items'."
     )
+
+
+def documents_among(connection: sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are documents stored as passages (through the ``items_document``
+    index: the path is written out, as the index's expression is)."""
+    rows = connection.execute(
+        "SELECT DISTINCT json_extract(metadata, '$._document') FROM items "
+        "WHERE json_extract(metadata, '$._document') IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return {row[0] for row in rows}

@@ -139,9 +139,10 @@ def _condition(field: _Field, operator: str, operand: Any) -> tuple[str, list[An
         return f"{field.sql(_NUMBER)} {operator} ?", [path] * 4 + [_sql_value(key, operand)]
     if isinstance(operand, str):
         return f"{field.sql(_TEXT)} {operator} ?", [path] * 2 + [operand]
+    kind = "true/false or null" if operand is None or isinstance(operand, bool) else "this"
     raise InvalidInput(
-        f"where['{key}'] {operator} {json.dumps(operand)}: {operator} compares numbers or "
-        "strings, not true/false or null."
+        f"where['{key}'] {operator} {json.dumps(operand, default=repr)}: {operator} compares "
+        f"numbers or strings, not {kind}."
     )
 
 

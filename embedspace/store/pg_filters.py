@@ -10,6 +10,7 @@ as SQLite's default), booleans as JSON ``true``/``false`` and the strings "true"
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -65,8 +66,10 @@ def _condition(key: str, operator: str, operand: Any) -> tuple[str, list[Any]]:
         return f"{_NUMBER} {operator} %s", [key] * 3 + [float(_sql_value(key, operand))]
     if isinstance(operand, str):
         return f'{_TEXT} {operator} %s COLLATE "C"', [key] * 2 + [operand]
+    kind = "true/false or null" if operand is None or isinstance(operand, bool) else "this"
     raise InvalidInput(
-        f"where['{key}'] {{{operator!r}: {operand!r}}}: {operator} compares numbers or strings."
+        f"where['{key}'] {operator} {json.dumps(operand, default=repr)}: {operator} compares "
+        f"numbers or strings, not {kind}."
     )
 
 

@@ -267,3 +267,12 @@ def _has_passages(space: PostgresSpace) -> bool:
             f"SELECT 1 FROM {space._items} WHERE {DOCUMENT} > '' LIMIT 1"
         ).fetchone()
     return row is not None
+
+
+def documents_among(space: PostgresSpace, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are documents stored as passages (their ``_document``)."""
+    with space._transaction() as connection:
+        rows = connection.execute(
+            f"SELECT DISTINCT {DOCUMENT} FROM {space._items} WHERE {DOCUMENT} = ANY(%s)", (ids,)
+        ).fetchall()
+    return {row[0] for row in rows}

@@ -267,10 +267,12 @@ class PostgresSpace(Space):
         if not isinstance(item_id, str):
             return False
         with self._transaction() as connection:
-            row = connection.execute(
-                f"SELECT 1 FROM {self._items} WHERE id = %s", (item_id,)
-            ).fetchone()
-        return row is not None
+            sql = f"SELECT 1 FROM {self._items} WHERE id = %s"
+            return connection.execute(sql, (item_id,)).fetchone() is not None
+
+    def documents_among(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are documents stored as passages (items ``DOC#1``...)."""
+        return pg_search.documents_among(self, list(ids))
 
     def ids(self) -> list[str]:
         """Every id, in insertion order."""

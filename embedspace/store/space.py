@@ -29,7 +29,7 @@ from embedspace.store import database as db
 from embedspace.store.ann import AnnIndex
 from embedspace.store.creation import chosen_ann, create_folder
 from embedspace.store.describe import space_info
-from embedspace.store.documents import no_item
+from embedspace.store.documents import documents_among, no_item
 from embedspace.store.fusion import check_mode
 from embedspace.store.items import (
     Item,
@@ -294,12 +294,15 @@ class Space(MediaSearch):
         """``"id" in space``: whether an item has this id (never true for a non-string)."""
         if not isinstance(item_id, str) or unicode_problem(item_id):
             return False
-        row = self._db.connection.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
-        return row is not None
+        sql = "SELECT 1 FROM items WHERE id = ?"
+        return self._db.connection.execute(sql, (item_id,)).fetchone() is not None
+
+    def documents_among(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are documents stored as passages (items ``DOC#1``...)."""
+        return documents_among(self._db.connection, list(ids))
 
     def __iter__(self) -> Iterator[str]:
-        """The ids, in insertion order, as of when iteration starts (as iterating a dict
-        gives its keys; ``get`` or ``get_many`` fetch the items)."""
+        """The ids in insertion order, as of when iteration starts (as a dict's keys)."""
         return iter(self.ids())
 
     # -------------------------------------------------------------------- writes
