@@ -5,7 +5,7 @@ HNSW index (iterative scans under filters; exact scans for selective filters and
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -138,17 +138,9 @@ def dense_many(
     without ``passages`` (answered per document: one ``search`` per query)."""
     if not passages and _has_passages(space):
         return None
-    clause, params = where_pg(where) if where else ("TRUE", [])
     with space._transaction() as connection:
-        count = _kept(connection, space, clause, params) if where and not exact else None
-        return [
-            _matches_in(
-                connection,
-                space,
-                *_dense_rows(connection, space, v, k, clause, params, exact, count),
-            )
-            for v in space._prepare(vectors)
-        ]
+        found = _dense_each(connection, space, space._prepare(vectors), k, where, exact)
+        return [_matches_in(connection, space, *rows) for rows in found]
 
 
 def _dense(
@@ -159,10 +151,23 @@ def _dense(
     exact: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rowids and higher-is-better scores of the ``k`` nearest rows."""
-    clause, params = where_pg(where) if where else ("TRUE", [])
     with space._transaction() as connection:
-        count = _kept(connection, space, clause, params) if where and not exact else None
-        return _dense_rows(connection, space, vector, k, clause, params, exact, count)
+        return _dense_each(connection, space, [vector], k, where, exact)[0]
+
+
+def _dense_each(
+    connection: Any,
+    space: PostgresSpace,
+    vectors: Sequence[np.ndarray] | np.ndarray,
+    k: int,
+    where: Mapping[str, Any] | None,
+    exact: bool,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``_dense`` for each of ``vectors`` in one transaction, the filter's rows counted
+    once (the count decides exact or HNSW, as in SQLite spaces)."""
+    clause, params = where_pg(where) if where else ("TRUE", [])
+    count = _kept(connection, space, clause, params) if where and not exact else None
+    return [_dense_rows(connection, space, v, k, clause, params, exact, count) for v in vectors]
 
 
 def _kept(connection: Any, space: PostgresSpace, clause: str, params: list[Any]) -> int:

@@ -52,10 +52,7 @@ class SelectionCache:
         """The selection kept for ``key`` (a filter's SQL and its parameters) at ``version``
         (data version and token), or ``None``."""
         with self._lock:
-            if version != self._version:
-                self._version = version
-                self._kept.clear()
-                return None
+            self._move_to(version)
             found = self._kept.get(key)
             if found is not None:
                 self._kept.move_to_end(key)
@@ -64,9 +61,7 @@ class SelectionCache:
     def put(self, key: tuple[str, str], version: tuple[int, str | None], chosen: Selection) -> None:
         """Remember ``chosen`` for ``key``, read at ``version``."""
         with self._lock:
-            if version != self._version:
-                self._version = version
-                self._kept.clear()
+            self._move_to(version)
             if chosen.nbytes > self._max_bytes and chosen.vectors is not None:
                 chosen = Selection(chosen.rowids)  # the rowids still spare the next scan
             if chosen.nbytes > self._max_bytes:
@@ -79,6 +74,12 @@ class SelectionCache:
     def clear(self) -> None:
         """Forget every selection."""
         with self._lock:
+            self._kept.clear()
+
+    def _move_to(self, version: tuple[int, str | None]) -> None:
+        """Forget every selection of another data version (under the lock)."""
+        if version != self._version:
+            self._version = version
             self._kept.clear()
 
     def _held(self) -> int:
