@@ -120,8 +120,23 @@ def _masked_cpuinfo(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _host_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
+
+
 def prepare() -> dict[str, str]:
     """Build what the mask needs (once) and return the environment a command runs in."""
+    if "avx2" not in _host_flags():
+        raise SystemExit("bench.avx2 runs on x86-64 CPUs with AVX2; this one has none")
+    if "avx_vnni" in _host_flags():
+        # AVX-VNNI needs no AVX-512 state, so onnxruntime would keep its VNNI kernels
+        raise SystemExit(
+            "this CPU has AVX-VNNI, which hiding AVX-512 does not hide: bench.avx2 cannot mask it"
+        )
     for tool in ("gcc", "objdump"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench.avx2 needs {tool}: apt-get install build-essential binutils")

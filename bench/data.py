@@ -94,4 +94,7 @@ def machine() -> str:
         pass
     blas = os.environ.get("OPENBLAS_CORETYPE", "default")
     cores = len(os.sched_getaffinity(0))
-    return f"{model}, {cores} cores, Python {platform.python_version()}, OPENBLAS_CORETYPE={blas}"
+    line = f"{model}, {cores} cores, Python {platform.python_version()}, OPENBLAS_CORETYPE={blas}"
+    if os.environ.get("AVX2_SHIM_CPUINFO"):
+        line += " -- masked as AVX2-only (no AVX-512, no VNNI) by bench.avx2"
+    return line

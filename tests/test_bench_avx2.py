@@ -1,0 +1,58 @@
+"""bench.avx2 (the AVX2-only mask the benchmarks and `.ci/run --avx2` use) takes the code paths
+of a CPU without AVX-512 or VNNI: onnxruntime's u8 x s8 kernel saturates as it does there,
+and embedspace, numpy and faiss see an AVX2 CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "bench.avx2", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="needs Linux's /proc/cpuinfo")
+def test_the_mask_gives_the_arithmetic_and_the_class_of_an_avx2_only_cpu() -> None:
+    for tool in ("gcc", "objdump"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{tool} missing: .ci/run installs build-essential and binutils")
+            pytest.skip(f"{tool} missing (apt-get install build-essential binutils)")
+    if "avx2" not in _flags() or "avx_vnni" in _flags():
+        refused = _run(["--", sys.executable, "-c", "pass"])
+        assert refused.returncode != 0
+        assert "AVX-VNNI" in refused.stderr or "AVX2" in refused.stderr
+        return
+    probe = _run(["--", sys.executable, "-c", "from bench.avx2 import PROBE; exec(PROBE)"])
+    assert probe.returncode == 0, probe.stderr
+    seen = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert seen["embedspace cpu class"] == "x86-64 AVX2 (no VNNI)"
+    assert seen["onnxruntime saturates (no VNNI)"] is True
+    assert seen["onnxruntime u8 x s8 sum"] == 32767 * 32  # 64 products, saturated in pairs
+    assert "bench/.cache/avx2/site/onnxruntime" in seen["onnxruntime from"]
+    assert seen["numpy AVX-512 dispatch"] is False
+    assert seen["faiss"] in ("AVX2", ["faiss.swigfaiss_avx2"])
