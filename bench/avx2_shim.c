@@ -6,7 +6,8 @@
  *    rewrites each XGETBV instruction (0f 01 d0) of onnxruntime's library, in a copy, as
  *    UD2 + NOP (0f 0b 90); the SIGILL handler below runs the real XGETBV, clears bits 5-7 and
  *    steps over the three bytes. (CPUID cannot be masked from user space on CPUs without
- *    CPUID faulting, and onnxruntime has no switch of its own.)
+ *    CPUID faulting, and onnxruntime has no switch of its own.) Handlers that others set
+ *    for SIGILL (sigaction) are chained behind it.
  * 2. /proc/cpuinfo. embedspace reads the CPU class from its flags; opening that file opens
  *    the file named by AVX2_SHIM_CPUINFO instead (the same text without the AVX-512, VNNI
  *    and AMX flags).
@@ -21,11 +22,16 @@
 #include <string.h>
 #include <ucontext.h>
 
+/* Python's faulthandler (pytest turns it on) and others install SIGILL handlers of their own;
+ * the one the kernel calls stays this one, and theirs is called for every other SIGILL. */
+static struct sigaction chained;
+static int have_chained = 0;
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) = 0;
+
 static void on_sigill(int sig, siginfo_t *info, void *context) {
-    (void)info;
     ucontext_t *uc = context;
     const unsigned char *ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
-    if (ip[0] == 0x0f && ip[1] == 0x0b && ip[2] == 0x90) {
+    if (info->si_code > 0 && ip[0] == 0x0f && ip[1] == 0x0b && ip[2] == 0x90) {
         uint32_t ecx = (uint32_t)uc->uc_mcontext.gregs[REG_RCX], eax, edx;
         __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(ecx));
         if (ecx == 0) eax &= ~0xE0u; /* opmask, ZMM_Hi256, Hi16_ZMM: no AVX-512 state */
@@ -34,15 +40,51 @@ static void on_sigill(int sig, siginfo_t *info, void *context) {
         uc->uc_mcontext.gregs[REG_RIP] += 3;
         return;
     }
-    signal(sig, SIG_DFL); /* a real illegal instruction: crash as it would have */
+    if (have_chained && (chained.sa_flags & SA_SIGINFO)) {
+        chained.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (have_chained && chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN) {
+        chained.sa_handler(sig);
+        return;
+    }
+    struct sigaction fallback; /* a real illegal instruction: crash as it would have */
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    real_sigaction(sig, &fallback, 0);
+}
+
+static void find_sigaction(void) {
+    if (!real_sigaction)
+        real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(
+            RTLD_NEXT, "sigaction");
+}
+
+int sigaction(int sig, const struct sigaction *action, struct sigaction *old) {
+    find_sigaction();
+    if (sig != SIGILL) return real_sigaction(sig, action, old);
+    if (old) {
+        if (have_chained) {
+            *old = chained;
+        } else {
+            memset(old, 0, sizeof *old);
+            old->sa_handler = SIG_DFL;
+        }
+    }
+    if (action) {
+        chained = *action;
+        have_chained = 1;
+    }
+    return 0;
 }
 
 __attribute__((constructor)) static void install(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_sigill;
-    action.sa_flags = SA_SIGINFO;
-    sigaction(SIGILL, &action, 0);
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    find_sigaction();
+    real_sigaction(SIGILL, &action, 0);
 }
 
 static const char *redirect(const char *path) {
