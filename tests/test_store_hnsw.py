@@ -268,9 +268,13 @@ def test_a_text_query_reads_the_sidecar_while_it_is_embedded(tmp_path: Path) -> 
     graph = reopened._ann._graph
     assert graph is not None and graph._mapped  # read (ahead), memory-mapped
     assert found[0].id == "1234"
-    assert [m.id for m in found] == [
-        m.id for m in reopened.search("item number 1234 about topic 13", k=5, exact=True)
-    ]
+    exact = reopened.search("item number 1234 about topic 13", k=10, exact=True)
+    # the same answer as exact search, up to the order of equal scores: the hashing encoder
+    # gives 827 and 753 the same score here, and which of the two comes fifth depends on
+    # faiss's SIMD code (AVX2 and AVX-512 break the tie differently)
+    assert [round(m.score, 5) for m in found] == [round(m.score, 5) for m in exact[:5]]
+    tied_or_better = {m.id for m in exact if m.score >= exact[4].score - 1e-6}
+    assert {m.id for m in found} <= tied_or_better
 
 
 @pytest.mark.parametrize(
