@@ -96,6 +96,8 @@ def _onnxruntime_copy(site: Path) -> None:
     source = Path(onnxruntime.__file__).parent
     target = site / "onnxruntime"
     stamp = site / "source.txt"
+    if source.resolve() == target.resolve():
+        return  # run from a masked process: this is the copy already
     if stamp.exists() and stamp.read_text() == f"{source} {onnxruntime.__version__}":
         return
     shutil.rmtree(site, ignore_errors=True)
