@@ -56,13 +56,20 @@ READER = textwrap.dedent(
 ).replace("__BATCH__", str(BATCH))
 
 
+def _python_path() -> str:
+    """The repository first, then what the environment had (``.ci/run --avx2`` puts its
+    masked onnxruntime there)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH", "")]))
+
+
 def _start(script: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", script, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": _python_path()},
     )
 
 
