@@ -44,6 +44,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from embedspace.encoders.cpu import current_cpu
+
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".cache" / "avx2"
 PATCH_VERSION = "1"  # bump when what is patched, or how, changes: copies are made again
@@ -145,14 +147,6 @@ def _onnxruntime_copy(site: Path) -> None:
     print(f"onnxruntime {onnxruntime.__version__}: XGETBV trapped {patched}", file=sys.stderr)
 
 
-def _cpuinfo_flags(text: str) -> set[str]:
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
-
-
 def _masked_cpuinfo(path: Path) -> None:
     """``/proc/cpuinfo`` without the hidden flags, at ``path``; replaced whole, and only
     when it changes (running masked processes read it)."""
@@ -189,7 +183,7 @@ def prepare() -> dict[str, str]:
     """Build what the mask needs (once) and return the environment a command runs in."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         raise SystemExit("bench.avx2 runs on x86-64 Linux only")
-    flags = _cpuinfo_flags(Path("/proc/cpuinfo").read_text())
+    flags = current_cpu().flags
     if "avx2" not in flags:
         raise SystemExit("bench.avx2 needs a CPU with AVX2; this one has none")
     if "avx_vnni" in flags:

@@ -13,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from embedspace.encoders.cpu import current_cpu
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -43,7 +37,7 @@ def test_the_mask_gives_the_arithmetic_and_the_class_of_an_avx2_only_cpu() -> No
             if os.environ.get("CI"):
                 pytest.fail(f"{tool} missing: .ci/run installs gcc, libc6-dev and binutils")
             pytest.skip(f"{tool} missing (apt-get install gcc libc6-dev binutils)")
-    if "avx2" not in _flags() or "avx_vnni" in _flags():
+    if "avx2" not in current_cpu().flags or "avx_vnni" in current_cpu().flags:
         refused = _run(["--", sys.executable, "-c", "pass"])
         assert refused.returncode != 0
         assert "AVX-VNNI" in refused.stderr or "AVX2" in refused.stderr
@@ -58,7 +52,7 @@ def test_the_mask_gives_the_arithmetic_and_the_class_of_an_avx2_only_cpu() -> No
     assert seen["numpy dispatch disabled"]  # numpy has AVX-512 targets to turn off
     assert seen["OpenBLAS kernels"] in ([], ["Haswell"])
     assert seen["faiss"] in ("AVX2", ["faiss.swigfaiss_avx2"])
-    if "avx512_vnni" in _flags() and not os.environ.get("AVX2_SHIM_CPUINFO"):
+    if "avx512_vnni" in current_cpu().flags and not os.environ.get("AVX2_SHIM_CPUINFO"):
         # the same probe unmasked on this VNNI CPU: the exact sum, so the mask made the change
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         command = [sys.executable, "-c", "from bench.avx2 import PROBE; exec(PROBE)"]
